@@ -1,0 +1,200 @@
+package kubernetes
+
+import (
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// Args configures a KubernetesService. Service is required; the rest are
+// plain values because they decide which resources exist.
+type Args struct {
+	// Service is the neutral spec (required).
+	Service service.Spec
+	// Namespace holds every object (required).
+	Namespace string
+	// CreateNamespace creates Namespace; false uses an existing one.
+	CreateNamespace bool
+	// IngressClass is the ingressClassName (required), e.g. nginx or traefik.
+	IngressClass string
+	// IngressNamespace is where the ingress controller runs: the only
+	// source the NetworkPolicy admits to the app port.
+	IngressNamespace string
+	// ImagePullPolicy of the app and migration containers; default IfNotPresent.
+	ImagePullPolicy string
+	// PodDisruptionBudget creates a PDB derived from replicas.
+	PodDisruptionBudget bool
+	// Autoscaling, when non-nil, creates an HPA and leaves spec.replicas to it.
+	Autoscaling *Autoscaling
+	// NetworkPolicy creates default-deny policies with the few allowed paths.
+	NetworkPolicy bool
+}
+
+// Autoscaling bounds the HorizontalPodAutoscaler.
+type Autoscaling struct {
+	MinReplicas, MaxReplicas int
+	// CPUTarget is the average utilization in percent of requests.
+	CPUTarget int
+}
+
+// KubernetesService is the component: its important children and outputs
+// are fields so that callers and tests can reach them.
+type KubernetesService struct {
+	pulumi.ResourceState
+
+	Namespace    pulumi.StringOutput `pulumi:"namespace"`
+	ServiceName  pulumi.StringOutput `pulumi:"serviceName"`
+	IngressHost  pulumi.StringOutput `pulumi:"ingressHost"`
+	URL          pulumi.StringOutput `pulumi:"url"`
+	Deployment   pulumi.Resource
+	MigrationJob pulumi.Resource // nil unless the migration strategy is job
+}
+
+// Type is the component's type token.
+const Type = "fastapi-infra:index:KubernetesService"
+
+// New registers the component and all its children. opts should carry the
+// kubernetes provider (pulumi.Providers) the stack configured.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*KubernetesService, error) {
+	a := withDefaults(*args)
+	c := &KubernetesService{}
+	if err := ctx.RegisterComponentResource(Type, name, c, opts...); err != nil {
+		return nil, err
+	}
+	b := &builder{ctx: ctx, name: name, args: a, parent: c}
+	if err := b.build(); err != nil {
+		return nil, err
+	}
+	c.Namespace = pulumi.String(a.Namespace).ToStringOutput()
+	c.ServiceName = b.service.Metadata.Name().Elem()
+	c.IngressHost = pulumi.String(a.Service.Domain).ToStringOutput()
+	c.URL = pulumi.String(a.Service.URL(443)).ToStringOutput()
+	c.Deployment = b.deployment
+	if b.job != nil {
+		c.MigrationJob = b.job
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"namespace":   c.Namespace,
+		"serviceName": c.ServiceName,
+		"ingressHost": c.IngressHost,
+		"url":         c.URL,
+	})
+}
+
+func withDefaults(a Args) Args {
+	if a.ImagePullPolicy == "" {
+		a.ImagePullPolicy = "IfNotPresent"
+	}
+	if a.IngressNamespace == "" {
+		a.IngressNamespace = "ingress-nginx"
+	}
+	return a
+}
+
+// builder carries what the children need from one another.
+type builder struct {
+	ctx    *pulumi.Context
+	name   string
+	args   Args
+	parent pulumi.Resource
+
+	namespace   pulumi.Resource // nil when it exists already
+	envSecret   *corev1.Secret
+	envConfig   *corev1.ConfigMap
+	pullSecret  *corev1.Secret
+	account     *corev1.ServiceAccount
+	job         pulumi.Resource
+	deployment  pulumi.Resource
+	service     *corev1.Service
+	databaseURL pulumi.StringOutput
+}
+
+func (b *builder) build() error {
+	steps := []func() error{
+		b.buildNamespace,
+		b.buildDatabase,
+		b.buildEnv,
+		b.buildServiceAccount,
+		b.buildMigrationJob,
+		b.buildDeployment,
+		b.buildService,
+		b.buildIngress,
+		b.buildDisruptionBudget,
+		b.buildAutoscaler,
+		b.buildNetworkPolicies,
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// opts are the options of every child: parented to the component, and
+// after the namespace when the component creates it.
+func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	o := []pulumi.ResourceOption{pulumi.Parent(b.parent)}
+	if b.namespace != nil {
+		o = append(o, pulumi.DependsOn([]pulumi.Resource{b.namespace}))
+	}
+	return append(o, extra...)
+}
+
+// labels select one role of the service; every role shares name and part-of.
+func (b *builder) labels(component string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"app.kubernetes.io/name":       pulumi.String(b.args.Service.Name),
+		"app.kubernetes.io/component":  pulumi.String(component),
+		"app.kubernetes.io/part-of":    pulumi.String("fastapi-infra"),
+		"app.kubernetes.io/managed-by": pulumi.String("pulumi"),
+	}
+}
+
+// selector is the subset of labels that never changes, as selectors must not.
+func (b *builder) selector(component string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"app.kubernetes.io/name":      pulumi.String(b.args.Service.Name),
+		"app.kubernetes.io/component": pulumi.String(component),
+	}
+}
+
+// meta names an object explicitly; Pulumi's auto-naming is kept for the
+// ConfigMap and Secrets, whose new names on change are what rolls the pods.
+func (b *builder) meta(name, component string) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{
+		Name:      pulumi.String(name),
+		Namespace: pulumi.String(b.args.Namespace),
+		Labels:    b.labels(component),
+	}
+}
+
+func (b *builder) buildNamespace() error {
+	if !b.args.CreateNamespace {
+		return nil
+	}
+	ns, err := corev1.NewNamespace(b.ctx, b.name+"-namespace", &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(b.args.Namespace),
+			Labels: pulumi.StringMap{
+				"app.kubernetes.io/part-of": pulumi.String("fastapi-infra"),
+				// Pod Security Admission: the pods meet "restricted".
+				"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
+			},
+		},
+	}, pulumi.Parent(b.parent))
+	b.namespace = ns
+	return err
+}
+
+func (b *builder) buildServiceAccount() error {
+	sa, err := corev1.NewServiceAccount(b.ctx, b.name+"-serviceaccount", &corev1.ServiceAccountArgs{
+		Metadata: b.meta(b.args.Service.Name, "api"),
+		// The app never talks to the API server: no token in its pods.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+	}, b.opts()...)
+	b.account = sa
+	return err
+}

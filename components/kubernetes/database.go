@@ -1,0 +1,120 @@
+package kubernetes
+
+import (
+	"fmt"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// postgresUser is the uid of the official postgres image.
+const postgresUser = 999
+
+// buildDatabase points DATABASE_URL at the managed database, or, for
+// non-production clusters, runs PostgreSQL as a one-replica StatefulSet on a
+// PersistentVolumeClaim that outlives the stack.
+func (b *builder) buildDatabase() error {
+	db := b.args.Service.Database
+	if db.Mode != service.DatabaseInCluster {
+		b.databaseURL = db.URL(db.Host)
+		return nil
+	}
+	name := b.args.Service.Name + "-db"
+	b.databaseURL = db.URL(fmt.Sprintf("%s.%s.svc", name, b.args.Namespace))
+
+	var claimOpts []pulumi.ResourceOption
+	if db.RetainOnDelete {
+		// The claim (and so the volume) stays through replacement and
+		// `pulumi destroy`; `db.retainOnDelete: false` opts out.
+		claimOpts = append(claimOpts, pulumi.RetainOnDelete(true))
+	}
+	claim, err := corev1.NewPersistentVolumeClaim(b.ctx, b.name+"-db-data", &corev1.PersistentVolumeClaimArgs{
+		Metadata: b.meta(name+"-data", "database"),
+		Spec: corev1.PersistentVolumeClaimSpecArgs{
+			AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
+			Resources:   corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(db.StorageSize)}},
+		},
+	}, b.opts(claimOpts...)...)
+	if err != nil {
+		return err
+	}
+	secret, err := corev1.NewSecret(b.ctx, b.name+"-db-secret", &corev1.SecretArgs{
+		Metadata:   b.autoNamed("database"),
+		StringData: pulumi.StringMap{"POSTGRES_PASSWORD": pulumi.ToSecret(db.Password).(pulumi.StringOutput)},
+	}, b.opts()...)
+	if err != nil {
+		return err
+	}
+	if _, err := corev1.NewService(b.ctx, b.name+"-db-service", &corev1.ServiceArgs{
+		Metadata: b.meta(name, "database"),
+		Spec: corev1.ServiceSpecArgs{
+			ClusterIP: pulumi.String("None"),
+			Selector:  b.selector("database"),
+			Ports:     corev1.ServicePortArray{corev1.ServicePortArgs{Name: pulumi.String("postgres"), Port: pulumi.Int(5432), TargetPort: pulumi.String("postgres")}},
+		},
+	}, b.opts()...); err != nil {
+		return err
+	}
+	scratch := func(n, path string) (corev1.VolumeArgs, corev1.VolumeMountArgs) {
+		return corev1.VolumeArgs{Name: pulumi.String(n), EmptyDir: corev1.EmptyDirVolumeSourceArgs{}},
+			corev1.VolumeMountArgs{Name: pulumi.String(n), MountPath: pulumi.String(path)}
+	}
+	runVol, runMount := scratch("run", "/var/run/postgresql")
+	tmpVol, tmpMount := scratch("tmp", "/tmp")
+	sc := containerSecurityContext()
+	sc.RunAsUser, sc.RunAsGroup = pulumi.Int(postgresUser), pulumi.Int(postgresUser)
+	pod := podSecurityContext()
+	pod.RunAsUser, pod.RunAsGroup, pod.FsGroup = pulumi.Int(postgresUser), pulumi.Int(postgresUser), pulumi.Int(postgresUser)
+	ready := corev1.ProbeArgs{
+		Exec:          corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-U", db.User, "-d", db.Name})},
+		PeriodSeconds: pulumi.Int(5),
+	}
+	_, err = appsv1.NewStatefulSet(b.ctx, b.name+"-db", &appsv1.StatefulSetArgs{
+		Metadata: b.meta(name, "database"),
+		Spec: appsv1.StatefulSetSpecArgs{
+			ServiceName: pulumi.String(name),
+			Replicas:    pulumi.Int(1),
+			Selector:    metav1.LabelSelectorArgs{MatchLabels: b.selector("database")},
+			Template: corev1.PodTemplateSpecArgs{
+				Metadata: metav1.ObjectMetaArgs{Labels: b.labels("database")},
+				Spec: corev1.PodSpecArgs{
+					AutomountServiceAccountToken: pulumi.Bool(false),
+					SecurityContext:              pod,
+					Containers: corev1.ContainerArray{corev1.ContainerArgs{
+						Name:  pulumi.String("postgres"),
+						Image: pulumi.String(db.Image),
+						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("postgres"), ContainerPort: pulumi.Int(5432)}},
+						Env: corev1.EnvVarArray{
+							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_DB"), Value: pulumi.String(db.Name)},
+							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_USER"), Value: pulumi.String(db.User)},
+							corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String("/var/lib/postgresql/data/pgdata")},
+							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_PASSWORD"), ValueFrom: corev1.EnvVarSourceArgs{
+								SecretKeyRef: corev1.SecretKeySelectorArgs{Name: secret.Metadata.Name(), Key: pulumi.String("POSTGRES_PASSWORD")},
+							}},
+						},
+						Resources: corev1.ResourceRequirementsArgs{
+							Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": pulumi.String("256Mi"), "ephemeral-storage": pulumi.String("128Mi")},
+							Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": pulumi.String("1Gi"), "ephemeral-storage": pulumi.String("128Mi")},
+						},
+						SecurityContext: sc,
+						ReadinessProbe:  ready,
+						LivenessProbe:   corev1.ProbeArgs{TcpSocket: corev1.TCPSocketActionArgs{Port: pulumi.String("postgres")}, PeriodSeconds: pulumi.Int(10)},
+						VolumeMounts: corev1.VolumeMountArray{
+							corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String("/var/lib/postgresql/data")},
+							runMount, tmpMount,
+						},
+					}},
+					Volumes: corev1.VolumeArray{
+						corev1.VolumeArgs{Name: pulumi.String("data"), PersistentVolumeClaim: corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: claim.Metadata.Name().Elem()}},
+						runVol, tmpVol,
+					},
+				},
+			},
+		},
+	}, b.opts()...)
+	return err
+}

@@ -1,0 +1,103 @@
+package kubernetes
+
+import (
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// preStopSeconds keeps a terminating pod serving while the endpoint
+// controllers and ingress take it out of rotation; SIGTERM comes after.
+const preStopSeconds = 5
+
+// buildDeployment creates the app pods: one uvicorn worker each (the seed's
+// Kubernetes rule), probes on the health endpoints, a rolling update that
+// never drops below the desired count, and a graceful stop.
+func (b *builder) buildDeployment() error {
+	s := b.args.Service
+	tmp, _ := tmpVolume()
+	// The ingress controller's pod addresses change, so uvicorn trusts
+	// X-Forwarded-* from any peer; with the NetworkPolicy on, the controller
+	// is the only peer that can reach the port.
+	app := b.container("api", s.ServerCommand("*"))
+	app.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(s.Port)}}
+	app.StartupProbe = b.probe(s.Health.LivePath, 2, 30) // up to 60 s to start
+	app.LivenessProbe = b.probe(s.Health.LivePath, 10, 3)
+	app.ReadinessProbe = b.probe(s.Health.ReadyPath, 5, 2)
+	app.Lifecycle = corev1.LifecycleArgs{PreStop: corev1.LifecycleHandlerArgs{
+		Sleep: corev1.SleepActionArgs{Seconds: pulumi.Int(preStopSeconds)},
+	}}
+
+	pod := corev1.PodSpecArgs{
+		ServiceAccountName:            b.account.Metadata.Name(),
+		AutomountServiceAccountToken:  pulumi.Bool(false),
+		SecurityContext:               podSecurityContext(),
+		TerminationGracePeriodSeconds: pulumi.Int(preStopSeconds + s.ShutdownGraceSeconds),
+		ImagePullSecrets:              b.imagePullSecrets(),
+		Containers:                    corev1.ContainerArray{app},
+		Volumes:                       corev1.VolumeArray{tmp},
+		TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{corev1.TopologySpreadConstraintArgs{
+			MaxSkew:           pulumi.Int(1),
+			TopologyKey:       pulumi.String("kubernetes.io/hostname"),
+			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+			LabelSelector:     metav1.LabelSelectorArgs{MatchLabels: b.selector("api")},
+		}},
+		Affinity: corev1.AffinityArgs{PodAntiAffinity: corev1.PodAntiAffinityArgs{
+			PreferredDuringSchedulingIgnoredDuringExecution: corev1.WeightedPodAffinityTermArray{corev1.WeightedPodAffinityTermArgs{
+				Weight: pulumi.Int(100),
+				PodAffinityTerm: corev1.PodAffinityTermArgs{
+					TopologyKey:   pulumi.String("kubernetes.io/hostname"),
+					LabelSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")},
+				},
+			}},
+		}},
+	}
+	if s.Migration.Strategy == service.MigrationInitContainer {
+		pod.InitContainers = corev1.ContainerArray{b.container("migrate", s.Migration.Command)}
+	}
+
+	spec := appsv1.DeploymentSpecArgs{
+		Selector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")},
+		Strategy: appsv1.DeploymentStrategyArgs{
+			Type: pulumi.String("RollingUpdate"),
+			RollingUpdate: appsv1.RollingUpdateDeploymentArgs{
+				MaxUnavailable: pulumi.Int(0),
+				MaxSurge:       pulumi.Int(1),
+			},
+		},
+		MinReadySeconds:      pulumi.Int(5),
+		RevisionHistoryLimit: pulumi.Int(5),
+		Template: corev1.PodTemplateSpecArgs{
+			Metadata: metav1.ObjectMetaArgs{Labels: b.labels("api")},
+			Spec:     pod,
+		},
+	}
+	// With an HPA, spec.replicas belongs to it: setting it here would make
+	// every `pulumi up` undo the autoscaler.
+	if b.args.Autoscaling == nil {
+		spec.Replicas = pulumi.Int(s.Replicas)
+	}
+
+	var deps []pulumi.Resource
+	if b.job != nil {
+		deps = append(deps, b.job) // roll out only after this release's migration succeeded
+	}
+	d, err := appsv1.NewDeployment(b.ctx, b.name+"-deployment", &appsv1.DeploymentArgs{
+		Metadata: b.meta(s.Name, "api"),
+		Spec:     spec,
+	}, b.opts(pulumi.DependsOn(deps))...)
+	b.deployment = d
+	return err
+}
+
+func (b *builder) probe(path string, period, failures int) corev1.ProbeArgs {
+	return corev1.ProbeArgs{
+		HttpGet:          corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")},
+		PeriodSeconds:    pulumi.Int(period),
+		TimeoutSeconds:   pulumi.Int(2),
+		FailureThreshold: pulumi.Int(failures),
+	}
+}

@@ -1,0 +1,169 @@
+package kubernetes
+
+import (
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// servicePort is what the Ingress targets; the Service maps it to the
+// container's named port.
+const servicePort = 80
+
+func (b *builder) buildService() error {
+	svc, err := corev1.NewService(b.ctx, b.name+"-service", &corev1.ServiceArgs{
+		Metadata: b.meta(b.args.Service.Name, "api"),
+		Spec: corev1.ServiceSpecArgs{
+			Type:     pulumi.String("ClusterIP"),
+			Selector: b.selector("api"),
+			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+				Name: pulumi.String("http"), Port: pulumi.Int(servicePort), TargetPort: pulumi.String("http"), Protocol: pulumi.String("TCP"),
+			}},
+		},
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.deployment}))...)
+	b.service = svc
+	return err
+}
+
+// ingressAnnotations redirect HTTP to HTTPS on the common controllers and
+// ask cert-manager for the certificate when it issues it.
+func (b *builder) ingressAnnotations() pulumi.StringMap {
+	a := pulumi.StringMap{}
+	switch b.args.IngressClass {
+	case "nginx":
+		a["nginx.ingress.kubernetes.io/ssl-redirect"] = pulumi.String("true")
+		a["nginx.ingress.kubernetes.io/force-ssl-redirect"] = pulumi.String("true")
+		a["nginx.ingress.kubernetes.io/proxy-body-size"] = pulumi.String("10m")
+	case "traefik":
+		// Traefik redirects on its web entrypoint (--entrypoints.web.http.
+		// redirections.entrypoint.to=websecure); the route itself is TLS only.
+		a["traefik.ingress.kubernetes.io/router.entrypoints"] = pulumi.String("websecure")
+		a["traefik.ingress.kubernetes.io/router.tls"] = pulumi.String("true")
+	}
+	if t := b.args.Service.TLS; t.Mode == service.TLSCertManager {
+		a["cert-manager.io/cluster-issuer"] = pulumi.String(t.ClusterIssuer)
+	}
+	return a
+}
+
+func (b *builder) buildIngress() error {
+	s := b.args.Service
+	if s.TLS.Mode == service.TLSProvided {
+		if _, err := corev1.NewSecret(b.ctx, b.name+"-tls", &corev1.SecretArgs{
+			Metadata: b.meta(s.TLS.SecretName, "api"),
+			Type:     pulumi.String("kubernetes.io/tls"),
+			StringData: pulumi.StringMap{
+				"tls.crt": pulumi.ToSecret(s.TLS.Cert).(pulumi.StringOutput),
+				"tls.key": pulumi.ToSecret(s.TLS.Key).(pulumi.StringOutput),
+			},
+		}, b.opts()...); err != nil {
+			return err
+		}
+	}
+	meta := b.meta(s.Name, "api")
+	meta.Annotations = b.ingressAnnotations()
+	_, err := networkingv1.NewIngress(b.ctx, b.name+"-ingress", &networkingv1.IngressArgs{
+		Metadata: meta,
+		Spec: networkingv1.IngressSpecArgs{
+			IngressClassName: pulumi.String(b.args.IngressClass),
+			Tls: networkingv1.IngressTLSArray{networkingv1.IngressTLSArgs{
+				Hosts:      pulumi.StringArray{pulumi.String(s.Domain)},
+				SecretName: pulumi.String(s.TLS.SecretName),
+			}},
+			Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
+				Host: pulumi.String(s.Domain),
+				Http: networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{networkingv1.HTTPIngressPathArgs{
+					Path:     pulumi.String("/"),
+					PathType: pulumi.String("Prefix"),
+					Backend: networkingv1.IngressBackendArgs{Service: networkingv1.IngressServiceBackendArgs{
+						Name: b.service.Metadata.Name().Elem(),
+						Port: networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(servicePort)},
+					}},
+				}}},
+			}},
+		},
+	}, b.opts()...)
+	return err
+}
+
+// buildNetworkPolicies denies everything the service does not need: the
+// app pods take traffic only from the ingress controller's namespace on the
+// app port, and reach only DNS and the database. Migration pods share the
+// egress rules; the in-cluster database takes traffic only from them.
+func (b *builder) buildNetworkPolicies() error {
+	if !b.args.NetworkPolicy {
+		return nil
+	}
+	s := b.args.Service
+	tcp, udp := pulumi.String("TCP"), pulumi.String("UDP")
+	dns := networkingv1.NetworkPolicyEgressRuleArgs{
+		To: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: metav1.LabelSelectorArgs{}}},
+		Ports: networkingv1.NetworkPolicyPortArray{
+			networkingv1.NetworkPolicyPortArgs{Protocol: udp, Port: pulumi.Int(53)},
+			networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(53)},
+		},
+	}
+	database := networkingv1.NetworkPolicyEgressRuleArgs{
+		Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Database.Port)}},
+	}
+	if s.Database.Mode == service.DatabaseInCluster {
+		database.To = networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("database")}}}
+	} else {
+		// A managed database is known by name, not address: allow its port
+		// to any address, and nothing else.
+		database.To = networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{IpBlock: networkingv1.IPBlockArgs{Cidr: pulumi.String("0.0.0.0/0")}}}
+	}
+	egress := networkingv1.NetworkPolicyEgressRuleArray{dns, database}
+
+	fromIngress := networkingv1.NetworkPolicyIngressRuleArgs{
+		From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: metav1.LabelSelectorArgs{
+			MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(b.args.IngressNamespace)},
+		}}},
+		Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Port)}},
+	}
+	policies := []struct {
+		role    string
+		ingress networkingv1.NetworkPolicyIngressRuleArray
+	}{
+		{"api", networkingv1.NetworkPolicyIngressRuleArray{fromIngress}},
+		{"migration", nil}, // takes no traffic at all
+	}
+	for _, p := range policies {
+		if p.role == "migration" && s.Migration.Strategy != service.MigrationJob {
+			continue
+		}
+		if _, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-"+p.role+"-netpol", &networkingv1.NetworkPolicyArgs{
+			Metadata: b.meta(s.Name+"-"+p.role, p.role),
+			Spec: networkingv1.NetworkPolicySpecArgs{
+				PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector(p.role)},
+				PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
+				Ingress:     p.ingress,
+				Egress:      egress,
+			},
+		}, b.opts()...); err != nil {
+			return err
+		}
+	}
+	if s.Database.Mode != service.DatabaseInCluster {
+		return nil
+	}
+	_, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-database-netpol", &networkingv1.NetworkPolicyArgs{
+		Metadata: b.meta(s.Name+"-database", "database"),
+		Spec: networkingv1.NetworkPolicySpecArgs{
+			PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("database")},
+			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
+			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
+				From: networkingv1.NetworkPolicyPeerArray{
+					networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")}},
+					networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("migration")}},
+				},
+				Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(5432)}},
+			}},
+			Egress: networkingv1.NetworkPolicyEgressRuleArray{dns},
+		},
+	}, b.opts()...)
+	return err
+}

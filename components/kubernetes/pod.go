@@ -1,0 +1,74 @@
+package kubernetes
+
+import (
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// The app image runs as this user and group (see app/Dockerfile); high ids
+// never collide with a host user.
+const (
+	runAsUser  = 10001
+	runAsGroup = 10001
+)
+
+// podSecurityContext is the pod half of the "restricted" Pod Security
+// Standard.
+func podSecurityContext() *corev1.PodSecurityContextArgs {
+	return &corev1.PodSecurityContextArgs{
+		RunAsNonRoot:   pulumi.Bool(true),
+		RunAsUser:      pulumi.Int(runAsUser),
+		RunAsGroup:     pulumi.Int(runAsGroup),
+		FsGroup:        pulumi.Int(runAsGroup),
+		SeccompProfile: corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// containerSecurityContext is the container half: no privilege escalation,
+// no capabilities, a read-only root file system (tmpVolume gives /tmp).
+func containerSecurityContext() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		RunAsNonRoot:             pulumi.Bool(true),
+		RunAsUser:                pulumi.Int(runAsUser),
+		RunAsGroup:               pulumi.Int(runAsGroup),
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		ReadOnlyRootFilesystem:   pulumi.Bool(true),
+		Privileged:               pulumi.Bool(false),
+		Capabilities:             corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		SeccompProfile:           corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+// tmpVolume is writable scratch space (Python, uvicorn and alembic write
+// there) on an otherwise read-only root file system.
+func tmpVolume() (corev1.VolumeArgs, corev1.VolumeMountArgs) {
+	return corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("64Mi")}},
+		corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")}
+}
+
+// resources sets requests equal to limits: the pod is Guaranteed QoS, so
+// it is the last to be evicted and its latency does not depend on neighbours.
+func (b *builder) resources() *corev1.ResourceRequirementsArgs {
+	r := b.args.Service.Resources
+	amounts := pulumi.StringMap{
+		"cpu":               pulumi.String(r.CPU.String()),
+		"memory":            pulumi.String(r.Memory.String()),
+		"ephemeral-storage": pulumi.String("128Mi"),
+	}
+	return &corev1.ResourceRequirementsArgs{Requests: amounts, Limits: amounts}
+}
+
+// container is the common part of the app, migration and init containers.
+func (b *builder) container(name string, command []string) corev1.ContainerArgs {
+	_, tmpMount := tmpVolume()
+	return corev1.ContainerArgs{
+		Name:            pulumi.String(name),
+		Image:           pulumi.String(b.args.Service.Image.Ref),
+		ImagePullPolicy: pulumi.String(b.args.ImagePullPolicy),
+		Command:         pulumi.ToStringArray(command),
+		EnvFrom:         b.envFrom(),
+		Resources:       b.resources(),
+		SecurityContext: containerSecurityContext(),
+		VolumeMounts:    corev1.VolumeMountArray{tmpMount},
+	}
+}

@@ -1,0 +1,34 @@
+package service
+
+import "strconv"
+
+// ServerCommand is the exec-form command that starts the service. It calls
+// uvicorn directly: `fastapi run` is a wrapper around it that older FastAPI
+// releases (Debian's among them) lack, and uvicorn takes the same flags on
+// every version. Exec form, so the server is PID 1 and gets SIGTERM itself:
+// uvicorn then stops accepting, finishes in-flight requests and runs the
+// lifespan shutdown, within the grace period the runtime gives it.
+// trustedProxies is the value of --forwarded-allow-ips: only those addresses
+// may set X-Forwarded-*; it is ignored without ProxyHeaders.
+func (s Spec) ServerCommand(trustedProxies string) []string {
+	cmd := []string{
+		"uvicorn", s.Module,
+		"--host", "0.0.0.0",
+		"--port", strconv.Itoa(s.Port),
+		"--workers", strconv.Itoa(s.Workers),
+	}
+	if s.ProxyHeaders {
+		cmd = append(cmd, "--proxy-headers", "--forwarded-allow-ips", trustedProxies)
+	} else {
+		cmd = append(cmd, "--no-proxy-headers")
+	}
+	return cmd
+}
+
+// URL is the public address of the service.
+func (s Spec) URL(httpsPort int) string {
+	if httpsPort == 443 || httpsPort == 0 {
+		return "https://" + s.Domain
+	}
+	return "https://" + s.Domain + ":" + strconv.Itoa(httpsPort)
+}

@@ -1,0 +1,30 @@
+package service
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestServerCommandIsExecFormWithWorkersAndTrustedProxies(t *testing.T) {
+	s := Spec{Module: "app.main:app", Port: 8000, Workers: 5, ProxyHeaders: true}
+	got := s.ServerCommand("172.30.0.0/24")
+	want := []string{"uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "5",
+		"--proxy-headers", "--forwarded-allow-ips", "172.30.0.0/24"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ServerCommand = %q\nwant            %q", got, want)
+	}
+	s.ProxyHeaders = false
+	if got := s.ServerCommand("*"); slices.Contains(got, "--forwarded-allow-ips") || !slices.Contains(got, "--no-proxy-headers") {
+		t.Fatalf("without proxy headers the command must distrust X-Forwarded-*: %q", got)
+	}
+}
+
+func TestURL(t *testing.T) {
+	s := Spec{Domain: "api.example.com"}
+	if got := s.URL(443); got != "https://api.example.com" {
+		t.Errorf("URL(443) = %q", got)
+	}
+	if got := s.URL(8443); got != "https://api.example.com:8443" {
+		t.Errorf("URL(8443) = %q", got)
+	}
+}

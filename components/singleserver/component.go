@@ -1,0 +1,162 @@
+package singleserver
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// Type is the component's type token.
+const Type = "fastapi-infra:index:SingleServer"
+
+// ProxyKind chooses the reverse proxy.
+type ProxyKind string
+
+const (
+	Nginx   ProxyKind = "nginx"
+	Traefik ProxyKind = "traefik"
+)
+
+// Args configures a SingleServer.
+type Args struct {
+	// Service is the neutral spec (required).
+	Service service.Spec
+	// Subnet is the private network, e.g. 172.30.57.0/24 (required). The
+	// proxy takes its last usable address.
+	Subnet string
+	// Proxy is nginx (default) or traefik.
+	Proxy ProxyKind
+	// ProxyImage is the nginx image; TraefikImage the Traefik one.
+	ProxyImage, TraefikImage string
+	// HTTPPort and HTTPSPort are published on the host; defaults 80 and 443.
+	HTTPPort, HTTPSPort int
+	// BodyLimit is nginx's client_max_body_size; default 10m.
+	BodyLimit string
+	// SecretsDigest changes when a secret that reaches the app changes, so
+	// that a rotation rolls the replicas like a new release (see stacks).
+	SecretsDigest string
+}
+
+// SingleServer is the component.
+type SingleServer struct {
+	pulumi.ResourceState
+
+	URL            pulumi.StringOutput      `pulumi:"url"`
+	Network        pulumi.StringOutput      `pulumi:"network"`
+	ContainerNames pulumi.StringArrayOutput `pulumi:"containerNames"`
+	Volumes        pulumi.StringArrayOutput `pulumi:"volumes"`
+
+	// Children that tests and callers reach.
+	Database  *docker.Container
+	Migration *docker.Container // nil without migrations
+	Apps      []*docker.Container
+	Proxy     *docker.Container
+}
+
+// New registers the component; opts should carry the docker provider.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*SingleServer, error) {
+	a, err := withDefaults(*args)
+	if err != nil {
+		return nil, err
+	}
+	c := &SingleServer{}
+	if err := ctx.RegisterComponentResource(Type, name, c, opts...); err != nil {
+		return nil, err
+	}
+	b := &builder{ctx: ctx, name: name, args: a, parent: c}
+	if err := b.build(); err != nil {
+		return nil, err
+	}
+	c.Database, c.Migration, c.Apps, c.Proxy = b.database, b.migration, b.apps, b.proxy
+	c.URL = pulumi.String(a.Service.URL(a.HTTPSPort)).ToStringOutput()
+	c.Network = b.private.Name
+	var names pulumi.StringArray
+	for _, ctr := range b.containers() {
+		names = append(names, ctr.Name)
+	}
+	c.ContainerNames = names.ToStringArrayOutput()
+	var vols pulumi.StringArray
+	for _, v := range b.volumes {
+		vols = append(vols, v.Name)
+	}
+	c.Volumes = vols.ToStringArrayOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"url":            c.URL,
+		"network":        c.Network,
+		"containerNames": c.ContainerNames,
+		"volumes":        c.Volumes,
+	})
+}
+
+func withDefaults(a Args) (Args, error) {
+	if a.Proxy == "" {
+		a.Proxy = Nginx
+	}
+	if a.HTTPPort == 0 {
+		a.HTTPPort = 80
+	}
+	if a.HTTPSPort == 0 {
+		a.HTTPSPort = 443
+	}
+	if a.BodyLimit == "" {
+		a.BodyLimit = "10m"
+	}
+	if _, err := netip.ParsePrefix(a.Subnet); err != nil {
+		return a, fmt.Errorf("singleserver: subnet %q: %w", a.Subnet, err)
+	}
+	return a, nil
+}
+
+type builder struct {
+	ctx    *pulumi.Context
+	name   string
+	args   Args
+	parent pulumi.Resource
+
+	private, edge *docker.Network
+	net           addressPlan
+	volumes       []*docker.Volume
+	appImage      pulumi.StringOutput
+	database      *docker.Container
+	migration     *docker.Container
+	gate          pulumi.StringOutput
+	apps          []*docker.Container
+	proxy         *docker.Container
+}
+
+func (b *builder) build() error {
+	for _, step := range []func() error{
+		b.buildNetworks,
+		b.buildAppImage,
+		b.buildDatabase,
+		b.buildMigration,
+		b.buildApps,
+		b.buildProxy,
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *builder) containers() []*docker.Container {
+	var all []*docker.Container
+	for _, c := range append([]*docker.Container{b.database, b.migration}, b.apps...) {
+		if c != nil {
+			all = append(all, c)
+		}
+	}
+	return append(all, b.proxy)
+}
+
+func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	return append([]pulumi.ResourceOption{pulumi.Parent(b.parent)}, extra...)
+}
+
+// containerName is the Docker name of a role, unique per component.
+func (b *builder) containerName(role string) string { return b.args.Service.Name + "-" + role }

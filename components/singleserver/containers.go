@@ -1,0 +1,69 @@
+package singleserver
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// secretsDir is where secret values reach a container: as files uploaded
+// before it starts, named by NAME_FILE variables (the Docker secrets
+// convention the postgres image and the example app follow), so they never
+// show in `docker inspect` or the container's environment.
+const secretsDir = "/run/secrets/"
+
+// logRotation is json-file with rotation, as the seed asks.
+var logRotation = pulumi.StringMap{"max-size": pulumi.String("10m"), "max-file": pulumi.String("3")}
+
+// healthcheck is Docker's probe with the intervals every role shares: short,
+// because Docker 20.10 has no start_interval and `wait` blocks on the first
+// healthy probe.
+func healthcheck(test ...string) docker.ContainerHealthcheckArgs {
+	return docker.ContainerHealthcheckArgs{
+		Tests:       pulumi.ToStringArray(append([]string{"CMD"}, test...)),
+		Interval:    pulumi.String("3s"),
+		Timeout:     pulumi.String("3s"),
+		Retries:     pulumi.Int(3),
+		StartPeriod: pulumi.String("30s"),
+	}
+}
+
+// secretFiles turns name -> secret value into uploads and NAME_FILE
+// variables. Names are sorted so the container's inputs are stable.
+func secretFiles(secrets map[string]pulumi.StringOutput) (docker.ContainerUploadArray, []string) {
+	var uploads docker.ContainerUploadArray
+	var envs []string
+	for _, name := range slices.Sorted(maps.Keys(secrets)) {
+		path := secretsDir + name
+		uploads = append(uploads, docker.ContainerUploadArgs{
+			File:        pulumi.String(path),
+			Content:     pulumi.ToSecret(secrets[name]).(pulumi.StringOutput),
+			Permissions: pulumi.String("0444"),
+		})
+		envs = append(envs, name+"_FILE="+path)
+	}
+	return uploads, envs
+}
+
+// plainEnv renders NAME=value, sorted.
+func plainEnv(env map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+// cpus is the Docker --cpus value of a millicore amount.
+func cpus(milli int64) string { return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64) }
+
+// privateNetwork attaches a container to the private network under aliases.
+func (b *builder) privateNetwork(aliases ...string) docker.ContainerNetworksAdvancedArray {
+	return docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{
+		Name:    b.private.Name,
+		Aliases: pulumi.ToStringArray(aliases),
+	}}
+}

@@ -1,0 +1,65 @@
+package singleserver
+
+import (
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// databaseHost is the database's name on the private network.
+func (b *builder) databaseHost() string {
+	if b.args.Service.Database.Mode == service.DatabaseExternal {
+		return b.args.Service.Database.Host
+	}
+	return b.containerName("db")
+}
+
+// buildDatabase runs PostgreSQL on a named volume. The volume is retained
+// on delete unless db.retainOnDelete is false: replacing the container or
+// destroying the stack keeps the data, and the next `up` finds it again by
+// name.
+func (b *builder) buildDatabase() error {
+	db := b.args.Service.Database
+	if db.Mode == service.DatabaseExternal {
+		return nil
+	}
+	volOpts := b.opts()
+	if db.RetainOnDelete {
+		volOpts = b.opts(pulumi.RetainOnDelete(true))
+	}
+	data, err := docker.NewVolume(b.ctx, b.name+"-db-data", &docker.VolumeArgs{
+		Name: pulumi.String(b.containerName("db-data")),
+	}, volOpts...)
+	if err != nil {
+		return err
+	}
+	b.volumes = append(b.volumes, data)
+	image, err := b.image("db", db.Image)
+	if err != nil {
+		return err
+	}
+	uploads, fileEnv := secretFiles(map[string]pulumi.StringOutput{"POSTGRES_PASSWORD": db.Password})
+	b.database, err = docker.NewContainer(b.ctx, b.name+"-db", &docker.ContainerArgs{
+		Name:             pulumi.String(b.containerName("db")),
+		Image:            image,
+		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User}, fileEnv...)),
+		Uploads:          uploads,
+		NetworksAdvanced: b.privateNetwork(b.databaseHost()),
+		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
+			VolumeName: data.Name, ContainerPath: pulumi.String("/var/lib/postgresql/data"),
+		}},
+		Healthcheck: healthcheck("pg_isready", "-U", db.User, "-d", db.Name),
+		Restart:     pulumi.String("unless-stopped"),
+		LogDriver:   pulumi.String("json-file"),
+		LogOpts:     logRotation,
+		// PostgreSQL checkpoints on SIGTERM (smart shutdown); give it time.
+		StopTimeout:         pulumi.Int(60),
+		DestroyGraceSeconds: pulumi.Int(60),
+		// Created means healthy: migrations start only against a database
+		// that answers.
+		Wait:        pulumi.Bool(true),
+		WaitTimeout: pulumi.Int(120),
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
+	return err
+}

@@ -1,0 +1,44 @@
+package singleserver
+
+import (
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// image makes sure a reference is on the engine. A name that exists
+// locally is not pulled, so locally built or mirrored images work offline;
+// KeepLocally leaves it there on destroy, since other stacks may use it.
+func (b *builder) image(role, ref string) (pulumi.StringOutput, error) {
+	img, err := docker.NewRemoteImage(b.ctx, b.name+"-"+role+"-image", &docker.RemoteImageArgs{
+		Name:        pulumi.String(ref),
+		KeepLocally: pulumi.Bool(true),
+	}, b.opts()...)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	return img.ImageId, nil
+}
+
+// buildAppImage builds the app from its Dockerfile on the engine (no push:
+// the single server runs what it built), or takes the reference as it is.
+func (b *builder) buildAppImage() error {
+	ref := b.args.Service.Image
+	if ref.BuildContext == "" {
+		var err error
+		b.appImage, err = b.image("app", ref.Ref)
+		return err
+	}
+	img, err := docker.NewImage(b.ctx, b.name+"-app-build", &docker.ImageArgs{
+		ImageName: pulumi.String(ref.Ref),
+		SkipPush:  pulumi.Bool(true),
+		Build: docker.DockerBuildArgs{
+			Context:    pulumi.String(ref.BuildContext),
+			Dockerfile: pulumi.String(ref.BuildContext + "/" + ref.Dockerfile),
+		},
+	}, b.opts()...)
+	if err != nil {
+		return err
+	}
+	b.appImage = img.ImageName
+	return nil
+}

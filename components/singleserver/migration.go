@@ -1,0 +1,104 @@
+package singleserver
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// shortHash names a release after what it consists of.
+func shortHash(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+// migrationID is the same for the same image and command: the migration
+// runs once per release, not on every `up` as a compose one-shot does.
+func (b *builder) migrationID() string {
+	s := b.args.Service
+	return shortHash(append([]string{s.Image.Ref, s.Image.BuildContext}, s.Migration.Command...)...)
+}
+
+// buildMigration runs the migration command once, after the database is
+// healthy. pulumi-docker records a one-shot container's exit code but does
+// not fail on it, so the gate below checks it: a non-zero exit fails
+// `pulumi up` with the code and the last log lines, and since every app
+// container takes the gate as an input, none of the new release is created
+// and the running one keeps serving.
+func (b *builder) buildMigration() error {
+	s := b.args.Service
+	if s.Migration.Strategy == service.MigrationNone {
+		b.gate = pulumi.String("none").ToStringOutput()
+		return nil
+	}
+	id := b.migrationID()
+	uploads, fileEnv := secretFiles(b.appSecrets())
+	var deps []pulumi.Resource
+	if b.database != nil {
+		deps = append(deps, b.database)
+	}
+	var err error
+	b.migration, err = docker.NewContainer(b.ctx, b.name+"-migrate-"+id, &docker.ContainerArgs{
+		Name:             pulumi.String(b.containerName("migrate-" + id)),
+		Image:            b.appImage,
+		Command:          pulumi.ToStringArray(s.Migration.Command),
+		User:             pulumi.String(appUser),
+		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), fileEnv...)),
+		Uploads:          uploads,
+		NetworksAdvanced: b.privateNetwork(),
+		LogDriver:        pulumi.String("json-file"),
+		LogOpts:          logRotation,
+		// One shot: run to the end, keep the exit code and logs.
+		MustRun: pulumi.Bool(false),
+		Restart: pulumi.String("no"),
+		Attach:  pulumi.Bool(true),
+		Logs:    pulumi.Bool(true),
+		Rm:      pulumi.Bool(false),
+	}, b.opts(pulumi.DependsOn(deps))...)
+	if err != nil {
+		return err
+	}
+	name := b.containerName("migrate-" + id)
+	b.gate = pulumi.All(b.migration.ExitCode, b.migration.ContainerLogs).ApplyT(func(v []any) (string, error) {
+		code, _ := v[0].(int)
+		logs, _ := v[1].(string)
+		if code != 0 {
+			return "", fmt.Errorf("migration %s (%s) exited with code %d; the new release was not started and the running one keeps serving.\nlast log lines:\n%s",
+				name, strings.Join(s.Migration.Command, " "), code, lastLines(demuxLogs(logs), 20))
+		}
+		return id, nil
+	}).(pulumi.StringOutput)
+	return nil
+}
+
+// demuxLogs strips the 8-byte frame headers (stream, 0, 0, 0, length) that
+// Docker puts before each chunk of a non-TTY container's attached output.
+func demuxLogs(raw string) string {
+	var out strings.Builder
+	b := []byte(raw)
+	for len(b) >= 8 && b[0] <= 2 && b[1] == 0 && b[2] == 0 && b[3] == 0 {
+		n := int(binary.BigEndian.Uint32(b[4:8]))
+		if n > len(b)-8 {
+			n = len(b) - 8
+		}
+		out.Write(b[8 : 8+n])
+		b = b[8+n:]
+	}
+	out.Write(b) // anything left was not framed
+	return out.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

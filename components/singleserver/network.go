@@ -1,0 +1,63 @@
+package singleserver
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// addressPlan splits the private subnet: Docker hands out addresses from
+// the lower half, and the proxy has a fixed address at the top, which is the
+// only peer the app trusts for X-Forwarded-* (uvicorn before 0.29 accepts
+// addresses, not networks, in --forwarded-allow-ips).
+type addressPlan struct {
+	Subnet, DynamicRange, ProxyIP string
+}
+
+// PlanAddresses computes the plan for an IPv4 subnet of /16 to /28.
+func PlanAddresses(subnet string) (addressPlan, error) {
+	p, err := netip.ParsePrefix(subnet)
+	if err != nil || !p.Addr().Is4() || p.Bits() < 16 || p.Bits() > 28 || p.Masked() != p {
+		return addressPlan{}, fmt.Errorf("must be an IPv4 network of /16 to /28 such as 172.30.57.0/24, got %q", subnet)
+	}
+	base := p.Addr().As4()
+	n := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	size := uint32(1) << (32 - p.Bits())
+	last := n + size - 2 // the broadcast address is size-1
+	ip := netip.AddrFrom4([4]byte{byte(last >> 24), byte(last >> 16), byte(last >> 8), byte(last)})
+	return addressPlan{
+		Subnet:       p.String(),
+		DynamicRange: netip.PrefixFrom(p.Addr(), p.Bits()+1).String(),
+		ProxyIP:      ip.String(),
+	}, nil
+}
+
+// buildNetworks creates the private network of proxy, app and database,
+// and the edge network on which the proxy alone publishes ports. The private
+// network is internal (no route to or from outside) unless the database is
+// external and the app must reach it.
+func (b *builder) buildNetworks() error {
+	var err error
+	if b.net, err = PlanAddresses(b.args.Subnet); err != nil {
+		return fmt.Errorf("singleserver: subnet: %w", err)
+	}
+	b.private, err = docker.NewNetwork(b.ctx, b.name+"-private", &docker.NetworkArgs{
+		Name:     pulumi.String(b.containerName("private")),
+		Driver:   pulumi.String("bridge"),
+		Internal: pulumi.Bool(b.args.Service.Database.Mode != "external"),
+		IpamConfigs: docker.NetworkIpamConfigArray{docker.NetworkIpamConfigArgs{
+			Subnet:  pulumi.String(b.net.Subnet),
+			IpRange: pulumi.String(b.net.DynamicRange),
+		}},
+	}, b.opts()...)
+	if err != nil {
+		return err
+	}
+	b.edge, err = docker.NewNetwork(b.ctx, b.name+"-edge", &docker.NetworkArgs{
+		Name:   pulumi.String(b.containerName("edge")),
+		Driver: pulumi.String("bridge"),
+	}, b.opts()...)
+	return err
+}

@@ -1,0 +1,195 @@
+package singleserver
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+const (
+	proxyDir = "/etc/nginx/fastapi-infra/"
+	tlsDir   = "/etc/nginx/tls/"
+)
+
+func (b *builder) buildProxy() error {
+	if b.args.Proxy == Traefik {
+		return b.buildTraefik()
+	}
+	return b.buildNginx()
+}
+
+// proxyNetworks puts the proxy at its fixed address on the private network,
+// the one address the app trusts, and on the edge network that publishes.
+func (b *builder) proxyNetworks() docker.ContainerNetworksAdvancedArray {
+	return docker.ContainerNetworksAdvancedArray{
+		docker.ContainerNetworksAdvancedArgs{Name: b.private.Name, Ipv4Address: pulumi.String(b.net.ProxyIP)},
+		docker.ContainerNetworksAdvancedArgs{Name: b.edge.Name},
+	}
+}
+
+func (b *builder) publishedPorts() docker.ContainerPortArray {
+	return docker.ContainerPortArray{
+		docker.ContainerPortArgs{Internal: pulumi.Int(80), External: pulumi.Int(b.args.HTTPPort)},
+		docker.ContainerPortArgs{Internal: pulumi.Int(443), External: pulumi.Int(b.args.HTTPSPort)},
+	}
+}
+
+// appDependencies make the proxy start after the first healthy replicas:
+// nginx refuses to load a config whose upstream name does not resolve.
+func (b *builder) appDependencies() []pulumi.Resource {
+	deps := make([]pulumi.Resource, 0, len(b.apps))
+	for _, a := range b.apps {
+		deps = append(deps, a)
+	}
+	return deps
+}
+
+// NginxConfigFor is the generated config of a service; exported for the
+// golden test and the real-engine check.
+func NginxConfigFor(s service.Spec, upstream string, httpsPort int, bodyLimit string) NginxConfig {
+	cert, key := tlsDir+"tls.crt", tlsDir+"tls.key"
+	if s.TLS.Mode == service.TLSProvided {
+		cert, key = proxyDir+"tls.crt", proxyDir+"tls.key"
+	}
+	return NginxConfig{
+		ServerName:      s.Domain,
+		Upstream:        fmt.Sprintf("%s:%d", upstream, s.Port),
+		HTTPSPortSuffix: httpsPortSuffix(httpsPort),
+		CertFile:        cert,
+		KeyFile:         key,
+		BodyLimit:       bodyLimit,
+	}
+}
+
+func (b *builder) buildNginx() error {
+	s := b.args.Service
+	conf, err := RenderNginx(NginxConfigFor(s, b.upstreamHost(), b.args.HTTPSPort, b.args.BodyLimit))
+	if err != nil {
+		return err
+	}
+	image, err := b.image("proxy", b.args.ProxyImage)
+	if err != nil {
+		return err
+	}
+	uploads := docker.ContainerUploadArray{
+		docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "nginx.conf"), Content: pulumi.String(conf)},
+		docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "entrypoint.sh"), Content: pulumi.String(proxyEntrypoint), Executable: pulumi.Bool(true)},
+	}
+	var volumes docker.ContainerVolumeArray
+	switch s.TLS.Mode {
+	case service.TLSProvided:
+		uploads = append(uploads,
+			docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "tls.crt"), Content: s.TLS.Cert},
+			docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "tls.key"), Content: pulumi.ToSecret(s.TLS.Key).(pulumi.StringOutput), Permissions: pulumi.String("0400")},
+		)
+	default:
+		// The self-signed certificate is made on first start and kept here,
+		// so browsers see the same one after the proxy is replaced.
+		certs, err := docker.NewVolume(b.ctx, b.name+"-tls", &docker.VolumeArgs{Name: pulumi.String(b.containerName("tls"))}, b.opts()...)
+		if err != nil {
+			return err
+		}
+		b.volumes = append(b.volumes, certs)
+		volumes = docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: certs.Name, ContainerPath: pulumi.String(tlsDir)}}
+	}
+	b.proxy, err = docker.NewContainer(b.ctx, b.name+"-proxy", &docker.ContainerArgs{
+		Name:        pulumi.String(b.containerName("proxy")),
+		Image:       image,
+		Entrypoints: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String(proxyDir + "entrypoint.sh")},
+		Envs: pulumi.ToStringArray([]string{
+			"TLS_MODE=" + string(s.TLS.Mode), "DOMAIN=" + s.Domain, "UPSTREAM_HOST=" + b.upstreamHost(),
+		}),
+		Uploads:          uploads,
+		Volumes:          volumes,
+		NetworksAdvanced: b.proxyNetworks(),
+		Ports:            b.publishedPorts(),
+		Healthcheck:      healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
+		Restart:          pulumi.String("unless-stopped"),
+		Memory:           pulumi.Int(256),
+		LogDriver:        pulumi.String("json-file"),
+		LogOpts:          logRotation,
+		StopTimeout:      pulumi.Int(30),
+		Wait:             pulumi.Bool(true),
+		WaitTimeout:      pulumi.Int(60),
+	}, b.opts(pulumi.DependsOn(b.appDependencies()))...)
+	return err
+}
+
+// traefikLabels route the replicas through Traefik's Docker provider; it
+// sends traffic only to healthy containers and checks readiness itself.
+func (b *builder) traefikLabels() docker.ContainerLabelArray {
+	if b.args.Proxy != Traefik {
+		return nil
+	}
+	s := b.args.Service
+	r := "traefik.http.routers." + s.Name
+	svc := "traefik.http.services." + s.Name + ".loadbalancer"
+	labels := map[string]string{
+		"traefik.enable":              "true",
+		"traefik.docker.network":      b.containerName("private"),
+		r + ".rule":                   fmt.Sprintf("Host(`%s`)", s.Domain),
+		r + ".entrypoints":            "websecure",
+		r + ".tls.certresolver":       "letsencrypt",
+		svc + ".server.port":          fmt.Sprint(s.Port),
+		svc + ".healthcheck.path":     s.Health.ReadyPath,
+		svc + ".healthcheck.interval": "2s",
+	}
+	var out docker.ContainerLabelArray
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
+	}
+	return out
+}
+
+// buildTraefik is the seed's Traefik with ACME: it watches the Docker API
+// (socket mounted read-only) and keeps Let's Encrypt state on a volume that
+// survives replacement, so certificates are not re-requested.
+func (b *builder) buildTraefik() error {
+	s := b.args.Service
+	image, err := b.image("proxy", b.args.TraefikImage)
+	if err != nil {
+		return err
+	}
+	acme, err := docker.NewVolume(b.ctx, b.name+"-acme", &docker.VolumeArgs{Name: pulumi.String(b.containerName("acme"))},
+		b.opts(pulumi.RetainOnDelete(true))...)
+	if err != nil {
+		return err
+	}
+	b.volumes = append(b.volumes, acme)
+	b.proxy, err = docker.NewContainer(b.ctx, b.name+"-proxy", &docker.ContainerArgs{
+		Name:  pulumi.String(b.containerName("proxy")),
+		Image: image,
+		Command: pulumi.ToStringArray([]string{
+			"--providers.docker=true",
+			"--providers.docker.exposedbydefault=false",
+			"--entrypoints.web.address=:80",
+			"--entrypoints.web.http.redirections.entrypoint.to=websecure",
+			"--entrypoints.web.http.redirections.entrypoint.scheme=https",
+			"--entrypoints.websecure.address=:443",
+			"--certificatesresolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
+			"--certificatesresolvers.letsencrypt.acme.email=" + s.TLS.ACMEEmail,
+			"--certificatesresolvers.letsencrypt.acme.storage=/letsencrypt/acme.json",
+			"--ping=true",
+		}),
+		Volumes: docker.ContainerVolumeArray{
+			docker.ContainerVolumeArgs{HostPath: pulumi.String("/var/run/docker.sock"), ContainerPath: pulumi.String("/var/run/docker.sock"), ReadOnly: pulumi.Bool(true)},
+			docker.ContainerVolumeArgs{VolumeName: acme.Name, ContainerPath: pulumi.String("/letsencrypt")},
+		},
+		NetworksAdvanced: b.proxyNetworks(),
+		Ports:            b.publishedPorts(),
+		Healthcheck:      healthcheck("traefik", "healthcheck", "--ping"),
+		Restart:          pulumi.String("unless-stopped"),
+		Memory:           pulumi.Int(256),
+		LogDriver:        pulumi.String("json-file"),
+		LogOpts:          logRotation,
+		StopTimeout:      pulumi.Int(30),
+		Wait:             pulumi.Bool(true),
+		WaitTimeout:      pulumi.Int(60),
+	}, b.opts(pulumi.DependsOn(b.appDependencies()))...)
+	return err
+}

@@ -1,0 +1,208 @@
+package mocktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
+)
+
+// Resource is one registration as the engine saw it.
+type Resource struct {
+	Type, Name, ID string
+	Inputs         resource.PropertyMap
+	Provider       string
+	// Parent is the URN of the parent component.
+	Parent string
+	// Dependencies are the URNs of DependsOn resources and input dependencies.
+	Dependencies []string
+}
+
+// Recorder is a pulumi.MockResourceMonitor that keeps every registration.
+// Registration runs in goroutines, hence the mutex.
+type Recorder struct {
+	mu        sync.Mutex
+	resources []Resource
+	// Outputs, when set, adds provider-computed outputs for a type, e.g. a
+	// container's exitCode.
+	Outputs func(r Resource) resource.PropertyMap
+}
+
+func (m *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	id := args.Name + "-id"
+	if args.TypeToken == "pulumi:providers:kubernetes" || args.TypeToken == "pulumi:providers:docker" {
+		id = args.Name + "-provider-id"
+	}
+	r := Resource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, Provider: args.Provider}
+	if args.RegisterRPC != nil {
+		r.Parent = args.RegisterRPC.GetParent()
+		r.Dependencies = args.RegisterRPC.GetDependencies()
+		for _, deps := range args.RegisterRPC.GetPropertyDependencies() {
+			r.Dependencies = append(r.Dependencies, deps.GetUrns()...)
+		}
+	}
+	outputs := args.Inputs.Copy()
+	if m.Outputs != nil {
+		for k, v := range m.Outputs(r) {
+			outputs[k] = v
+		}
+	}
+	m.mu.Lock()
+	m.resources = append(m.resources, r)
+	m.mu.Unlock()
+	return id, outputs, nil
+}
+
+func (m *Recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return args.Args, nil
+}
+
+// DependsOn reports whether r waits for the resource with the logical name,
+// by DependsOn or through an input.
+func (r Resource) DependsOn(name string) bool {
+	return slices.ContainsFunc(r.Dependencies, func(urn string) bool { return strings.HasSuffix(urn, "::"+name) })
+}
+
+// ChildOf reports whether r's parent is the resource with the logical name.
+func (r Resource) ChildOf(name string) bool { return strings.HasSuffix(r.Parent, "::"+name) }
+
+// All returns every registration in a stable order.
+func (m *Recorder) All() []Resource {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := slices.Clone(m.resources)
+	slices.SortFunc(out, func(a, b Resource) int { return strings.Compare(a.Type+a.Name, b.Type+b.Name) })
+	return out
+}
+
+// ByType returns the registrations of one type token.
+func (m *Recorder) ByType(typ string) []Resource {
+	var out []Resource
+	for _, r := range m.All() {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// One returns the single registration of a type, failing the test otherwise.
+func (m *Recorder) One(t testing.TB, typ string) Resource {
+	t.Helper()
+	rs := m.ByType(typ)
+	if len(rs) != 1 {
+		t.Fatalf("want exactly one %s, got %d", typ, len(rs))
+	}
+	return rs[0]
+}
+
+// Named returns the registration with a logical name.
+func (m *Recorder) Named(t testing.TB, name string) Resource {
+	t.Helper()
+	for _, r := range m.All() {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no resource named %q", name)
+	return Resource{}
+}
+
+// Types lists the distinct type tokens registered.
+func (m *Recorder) Types() []string {
+	var types []string
+	for _, r := range m.All() {
+		if !slices.Contains(types, r.Type) {
+			types = append(types, r.Type)
+		}
+	}
+	return types
+}
+
+// Config is a stack's config as the engine passes it to a program: full
+// keys to string values (JSON for objects and arrays), and the secret keys.
+type Config struct {
+	Values  map[string]string
+	Secrets []string
+}
+
+// LoadStackFile reads a Pulumi.<stack>.yaml the way the engine hands it to
+// the program. Encrypted values cannot be read without the stack's
+// passphrase: tests supply those with Secret.
+func LoadStackFile(t testing.TB, path string) Config {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	c := Config{Values: map[string]string{}}
+	for k, v := range file.Config {
+		switch x := v.(type) {
+		case string:
+			c.Values[k] = x
+		case map[string]any:
+			if _, secure := x["secure"]; secure {
+				t.Fatalf("%s: %s is encrypted; tests set secrets with Config.Secret", path, k)
+			}
+			b, _ := json.Marshal(x)
+			c.Values[k] = string(b)
+		case []any:
+			b, _ := json.Marshal(x)
+			c.Values[k] = string(b)
+		default:
+			c.Values[k] = fmt.Sprint(x)
+		}
+	}
+	return c
+}
+
+// Set returns a copy with a plain value.
+func (c Config) Set(key, value string) Config {
+	out := Config{Values: map[string]string{}, Secrets: slices.Clone(c.Secrets)}
+	for k, v := range c.Values {
+		out.Values[k] = v
+	}
+	out.Values[key] = value
+	out.Secrets = slices.DeleteFunc(out.Secrets, func(s string) bool { return s == key })
+	return out
+}
+
+// Secret returns a copy with a value stored as `pulumi config set --secret`
+// would.
+func (c Config) Secret(key, value string) Config {
+	out := c.Set(key, value)
+	out.Secrets = append(out.Secrets, key)
+	return out
+}
+
+// Without returns a copy without a key.
+func (c Config) Without(key string) Config {
+	out := c.Set(key, "")
+	delete(out.Values, key)
+	return out
+}
+
+// Run runs program with the mocks and the config, as the engine would for
+// project "fastapi-infra" and the given stack. It sets the environment the
+// SDK reads, so tests that use it must not run in parallel.
+func Run(t testing.TB, stack string, c Config, program pulumi.RunFunc, rec *Recorder) error {
+	t.Helper()
+	values, _ := json.Marshal(c.Values)
+	secrets, _ := json.Marshal(c.Secrets)
+	t.Setenv(pulumi.EnvConfig, string(values))
+	t.Setenv(pulumi.EnvConfigSecretKeys, string(secrets))
+	return pulumi.RunErr(program, pulumi.WithMocks("fastapi-infra", stack, rec))
+}

@@ -1,0 +1,163 @@
+package stacks
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Namespace is the project name, the namespace of every key of this program.
+const Namespace = "fastapi-infra"
+
+// Key declares one config key: Pulumi.yaml declares the same keys with the
+// same types and defaults (a test holds the two together), and the README's
+// config reference lists them.
+type Key struct {
+	Name string
+	// Type is a Pulumi project config type: string, integer, boolean, array, object.
+	Type string
+	// Default applies when a stack does not set the key; nil means required.
+	Default any
+	// Secret keys must be set with `pulumi config set --secret`.
+	Secret      bool
+	Description string
+}
+
+// Keys is every key the program reads.
+var Keys = []Key{
+	{"architecture", "string", "single-server", false, "single-server (pulumi-docker, one host) or kubernetes (pulumi-kubernetes)"},
+	{"environment", "string", "development", false, "development or production; production forbids :latest images, self-signed TLS, localhost and in-cluster databases"},
+
+	{"app.name", "string", "fastapi", false, "DNS-1123 label naming every resource of the service"},
+	{"app.image", "string", "fastapi-infra-app:0.1.0", false, "image reference with a tag or digest (repository:tag or repository@sha256:...)"},
+	{"app.buildContext", "string", "", false, "single server: a folder with a Dockerfile to build app.image from locally (no push); empty: use app.image as it is"},
+	{"app.dockerfile", "string", "Dockerfile", false, "the Dockerfile, relative to app.buildContext"},
+	{"app.module", "string", "app.main:app", false, "the ASGI application uvicorn serves"},
+	{"app.port", "integer", 8000, false, "container port of the app"},
+	{"app.workers", "integer", 0, false, "uvicorn workers per container; 0: 2 x CPU + 1 on a single server (CPU = app.cpu rounded up), 1 on Kubernetes"},
+	{"app.replicas", "integer", 2, false, "app containers (single server) or pods (Kubernetes; the HPA's start)"},
+	{"app.cpu", "string", "500m", false, "CPU limit per container: cores (0.5) or millicores (500m)"},
+	{"app.memory", "string", "512Mi", false, "memory limit per container: 512Mi, 1Gi, 512M ..."},
+	{"app.env", "object", map[string]any{}, false, "plain environment variables (name: value)"},
+	{"app.secretEnv", "object", map[string]any{}, false, "secret environment variables (name: value); set with --secret --path, e.g. pulumi config set --secret --path 'app.secretEnv.API_KEY' ..."},
+	{"app.shutdownGraceSeconds", "integer", 30, false, "seconds between SIGTERM and SIGKILL for in-flight requests to finish"},
+	{"app.proxyHeaders", "boolean", true, false, "trust X-Forwarded-* from the proxy (single server: its network only)"},
+
+	{"health.livePath", "string", "/health/live", false, "liveness endpoint: restart when it fails"},
+	{"health.readyPath", "string", "/health/ready", false, "readiness endpoint: no traffic while it fails"},
+
+	{"migration.strategy", "string", "job", false, "job (one run per release, gates the app), init-container (Kubernetes, every pod) or none"},
+	{"migration.command", "array", []any{"alembic", "upgrade", "head"}, false, "exec-form migration command"},
+
+	{"domain", "string", "localhost", false, "public host name"},
+	{"tls.mode", "string", "self-signed", false, "self-signed (single server), provided (tls.cert/tls.key), acme (Traefik + Let's Encrypt), secret (existing Kubernetes TLS Secret) or cert-manager"},
+	{"tls.cert", "string", "", false, "PEM certificate chain for tls.mode provided (secret)"},
+	{"tls.key", "string", "", false, "PEM private key for tls.mode provided (secret)"},
+	{"tls.acmeEmail", "string", "", false, "Let's Encrypt account e-mail for tls.mode acme"},
+	{"tls.secretName", "string", "", false, "Kubernetes TLS Secret for tls.mode secret or cert-manager; empty: <app.name>-tls"},
+	{"tls.clusterIssuer", "string", "", false, "cert-manager ClusterIssuer for tls.mode cert-manager"},
+
+	{"db.mode", "string", "container", false, "container (single server), in-cluster (Kubernetes, non-production) or external (managed, at db.host)"},
+	{"db.image", "string", "postgres:15", false, "PostgreSQL image for container and in-cluster"},
+	{"db.host", "string", "", false, "database host for db.mode external"},
+	{"db.port", "integer", 5432, false, "database port"},
+	{"db.name", "string", "app", false, "database name"},
+	{"db.user", "string", "app", false, "database user"},
+	{"db.password", "string", nil, true, "database password (required, secret): pulumi config set --secret db.password <value>"},
+	{"db.sslmode", "string", "prefer", false, "libpq sslmode in DATABASE_URL: disable, allow, prefer, require, verify-ca, verify-full"},
+	{"db.retainOnDelete", "boolean", true, false, "keep the database volume through replacement and pulumi destroy; false lets destroy delete the data"},
+	{"db.storageSize", "string", "10Gi", false, "in-cluster database volume size"},
+
+	{"registry.server", "string", "", false, "registry of app.image that needs credentials; empty: none"},
+	{"registry.username", "string", "", false, "registry user"},
+	{"registry.password", "string", "", false, "registry password or token (secret)"},
+
+	{"docker.host", "string", "unix:///var/run/docker.sock", false, "single server: the Docker engine (unix://, ssh://user@host or tcp://)"},
+	{"docker.subnet", "string", "172.30.57.0/24", false, "single server: the private network (an IPv4 /16 to /28); the proxy takes its last address, the only one the app trusts for X-Forwarded-*"},
+	{"proxy.kind", "string", "nginx", false, "single server: nginx (generated config) or traefik (ACME)"},
+	{"proxy.image", "string", "nginx:1.22", false, "single server: nginx image"},
+	{"proxy.traefikImage", "string", "traefik:v3.0", false, "single server: Traefik image"},
+	{"proxy.httpPort", "integer", 80, false, "single server: published HTTP port (redirects to HTTPS)"},
+	{"proxy.httpsPort", "integer", 443, false, "single server: published HTTPS port"},
+	{"proxy.bodyLimit", "string", "10m", false, "single server: largest request body (nginx size: 512k, 10m, 1g)"},
+
+	{"kubernetes.kubeconfig", "string", "", false, "kubeconfig path or content; empty: $KUBECONFIG or ~/.kube/config"},
+	{"kubernetes.renderYamlTo", "string", "", false, "render manifests into this folder instead of deploying (the provider's renderYamlToDirectory), for review and kube-score"},
+	{"kubernetes.context", "string", "", false, "kubeconfig context; empty: the current one"},
+	{"kubernetes.namespace", "string", "fastapi", false, "namespace of every object"},
+	{"kubernetes.createNamespace", "boolean", true, false, "create the namespace; false: it exists already"},
+	{"kubernetes.ingressClass", "string", "nginx", false, "ingressClassName (nginx or traefik get an HTTP -> HTTPS redirect annotation)"},
+	{"kubernetes.ingressNamespace", "string", "ingress-nginx", false, "namespace of the ingress controller, the only source the NetworkPolicy admits"},
+	{"kubernetes.imagePullPolicy", "string", "IfNotPresent", false, "IfNotPresent, Always or Never"},
+	{"kubernetes.pdb", "boolean", false, false, "create a PodDisruptionBudget"},
+	{"kubernetes.hpa.enabled", "boolean", false, false, "create a HorizontalPodAutoscaler"},
+	{"kubernetes.hpa.minReplicas", "integer", 2, false, "HPA lower bound"},
+	{"kubernetes.hpa.maxReplicas", "integer", 10, false, "HPA upper bound"},
+	{"kubernetes.hpa.cpuTarget", "integer", 70, false, "HPA target CPU utilization, percent of requests"},
+	{"kubernetes.networkPolicy", "boolean", false, false, "default-deny NetworkPolicy: ingress only from kubernetes.ingressNamespace, egress only DNS and the database"},
+}
+
+// keyIndex finds a declared key.
+func keyIndex(name string) (Key, bool) {
+	i := slices.IndexFunc(Keys, func(k Key) bool { return k.Name == name })
+	if i < 0 {
+		return Key{}, false
+	}
+	return Keys[i], true
+}
+
+// FullKey is the namespaced key as users see it in errors and stack files.
+func FullKey(name string) string { return Namespace + ":" + name }
+
+// CheckKnownKeys reports every key in the project namespace that the program
+// does not read: a typo such as app.replica must not pass silently. keys are
+// full keys (namespace:name); keys of other namespaces (providers) pass.
+func CheckKnownKeys(keys []string) error {
+	var errs []error
+	for _, full := range slices.Sorted(slices.Values(keys)) {
+		name, ok := strings.CutPrefix(full, Namespace+":")
+		if !ok {
+			continue
+		}
+		if _, known := keyIndex(name); known {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: unknown key%s; `pulumi config rm %s` removes it, the README's config reference lists every key", full, suggest(name), name))
+	}
+	return errors.Join(errs...)
+}
+
+// suggest names the declared key closest to a typo, if any is close.
+func suggest(name string) string {
+	best, bestDist := "", 4
+	for _, k := range Keys {
+		if d := editDistance(name, k.Name); d < bestDist {
+			best, bestDist = k.Name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,132 @@
+package stacks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"maps"
+	"os"
+	"slices"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	k8s "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
+)
+
+// Run is the Pulumi program: config -> validated Config -> the component of
+// the stack's architecture. main.go, the Automation API driver and the
+// end-to-end tests all run this same function.
+func Run(ctx *pulumi.Context) error {
+	if err := checkEnvKeys(); err != nil {
+		return err
+	}
+	c, err := Load(ctx)
+	if err != nil {
+		return err
+	}
+	ctx.Export("architecture", pulumi.String(string(c.Architecture)))
+	switch c.Architecture {
+	case Kubernetes:
+		return deployKubernetes(ctx, c)
+	default:
+		return deploySingleServer(ctx, c)
+	}
+}
+
+// checkEnvKeys rejects unknown keys when the engine passes the whole config
+// in the environment (the Go language host and the mock tests do); the
+// Automation API driver runs CheckKnownKeys on the stack's config itself.
+func checkEnvKeys() error {
+	raw := os.Getenv(pulumi.EnvConfig)
+	if raw == "" {
+		return nil
+	}
+	var all map[string]string
+	if err := json.Unmarshal([]byte(raw), &all); err != nil {
+		return nil // not ours to judge; the SDK reads it the same way
+	}
+	return CheckKnownKeys(slices.Collect(maps.Keys(all)))
+}
+
+func deployKubernetes(ctx *pulumi.Context, c *Config) error {
+	provArgs := &k8s.ProviderArgs{EnableServerSideApply: pulumi.Bool(true)}
+	if c.Kubeconfig != "" {
+		provArgs.Kubeconfig = pulumi.String(c.Kubeconfig)
+	}
+	if c.KubeContext != "" {
+		provArgs.Context = pulumi.String(c.KubeContext)
+	}
+	if c.RenderYAMLTo != "" {
+		provArgs.RenderYamlToDirectory = pulumi.String(c.RenderYAMLTo)
+	}
+	prov, err := k8s.NewProvider(ctx, "kubernetes", provArgs)
+	if err != nil {
+		return err
+	}
+	args := &kubernetes.Args{
+		Service:             c.Spec(),
+		Namespace:           c.Namespace,
+		CreateNamespace:     c.CreateNamespace,
+		IngressClass:        c.IngressClass,
+		IngressNamespace:    c.IngressNamespace,
+		ImagePullPolicy:     c.ImagePullPolicy,
+		PodDisruptionBudget: c.PDB,
+		NetworkPolicy:       c.NetworkPolicy,
+	}
+	if c.HPA {
+		args.Autoscaling = &kubernetes.Autoscaling{MinReplicas: c.HPAMin, MaxReplicas: c.HPAMax, CPUTarget: c.HPACPUTarget}
+	}
+	svc, err := kubernetes.New(ctx, c.AppName, args, pulumi.Providers(prov))
+	if err != nil {
+		return err
+	}
+	ctx.Export("url", svc.URL)
+	ctx.Export("namespace", svc.Namespace)
+	ctx.Export("service", svc.ServiceName)
+	ctx.Export("ingressHost", svc.IngressHost)
+	return nil
+}
+
+func deploySingleServer(ctx *pulumi.Context, c *Config) error {
+	prov, err := docker.NewProvider(ctx, "docker", &docker.ProviderArgs{Host: pulumi.String(c.DockerHost)})
+	if err != nil {
+		return err
+	}
+	srv, err := singleserver.New(ctx, c.AppName, &singleserver.Args{
+		Service:       c.Spec(),
+		Subnet:        c.DockerSubnet,
+		Proxy:         singleserver.ProxyKind(c.ProxyKind),
+		ProxyImage:    c.ProxyImage,
+		TraefikImage:  c.TraefikImage,
+		HTTPPort:      c.HTTPPort,
+		HTTPSPort:     c.HTTPSPort,
+		BodyLimit:     c.BodyLimit,
+		SecretsDigest: c.secretsDigest(ctx.Project(), ctx.Stack()),
+	}, pulumi.Providers(prov))
+	if err != nil {
+		return err
+	}
+	ctx.Export("url", srv.URL)
+	ctx.Export("network", srv.Network)
+	ctx.Export("containers", srv.ContainerNames)
+	ctx.Export("volumes", srv.Volumes)
+	return nil
+}
+
+// secretsDigest changes when a secret that reaches the app containers
+// changes, so that the single server rolls them like a new release. It is
+// salted with the stack's identity and cut to 40 bits: enough to notice a
+// change, too little to stand for the secret.
+func (c *Config) secretsDigest(project, stack string) string {
+	h := sha256.New()
+	for _, part := range []string{project, stack, c.dbPassword.plain} {
+		h.Write([]byte(part + "\x00"))
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.SecretEnv)) {
+		h.Write([]byte(k + "=" + c.SecretEnv[k] + "\x00"))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:10]
+}

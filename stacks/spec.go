@@ -1,0 +1,62 @@
+package stacks
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// Spec converts validated config into the neutral service spec. It is only
+// called after validate passed, so parse errors cannot happen here.
+func (c *Config) Spec() service.Spec {
+	cpu, _ := service.ParseCPU(c.CPU)
+	mem, _ := service.ParseMemory(c.Memory)
+	secretEnv := map[string]pulumi.StringOutput{}
+	for name, v := range c.SecretEnv {
+		secretEnv[name] = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
+	}
+	s := service.Spec{
+		Name:        c.AppName,
+		Environment: c.Environment,
+		Image:       service.Image{Ref: c.Image, BuildContext: c.BuildContext, Dockerfile: c.Dockerfile},
+		Port:        c.Port,
+		Module:      c.Module,
+		Workers:     c.Workers,
+		Replicas:    c.Replicas,
+		Env:         c.Env,
+		SecretEnv:   secretEnv,
+		Health:      service.Health{LivePath: c.LivePath, ReadyPath: c.ReadyPath},
+		Migration: service.Migration{
+			Strategy: service.MigrationStrategy(c.MigrationStrategy),
+			Command:  c.MigrationCommand,
+		},
+		Resources:            service.Resources{CPU: cpu, Memory: mem},
+		ShutdownGraceSeconds: c.ShutdownGraceSeconds,
+		Domain:               c.Domain,
+		TLS: service.TLS{
+			Mode:          service.TLSMode(c.TLSMode),
+			Cert:          c.tlsCert.output(),
+			Key:           c.tlsKey.output(),
+			ACMEEmail:     c.TLSACMEEmail,
+			SecretName:    c.TLSSecretName,
+			ClusterIssuer: c.TLSClusterIssuer,
+		},
+		ProxyHeaders: c.ProxyHeaders,
+		Database: service.Database{
+			Mode:           service.DatabaseMode(c.DBMode),
+			Image:          c.DBImage,
+			Host:           c.DBHost,
+			Port:           c.DBPort,
+			Name:           c.DBName,
+			User:           c.DBUser,
+			Password:       c.dbPassword.output(),
+			SSLMode:        c.DBSSLMode,
+			RetainOnDelete: c.DBRetainOnDelete,
+			StorageSize:    c.DBStorageSize,
+		},
+	}
+	if c.RegistryServer != "" {
+		s.Registry = service.Registry{Server: c.RegistryServer, Username: c.RegistryUsername, Password: c.registryPassword.output()}
+	}
+	return s
+}

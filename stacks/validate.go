@@ -1,0 +1,323 @@
+package stacks
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
+)
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	hostLabel    = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$`)
+	envName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	sqlName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	email        = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	nginxSize    = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
+	storageSize  = regexp.MustCompile(`^[0-9]+(Mi|Gi|Ti)$`)
+	imageRepo    = regexp.MustCompile(`^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`)
+	imageTag     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	imageDigest  = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	reservedEnvs = []string{"DATABASE_URL"}
+)
+
+// problems collects validation errors, each naming its full key.
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", FullKey(key), fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) oneOf(key, got string, allowed ...string) bool {
+	if slices.Contains(allowed, got) {
+		return true
+	}
+	p.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), got)
+	return false
+}
+
+func (p *problems) between(key string, got, lo, hi int) {
+	if got < lo || got > hi {
+		p.add(key, "must be between %d and %d, got %d", lo, hi, got)
+	}
+}
+
+func (p *problems) match(key, got string, re *regexp.Regexp, what string) {
+	if !re.MatchString(got) {
+		p.add(key, "must be %s, got %q", what, got)
+	}
+}
+
+// secret checks a value that must be set with --secret; required says
+// whether an empty value is an error. The value itself is never printed.
+func (p *problems) secret(key string, v secretValue, required bool) {
+	switch {
+	case !v.set && required:
+		p.add(key, "is required and not set; run: pulumi config set --secret %s <value>", key)
+	case v.set && !v.isSecret:
+		p.add(key, "is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret %s <value>", key)
+	}
+}
+
+// validate checks every value and returns all problems at once.
+func (c *Config) validate() []error {
+	var p problems
+	archOK := p.oneOf("architecture", string(c.Architecture), string(SingleServer), string(Kubernetes))
+	prod := c.Environment == "production"
+	p.oneOf("environment", c.Environment, "development", "production")
+
+	p.match("app.name", c.AppName, dnsLabel, "a DNS-1123 label (lower-case letters, digits and '-', at most 63)")
+	c.validateImage(&p, prod)
+	p.between("app.port", c.Port, 1, 65535)
+	p.between("app.workers", c.Workers, 1, 64)
+	p.between("app.replicas", c.Replicas, 1, 100)
+	p.between("app.shutdownGraceSeconds", c.ShutdownGraceSeconds, 1, 3600)
+	cpu, err := service.ParseCPU(c.CPU)
+	if err != nil {
+		p.add("app.cpu", "%v", err)
+	} else if cpu.Value < 10 || cpu.Value > 64000 {
+		p.add("app.cpu", "must be between 10m and 64 cores, got %q", c.CPU)
+	}
+	if mem, err := service.ParseMemory(c.Memory); err != nil {
+		p.add("app.memory", "%v", err)
+	} else if mem.Value < 32<<20 {
+		p.add("app.memory", "must be at least 32Mi for a Python process, got %q", c.Memory)
+	}
+	validateEnv(&p, "app.env", c.Env)
+	validateEnv(&p, "app.secretEnv", c.SecretEnv)
+	if len(c.SecretEnv) > 0 && !c.secretEnvIsSecret {
+		p.add("app.secretEnv", "is stored in plain text in the stack file; store each value encrypted: pulumi config set --secret --path 'app.secretEnv.NAME' <value>")
+	}
+	for name := range c.Env {
+		if _, dup := c.SecretEnv[name]; dup {
+			p.add("app.env", "%s is also set in app.secretEnv; keep it in one of them", name)
+		}
+	}
+	for _, k := range []struct{ key, path string }{{"health.livePath", c.LivePath}, {"health.readyPath", c.ReadyPath}} {
+		if !strings.HasPrefix(k.path, "/") || strings.ContainsAny(k.path, " \t\"'") {
+			p.add(k.key, "must be an absolute URL path starting with '/', got %q", k.path)
+		}
+	}
+
+	if p.oneOf("migration.strategy", c.MigrationStrategy, "job", "init-container", "none") {
+		if c.MigrationStrategy == "init-container" && c.Architecture == SingleServer {
+			p.add("migration.strategy", "init-container is for Kubernetes; a single server runs job (a one-shot container before the app)")
+		}
+		if c.MigrationStrategy != "none" && (len(c.MigrationCommand) == 0 || c.MigrationCommand[0] == "") {
+			p.add("migration.command", "must be a non-empty exec-form list such as [\"alembic\", \"upgrade\", \"head\"], or set migration.strategy to none")
+		}
+	}
+
+	c.validateDomain(&p, prod)
+	if archOK {
+		c.validateTLS(&p, prod)
+		c.validateDatabase(&p, prod)
+	}
+	p.secret("db.password", c.dbPassword, true)
+	p.between("db.port", c.DBPort, 1, 65535)
+	p.match("db.name", c.DBName, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
+	p.match("db.user", c.DBUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
+	p.oneOf("db.sslmode", c.DBSSLMode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+	p.secret("registry.password", c.registryPassword, c.RegistryServer != "")
+	if c.RegistryServer != "" && c.RegistryUsername == "" {
+		p.add("registry.username", "is required when registry.server is set (%q)", c.RegistryServer)
+	}
+
+	switch c.Architecture {
+	case SingleServer:
+		c.validateSingleServer(&p)
+	case Kubernetes:
+		c.validateKubernetes(&p)
+	}
+	return p
+}
+
+func validateEnv(p *problems, key string, env map[string]string) {
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		switch {
+		case !envName.MatchString(name):
+			p.add(key, "%q is not an environment variable name (letters, digits, '_', not starting with a digit)", name)
+		case slices.Contains(reservedEnvs, name):
+			p.add(key, "%s is set by the program from the db.* keys; remove it here", name)
+		}
+	}
+}
+
+// imageRef is a parsed image reference: repository[:tag][@digest].
+type imageRef struct {
+	repo, tag, digest string
+	hasDigest         bool
+}
+
+func parseImageRef(ref string) imageRef {
+	var r imageRef
+	r.repo, r.digest, r.hasDigest = strings.Cut(ref, "@")
+	if i := strings.LastIndex(r.repo, ":"); i > strings.LastIndex(r.repo, "/") {
+		r.repo, r.tag = r.repo[:i], r.repo[i+1:]
+	}
+	return r
+}
+
+// imageProblem says what is wrong with an image reference, or "".
+func imageProblem(ref string) string {
+	r := parseImageRef(ref)
+	switch {
+	case !imageRepo.MatchString(r.repo):
+		return "must be an image reference"
+	case r.hasDigest && !imageDigest.MatchString(r.digest):
+		return "has a malformed digest"
+	case !r.hasDigest && r.tag == "":
+		return "must pin a tag or digest"
+	case r.tag != "" && !imageTag.MatchString(r.tag):
+		return "has a malformed tag"
+	}
+	return ""
+}
+
+func (c *Config) validateImage(p *problems, prod bool) {
+	if problem := imageProblem(c.Image); problem != "" {
+		p.add("app.image", "%s (repository:tag or repository@sha256:<digest>, e.g. ghcr.io/acme/api:1.4.2), got %q", problem, c.Image)
+	} else if r := parseImageRef(c.Image); prod && r.tag == "latest" && !r.hasDigest {
+		p.add("app.image", "must not use :latest in production (it changes under a running release); pin a version or digest, got %q", c.Image)
+	}
+	if c.BuildContext != "" && c.Architecture == Kubernetes {
+		p.add("app.buildContext", "is for the single server; Kubernetes pulls app.image from a registry, so build and push it in CI")
+	}
+}
+
+func (c *Config) validateDomain(p *problems, prod bool) {
+	d := c.Domain
+	labels := strings.Split(d, ".")
+	ok := len(d) > 0 && len(d) <= 253
+	for _, l := range labels {
+		ok = ok && hostLabel.MatchString(l)
+	}
+	if !ok {
+		p.add("domain", "must be a host name such as api.example.com (letters, digits, '-' and '.'; no scheme, port or path), got %q", d)
+		return
+	}
+	if prod && (d == "localhost" || !strings.Contains(d, ".")) {
+		p.add("domain", "must be a public host name in production, got %q", d)
+	}
+}
+
+func (c *Config) validateTLS(p *problems, prod bool) {
+	allowed := map[Architecture][]string{
+		SingleServer: {"self-signed", "provided", "acme"},
+		Kubernetes:   {"secret", "cert-manager", "provided"},
+	}[c.Architecture]
+	if !p.oneOf("tls.mode", c.TLSMode, allowed...) {
+		return
+	}
+	switch c.TLSMode {
+	case "self-signed":
+		if prod {
+			p.add("tls.mode", "self-signed certificates are for development; use provided or acme in production")
+		}
+	case "provided":
+		p.secret("tls.cert", c.tlsCert, true)
+		p.secret("tls.key", c.tlsKey, true)
+		if c.tlsCert.set && !strings.Contains(c.tlsCert.plain, "-----BEGIN CERTIFICATE-----") {
+			p.add("tls.cert", "must be a PEM certificate chain (-----BEGIN CERTIFICATE-----)")
+		}
+		if c.tlsKey.set && !strings.Contains(c.tlsKey.plain, "PRIVATE KEY-----") {
+			p.add("tls.key", "must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
+		}
+	case "acme":
+		if c.ProxyKind != "traefik" {
+			p.add("tls.mode", "acme needs proxy.kind traefik (it runs the ACME client), got proxy.kind %q", c.ProxyKind)
+		}
+		if !email.MatchString(c.TLSACMEEmail) {
+			p.add("tls.acmeEmail", "must be the Let's Encrypt account e-mail for tls.mode acme, got %q", c.TLSACMEEmail)
+		}
+		if c.Domain == "localhost" {
+			p.add("domain", "acme needs a public host name that Let's Encrypt can reach, got %q", c.Domain)
+		}
+	case "cert-manager":
+		if c.TLSClusterIssuer == "" {
+			p.add("tls.clusterIssuer", "is required for tls.mode cert-manager (the ClusterIssuer's name)")
+		}
+	}
+	if c.Architecture == SingleServer && c.ProxyKind == "traefik" && c.TLSMode != "acme" {
+		p.add("tls.mode", "proxy.kind traefik gets its certificate by ACME; set tls.mode acme, or use proxy.kind nginx for %s", c.TLSMode)
+	}
+	if c.Architecture == Kubernetes {
+		p.match("tls.secretName", c.TLSSecretName, dnsLabel, "a Secret name (DNS-1123 label)")
+	}
+}
+
+func (c *Config) validateDatabase(p *problems, prod bool) {
+	allowed := map[Architecture][]string{
+		SingleServer: {"container", "external"},
+		Kubernetes:   {"external", "in-cluster"},
+	}[c.Architecture]
+	if !p.oneOf("db.mode", c.DBMode, allowed...) {
+		return
+	}
+	switch c.DBMode {
+	case "external":
+		if c.DBHost == "" {
+			p.add("db.host", "is required for db.mode external (the managed database's host name)")
+		}
+	case "in-cluster":
+		if prod {
+			p.add("db.mode", "in-cluster PostgreSQL is for non-production clusters; use external (a managed database) in production")
+		}
+		p.match("db.storageSize", c.DBStorageSize, storageSize, "a volume size such as 10Gi")
+	}
+	if c.DBMode != "external" {
+		c.validateImageRef(p, "db.image", c.DBImage)
+	}
+}
+
+// validateImageRef checks the images of the database and proxy, which may
+// come from a mirror registry: a reference with a tag or digest.
+func (c *Config) validateImageRef(p *problems, key, ref string) {
+	if problem := imageProblem(ref); problem != "" {
+		p.add(key, "%s (e.g. postgres:15 or mirror.example.com/library/postgres:15), got %q", problem, ref)
+	}
+}
+
+func (c *Config) validateSingleServer(p *problems) {
+	if _, err := singleserver.PlanAddresses(c.DockerSubnet); err != nil {
+		p.add("docker.subnet", "%v", err)
+	}
+	if !strings.HasPrefix(c.DockerHost, "unix://") && !strings.HasPrefix(c.DockerHost, "ssh://") && !strings.HasPrefix(c.DockerHost, "tcp://") {
+		p.add("docker.host", "must be unix:///path/to/docker.sock, ssh://user@host or tcp://host:port, got %q", c.DockerHost)
+	}
+	if p.oneOf("proxy.kind", c.ProxyKind, "nginx", "traefik") {
+		if c.ProxyKind == "nginx" {
+			c.validateImageRef(p, "proxy.image", c.ProxyImage)
+		} else {
+			c.validateImageRef(p, "proxy.traefikImage", c.TraefikImage)
+		}
+	}
+	p.between("proxy.httpPort", c.HTTPPort, 1, 65535)
+	p.between("proxy.httpsPort", c.HTTPSPort, 1, 65535)
+	if c.HTTPPort == c.HTTPSPort {
+		p.add("proxy.httpsPort", "must differ from proxy.httpPort, both are %d", c.HTTPPort)
+	}
+	p.match("proxy.bodyLimit", c.BodyLimit, nginxSize, "an nginx size such as 512k, 10m or 1g")
+}
+
+func (c *Config) validateKubernetes(p *problems) {
+	p.match("kubernetes.namespace", c.Namespace, dnsLabel, "a namespace name (DNS-1123 label)")
+	p.match("kubernetes.ingressNamespace", c.IngressNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
+	if c.IngressClass == "" {
+		p.add("kubernetes.ingressClass", "must name the cluster's IngressClass, e.g. nginx or traefik")
+	}
+	p.oneOf("kubernetes.imagePullPolicy", c.ImagePullPolicy, "IfNotPresent", "Always", "Never")
+	if c.HPA {
+		p.between("kubernetes.hpa.minReplicas", c.HPAMin, 1, 100)
+		p.between("kubernetes.hpa.maxReplicas", c.HPAMax, 1, 100)
+		p.between("kubernetes.hpa.cpuTarget", c.HPACPUTarget, 1, 100)
+		if c.HPAMin > c.HPAMax {
+			p.add("kubernetes.hpa.minReplicas", "must not exceed kubernetes.hpa.maxReplicas (%d), got %d", c.HPAMax, c.HPAMin)
+		}
+	}
+}
