@@ -1,8 +1,12 @@
 package stacks
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
@@ -177,6 +181,17 @@ func (s secretValue) output() pulumi.StringOutput {
 	return pulumi.ToSecret(pulumi.String(s.plain)).(pulumi.StringOutput)
 }
 
+// envKeyProblems rejects unknown keys when the engine passes the whole
+// config in the environment (the Go language host and the mock tests do);
+// the Automation API driver runs CheckKnownKeys on the stack's config itself.
+func envKeyProblems() []error {
+	var all map[string]string
+	if err := json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all); err != nil {
+		return nil // unset, or not ours to judge: the SDK reads it the same way
+	}
+	return unknownKeys(slices.Collect(maps.Keys(all)))
+}
+
 // Load reads, defaults and validates the stack config. The error lists every
 // problem, each on its own line, naming the key.
 func Load(ctx *pulumi.Context) (*Config, error) {
@@ -255,7 +270,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		NetworkPolicy:    r.boolean("kubernetes.networkPolicy"),
 	}
 	applyDefaults(c)
-	errs := append(r.errs, c.validate()...)
+	errs := append(append(envKeyProblems(), r.errs...), c.validate()...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid stack config (%d problems; nothing was changed):\n%w", len(errs), errors.Join(errs...))
 	}

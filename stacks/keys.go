@@ -114,6 +114,10 @@ func FullKey(name string) string { return Namespace + ":" + name }
 // does not read: a typo such as app.replica must not pass silently. keys are
 // full keys (namespace:name); keys of other namespaces (providers) pass.
 func CheckKnownKeys(keys []string) error {
+	return errors.Join(unknownKeys(keys)...)
+}
+
+func unknownKeys(keys []string) []error {
 	var errs []error
 	for _, full := range slices.Sorted(slices.Values(keys)) {
 		name, ok := strings.CutPrefix(full, Namespace+":")
@@ -125,7 +129,7 @@ func CheckKnownKeys(keys []string) error {
 		}
 		errs = append(errs, fmt.Errorf("%s: unknown key%s; `pulumi config rm %s` removes it, the README's config reference lists every key", full, suggest(name), name))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // suggest names the declared key closest to a typo, if any is close.

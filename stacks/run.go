@@ -3,9 +3,7 @@ package stacks
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"maps"
-	"os"
 	"slices"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -20,9 +18,6 @@ import (
 // the stack's architecture. main.go, the Automation API driver and the
 // end-to-end tests all run this same function.
 func Run(ctx *pulumi.Context) error {
-	if err := checkEnvKeys(); err != nil {
-		return err
-	}
 	c, err := Load(ctx)
 	if err != nil {
 		return err
@@ -34,21 +29,6 @@ func Run(ctx *pulumi.Context) error {
 	default:
 		return deploySingleServer(ctx, c)
 	}
-}
-
-// checkEnvKeys rejects unknown keys when the engine passes the whole config
-// in the environment (the Go language host and the mock tests do); the
-// Automation API driver runs CheckKnownKeys on the stack's config itself.
-func checkEnvKeys() error {
-	raw := os.Getenv(pulumi.EnvConfig)
-	if raw == "" {
-		return nil
-	}
-	var all map[string]string
-	if err := json.Unmarshal([]byte(raw), &all); err != nil {
-		return nil // not ours to judge; the SDK reads it the same way
-	}
-	return CheckKnownKeys(slices.Collect(maps.Keys(all)))
 }
 
 func deployKubernetes(ctx *pulumi.Context, c *Config) error {

@@ -23,6 +23,8 @@ type Resource struct {
 	Parent string
 	// Dependencies are the URNs of DependsOn resources and input dependencies.
 	Dependencies []string
+	// Options as registered.
+	RetainOnDelete, Protect, DeleteBeforeReplace bool
 }
 
 // Recorder is a pulumi.MockResourceMonitor that keeps every registration.
@@ -43,12 +45,16 @@ func (m *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	r := Resource{Type: args.TypeToken, Name: args.Name, ID: id, Inputs: args.Inputs, Provider: args.Provider}
 	if args.RegisterRPC != nil {
 		r.Parent = args.RegisterRPC.GetParent()
+		r.RetainOnDelete = args.RegisterRPC.GetRetainOnDelete()
+		r.Protect = args.RegisterRPC.GetProtect()
+		r.DeleteBeforeReplace = args.RegisterRPC.GetDeleteBeforeReplace()
 		r.Dependencies = args.RegisterRPC.GetDependencies()
 		for _, deps := range args.RegisterRPC.GetPropertyDependencies() {
 			r.Dependencies = append(r.Dependencies, deps.GetUrns()...)
 		}
 	}
 	outputs := args.Inputs.Copy()
+	autoName(args.TypeToken, args.Name, outputs)
 	if m.Outputs != nil {
 		for k, v := range m.Outputs(r) {
 			outputs[k] = v
@@ -58,6 +64,26 @@ func (m *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	m.resources = append(m.resources, r)
 	m.mu.Unlock()
 	return id, outputs, nil
+}
+
+// AutoNameSuffix is what the mock provider appends to a Kubernetes object's
+// logical name when the program leaves metadata.name to Pulumi's
+// auto-naming, as the real provider appends a random suffix.
+const AutoNameSuffix = "-auto"
+
+func autoName(typ, name string, outputs resource.PropertyMap) {
+	if !strings.HasPrefix(typ, "kubernetes:") {
+		return
+	}
+	meta, ok := outputs["metadata"]
+	if !ok || !meta.IsObject() {
+		return
+	}
+	if _, named := meta.ObjectValue()["name"]; !named {
+		m := meta.ObjectValue().Copy()
+		m["name"] = resource.NewStringProperty(name + AutoNameSuffix)
+		outputs["metadata"] = resource.NewObjectProperty(m)
+	}
 }
 
 func (m *Recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {

@@ -1,0 +1,311 @@
+package kubernetes_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
+	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
+)
+
+func deployProd(t *testing.T, edit func(mocktest.Config) mocktest.Config) *mocktest.Recorder {
+	t.Helper()
+	c := mocktest.ShippedStack(t, "prod")
+	if edit != nil {
+		c = edit(c)
+	}
+	rec := &mocktest.Recorder{}
+	if err := mocktest.Run(t, "prod", c, stacks.Run, rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func eq(t *testing.T, r mocktest.Resource, path string, want any) {
+	t.Helper()
+	got := r.Get(t, path)
+	if w, ok := want.(int); ok {
+		want = float64(w) // numbers come back from the engine as float64
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s %s: %s = %#v, want %#v", r.Type, r.Name, path, got, want)
+	}
+}
+
+func TestDeploymentPodSpec(t *testing.T) {
+	rec := deployProd(t, nil)
+	d := rec.One(t, "kubernetes:apps/v1:Deployment")
+	c := "spec.template.spec.containers[0]"
+	eq(t, d, "metadata.namespace", "fastapi-prod")
+	eq(t, d, c+".image", "ghcr.io/acme/fastapi-app:1.0.0")
+	eq(t, d, c+".command", []any{"uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--proxy-headers", "--forwarded-allow-ips", "*"})
+	eq(t, d, c+".ports[0].containerPort", 8000)
+	eq(t, d, c+".livenessProbe.httpGet.path", "/health/live")
+	eq(t, d, c+".livenessProbe.httpGet.port", "http")
+	eq(t, d, c+".readinessProbe.httpGet.path", "/health/ready")
+	eq(t, d, c+".readinessProbe.httpGet.port", "http")
+	eq(t, d, c+".startupProbe.httpGet.path", "/health/live")
+	eq(t, d, c+".startupProbe.failureThreshold", 30)
+	eq(t, d, c+".resources.limits.cpu", "1")
+	eq(t, d, c+".resources.limits.memory", "512Mi")
+	eq(t, d, c+".resources.requests.memory", "512Mi")
+	eq(t, d, c+".lifecycle.preStop.sleep.seconds", 5)
+	eq(t, d, "spec.template.spec.terminationGracePeriodSeconds", 35)
+	eq(t, d, "spec.strategy.rollingUpdate.maxUnavailable", 0)
+	eq(t, d, "spec.strategy.rollingUpdate.maxSurge", 1)
+	eq(t, d, "spec.template.spec.automountServiceAccountToken", false)
+	eq(t, d, "spec.template.spec.securityContext.runAsNonRoot", true)
+	eq(t, d, "spec.template.spec.securityContext.seccompProfile.type", "RuntimeDefault")
+	eq(t, d, c+".securityContext.readOnlyRootFilesystem", true)
+	eq(t, d, c+".securityContext.allowPrivilegeEscalation", false)
+	eq(t, d, c+".securityContext.runAsNonRoot", true)
+	eq(t, d, c+".securityContext.capabilities.drop", []any{"ALL"})
+	eq(t, d, c+".volumeMounts[0].mountPath", "/tmp")
+	eq(t, d, "spec.template.spec.volumes[0].emptyDir.sizeLimit", "64Mi")
+	eq(t, d, "spec.template.spec.topologySpreadConstraints[0].topologyKey", "kubernetes.io/hostname")
+	eq(t, d, "spec.template.spec.topologySpreadConstraints[0].maxSkew", 1)
+	if d.Has("spec.replicas") {
+		t.Error("with the HPA on, spec.replicas must be left to it")
+	}
+	if d.Has("spec.template.spec.imagePullSecrets[0]") {
+		t.Error("imagePullSecrets without registry credentials")
+	}
+	// Env comes from the ConfigMap and the Secret by reference, never inline.
+	if d.Has(c + ".env") {
+		t.Error("the app container has inline env")
+	}
+	cm, secret := rec.One(t, "kubernetes:core/v1:ConfigMap"), rec.One(t, "kubernetes:core/v1:Secret")
+	eq(t, d, c+".envFrom[0].configMapRef.name", cm.Name+mocktest.AutoNameSuffix)
+	eq(t, d, c+".envFrom[1].secretRef.name", secret.Name+mocktest.AutoNameSuffix)
+}
+
+func TestSecretHoldsDatabaseURLAsSecret(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Secret("fastapi-infra:app.secretEnv", `{"API_KEY":"k-123"}`)
+	})
+	s := rec.One(t, "kubernetes:core/v1:Secret")
+	for key, want := range map[string]string{
+		"DATABASE_URL": "postgresql://app:" + mocktest.TestPassword + "@postgres.prod.example.internal:5432/app?sslmode=require",
+		"API_KEY":      "k-123",
+	} {
+		v, secret, ok := s.At("stringData." + key)
+		if !ok || v.StringValue() != want {
+			t.Errorf("stringData.%s = %v, want %q", key, v, want)
+		}
+		if !secret {
+			t.Errorf("stringData.%s is not marked secret", key)
+		}
+	}
+	// The plain ConfigMap never carries it.
+	cm := rec.One(t, "kubernetes:core/v1:ConfigMap")
+	if strings.Contains(fmt.Sprint(cm.Get(t, "data")), mocktest.TestPassword) {
+		t.Error("the password is in the ConfigMap")
+	}
+}
+
+func TestMigrationJobGatesTheDeployment(t *testing.T) {
+	rec := deployProd(t, nil)
+	job, d := rec.One(t, "kubernetes:batch/v1:Job"), rec.One(t, "kubernetes:apps/v1:Deployment")
+	if !d.DependsOn(job.Name) {
+		t.Fatalf("the Deployment does not depend on the migration Job; deps %v", d.Dependencies)
+	}
+	if !job.DeleteBeforeReplace {
+		t.Error("a re-run of the same Job name must delete the old one first")
+	}
+	eq(t, job, "spec.template.spec.containers[0].command", []any{"alembic", "upgrade", "head"})
+	eq(t, job, "spec.template.spec.containers[0].image", "ghcr.io/acme/fastapi-app:1.0.0")
+	eq(t, job, "spec.backoffLimit", 0)
+	eq(t, job, "spec.template.spec.restartPolicy", "Never")
+	eq(t, job, `metadata.annotations["pulumi.com/replaceUnready"]`, "true")
+	eq(t, job, "spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem", true)
+	name := job.Str(t, "metadata.name")
+	if !strings.HasPrefix(name, "fastapi-migrate-") {
+		t.Errorf("job name %q", name)
+	}
+	// A new image is a new Job; the same image is the same Job.
+	again := deployProd(t, nil).One(t, "kubernetes:batch/v1:Job").Str(t, "metadata.name")
+	next := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:app.image", "ghcr.io/acme/fastapi-app:1.0.1")
+	}).One(t, "kubernetes:batch/v1:Job").Str(t, "metadata.name")
+	if again != name || next == name {
+		t.Errorf("job names: first %s, same release %s, next release %s", name, again, next)
+	}
+}
+
+func TestInitContainerStrategy(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:migration.strategy", "init-container")
+	})
+	if n := len(rec.ByType("kubernetes:batch/v1:Job")); n != 0 {
+		t.Errorf("%d Jobs with the init-container strategy", n)
+	}
+	d := rec.One(t, "kubernetes:apps/v1:Deployment")
+	eq(t, d, "spec.template.spec.initContainers[0].command", []any{"alembic", "upgrade", "head"})
+	eq(t, d, "spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation", false)
+}
+
+func TestServiceAndIngress(t *testing.T) {
+	rec := deployProd(t, nil)
+	svc := rec.One(t, "kubernetes:core/v1:Service")
+	eq(t, svc, "spec.type", "ClusterIP")
+	eq(t, svc, "spec.ports[0].port", 80)
+	eq(t, svc, "spec.ports[0].targetPort", "http")
+	eq(t, svc, `spec.selector["app.kubernetes.io/component"]`, "api")
+	ing := rec.One(t, "kubernetes:networking.k8s.io/v1:Ingress")
+	eq(t, ing, "spec.ingressClassName", "nginx")
+	eq(t, ing, "spec.rules[0].host", "api.example.com")
+	eq(t, ing, "spec.tls[0].hosts", []any{"api.example.com"})
+	eq(t, ing, "spec.tls[0].secretName", "fastapi-tls")
+	eq(t, ing, "spec.rules[0].http.paths[0].backend.service.port.number", 80)
+	eq(t, ing, `metadata.annotations["cert-manager.io/cluster-issuer"]`, "letsencrypt-prod")
+	eq(t, ing, `metadata.annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"]`, "true")
+
+	traefik := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:kubernetes.ingressClass", "traefik")
+	}).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
+	eq(t, traefik, `metadata.annotations["traefik.ingress.kubernetes.io/router.entrypoints"]`, "websecure")
+	eq(t, traefik, `metadata.annotations["traefik.ingress.kubernetes.io/router.tls"]`, "true")
+}
+
+func TestDisruptionBudgetAndAutoscaler(t *testing.T) {
+	rec := deployProd(t, nil)
+	pdb := rec.One(t, "kubernetes:policy/v1:PodDisruptionBudget")
+	eq(t, pdb, "spec.minAvailable", 2) // HPA floor 3, minus one
+	hpa := rec.One(t, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+	eq(t, hpa, "spec.minReplicas", 3)
+	eq(t, hpa, "spec.maxReplicas", 12)
+	eq(t, hpa, "spec.metrics[0].resource.target.averageUtilization", 70)
+	eq(t, hpa, "spec.scaleTargetRef.name", "fastapi")
+	eq(t, hpa, "spec.scaleTargetRef.kind", "Deployment")
+
+	single := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:kubernetes.hpa.enabled", "false").Set("fastapi-infra:app.replicas", "1")
+	})
+	pdb = single.One(t, "kubernetes:policy/v1:PodDisruptionBudget")
+	if pdb.Has("spec.minAvailable") {
+		t.Error("a PDB with minAvailable for one replica blocks every drain")
+	}
+	eq(t, pdb, "spec.maxUnavailable", 1)
+	eq(t, single.One(t, "kubernetes:apps/v1:Deployment"), "spec.replicas", 1)
+	if n := len(single.ByType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")); n != 0 {
+		t.Errorf("%d HPAs with kubernetes.hpa.enabled false", n)
+	}
+}
+
+func TestDisruptionBudgetRule(t *testing.T) {
+	for replicas, want := range map[int][2]int{1: {0, 1}, 2: {1, 0}, 3: {2, 0}, 10: {9, 0}} {
+		minAvailable, maxUnavailable := kubernetes.DisruptionBudget(replicas)
+		if [2]int{minAvailable, maxUnavailable} != want {
+			t.Errorf("DisruptionBudget(%d) = %d, %d; want %v", replicas, minAvailable, maxUnavailable, want)
+		}
+	}
+}
+
+func TestNetworkPolicies(t *testing.T) {
+	rec := deployProd(t, nil)
+	var api mocktest.Resource
+	for _, p := range rec.ByType("kubernetes:networking.k8s.io/v1:NetworkPolicy") {
+		if p.Str(t, "metadata.name") == "fastapi-api" {
+			api = p
+		}
+	}
+	if api.Name == "" {
+		t.Fatal("no NetworkPolicy for the app pods")
+	}
+	eq(t, api, "spec.policyTypes", []any{"Ingress", "Egress"})
+	eq(t, api, `spec.podSelector.matchLabels["app.kubernetes.io/component"]`, "api")
+	eq(t, api, `spec.ingress[0].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "ingress-nginx")
+	eq(t, api, "spec.ingress[0].ports[0].port", 8000)
+	if api.Has("spec.ingress[1]") {
+		t.Error("more than one ingress rule")
+	}
+	eq(t, api, "spec.egress[0].ports[0].port", 53)
+	eq(t, api, "spec.egress[0].ports[0].protocol", "UDP")
+	eq(t, api, "spec.egress[1].ports[0].port", 5432)
+	if api.Has("spec.egress[2]") {
+		t.Error("egress beyond DNS and the database")
+	}
+	if n := len(rec.ByType("kubernetes:networking.k8s.io/v1:NetworkPolicy")); n != 2 {
+		t.Errorf("want policies for the app and the migration pods, got %d", n)
+	}
+}
+
+func TestServiceAccountAndNamespace(t *testing.T) {
+	rec := deployProd(t, nil)
+	eq(t, rec.One(t, "kubernetes:core/v1:ServiceAccount"), "automountServiceAccountToken", false)
+	ns := rec.One(t, "kubernetes:core/v1:Namespace")
+	eq(t, ns, "metadata.name", "fastapi-prod")
+	eq(t, ns, `metadata.labels["pod-security.kubernetes.io/enforce"]`, "restricted")
+	existing := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:kubernetes.createNamespace", "false")
+	})
+	if n := len(existing.ByType("kubernetes:core/v1:Namespace")); n != 0 {
+		t.Errorf("created %d namespaces with createNamespace false", n)
+	}
+}
+
+func TestPullSecretAndProvidedTLS(t *testing.T) {
+	const cert, key = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:registry.server", "ghcr.io").Set("fastapi-infra:registry.username", "bot").
+			Secret("fastapi-infra:registry.password", "ghp_token").
+			Set("fastapi-infra:tls.mode", "provided").Secret("fastapi-infra:tls.cert", cert).Secret("fastapi-infra:tls.key", key)
+	})
+	var pull, tls mocktest.Resource
+	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
+		switch s.Str(t, "type") {
+		case "kubernetes.io/dockerconfigjson":
+			pull = s
+		case "kubernetes.io/tls":
+			tls = s
+		}
+	}
+	if pull.Name == "" || tls.Name == "" {
+		t.Fatal("want a pull secret and a TLS secret")
+	}
+	if v, secret, _ := pull.At(`stringData[".dockerconfigjson"]`); !secret || !strings.Contains(v.StringValue(), `"ghcr.io"`) {
+		t.Errorf("pull secret: secret=%v value=%v", secret, v)
+	}
+	if v, secret, _ := tls.At(`stringData["tls.key"]`); !secret || v.StringValue() != key {
+		t.Error("tls.key is not passed as a secret")
+	}
+	eq(t, tls, "metadata.name", "fastapi-tls")
+	d := rec.One(t, "kubernetes:apps/v1:Deployment")
+	eq(t, d, "spec.template.spec.imagePullSecrets[0].name", pull.Name+mocktest.AutoNameSuffix)
+}
+
+func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
+	})
+	pvc := rec.One(t, "kubernetes:core/v1:PersistentVolumeClaim")
+	if !pvc.RetainOnDelete {
+		t.Error("the database claim is not retained on delete")
+	}
+	eq(t, pvc, "spec.resources.requests.storage", "10Gi")
+	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
+	eq(t, sts, "spec.template.spec.containers[0].image", "postgres:15")
+	eq(t, sts, "spec.template.spec.containers[0].readinessProbe.exec.command", []any{"pg_isready", "-U", "app", "-d", "app"})
+	eq(t, sts, "spec.template.spec.volumes[0].persistentVolumeClaim.claimName", "fastapi-db-data")
+	if sts.Has("spec.template.spec.containers[0].env[3].value") {
+		t.Error("POSTGRES_PASSWORD is inline instead of from the Secret")
+	}
+	var url string
+	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
+		if s.Has("stringData.DATABASE_URL") {
+			url = s.Str(t, "stringData.DATABASE_URL")
+		}
+	}
+	if !strings.Contains(url, "@fastapi-db.fastapi-prod.svc:5432/app") {
+		t.Errorf("DATABASE_URL %q does not point at the in-cluster database", url)
+	}
+	optOut := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Set("fastapi-infra:db.retainOnDelete", "false")
+	})
+	if optOut.One(t, "kubernetes:core/v1:PersistentVolumeClaim").RetainOnDelete {
+		t.Error("db.retainOnDelete false still retains the claim")
+	}
+}

@@ -1,0 +1,37 @@
+package mocktest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestPassword stands in for `pulumi config set --secret db.password ...`.
+const TestPassword = "s3cret-test-password"
+
+// Root is the folder with Pulumi.yaml, found from the test's folder up.
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "Pulumi.yaml")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no Pulumi.yaml above the test's folder")
+		}
+		dir = parent
+	}
+}
+
+// ShippedStack is a Pulumi.<stack>.yaml of the project plus the secret a
+// user sets before the first `up`.
+func ShippedStack(t testing.TB, stack string) Config {
+	t.Helper()
+	return LoadStackFile(t, filepath.Join(Root(t), "Pulumi."+stack+".yaml")).
+		Secret("fastapi-infra:db.password", TestPassword)
+}

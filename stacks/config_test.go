@@ -1,0 +1,176 @@
+package stacks
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+)
+
+func TestShippedStackFilesValidate(t *testing.T) {
+	for _, stack := range []string{"dev", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			if _, err := run(t, stack, stackConfig(t, stack)); err != nil {
+				t.Fatalf("Pulumi.%s.yaml does not validate:\n%v", stack, err)
+			}
+		})
+	}
+}
+
+// TestInvalidConfig runs the program on one bad value at a time and expects
+// the exact message, naming the full key, and not a single resource.
+func TestInvalidConfig(t *testing.T) {
+	const tlsCert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	cases := []struct {
+		name, stack string
+		edit        func(mocktest.Config) mocktest.Config
+		want        string
+	}{
+		{"unknown architecture", "dev", set("architecture", "swarm"),
+			`fastapi-infra:architecture: must be one of single-server, kubernetes, got "swarm"`},
+		{"zero replicas", "dev", set("app.replicas", "0"),
+			`fastapi-infra:app.replicas: must be between 1 and 100, got 0`},
+		{"negative replicas", "prod", set("app.replicas", "-2"),
+			`fastapi-infra:app.replicas: must be between 1 and 100, got -2`},
+		{"huge replicas", "dev", set("app.replicas", "5000"),
+			`fastapi-infra:app.replicas: must be between 1 and 100, got 5000`},
+		{"replicas beyond int", "dev", set("app.replicas", "99999999999999999999"),
+			`fastapi-infra:app.replicas: must be a whole number, got "99999999999999999999"`},
+		{"replicas not a number", "dev", set("app.replicas", "three"),
+			`fastapi-infra:app.replicas: must be a whole number, got "three"`},
+		{"too many workers", "dev", set("app.workers", "65"),
+			`fastapi-infra:app.workers: must be between 1 and 64, got 65`},
+		{"malformed cpu", "dev", set("app.cpu", "half"),
+			`fastapi-infra:app.cpu: must be a CPU quantity such as 500m, 0.5 or 2, got "half"`},
+		{"zero cpu", "prod", set("app.cpu", "0"),
+			`fastapi-infra:app.cpu: must be between 10m and 64 cores, got "0"`},
+		{"malformed memory", "prod", set("app.memory", "512MB"),
+			`fastapi-infra:app.memory: must be a memory quantity such as 512Mi, 1Gi or 512M, got "512MB"`},
+		{"tiny memory", "dev", set("app.memory", "1Mi"),
+			`fastapi-infra:app.memory: must be at least 32Mi for a Python process, got "1Mi"`},
+		{"domain with scheme", "prod", set("domain", "https://api.example.com"),
+			`fastapi-infra:domain: must be a host name such as api.example.com (letters, digits, '-' and '.'; no scheme, port or path), got "https://api.example.com"`},
+		{"domain with bad label", "dev", set("domain", "-api.example.com"),
+			`fastapi-infra:domain: must be a host name such as api.example.com (letters, digits, '-' and '.'; no scheme, port or path), got "-api.example.com"`},
+		{"localhost in production", "prod", set("domain", "localhost"),
+			`fastapi-infra:domain: must be a public host name in production, got "localhost"`},
+		{"image without tag", "dev", set("app.image", "ghcr.io/acme/api"),
+			`fastapi-infra:app.image: must pin a tag or digest (repository:tag or repository@sha256:<digest>, e.g. ghcr.io/acme/api:1.4.2), got "ghcr.io/acme/api"`},
+		{"image with bad digest", "prod", set("app.image", "ghcr.io/acme/api@sha256:1234"),
+			`fastapi-infra:app.image: has a malformed digest (repository:tag or repository@sha256:<digest>, e.g. ghcr.io/acme/api:1.4.2), got "ghcr.io/acme/api@sha256:1234"`},
+		{"latest in production", "prod", set("app.image", "ghcr.io/acme/api:latest"),
+			`fastapi-infra:app.image: must not use :latest in production (it changes under a running release); pin a version or digest, got "ghcr.io/acme/api:latest"`},
+		{"relative health path", "dev", set("health.livePath", "health/live"),
+			`fastapi-infra:health.livePath: must be an absolute URL path starting with '/', got "health/live"`},
+		{"port out of range", "prod", set("app.port", "70000"),
+			`fastapi-infra:app.port: must be between 1 and 65535, got 70000`},
+		{"zero port", "dev", set("app.port", "0"),
+			`fastapi-infra:app.port: must be between 1 and 65535, got 0`},
+		{"password in plain text", "dev", func(c mocktest.Config) mocktest.Config { return c.Set(FullKey("db.password"), "hunter2") },
+			`fastapi-infra:db.password: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret db.password <value>`},
+		{"password missing", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("db.password")) },
+			`fastapi-infra:db.password: is required and not set; run: pulumi config set --secret db.password <value>`},
+		{"tls key in plain text", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("tls.mode"), "provided").Secret(FullKey("tls.cert"), tlsCert).Set(FullKey("tls.key"), "-----BEGIN PRIVATE KEY-----")
+		}, `fastapi-infra:tls.key: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret tls.key <value>`},
+		{"secret env in plain text", "dev", set("app.secretEnv", `{"API_KEY":"abc"}`),
+			`fastapi-infra:app.secretEnv: is stored in plain text in the stack file; store each value encrypted: pulumi config set --secret --path 'app.secretEnv.NAME' <value>`},
+		{"reserved env", "dev", set("app.env", `{"DATABASE_URL":"postgres://x"}`),
+			`fastapi-infra:app.env: DATABASE_URL is set by the program from the db.* keys; remove it here`},
+		{"unknown key", "dev", set("app.replica", "3"),
+			"fastapi-infra:app.replica: unknown key (did you mean app.replicas?); `pulumi config rm app.replica` removes it, the README's config reference lists every key"},
+		{"init container on a single server", "dev", set("migration.strategy", "init-container"),
+			`fastapi-infra:migration.strategy: init-container is for Kubernetes; a single server runs job (a one-shot container before the app)`},
+		{"empty migration command", "dev", set("migration.command", `[]`),
+			`fastapi-infra:migration.command: must be a non-empty exec-form list such as ["alembic", "upgrade", "head"], or set migration.strategy to none`},
+		{"hpa bounds crossed", "prod", set("kubernetes.hpa.minReplicas", "20"),
+			`fastapi-infra:kubernetes.hpa.minReplicas: must not exceed kubernetes.hpa.maxReplicas (12), got 20`},
+		{"self-signed in production", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("architecture"), "single-server").Set(FullKey("tls.mode"), "self-signed").Set(FullKey("db.mode"), "container")
+		}, `fastapi-infra:tls.mode: self-signed certificates are for development; use provided or acme in production`},
+		{"in-cluster database in production", "prod", set("db.mode", "in-cluster"),
+			`fastapi-infra:db.mode: in-cluster PostgreSQL is for non-production clusters; use external (a managed database) in production`},
+		{"tls mode of the other architecture", "prod", set("tls.mode", "self-signed"),
+			`fastapi-infra:tls.mode: must be one of secret, cert-manager, provided, got "self-signed"`},
+		{"acme without traefik", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("tls.mode"), "acme").Set(FullKey("tls.acmeEmail"), "ops@example.com").Set(FullKey("domain"), "api.example.com")
+		}, `fastapi-infra:tls.mode: acme needs proxy.kind traefik (it runs the ACME client), got proxy.kind "nginx"`},
+		{"bad subnet", "dev", set("docker.subnet", "10.0.0.0/8"),
+			`fastapi-infra:docker.subnet: must be an IPv4 network of /16 to /28 such as 172.30.57.0/24, got "10.0.0.0/8"`},
+		{"bad docker host", "dev", set("docker.host", "/var/run/docker.sock"),
+			`fastapi-infra:docker.host: must be unix:///path/to/docker.sock, ssh://user@host or tcp://host:port, got "/var/run/docker.sock"`},
+		{"not a boolean", "prod", set("kubernetes.pdb", "yes please"),
+			`fastapi-infra:kubernetes.pdb: must be true or false, got "yes please"`},
+		{"external database without host", "prod", set("db.host", ""),
+			`fastapi-infra:db.host: is required for db.mode external (the managed database's host name)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := run(t, tc.stack, tc.edit(stackConfig(t, tc.stack)))
+			if err == nil {
+				t.Fatalf("accepted; want error %q", tc.want)
+			}
+			if !containsLine(err.Error(), tc.want) {
+				t.Fatalf("error does not say\n  %s\ngot:\n%v", tc.want, err)
+			}
+			if strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error shows a secret:\n%v", err)
+			}
+			if all := rec.All(); len(all) != 0 {
+				t.Fatalf("bad config still registered %d resources, first %s %s", len(all), all[0].Type, all[0].Name)
+			}
+		})
+	}
+}
+
+func TestAllProblemsAreReportedAtOnce(t *testing.T) {
+	c := stackConfig(t, "prod").
+		Set(FullKey("app.replicas"), "0").
+		Set(FullKey("app.port"), "0").
+		Set(FullKey("app.cpu"), "lots").
+		Set(FullKey("health.readyPath"), "ready").
+		Set(FullKey("db.password"), "plain")
+	_, err := run(t, "prod", c)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, key := range []string{"app.replicas", "app.port", "app.cpu", "health.readyPath", "db.password"} {
+		if !strings.Contains(err.Error(), FullKey(key)+":") {
+			t.Errorf("the error does not mention %s:\n%v", key, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "(5 problems; nothing was changed)") {
+		t.Errorf("want the count of problems in the error, got:\n%v", err)
+	}
+}
+
+func TestDefaultWorkers(t *testing.T) {
+	cases := []struct {
+		arch Architecture
+		cpu  string
+		want int
+	}{
+		{SingleServer, "500m", 3}, // 2 x 1 (0.5 rounded up) + 1
+		{SingleServer, "2", 5},
+		{SingleServer, "1.5", 5},
+		{Kubernetes, "2", 1}, // one process per pod; replicas scale
+	}
+	for _, tc := range cases {
+		if got := defaultWorkers(tc.arch, tc.cpu); got != tc.want {
+			t.Errorf("defaultWorkers(%s, %s) = %d, want %d", tc.arch, tc.cpu, got, tc.want)
+		}
+	}
+}
+
+func set(key, value string) func(mocktest.Config) mocktest.Config {
+	return func(c mocktest.Config) mocktest.Config { return c.Set(FullKey(key), value) }
+}
+
+func containsLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}
