@@ -90,7 +90,9 @@ KUBECONFIG
 
 # kwok_stages: kwok's own fast node and pod stages from the pinned module,
 # with pod-complete told to leave the failing-migration image alone, plus
-# the lab's stages.
+# the lab's stages. Node heartbeats go through Leases, which kwok renews
+# (--node-lease-duration-seconds): without them the node lifecycle
+# controller marks the nodes NotReady after 40 s and their pods unready.
 kwok_stages() {
 	local dir out=$state/kwok-stages.yaml
 	dir=$(cd "$lab" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
@@ -176,7 +178,8 @@ start() {
 		--bind-address 127.0.0.1 --secure-port 0 --leader-elect=false
 	launch kwok "$kwok" --kubeconfig "$kubeconfig" --config "$stages" \
 		--manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake --cidr 10.244.0.0/16 \
-		--node-ip 127.0.0.1 --server-address "127.0.0.1:0" --v WARN
+		--node-ip 127.0.0.1 --server-address "127.0.0.1:0" --v WARN \
+		--node-lease-duration-seconds 40
 	nodes
 	echo "KUBECONFIG=$kubeconfig"
 }

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
@@ -72,27 +72,166 @@ type Config struct {
 // reader reads keys with the SDK's Try* functions, falls back to the key
 // registry's default when a key is not set, and collects every error with
 // its key instead of stopping at the first.
+//
+// A dotted key is a path, as Pulumi treats dotted project keys: app.replicas
+// is the field replicas of the object fastapi-infra:app (what
+// `pulumi config set --path app.replicas 3` writes), so stack files override
+// single fields and the engine merges Pulumi.yaml's defaults into the rest.
 type reader struct {
-	ctx  *pulumi.Context
-	errs []error
+	ctx    *pulumi.Context
+	groups map[string]json.RawMessage
+	errs   []error
 }
 
 func (r *reader) fail(key, format string, args ...any) {
 	r.errs = append(r.errs, fmt.Errorf("%s: %s", FullKey(key), fmt.Sprintf(format, args...)))
 }
 
-// missing reports whether err means "not set", in which case the caller
-// takes the default; any other error is recorded against the key.
-func (r *reader) missing(key string, err error, want string) bool {
-	if errors.Is(err, config.ErrMissingVar) {
-		return true
+// lookup returns the JSON value at a key, if the stack (or Pulumi.yaml's
+// default, merged by the engine) sets it.
+func (r *reader) lookup(key string) (json.RawMessage, bool) {
+	group, path, nested := strings.Cut(key, ".")
+	if !nested {
+		v, err := config.Try(r.ctx, key)
+		if err != nil {
+			return nil, false // config.ErrMissingVar: the default applies
+		}
+		raw, _ := json.Marshal(v)
+		return raw, true
 	}
-	raw, _ := r.ctx.GetConfig(FullKey(key))
-	if k, _ := keyIndex(key); k.Secret || r.ctx.IsConfigSecret(FullKey(key)) {
-		raw = "[secret]"
+	obj, ok := r.groups[group]
+	if !ok {
+		var err error
+		if r.ctx.IsConfigSecret(FullKey(group)) {
+			_, err = config.TrySecretObject(r.ctx, group, &obj)
+		} else {
+			err = config.TryObject(r.ctx, group, &obj)
+		}
+		if err != nil && !errors.Is(err, config.ErrMissingVar) {
+			r.fail(group, "must be an object of settings; set one with: pulumi config set --path %s.<name> <value>", group)
+		}
+		r.groups[group] = obj
 	}
-	r.fail(key, "must be %s, got %q", want, raw)
-	return false
+	for _, step := range strings.Split(path, ".") {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(obj, &fields) != nil {
+			return nil, false
+		}
+		if obj, ok = fields[step]; !ok {
+			return nil, false
+		}
+	}
+	return obj, len(obj) > 0 && string(obj) != "null"
+}
+
+// text is a scalar as the user wrote it: a string's content, or the JSON
+// text of a number or boolean.
+func text(raw json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	var scalar any
+	if json.Unmarshal(raw, &scalar) == nil {
+		switch scalar.(type) {
+		case float64, bool:
+			return string(raw), true
+		}
+	}
+	return string(raw), false
+}
+
+func (r *reader) str(key string) string {
+	raw, ok := r.lookup(key)
+	if !ok {
+		d, _ := defaultOf(key).(string)
+		return d
+	}
+	if s, ok := text(raw); ok {
+		return s
+	}
+	r.fail(key, "must be a string, got %s", raw)
+	return ""
+}
+
+func (r *reader) integer(key string) int {
+	raw, ok := r.lookup(key)
+	if !ok {
+		d, _ := defaultOf(key).(int)
+		return d
+	}
+	s, _ := text(raw)
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		r.fail(key, "must be a whole number, got %q", s)
+	}
+	return n
+}
+
+func (r *reader) boolean(key string) bool {
+	raw, ok := r.lookup(key)
+	if !ok {
+		d, _ := defaultOf(key).(bool)
+		return d
+	}
+	s, _ := text(raw)
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		r.fail(key, "must be true or false, got %q", s)
+	}
+	return b
+}
+
+func (r *reader) stringList(key string) []string {
+	var v []string
+	raw, ok := r.lookup(key)
+	if !ok {
+		for _, s := range defaultOf(key).([]any) {
+			v = append(v, s.(string))
+		}
+		return v
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		r.fail(key, `must be a list of strings such as ["alembic", "upgrade", "head"], got %s`, raw)
+	}
+	return v
+}
+
+func (r *reader) stringMap(key string) map[string]string {
+	out := map[string]string{}
+	raw, ok := r.lookup(key)
+	if !ok {
+		return out
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		r.fail(key, "must be an object of NAME: value, got %s", raw)
+		return out
+	}
+	for name, v := range fields {
+		s, ok := text(v)
+		if !ok {
+			r.fail(key, "%s must be a string, got %s", name, v)
+		}
+		out[name] = s
+	}
+	return out
+}
+
+// secretMap reads a top-level object of secret values (secretEnv).
+func (r *reader) secretMap(key string) (map[string]string, bool) {
+	out := map[string]string{}
+	var err error
+	secret := r.ctx.IsConfigSecret(FullKey(key))
+	if secret {
+		_, err = config.TrySecretObject(r.ctx, key, &out)
+	} else {
+		err = config.TryObject(r.ctx, key, &out)
+	}
+	if err != nil && !errors.Is(err, config.ErrMissingVar) {
+		r.fail(key, "must be an object of NAME: value; set one with: pulumi config set --secret --path %s.NAME <value>", key)
+	}
+	return out, secret
 }
 
 func defaultOf(key string) any {
@@ -101,70 +240,6 @@ func defaultOf(key string) any {
 		panic("stacks: reading undeclared key " + key) // a programming error, caught by the tests
 	}
 	return k.Default
-}
-
-func (r *reader) str(key string) string {
-	v, err := config.Try(r.ctx, key)
-	if err == nil {
-		return v
-	}
-	if r.missing(key, err, "a string") {
-		d, _ := defaultOf(key).(string)
-		return d
-	}
-	return ""
-}
-
-func (r *reader) integer(key string) int {
-	v, err := config.TryInt(r.ctx, key)
-	if err == nil {
-		return v
-	}
-	if r.missing(key, err, "a whole number") {
-		d, _ := defaultOf(key).(int)
-		return d
-	}
-	return 0
-}
-
-func (r *reader) boolean(key string) bool {
-	v, err := config.TryBool(r.ctx, key)
-	if err == nil {
-		return v
-	}
-	if r.missing(key, err, "true or false") {
-		d, _ := defaultOf(key).(bool)
-		return d
-	}
-	return false
-}
-
-func (r *reader) stringList(key string) []string {
-	var v []string
-	err := config.TryObject(r.ctx, key, &v)
-	if err == nil {
-		return v
-	}
-	if r.missing(key, err, `a list of strings such as ["alembic", "upgrade", "head"]`) {
-		for _, s := range defaultOf(key).([]any) {
-			v = append(v, s.(string))
-		}
-	}
-	return v
-}
-
-func (r *reader) stringMap(key string) map[string]string {
-	v := map[string]string{}
-	var err error
-	if r.ctx.IsConfigSecret(FullKey(key)) {
-		_, err = config.TrySecretObject(r.ctx, key, &v)
-	} else {
-		err = config.TryObject(r.ctx, key, &v)
-	}
-	if err == nil || r.missing(key, err, "an object of string values (NAME: value)") {
-		return v
-	}
-	return map[string]string{}
 }
 
 // secret reads a key whose value must be a Pulumi secret, without ever
@@ -189,13 +264,13 @@ func envKeyProblems() []error {
 	if err := json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all); err != nil {
 		return nil // unset, or not ours to judge: the SDK reads it the same way
 	}
-	return unknownKeys(slices.Collect(maps.Keys(all)))
+	return unknownKeys(all)
 }
 
 // Load reads, defaults and validates the stack config. The error lists every
 // problem, each on its own line, naming the key.
 func Load(ctx *pulumi.Context) (*Config, error) {
-	r := &reader{ctx: ctx}
+	r := &reader{ctx: ctx, groups: map[string]json.RawMessage{}}
 	c := &Config{
 		Architecture: Architecture(r.str("architecture")),
 		Environment:  r.str("environment"),
@@ -211,8 +286,6 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		CPU:                  r.str("app.cpu"),
 		Memory:               r.str("app.memory"),
 		Env:                  r.stringMap("app.env"),
-		SecretEnv:            r.stringMap("app.secretEnv"),
-		secretEnvIsSecret:    ctx.IsConfigSecret(FullKey("app.secretEnv")),
 		ShutdownGraceSeconds: r.integer("app.shutdownGraceSeconds"),
 		ProxyHeaders:         r.boolean("app.proxyHeaders"),
 
@@ -224,8 +297,8 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 
 		Domain:           r.str("domain"),
 		TLSMode:          r.str("tls.mode"),
-		tlsCert:          r.secret("tls.cert"),
-		tlsKey:           r.secret("tls.key"),
+		tlsCert:          r.secret("tlsCert"),
+		tlsKey:           r.secret("tlsKey"),
 		TLSACMEEmail:     r.str("tls.acmeEmail"),
 		TLSSecretName:    r.str("tls.secretName"),
 		TLSClusterIssuer: r.str("tls.clusterIssuer"),
@@ -236,14 +309,14 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		DBPort:           r.integer("db.port"),
 		DBName:           r.str("db.name"),
 		DBUser:           r.str("db.user"),
-		dbPassword:       r.secret("db.password"),
+		dbPassword:       r.secret("dbPassword"),
 		DBSSLMode:        r.str("db.sslmode"),
 		DBRetainOnDelete: r.boolean("db.retainOnDelete"),
 		DBStorageSize:    r.str("db.storageSize"),
 
 		RegistryServer:   r.str("registry.server"),
 		RegistryUsername: r.str("registry.username"),
-		registryPassword: r.secret("registry.password"),
+		registryPassword: r.secret("registryPassword"),
 
 		DockerHost:   r.str("docker.host"),
 		DockerSubnet: r.str("docker.subnet"),
@@ -269,6 +342,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		HPACPUTarget:     r.integer("kubernetes.hpa.cpuTarget"),
 		NetworkPolicy:    r.boolean("kubernetes.networkPolicy"),
 	}
+	c.SecretEnv, c.secretEnvIsSecret = r.secretMap("secretEnv")
 	applyDefaults(c)
 	errs := append(append(envKeyProblems(), r.errs...), c.validate()...)
 	if len(errs) > 0 {

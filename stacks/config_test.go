@@ -66,19 +66,23 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:app.port: must be between 1 and 65535, got 70000`},
 		{"zero port", "dev", set("app.port", "0"),
 			`fastapi-infra:app.port: must be between 1 and 65535, got 0`},
-		{"password in plain text", "dev", func(c mocktest.Config) mocktest.Config { return c.Set(FullKey("db.password"), "hunter2") },
-			`fastapi-infra:db.password: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret db.password <value>`},
-		{"password missing", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("db.password")) },
-			`fastapi-infra:db.password: is required and not set; run: pulumi config set --secret db.password <value>`},
+		{"password in plain text", "dev", func(c mocktest.Config) mocktest.Config { return c.Set(FullKey("dbPassword"), "hunter2") },
+			`fastapi-infra:dbPassword: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret dbPassword <value>`},
+		{"password missing", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("dbPassword")) },
+			`fastapi-infra:dbPassword: is required and not set; run: pulumi config set --secret dbPassword <value>`},
 		{"tls key in plain text", "dev", func(c mocktest.Config) mocktest.Config {
-			return c.Set(FullKey("tls.mode"), "provided").Secret(FullKey("tls.cert"), tlsCert).Set(FullKey("tls.key"), "-----BEGIN PRIVATE KEY-----")
-		}, `fastapi-infra:tls.key: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret tls.key <value>`},
-		{"secret env in plain text", "dev", set("app.secretEnv", `{"API_KEY":"abc"}`),
-			`fastapi-infra:app.secretEnv: is stored in plain text in the stack file; store each value encrypted: pulumi config set --secret --path 'app.secretEnv.NAME' <value>`},
+			return c.Set(FullKey("tls.mode"), "provided").Secret(FullKey("tlsCert"), tlsCert).Set(FullKey("tlsKey"), "-----BEGIN PRIVATE KEY-----")
+		}, `fastapi-infra:tlsKey: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret tlsKey <value>`},
+		{"secret env in plain text", "dev", set("secretEnv", `{"API_KEY":"abc"}`),
+			`fastapi-infra:secretEnv: is stored in plain text in the stack file; store each value encrypted: pulumi config set --secret --path 'secretEnv.NAME' <value>`},
 		{"reserved env", "dev", set("app.env", `{"DATABASE_URL":"postgres://x"}`),
 			`fastapi-infra:app.env: DATABASE_URL is set by the program from the db.* keys; remove it here`},
 		{"unknown key", "dev", set("app.replica", "3"),
-			"fastapi-infra:app.replica: unknown key (did you mean app.replicas?); `pulumi config rm app.replica` removes it, the README's config reference lists every key"},
+			"fastapi-infra:app.replica: unknown key (did you mean app.replicas?); `pulumi config rm --path app.replica` removes it, the README's config reference lists every key"},
+		{"unknown top-level key", "dev", set("archtecture", "kubernetes"),
+			"fastapi-infra:archtecture: unknown key (did you mean architecture?); `pulumi config rm archtecture` removes it, the README's config reference lists every key"},
+		{"flat dotted key", "dev", func(c mocktest.Config) mocktest.Config { return c.SetFlat(FullKey("app.replicas"), "3") },
+			"fastapi-infra:app.replicas: is a flat key, but dotted keys are paths; the program reads it from fastapi-infra:app. Move it: pulumi config rm app.replicas && pulumi config set --path app.replicas <value>"},
 		{"init container on a single server", "dev", set("migration.strategy", "init-container"),
 			`fastapi-infra:migration.strategy: init-container is for Kubernetes; a single server runs job (a one-shot container before the app)`},
 		{"empty migration command", "dev", set("migration.command", `[]`),
@@ -129,12 +133,12 @@ func TestAllProblemsAreReportedAtOnce(t *testing.T) {
 		Set(FullKey("app.port"), "0").
 		Set(FullKey("app.cpu"), "lots").
 		Set(FullKey("health.readyPath"), "ready").
-		Set(FullKey("db.password"), "plain")
+		Set(FullKey("dbPassword"), "plain")
 	_, err := run(t, "prod", c)
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, key := range []string{"app.replicas", "app.port", "app.cpu", "health.readyPath", "db.password"} {
+	for _, key := range []string{"app.replicas", "app.port", "app.cpu", "health.readyPath", "dbPassword"} {
 		if !strings.Contains(err.Error(), FullKey(key)+":") {
 			t.Errorf("the error does not mention %s:\n%v", key, err)
 		}

@@ -1,8 +1,10 @@
 package stacks
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -40,7 +42,6 @@ var Keys = []Key{
 	{"app.cpu", "string", "500m", false, "CPU limit per container: cores (0.5) or millicores (500m)"},
 	{"app.memory", "string", "512Mi", false, "memory limit per container: 512Mi, 1Gi, 512M ..."},
 	{"app.env", "object", map[string]any{}, false, "plain environment variables (name: value)"},
-	{"app.secretEnv", "object", map[string]any{}, false, "secret environment variables (name: value); set with --secret --path, e.g. pulumi config set --secret --path 'app.secretEnv.API_KEY' ..."},
 	{"app.shutdownGraceSeconds", "integer", 30, false, "seconds between SIGTERM and SIGKILL for in-flight requests to finish"},
 	{"app.proxyHeaders", "boolean", true, false, "trust X-Forwarded-* from the proxy (single server: its network only)"},
 
@@ -51,9 +52,7 @@ var Keys = []Key{
 	{"migration.command", "array", []any{"alembic", "upgrade", "head"}, false, "exec-form migration command"},
 
 	{"domain", "string", "localhost", false, "public host name"},
-	{"tls.mode", "string", "self-signed", false, "self-signed (single server), provided (tls.cert/tls.key), acme (Traefik + Let's Encrypt), secret (existing Kubernetes TLS Secret) or cert-manager"},
-	{"tls.cert", "string", "", false, "PEM certificate chain for tls.mode provided (secret)"},
-	{"tls.key", "string", "", false, "PEM private key for tls.mode provided (secret)"},
+	{"tls.mode", "string", "self-signed", false, "self-signed (single server), provided (tlsCert/tlsKey), acme (Traefik + Let's Encrypt), secret (existing Kubernetes TLS Secret) or cert-manager"},
 	{"tls.acmeEmail", "string", "", false, "Let's Encrypt account e-mail for tls.mode acme"},
 	{"tls.secretName", "string", "", false, "Kubernetes TLS Secret for tls.mode secret or cert-manager; empty: <app.name>-tls"},
 	{"tls.clusterIssuer", "string", "", false, "cert-manager ClusterIssuer for tls.mode cert-manager"},
@@ -64,14 +63,12 @@ var Keys = []Key{
 	{"db.port", "integer", 5432, false, "database port"},
 	{"db.name", "string", "app", false, "database name"},
 	{"db.user", "string", "app", false, "database user"},
-	{"db.password", "string", nil, true, "database password (required, secret): pulumi config set --secret db.password <value>"},
 	{"db.sslmode", "string", "prefer", false, "libpq sslmode in DATABASE_URL: disable, allow, prefer, require, verify-ca, verify-full"},
 	{"db.retainOnDelete", "boolean", true, false, "keep the database volume through replacement and pulumi destroy; false lets destroy delete the data"},
 	{"db.storageSize", "string", "10Gi", false, "in-cluster database volume size"},
 
 	{"registry.server", "string", "", false, "registry of app.image that needs credentials; empty: none"},
 	{"registry.username", "string", "", false, "registry user"},
-	{"registry.password", "string", "", false, "registry password or token (secret)"},
 
 	{"docker.host", "string", "unix:///var/run/docker.sock", false, "single server: the Docker engine (unix://, ssh://user@host or tcp://)"},
 	{"docker.subnet", "string", "172.30.57.0/24", false, "single server: the private network (an IPv4 /16 to /28); the proxy takes its last address, the only one the app trusts for X-Forwarded-*"},
@@ -96,6 +93,14 @@ var Keys = []Key{
 	{"kubernetes.hpa.maxReplicas", "integer", 10, false, "HPA upper bound"},
 	{"kubernetes.hpa.cpuTarget", "integer", 70, false, "HPA target CPU utilization, percent of requests"},
 	{"kubernetes.networkPolicy", "boolean", false, false, "default-deny NetworkPolicy: ingress only from kubernetes.ingressNamespace, egress only DNS and the database"},
+
+	// Secrets are top-level keys, so that each one's encryption is known on
+	// its own (a secret field makes its whole object secret).
+	{"secretEnv", "object", map[string]any{}, false, "secret environment variables (name: value); set with --secret --path, e.g. pulumi config set --secret --path 'secretEnv.API_KEY' ..."},
+	{"tlsCert", "string", "", false, "PEM certificate chain for tls.mode provided (secret)"},
+	{"tlsKey", "string", "", false, "PEM private key for tls.mode provided (secret)"},
+	{"dbPassword", "string", nil, true, "database password (required, secret): pulumi config set --secret dbPassword <value>"},
+	{"registryPassword", "string", "", false, "registry password or token (secret)"},
 }
 
 // keyIndex finds a declared key.
@@ -111,25 +116,53 @@ func keyIndex(name string) (Key, bool) {
 func FullKey(name string) string { return Namespace + ":" + name }
 
 // CheckKnownKeys reports every key in the project namespace that the program
-// does not read: a typo such as app.replica must not pass silently. keys are
-// full keys (namespace:name); keys of other namespaces (providers) pass.
-func CheckKnownKeys(keys []string) error {
-	return errors.Join(unknownKeys(keys)...)
+// does not read: a typo such as app.replica must not pass silently. config
+// maps full keys (namespace:name) to their values, objects as JSON, as the
+// engine passes them; keys of other namespaces (providers) pass.
+func CheckKnownKeys(config map[string]string) error {
+	return errors.Join(unknownKeys(config)...)
 }
 
-func unknownKeys(keys []string) []error {
+func unknownKeys(config map[string]string) []error {
 	var errs []error
-	for _, full := range slices.Sorted(slices.Values(keys)) {
+	for _, full := range slices.Sorted(maps.Keys(config)) {
 		name, ok := strings.CutPrefix(full, Namespace+":")
 		if !ok {
 			continue
 		}
-		if _, known := keyIndex(name); known {
+		// The engine hands path-set values over as their top-level object,
+		// so a dotted name here is a flat key that the program never reads.
+		if _, declared := keyIndex(name); declared && strings.Contains(name, ".") {
+			errs = append(errs, fmt.Errorf("%s: is a flat key, but dotted keys are paths; the program reads it from %s. Move it: pulumi config rm %s && pulumi config set --path %s <value>",
+				full, FullKey(strings.Split(name, ".")[0]), name, name))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("%s: unknown key%s; `pulumi config rm %s` removes it, the README's config reference lists every key", full, suggest(name), name))
+		errs = append(errs, unknownPaths(name, json.RawMessage(config[full]))...)
 	}
 	return errs
+}
+
+// unknownPaths checks one key, descending into objects whose fields are
+// declared keys (app -> app.replicas), but not into declared objects
+// (app.env holds the user's own names).
+func unknownPaths(path string, value json.RawMessage) []error {
+	if _, declared := keyIndex(path); declared {
+		return nil
+	}
+	isGroup := slices.ContainsFunc(Keys, func(k Key) bool { return strings.HasPrefix(k.Name, path+".") })
+	var fields map[string]json.RawMessage
+	if isGroup && json.Unmarshal(value, &fields) == nil {
+		var errs []error
+		for _, f := range slices.Sorted(maps.Keys(fields)) {
+			errs = append(errs, unknownPaths(path+"."+f, fields[f])...)
+		}
+		return errs
+	}
+	rm := "pulumi config rm " + path
+	if strings.Contains(path, ".") {
+		rm = "pulumi config rm --path " + path
+	}
+	return []error{fmt.Errorf("%s: unknown key%s; `%s` removes it, the README's config reference lists every key", FullKey(path), suggest(path), rm)}
 }
 
 // suggest names the declared key closest to a typo, if any is close.

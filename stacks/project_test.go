@@ -19,7 +19,7 @@ description: Takes a containerized FastAPI service with PostgreSQL to production
 # Every key the program reads, with its type and default (generated from
 # stacks/keys.go: go test ./stacks -run TestPulumiYAML -update). Stack files
 # hold only overrides. Secret keys have no default: the engine then requires
-# them, encrypted. Optional secrets (tls.key, registry.password, ...) cannot be
+# them, encrypted. Optional secrets (tlsKey, registryPassword, ...) cannot be
 # declared secret without becoming required, so the program checks that they
 # are encrypted instead.
 `

@@ -88,13 +88,13 @@ func (c *Config) validate() []error {
 		p.add("app.memory", "must be at least 32Mi for a Python process, got %q", c.Memory)
 	}
 	validateEnv(&p, "app.env", c.Env)
-	validateEnv(&p, "app.secretEnv", c.SecretEnv)
+	validateEnv(&p, "secretEnv", c.SecretEnv)
 	if len(c.SecretEnv) > 0 && !c.secretEnvIsSecret {
-		p.add("app.secretEnv", "is stored in plain text in the stack file; store each value encrypted: pulumi config set --secret --path 'app.secretEnv.NAME' <value>")
+		p.add("secretEnv", "is stored in plain text in the stack file; store each value encrypted: pulumi config set --secret --path 'secretEnv.NAME' <value>")
 	}
 	for name := range c.Env {
 		if _, dup := c.SecretEnv[name]; dup {
-			p.add("app.env", "%s is also set in app.secretEnv; keep it in one of them", name)
+			p.add("app.env", "%s is also set in secretEnv; keep it in one of them", name)
 		}
 	}
 	for _, k := range []struct{ key, path string }{{"health.livePath", c.LivePath}, {"health.readyPath", c.ReadyPath}} {
@@ -117,13 +117,13 @@ func (c *Config) validate() []error {
 		c.validateTLS(&p, prod)
 		c.validateDatabase(&p, prod)
 	}
-	p.secret("db.password", c.dbPassword, true)
+	p.secret("dbPassword", c.dbPassword, true)
 	p.between("db.port", c.DBPort, 1, 65535)
 	p.match("db.name", c.DBName, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
 	p.match("db.user", c.DBUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
 	p.oneOf("db.sslmode", c.DBSSLMode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
-	p.secret("registry.password", c.registryPassword, c.RegistryServer != "")
+	p.secret("registryPassword", c.registryPassword, c.RegistryServer != "")
 	if c.RegistryServer != "" && c.RegistryUsername == "" {
 		p.add("registry.username", "is required when registry.server is set (%q)", c.RegistryServer)
 	}
@@ -220,13 +220,13 @@ func (c *Config) validateTLS(p *problems, prod bool) {
 			p.add("tls.mode", "self-signed certificates are for development; use provided or acme in production")
 		}
 	case "provided":
-		p.secret("tls.cert", c.tlsCert, true)
-		p.secret("tls.key", c.tlsKey, true)
+		p.secret("tlsCert", c.tlsCert, true)
+		p.secret("tlsKey", c.tlsKey, true)
 		if c.tlsCert.set && !strings.Contains(c.tlsCert.plain, "-----BEGIN CERTIFICATE-----") {
-			p.add("tls.cert", "must be a PEM certificate chain (-----BEGIN CERTIFICATE-----)")
+			p.add("tlsCert", "must be a PEM certificate chain (-----BEGIN CERTIFICATE-----)")
 		}
 		if c.tlsKey.set && !strings.Contains(c.tlsKey.plain, "PRIVATE KEY-----") {
-			p.add("tls.key", "must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
+			p.add("tlsKey", "must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
 		}
 	case "acme":
 		if c.ProxyKind != "traefik" {

@@ -175,6 +175,12 @@ func (b *builder) buildNamespace() error {
 	if !b.args.CreateNamespace {
 		return nil
 	}
+	opts := []pulumi.ResourceOption{pulumi.Parent(b.parent)}
+	if db := b.args.Service.Database; db.Mode == service.DatabaseInCluster && db.RetainOnDelete {
+		// Deleting a namespace deletes the claims in it: the namespace of a
+		// retained database volume is retained too.
+		opts = append(opts, pulumi.RetainOnDelete(true))
+	}
 	ns, err := corev1.NewNamespace(b.ctx, b.name+"-namespace", &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name: pulumi.String(b.args.Namespace),
@@ -184,7 +190,7 @@ func (b *builder) buildNamespace() error {
 				"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
 			},
 		},
-	}, pulumi.Parent(b.parent))
+	}, opts...)
 	b.namespace = ns
 	return err
 }

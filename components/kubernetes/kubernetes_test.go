@@ -84,7 +84,7 @@ func TestDeploymentPodSpec(t *testing.T) {
 
 func TestSecretHoldsDatabaseURLAsSecret(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Secret("fastapi-infra:app.secretEnv", `{"API_KEY":"k-123"}`)
+		return c.Secret("fastapi-infra:secretEnv", `{"API_KEY":"k-123"}`)
 	})
 	s := rec.One(t, "kubernetes:core/v1:Secret")
 	for key, want := range map[string]string{
@@ -251,8 +251,8 @@ func TestPullSecretAndProvidedTLS(t *testing.T) {
 	const cert, key = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:registry.server", "ghcr.io").Set("fastapi-infra:registry.username", "bot").
-			Secret("fastapi-infra:registry.password", "ghp_token").
-			Set("fastapi-infra:tls.mode", "provided").Secret("fastapi-infra:tls.cert", cert).Secret("fastapi-infra:tls.key", key)
+			Secret("fastapi-infra:registryPassword", "ghp_token").
+			Set("fastapi-infra:tls.mode", "provided").Secret("fastapi-infra:tlsCert", cert).Secret("fastapi-infra:tlsKey", key)
 	})
 	var pull, tls mocktest.Resource
 	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
@@ -284,6 +284,9 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	pvc := rec.One(t, "kubernetes:core/v1:PersistentVolumeClaim")
 	if !pvc.RetainOnDelete {
 		t.Error("the database claim is not retained on delete")
+	}
+	if !rec.One(t, "kubernetes:core/v1:Namespace").RetainOnDelete {
+		t.Error("deleting the namespace would delete the retained claim")
 	}
 	eq(t, pvc, "spec.resources.requests.storage", "10Gi")
 	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestPassword stands in for `pulumi config set --secret db.password ...`.
+// TestPassword stands in for `pulumi config set --secret dbPassword ...`.
 const TestPassword = "s3cret-test-password"
 
 // Root is the folder with Pulumi.yaml, found from the test's folder up.
@@ -33,5 +33,5 @@ func Root(t testing.TB) string {
 func ShippedStack(t testing.TB, stack string) Config {
 	t.Helper()
 	return LoadStackFile(t, filepath.Join(Root(t), "Pulumi."+stack+".yaml")).
-		Secret("fastapi-infra:db.password", TestPassword)
+		Secret("fastapi-infra:dbPassword", TestPassword)
 }

@@ -1,0 +1,106 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/blang/semver"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/fastapi-infra/fastapi-infra/stacks"
+)
+
+// EnsurePlugin makes sure the provider plugin of the stack's architecture is
+// installed in the workspace's Pulumi home, before the engine would look for
+// it. kubernetes: the lab's build (that commit of provider/v4, stamped
+// 4.25.0) is installed when missing. docker: it cannot be built here, so
+// when it is missing and cannot be downloaded, this stops with the command
+// that installs it.
+func EnsurePlugin(ctx context.Context, s auto.Stack, repoDir string) error {
+	arch, err := Architecture(ctx, s)
+	if err != nil {
+		return err
+	}
+	versions, err := ReadVersions(repoDir)
+	if err != nil {
+		return err
+	}
+	name, version := "docker", versions["PULUMI_DOCKER_VERSION"]
+	if arch == stacks.Kubernetes {
+		name, version = "kubernetes", versions["PULUMI_KUBERNETES_VERSION"]
+	}
+	ws := s.Workspace()
+	installed, err := hasPlugin(ctx, ws, name, version)
+	if err != nil || installed {
+		return err
+	}
+	if name == "kubernetes" {
+		tools, err := Toolchain(repoDir, "kubernetes-plugin")
+		if err != nil {
+			return err
+		}
+		return pluginInstall(ctx, ws, "resource", name, "v"+version, "--file", tools["PULUMI_RESOURCE_KUBERNETES"])
+	}
+	// Try the ordinary download once, briefly: offline it fails at once.
+	dl, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := ws.InstallPlugin(dl, name, "v"+version); err == nil {
+		return nil
+	}
+	return fmt.Errorf(`the %s architecture needs the Pulumi docker provider plugin v%s, which is not installed in %s and cannot be downloaded here.
+Nothing was changed. Install it from a binary built elsewhere (pulumi-resource-docker v%s), then run this again:
+    pulumi plugin install resource docker v%s --file <path to pulumi-resource-docker>`,
+		arch, version, pluginDir(ws), version, version)
+}
+
+func hasPlugin(ctx context.Context, ws auto.Workspace, name, version string) (bool, error) {
+	want, err := semver.ParseTolerant(version)
+	if err != nil {
+		return false, err
+	}
+	plugins, err := ws.ListPlugins(ctx)
+	if err != nil {
+		return false, fmt.Errorf("listing plugins: %w", err)
+	}
+	for _, p := range plugins {
+		if p.Name == name && string(p.Kind) == "resource" && p.Version != nil && p.Version.Equals(want) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func pluginInstall(ctx context.Context, ws auto.Workspace, args ...string) error {
+	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil,
+		envList(ws), append([]string{"plugin", "install"}, args...)...)
+	if err != nil {
+		return fmt.Errorf("pulumi plugin install %v: %w\n%s%s", args, err, stdout, stderr)
+	}
+	return nil
+}
+
+func envList(ws auto.Workspace) []string {
+	var env []string
+	for k, v := range ws.GetEnvVars() {
+		env = append(env, k+"="+v)
+	}
+	if home := ws.PulumiHome(); home != "" {
+		env = append(env, "PULUMI_HOME="+home)
+	}
+	return env
+}
+
+func pluginDir(ws auto.Workspace) string {
+	if home := ws.PulumiHome(); home != "" {
+		return filepath.Join(home, "plugins")
+	}
+	if home := os.Getenv("PULUMI_HOME"); home != "" {
+		return filepath.Join(home, "plugins")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".pulumi", "plugins")
+}
+

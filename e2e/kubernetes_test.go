@@ -1,0 +1,237 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+)
+
+func optupProgress(w io.Writer) []optup.Option { return []optup.Option{optup.ProgressStreams(w)} }
+
+// obj is a Kubernetes object as kubectl prints it.
+type obj map[string]any
+
+// dig walks a dotted path with [n] indexes: "spec.template.spec.containers[0].image".
+func (o obj) dig(path string) any {
+	var cur any = map[string]any(o)
+	for _, part := range strings.Split(path, ".") {
+		name, index := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			name = part[:i]
+			index, _ = strconv.Atoi(strings.TrimSuffix(part[i+1:], "]"))
+		}
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[name]
+		if index >= 0 {
+			list, ok := cur.([]any)
+			if !ok || index >= len(list) {
+				return nil
+			}
+			cur = list[index]
+		}
+	}
+	return cur
+}
+
+func (o obj) str(path string) string { return fmt.Sprint(o.dig(path)) }
+
+func (o obj) time(t *testing.T, path string) time.Time {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339, o.str(path))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return ts
+}
+
+func fullyAvailable(t *testing.T, dep obj) {
+	t.Helper()
+	if dep.dig("spec.replicas") == nil || dep.str("status.availableReplicas") != dep.str("spec.replicas") {
+		t.Errorf("deployment not fully available: %s of %s", dep.str("status.availableReplicas"), dep.str("spec.replicas"))
+	}
+}
+
+type list struct {
+	Items []obj `json:"items"`
+}
+
+func get(t *testing.T, ns, kind, name string) obj {
+	t.Helper()
+	var o obj
+	kubectl(t, &o, "-n", ns, "get", kind, name)
+	return o
+}
+
+func expect(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) && !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// jobsOf lists the migration Jobs of the namespace.
+func jobsOf(t *testing.T, ns string) []obj {
+	var l list
+	kubectl(t, &l, "-n", ns, "get", "jobs", "-l", "app.kubernetes.io/component=migration")
+	return l.Items
+}
+
+func replicaSetsOf(t *testing.T, ns string) []obj {
+	var l list
+	kubectl(t, &l, "-n", ns, "get", "replicasets", "-l", "app.kubernetes.io/component=api")
+	return l.Items
+}
+
+// TestProdStackOnARealCluster deploys the prod stack config (pointed at the
+// lab) through the real engine and provider, reads the objects back from
+// the API server, updates the image, fails a migration, and destroys.
+func TestProdStackOnARealCluster(t *testing.T) {
+	s := newProdStack(t, nil)
+	ns := s.namespace
+	ctx := context.Background()
+
+	// 1. up: every await satisfied.
+	res, out, err := s.up(t)
+	if err != nil {
+		t.Fatalf("up failed:\n%s\n%v", out, err)
+	}
+	expect(t, "output url", res.Outputs["url"].Value, "https://api.example.com")
+	expect(t, "output namespace", res.Outputs["namespace"].Value, ns)
+	expect(t, "output architecture", res.Outputs["architecture"].Value, "kubernetes")
+
+	jobs := jobsOf(t, ns)
+	if len(jobs) != 1 {
+		t.Fatalf("want one migration Job, got %d", len(jobs))
+	}
+	job := jobs[0]
+	expect(t, "job succeeded", job.str("status.succeeded"), "1")
+	dep := get(t, ns, "deployment", "fastapi")
+	rs := replicaSetsOf(t, ns)
+	if len(rs) != 1 {
+		t.Fatalf("want one ReplicaSet, got %d", len(rs))
+	}
+	// The Deployment's pods were created only after the Job completed.
+	if done, created := job.time(t, "status.completionTime"), rs[0].time(t, "metadata.creationTimestamp"); created.Before(done) {
+		t.Errorf("the ReplicaSet (%s) was created before the migration finished (%s)", created, done)
+	}
+	// With the HPA on, spec.replicas belongs to the HPA, which raises it to
+	// its minimum on its own schedule; every pod asked for is available.
+	fullyAvailable(t, dep)
+	ing := get(t, ns, "ingress", "fastapi")
+	expect(t, "ingress address", ing.str("status.loadBalancer.ingress[0].ip"), "127.0.0.1")
+
+	// 2. What the API server holds.
+	c := "spec.template.spec.containers[0]."
+	for path, want := range map[string]string{
+		c + "livenessProbe.httpGet.path":                 "/health/live",
+		c + "readinessProbe.httpGet.path":                "/health/ready",
+		c + "startupProbe.httpGet.path":                  "/health/live",
+		c + "readinessProbe.httpGet.port":                "http",
+		c + "securityContext.readOnlyRootFilesystem":     "true",
+		c + "securityContext.allowPrivilegeEscalation":   "false",
+		c + "securityContext.capabilities.drop[0]":       "ALL",
+		c + "lifecycle.preStop.sleep.seconds":            "5",
+		c + "resources.limits.memory":                    "512Mi",
+		"spec.template.spec.securityContext.runAsNonRoot": "true",
+		"spec.template.spec.securityContext.seccompProfile.type": "RuntimeDefault",
+		"spec.template.spec.terminationGracePeriodSeconds":       "35",
+		"spec.template.spec.automountServiceAccountToken":        "false",
+		"spec.strategy.rollingUpdate.maxUnavailable":             "0",
+	} {
+		expect(t, "deployment "+path, dep.str(path), want)
+	}
+	secretName := dep.str(c + "envFrom[1].secretRef.name")
+	secret := get(t, ns, "secret", secretName)
+	if _, ok := secret.dig("data").(map[string]any)["DATABASE_URL"]; !ok {
+		t.Errorf("the Secret %s the pods refer to has no DATABASE_URL", secretName)
+	}
+	expect(t, "pdb minAvailable", get(t, ns, "pdb", "fastapi").str("spec.minAvailable"), "2")
+	hpa := get(t, ns, "hpa", "fastapi")
+	expect(t, "hpa min", hpa.str("spec.minReplicas"), "3")
+	expect(t, "hpa max", hpa.str("spec.maxReplicas"), "12")
+	np := get(t, ns, "networkpolicy", "fastapi-api")
+	expect(t, "netpol ingress source", np.str(`spec.ingress[0].from[0].namespaceSelector.matchLabels`), "map[kubernetes.io/metadata.name:ingress-nginx]")
+	expect(t, "netpol egress", len(np.dig("spec.egress").([]any)), 2)
+	labels, _ := get(t, "", "namespace", ns).dig("metadata.labels").(map[string]any)
+	expect(t, "namespace enforces restricted", labels["pod-security.kubernetes.io/enforce"], "restricted")
+
+	// 3. A second preview changes nothing.
+	if _, err := s.Preview(ctx, optpreview.ExpectNoChanges()); err != nil {
+		t.Fatalf("a second preview wants changes: %v", err)
+	}
+
+	// 4. A new image: a new migration Job, then a new ReplicaSet.
+	s.setPath(t, "app.image", "lab.local/fastapi-app:1.0.1")
+	if _, out, err := s.up(t); err != nil {
+		t.Fatalf("update failed:\n%s\n%v", out, err)
+	}
+	jobs = jobsOf(t, ns)
+	var newJob obj
+	for _, j := range jobs {
+		if j.str("spec.template.spec.containers[0].image") == "lab.local/fastapi-app:1.0.1" {
+			newJob = j
+		}
+	}
+	if newJob == nil {
+		t.Fatalf("no migration Job for the new image among %d", len(jobs))
+	}
+	var newRS obj
+	for _, r := range replicaSetsOf(t, ns) {
+		if r.str("spec.template.spec.containers[0].image") == "lab.local/fastapi-app:1.0.1" {
+			newRS = r
+		}
+	}
+	if newRS == nil {
+		t.Fatal("no ReplicaSet with the new image")
+	}
+	if created, done := newRS.time(t, "metadata.creationTimestamp"), newJob.time(t, "status.completionTime"); created.Before(done) {
+		t.Errorf("the new ReplicaSet (%s) came before its migration finished (%s)", created, done)
+	}
+	expect(t, "new ReplicaSet ready", newRS.str("status.readyReplicas"), newRS.str("spec.replicas"))
+
+	// 5. A failing migration fails `up`, and 1.0.1 keeps serving.
+	s.setPath(t, "app.image", lab.versions["LAB_FAILING_MIGRATION_IMAGE"])
+	_, out, err = s.up(t)
+	if err == nil {
+		t.Fatal("up succeeded with a failing migration")
+	}
+	if !strings.Contains(out+err.Error(), "fastapi-migrate-") || !strings.Contains(strings.ToLower(out+err.Error()), "fail") {
+		t.Errorf("the error does not name the failed migration Job:\n%s\n%v", out, err)
+	}
+	dep = get(t, ns, "deployment", "fastapi")
+	expect(t, "image after a failed migration", dep.str(c+"image"), "lab.local/fastapi-app:1.0.1")
+	fullyAvailable(t, dep)
+	t.Logf("a failing migration fails up with:\n%v", err)
+
+	// 6. The next release runs a fresh Job and rolls out.
+	s.setPath(t, "app.image", "lab.local/fastapi-app:1.0.2")
+	if _, out, err := s.up(t); err != nil {
+		t.Fatalf("the release after a failed migration failed:\n%s\n%v", out, err)
+	}
+	expect(t, "image after recovery", get(t, ns, "deployment", "fastapi").str(c+"image"), "lab.local/fastapi-app:1.0.2")
+
+	// 7. destroy leaves nothing: the prod stack keeps its data outside.
+	if _, err := s.Destroy(ctx); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	var remaining list
+	kubectl(t, &remaining, "get", "namespaces", "--field-selector", "metadata.name="+ns)
+	for _, n := range remaining.Items {
+		if n.str("status.phase") != "Terminating" {
+			t.Errorf("namespace %s is still there after destroy (%s)", ns, n.str("status.phase"))
+		}
+	}
+}
