@@ -103,4 +103,3 @@ func pluginDir(ws auto.Workspace) string {
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".pulumi", "plugins")
 }
-

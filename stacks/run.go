@@ -33,14 +33,19 @@ func Run(ctx *pulumi.Context) error {
 
 func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 	provArgs := &k8s.ProviderArgs{EnableServerSideApply: pulumi.Bool(true)}
-	if c.Kubeconfig != "" {
-		provArgs.Kubeconfig = pulumi.String(c.Kubeconfig)
-	}
-	if c.KubeContext != "" {
-		provArgs.Context = pulumi.String(c.KubeContext)
-	}
-	if c.RenderYAMLTo != "" {
+	switch {
+	case c.RenderYAMLTo != "":
+		// Rendering never contacts a cluster, and the provider rejects a
+		// kubeconfig beside renderYamlToDirectory: a stack that deploys can
+		// still render by setting this one key.
 		provArgs.RenderYamlToDirectory = pulumi.String(c.RenderYAMLTo)
+	default:
+		if c.Kubeconfig != "" {
+			provArgs.Kubeconfig = pulumi.String(c.Kubeconfig)
+		}
+		if c.KubeContext != "" {
+			provArgs.Context = pulumi.String(c.KubeContext)
+		}
 	}
 	prov, err := k8s.NewProvider(ctx, "kubernetes", provArgs)
 	if err != nil {
