@@ -1,0 +1,283 @@
+package singleserver_test
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
+)
+
+const containerType = "docker:index/container:Container"
+
+// deployDev runs the dev stack on the mock engine. exitCode is what the
+// mock Docker engine reports for the one-shot migration container.
+func deployDev(t *testing.T, exitCode int, edit func(mocktest.Config) mocktest.Config) (*mocktest.Recorder, error) {
+	t.Helper()
+	c := mocktest.ShippedStack(t, "dev")
+	if edit != nil {
+		c = edit(c)
+	}
+	rec := &mocktest.Recorder{Outputs: func(r mocktest.Resource) resource.PropertyMap {
+		switch r.Type {
+		case containerType:
+			logs := "\x01\x00\x00\x00\x00\x00\x00\x15INFO  upgrade 1 -> 2\n\x02\x00\x00\x00\x00\x00\x00\x16ERROR relation exists\n"
+			return resource.PropertyMap{"exitCode": resource.NewNumberProperty(float64(exitCode)), "containerLogs": resource.NewStringProperty(logs)}
+		case "docker:index/remoteImage:RemoteImage":
+			return resource.PropertyMap{"imageId": resource.NewStringProperty("sha256:" + r.Name)}
+		}
+		return nil
+	}}
+	return rec, mocktest.Run(t, "dev", c, stacks.Run, rec)
+}
+
+func mustDeployDev(t *testing.T, edit func(mocktest.Config) mocktest.Config) *mocktest.Recorder {
+	t.Helper()
+	rec, err := deployDev(t, 0, edit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func eq(t *testing.T, r mocktest.Resource, path string, want any) {
+	t.Helper()
+	got := r.Get(t, path)
+	if w, ok := want.(int); ok {
+		want = float64(w)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s %s: %s = %#v, want %#v", r.Type, r.Name, path, got, want)
+	}
+}
+
+// containers groups the containers by role: db, migrate, app, proxy.
+func containers(t *testing.T, rec *mocktest.Recorder) map[string][]mocktest.Resource {
+	t.Helper()
+	out := map[string][]mocktest.Resource{}
+	for _, c := range rec.ByType(containerType) {
+		name := c.Str(t, "name")
+		role := strings.Split(strings.TrimPrefix(name, "fastapi-"), "-")[0]
+		out[role] = append(out[role], c)
+	}
+	return out
+}
+
+func TestOnlyTheProxyPublishesPorts(t *testing.T) {
+	byRole := containers(t, mustDeployDev(t, nil))
+	if len(byRole["app"]) != 2 || len(byRole["db"]) != 1 || len(byRole["migrate"]) != 1 || len(byRole["proxy"]) != 1 {
+		t.Fatalf("roles: %v", byRole)
+	}
+	proxy := byRole["proxy"][0]
+	eq(t, proxy, "ports[0].internal", 80)
+	eq(t, proxy, "ports[0].external", 8080)
+	eq(t, proxy, "ports[1].internal", 443)
+	eq(t, proxy, "ports[1].external", 8443)
+	eq(t, proxy, "networksAdvanced[0].ipv4Address", "172.30.57.254")
+	for _, role := range []string{"app", "db", "migrate"} {
+		for _, c := range byRole[role] {
+			if c.Has("ports[0]") {
+				t.Errorf("%s publishes ports", c.Name)
+			}
+			eq(t, c, "networksAdvanced[0].name", "fastapi-private")
+			if c.Has("networksAdvanced[1]") {
+				t.Errorf("%s is on more than the private network", c.Name)
+			}
+		}
+	}
+}
+
+func TestPrivateNetwork(t *testing.T) {
+	rec := mustDeployDev(t, nil)
+	var private mocktest.Resource
+	for _, n := range rec.ByType("docker:index/network:Network") {
+		if n.Str(t, "name") == "fastapi-private" {
+			private = n
+		}
+	}
+	eq(t, private, "internal", true)
+	eq(t, private, "ipamConfigs[0].subnet", "172.30.57.0/24")
+	eq(t, private, "ipamConfigs[0].ipRange", "172.30.57.0/25")
+}
+
+func TestAppContainers(t *testing.T) {
+	byRole := containers(t, mustDeployDev(t, nil))
+	for _, app := range byRole["app"] {
+		eq(t, app, "command", []any{"uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
+			"--proxy-headers", "--forwarded-allow-ips", "172.30.57.254"})
+		eq(t, app, "user", "10001:10001")
+		eq(t, app, "restart", "unless-stopped")
+		eq(t, app, "memory", 512)
+		eq(t, app, "cpus", "0.5")
+		eq(t, app, "logDriver", "json-file")
+		eq(t, app, "logOpts", map[string]any{"max-size": "10m", "max-file": "3"})
+		eq(t, app, "stopTimeout", 30)
+		eq(t, app, "stopSignal", "SIGTERM")
+		eq(t, app, "wait", true)
+		eq(t, app, "healthcheck.tests[0]", "CMD")
+		if test := app.Str(t, "healthcheck.tests[3]"); !strings.Contains(test, "http://127.0.0.1:8000/health/live") {
+			t.Errorf("healthcheck %q does not probe the live endpoint", test)
+		}
+		eq(t, app, "healthcheck.interval", "3s")
+		eq(t, app, "healthcheck.retries", 3)
+		eq(t, app, "capabilities.drops", []any{"ALL"})
+		eq(t, app, "networksAdvanced[0].aliases", []any{"fastapi-app"})
+		// Secrets: a file and a _FILE variable, never the value in env.
+		envs := fmt.Sprint(app.Get(t, "envs"))
+		if strings.Contains(envs, mocktest.TestPassword) || strings.Contains(envs, "DATABASE_URL=") {
+			t.Errorf("DATABASE_URL is in the container env: %s", envs)
+		}
+		if !strings.Contains(envs, "DATABASE_URL_FILE=/run/secrets/DATABASE_URL") || !strings.Contains(envs, "LOG_LEVEL=debug") {
+			t.Errorf("envs %s", envs)
+		}
+		v, secret, _ := app.At("uploads[0].content")
+		if !secret || v.StringValue() != "postgresql://app:"+mocktest.TestPassword+"@fastapi-db:5432/app?sslmode=prefer" {
+			t.Errorf("the DATABASE_URL upload is %v (secret %v)", v, secret)
+		}
+		eq(t, app, "uploads[0].file", "/run/secrets/DATABASE_URL")
+	}
+}
+
+func TestDatabase(t *testing.T) {
+	rec := mustDeployDev(t, nil)
+	db := containers(t, rec)["db"][0]
+	eq(t, db, "healthcheck.tests", []any{"CMD", "pg_isready", "-U", "app", "-d", "app"})
+	eq(t, db, "wait", true)
+	eq(t, db, "volumes[0].containerPath", "/var/lib/postgresql/data")
+	eq(t, db, "networksAdvanced[0].aliases", []any{"fastapi-db"})
+	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD") || strings.Contains(envs, mocktest.TestPassword) {
+		t.Errorf("db envs %s", envs)
+	}
+	if _, secret, _ := db.At("uploads[0].content"); !secret {
+		t.Error("the password upload is not secret")
+	}
+	vol := rec.Named(t, "fastapi-db-data")
+	eq(t, vol, "name", "fastapi-db-data")
+	if !vol.RetainOnDelete {
+		t.Error("the database volume is not retained on delete")
+	}
+	optOut := mustDeployDev(t, func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.retainOnDelete", "false") })
+	if optOut.Named(t, "fastapi-db-data").RetainOnDelete {
+		t.Error("db.retainOnDelete false still retains the volume")
+	}
+}
+
+// TestDependencyChain: db -> migrate -> every app -> proxy.
+func TestDependencyChain(t *testing.T) {
+	byRole := containers(t, mustDeployDev(t, nil))
+	db, migrate, proxy := byRole["db"][0], byRole["migrate"][0], byRole["proxy"][0]
+	if !migrate.DependsOn(db.Name) {
+		t.Errorf("the migration does not wait for the database: %v", migrate.Dependencies)
+	}
+	for _, app := range byRole["app"] {
+		if !app.DependsOn(migrate.Name) {
+			t.Errorf("%s does not wait for the migration", app.Name)
+		}
+		eq(t, app, `labels[0].label`, "fastapi-infra.migration")
+		if !proxy.DependsOn(app.Name) {
+			t.Errorf("the proxy does not wait for %s", app.Name)
+		}
+	}
+	eq(t, migrate, "mustRun", false)
+	eq(t, migrate, "attach", true)
+	eq(t, migrate, "logs", true)
+	eq(t, migrate, "command", []any{"alembic", "upgrade", "head"})
+}
+
+func TestFailedMigrationStopsTheRelease(t *testing.T) {
+	rec, err := deployDev(t, 3, nil)
+	if err == nil {
+		t.Fatal("a migration that exited 3 did not fail the update")
+	}
+	for _, want := range []string{"exited with code 3", "alembic upgrade head", "INFO  upgrade 1 -> 2", "ERROR relation exists", "the running one keeps serving"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "\x01\x00") {
+		t.Error("Docker's stream headers are left in the log lines")
+	}
+	// The apps' gate never resolved: their registration waits on it, so
+	// the mock engine saw none of them.
+	if n := len(containers(t, rec)["app"]); n != 0 {
+		t.Errorf("%d app containers were registered after a failed migration", n)
+	}
+}
+
+func TestReleasesAreNewResources(t *testing.T) {
+	names := func(rec *mocktest.Recorder) []string {
+		var out []string
+		for _, c := range containers(t, rec)["app"] {
+			out = append(out, c.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	first := names(mustDeployDev(t, nil))
+	same := names(mustDeployDev(t, nil))
+	newImage := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:app.image", "fastapi-infra-app:0.2.0")
+	}))
+	newEnv := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:app.env.LOG_LEVEL", "info")
+	}))
+	newSecret := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Secret("fastapi-infra:dbPassword", "rotated-password")
+	}))
+	if !slices.Equal(first, same) {
+		t.Errorf("the same config gave new names: %v vs %v", first, same)
+	}
+	for what, next := range map[string][]string{"image": newImage, "env": newEnv, "secret": newSecret} {
+		if slices.Equal(first, next) || len(next) != 2 {
+			t.Errorf("a new %s kept the names %v (create-before-delete needs new ones)", what, next)
+		}
+	}
+	for _, n := range append(first, newSecret...) {
+		if strings.Contains(n, "rotated") || strings.Contains(n, mocktest.TestPassword) {
+			t.Errorf("a container name shows a secret: %s", n)
+		}
+	}
+}
+
+func TestProxyConfigAndTLS(t *testing.T) {
+	rec := mustDeployDev(t, nil)
+	proxy := containers(t, rec)["proxy"][0]
+	eq(t, proxy, "entrypoints", []any{"/bin/sh", "/etc/nginx/fastapi-infra/entrypoint.sh"})
+	eq(t, proxy, "uploads[0].file", "/etc/nginx/fastapi-infra/nginx.conf")
+	conf := proxy.Str(t, "uploads[0].content")
+	for _, want := range []string{"server fastapi-app:8000", "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host:8443$request_uri;"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("nginx.conf lacks %q", want)
+		}
+	}
+	eq(t, proxy, "volumes[0].containerPath", "/etc/nginx/tls/")
+	eq(t, proxy, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app"})
+}
+
+func TestTraefikWithACME(t *testing.T) {
+	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
+			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.com")
+	})
+	byRole := containers(t, rec)
+	proxy := byRole["proxy"][0]
+	cmd := fmt.Sprint(proxy.Get(t, "command"))
+	for _, want := range []string{"--certificatesresolvers.letsencrypt.acme.email=ops@example.com", "--entrypoints.web.http.redirections.entrypoint.to=websecure", "--providers.docker.exposedbydefault=false"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("traefik command lacks %s", want)
+		}
+	}
+	eq(t, proxy, "volumes[0].readOnly", true)
+	if !rec.Named(t, "fastapi-acme").RetainOnDelete {
+		t.Error("the ACME volume is not retained")
+	}
+	labels := fmt.Sprint(byRole["app"][0].Get(t, "labels"))
+	if !strings.Contains(labels, "Host(`api.example.com`)") || !strings.Contains(labels, "traefik.http.routers.fastapi.tls.certresolver") {
+		t.Errorf("app labels %s", labels)
+	}
+}
