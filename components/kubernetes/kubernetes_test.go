@@ -41,7 +41,7 @@ func TestDeploymentPodSpec(t *testing.T) {
 	c := "spec.template.spec.containers[0]"
 	eq(t, d, "metadata.namespace", "fastapi-prod")
 	eq(t, d, c+".image", "ghcr.io/acme/fastapi-app:1.0.0")
-	eq(t, d, c+".command", []any{"uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--proxy-headers", "--forwarded-allow-ips", "*"})
+	eq(t, d, c+".command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--proxy-headers", "--forwarded-allow-ips", "*"})
 	eq(t, d, c+".ports[0].containerPort", 8000)
 	eq(t, d, c+".livenessProbe.httpGet.path", "/health/live")
 	eq(t, d, c+".livenessProbe.httpGet.port", "http")

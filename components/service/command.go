@@ -2,9 +2,10 @@ package service
 
 import "strconv"
 
-// ServerCommand is the exec-form command that starts the service. It calls
-// uvicorn directly: `fastapi run` is a wrapper around it that older FastAPI
-// releases (Debian's among them) lack, and uvicorn takes the same flags on
+// ServerCommand is the exec-form command that starts the service. It runs
+// uvicorn as `python3 -m uvicorn`: `fastapi run` is a wrapper around it that
+// older FastAPI releases (Debian's among them) lack, Debian's uvicorn package
+// installs no `uvicorn` executable, and the module takes the same flags on
 // every version. Exec form, so the server is PID 1 and gets SIGTERM itself:
 // uvicorn then stops accepting, finishes in-flight requests and runs the
 // lifespan shutdown, within the grace period the runtime gives it.
@@ -12,7 +13,7 @@ import "strconv"
 // may set X-Forwarded-*; it is ignored without ProxyHeaders.
 func (s Spec) ServerCommand(trustedProxies string) []string {
 	cmd := []string{
-		"uvicorn", s.Module,
+		"python3", "-m", "uvicorn", s.Module,
 		"--host", "0.0.0.0",
 		"--port", strconv.Itoa(s.Port),
 		"--workers", strconv.Itoa(s.Workers),

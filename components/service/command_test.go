@@ -8,7 +8,7 @@ import (
 func TestServerCommandIsExecFormWithWorkersAndTrustedProxies(t *testing.T) {
 	s := Spec{Module: "app.main:app", Port: 8000, Workers: 5, ProxyHeaders: true}
 	got := s.ServerCommand("172.30.0.0/24")
-	want := []string{"uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "5",
+	want := []string{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "5",
 		"--proxy-headers", "--forwarded-allow-ips", "172.30.0.0/24"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ServerCommand = %q\nwant            %q", got, want)

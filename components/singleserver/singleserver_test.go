@@ -108,7 +108,7 @@ func TestPrivateNetwork(t *testing.T) {
 func TestAppContainers(t *testing.T) {
 	byRole := containers(t, mustDeployDev(t, nil))
 	for _, app := range byRole["app"] {
-		eq(t, app, "command", []any{"uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
+		eq(t, app, "command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
 			"--proxy-headers", "--forwarded-allow-ips", "172.30.57.254"})
 		eq(t, app, "user", "10001:10001")
 		eq(t, app, "restart", "unless-stopped")

@@ -1,0 +1,1 @@
+"""Example FastAPI service for fastapi-infra: the contract a service must meet."""

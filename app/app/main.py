@@ -1,0 +1,123 @@
+"""The example service: health, a small resource in PostgreSQL, metrics."""
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+from fastapi import FastAPI, HTTPException, Request, Response, status
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from . import db, logs, metrics, settings
+
+log = logging.getLogger("app")
+
+
+class ItemIn(BaseModel):
+    name: str
+    description: str = ""
+
+
+@asynccontextmanager
+async def lifespan(app):
+    cfg = settings.load()
+    logs.setup(cfg.log_level)
+    app.state.engine = db.make_engine(cfg.database_url)
+    log.info("started")
+    yield
+    # uvicorn calls this after SIGTERM, once in-flight requests finished.
+    app.state.engine.dispose()
+    log.info("stopped: connection pool closed")
+
+
+app = FastAPI(title="fastapi-infra example")
+# FastAPI added the lifespan= argument in 0.93; Debian ships 0.92. The
+# router attribute works on both.
+app.router.lifespan_context = lifespan
+
+
+@app.middleware("http")
+async def observe(request: Request, call_next):
+    rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+    token = logs.request_id.set(rid)
+    start = time.perf_counter()
+    status_code = 500
+    try:
+        response = await call_next(request)
+        status_code = response.status_code
+        response.headers["X-Request-ID"] = rid
+        return response
+    finally:
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(request.method, path, str(status_code)).inc()
+        metrics.latency.labels(request.method, path).observe(time.perf_counter() - start)
+        log.info("%s %s %d", request.method, request.url.path, status_code)
+        logs.request_id.reset(token)
+
+
+@app.get("/health/live")
+def live():
+    """The process is up."""
+    return {"status": "alive"}
+
+
+@app.get("/health/ready")
+def ready(request: Request, response: Response):
+    """The database answers and the schema is at the migrations head."""
+    reason = db.readiness(request.app.state.engine)
+    if reason:
+        metrics.ready.inc()
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return {"status": "not ready", "reason": reason}
+    return {"status": "ready"}
+
+
+@app.get("/metrics")
+def prometheus():
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@app.get("/_meta/request")
+def request_info(request: Request):
+    """What the app sees of the request: proof that proxy headers arrive."""
+    return {
+        "scheme": request.url.scheme,
+        "client": request.client.host if request.client else None,
+        "host": request.headers.get("host"),
+        "request_id": logs.request_id.get(),
+    }
+
+
+def _row(r):
+    return {"id": r.id, "name": r.name, "description": r.description, "created_at": r.created_at.isoformat()}
+
+
+@app.post("/items", status_code=status.HTTP_201_CREATED)
+def create_item(item: ItemIn, request: Request):
+    with request.app.state.engine.begin() as conn:
+        row = conn.execute(
+            text("INSERT INTO items (name, description, created_at) VALUES (:n, :d, :t) "
+                 "RETURNING id, name, description, created_at"),
+            {"n": item.name, "d": item.description, "t": datetime.now(timezone.utc)}).one()
+    return _row(row)
+
+
+@app.get("/items")
+def list_items(request: Request, limit: int = 100):
+    with request.app.state.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, name, description, created_at FROM items ORDER BY id LIMIT :l"),
+                            {"l": max(1, min(limit, 1000))}).all()
+    return [_row(r) for r in rows]
+
+
+@app.get("/items/{item_id}")
+def get_item(item_id: int, request: Request):
+    with request.app.state.engine.connect() as conn:
+        row = conn.execute(text("SELECT id, name, description, created_at FROM items WHERE id = :i"),
+                           {"i": item_id}).one_or_none()
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such item")
+    return _row(row)

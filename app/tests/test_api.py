@@ -1,0 +1,70 @@
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import app
+from conftest import migrate
+
+
+@pytest.fixture
+def client(monkeypatch, empty_database):
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_live_is_up_even_before_migrations(client):
+    r = client.get("/health/live")
+    assert r.status_code == 200 and r.json() == {"status": "alive"}
+
+
+def test_ready_waits_for_migrations(client, empty_database):
+    r = client.get("/health/ready")
+    assert r.status_code == 503
+    assert r.json()["reason"] == "schema at no revision, migrations head is 0001"
+    migrate(empty_database)
+    r = client.get("/health/ready")
+    assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+def test_ready_fails_when_the_database_is_down(monkeypatch):
+    # A port nothing listens on: the database is unreachable.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw@127.0.0.1:9/app")
+    with TestClient(app) as c:
+        r = c.get("/health/ready")
+    assert r.status_code == 503
+    assert r.json()["reason"].startswith("database unreachable")
+
+
+def test_items(client, empty_database):
+    migrate(empty_database)
+    created = client.post("/items", json={"name": "first", "description": "one"})
+    assert created.status_code == 201
+    item = created.json()
+    assert item["name"] == "first" and item["id"] > 0
+    assert client.get(f"/items/{item['id']}").json() == item
+    assert [i["name"] for i in client.get("/items").json()] == ["first"]
+    assert client.get("/items/999999").status_code == 404
+    assert client.post("/items", json={"description": "no name"}).status_code == 422
+
+
+def test_metrics_count_requests(client):
+    client.get("/health/live")
+    body = client.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="/health/live",status="200"}' in body
+    assert "http_request_duration_seconds_bucket" in body
+
+
+def test_request_id_and_json_logs(client, capsys):
+    r = client.get("/health/live", headers={"X-Request-ID": "req-123"})
+    assert r.headers["X-Request-ID"] == "req-123"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    entry = next(e for e in lines if e["request_id"] == "req-123")
+    assert entry["level"] == "INFO" and entry["module"] == "main" and "GET /health/live 200" in entry["message"]
+    assert entry["timestamp"]
+
+
+def test_request_info_shows_what_the_proxy_sent(client):
+    r = client.get("/_meta/request", headers={"X-Request-ID": "abc"})
+    assert r.json()["request_id"] == "abc"
