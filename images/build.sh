@@ -5,6 +5,8 @@
 # sources), imported as a base image, and thin images on top of it.
 #
 #   images/build.sh          prints NAME=IMAGE lines for base, app, postgres, nginx
+#                            and tags them fastapi-infra-app:dev,
+#                            fastapi-infra-postgres:15, fastapi-infra-nginx:1.22
 #
 # Built once per content: each tag carries a hash of what went into it, and
 # an image that exists is not built again.
@@ -51,19 +53,21 @@ if ! exists "$base_tag"; then
 fi
 echo "BASE=$base_tag"
 
-# build NAME CONTEXT DOCKERFILE [ARGS...]: tag = hash of the context and args.
+# build NAME ALIAS CONTEXT DOCKERFILE [ARGS...]: tag = hash of the context
+# and args; ALIAS is the stable tag the dev stack runs (Pulumi.dev.yaml).
 build() {
-	local name=$1 ctx=$2 file=$3
-	shift 3
+	local name=$1 alias=$2 ctx=$3 file=$4
+	shift 4
 	local tag
 	tag="fastapi-infra-$name:$( (cd "$ctx" && find . -type f ! -path './tests/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "$base_tag $*") | hash_of)"
 	if ! exists "$tag"; then
 		log "building $tag"
 		docker build -q -t "$tag" -f "$file" "$@" --build-arg "BASE=$base_tag" "$ctx" >/dev/null || die "building $name failed"
 	fi
+	docker tag "$tag" "fastapi-infra-$name:$alias"
 	echo "$(echo "$name" | tr a-z- A-Z_)=$tag"
 }
 
-build app "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base_tag" --build-arg "BUILD_BASE=$base_tag" --build-arg DEPS=system
-build postgres "$here/postgres" "$here/postgres/Dockerfile"
-build nginx "$here/nginx" "$here/nginx/Dockerfile"
+build app dev "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base_tag" --build-arg "BUILD_BASE=$base_tag" --build-arg DEPS=system
+build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"
+build nginx 1.22 "$here/nginx" "$here/nginx/Dockerfile"
