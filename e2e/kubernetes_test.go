@@ -202,6 +202,19 @@ func TestProdStackOnARealCluster(t *testing.T) {
 	}
 	expect(t, "new ReplicaSet ready", newRS.str("status.readyReplicas"), newRS.str("spec.replicas"))
 
+	// 4b. A config change alone (same image) rolls the pods: the ConfigMap
+	// is replaced under a new name, which the pod template refers to.
+	before := len(replicaSetsOf(t, ns))
+	s.setPath(t, "app.env.FEATURE_FLAG", "on")
+	if _, out, err := s.up(t); err != nil {
+		t.Fatalf("env update failed:\n%s\n%v", out, err)
+	}
+	if after := len(replicaSetsOf(t, ns)); after != before+1 {
+		t.Errorf("an env change made %d new ReplicaSets, want 1", after-before)
+	}
+	cm := get(t, ns, "configmap", get(t, ns, "deployment", "fastapi").str(c+"envFrom[0].configMapRef.name"))
+	expect(t, "env in the ConfigMap the pods use", cm.str("data.FEATURE_FLAG"), "on")
+
 	// 5. A failing migration fails `up`, and 1.0.1 keeps serving.
 	s.setPath(t, "app.image", lab.versions["LAB_FAILING_MIGRATION_IMAGE"])
 	_, out, err = s.up(t)

@@ -271,6 +271,15 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 	}
 	t.Logf("cold start to healthy and HTTPS 200: %s", time.Since(start).Round(100*time.Millisecond))
 
+	t.Run("the image runs as non-root", func(t *testing.T) {
+		if user := dockerCLI(t, "image", "inspect", "-f", "{{.Config.User}}", l.images["APP"]); user != appUser {
+			t.Errorf("the image's user is %q, want %s", user, appUser)
+		}
+		if uid := dockerCLI(t, "exec", app2, "id", "-u"); uid != "10001" {
+			t.Errorf("the app runs as uid %s", uid)
+		}
+	})
+
 	t.Run("http redirects to https", func(t *testing.T) {
 		r, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/items?x=1", httpPort))
 		if err != nil {
@@ -340,7 +349,14 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 	t.Run("a replica stopping or replaced under load fails no request", func(t *testing.T) {
 		load := startLoad(client, base+"/health/ready", 4)
 		time.Sleep(time.Second)
+		stopStart := time.Now()
 		dockerCLI(t, "stop", app1) // graceful: SIGTERM, in-flight requests finish
+		stopped := time.Since(stopStart)
+		// uvicorn exits by itself well within the grace period, not by SIGKILL (137).
+		if code := dockerCLI(t, "inspect", "-f", "{{.State.ExitCode}}", app1); code != "0" || stopped >= time.Duration(spec.ShutdownGraceSeconds)*time.Second {
+			t.Errorf("SIGTERM: exit code %s after %s (grace %ds)", code, stopped.Round(time.Millisecond), spec.ShutdownGraceSeconds)
+		}
+		t.Logf("a replica stopped on SIGTERM in %s", stopped.Round(time.Millisecond))
 		time.Sleep(2 * time.Second)
 		// A new release: a new replica joins under the shared alias, the
 		// proxy reloads with it, then the last old one goes.
