@@ -2,7 +2,6 @@ package kubernetes_test
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -24,49 +23,38 @@ func deployProd(t *testing.T, edit func(mocktest.Config) mocktest.Config) *mockt
 	return rec
 }
 
-func eq(t *testing.T, r mocktest.Resource, path string, want any) {
-	t.Helper()
-	got := r.Get(t, path)
-	if w, ok := want.(int); ok {
-		want = float64(w) // numbers come back from the engine as float64
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s %s: %s = %#v, want %#v", r.Type, r.Name, path, got, want)
-	}
-}
-
 func TestDeploymentPodSpec(t *testing.T) {
 	rec := deployProd(t, nil)
 	d := rec.One(t, "kubernetes:apps/v1:Deployment")
 	c := "spec.template.spec.containers[0]"
-	eq(t, d, "metadata.namespace", "fastapi-prod")
-	eq(t, d, c+".image", "ghcr.io/acme/fastapi-app:1.0.0")
-	eq(t, d, c+".command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--proxy-headers", "--forwarded-allow-ips", "*"})
-	eq(t, d, c+".ports[0].containerPort", 8000)
-	eq(t, d, c+".livenessProbe.httpGet.path", "/health/live")
-	eq(t, d, c+".livenessProbe.httpGet.port", "http")
-	eq(t, d, c+".readinessProbe.httpGet.path", "/health/ready")
-	eq(t, d, c+".readinessProbe.httpGet.port", "http")
-	eq(t, d, c+".startupProbe.httpGet.path", "/health/live")
-	eq(t, d, c+".startupProbe.failureThreshold", 30)
-	eq(t, d, c+".resources.limits.cpu", "1")
-	eq(t, d, c+".resources.limits.memory", "512Mi")
-	eq(t, d, c+".resources.requests.memory", "512Mi")
-	eq(t, d, c+".lifecycle.preStop.sleep.seconds", 5)
-	eq(t, d, "spec.template.spec.terminationGracePeriodSeconds", 35)
-	eq(t, d, "spec.strategy.rollingUpdate.maxUnavailable", 0)
-	eq(t, d, "spec.strategy.rollingUpdate.maxSurge", 1)
-	eq(t, d, "spec.template.spec.automountServiceAccountToken", false)
-	eq(t, d, "spec.template.spec.securityContext.runAsNonRoot", true)
-	eq(t, d, "spec.template.spec.securityContext.seccompProfile.type", "RuntimeDefault")
-	eq(t, d, c+".securityContext.readOnlyRootFilesystem", true)
-	eq(t, d, c+".securityContext.allowPrivilegeEscalation", false)
-	eq(t, d, c+".securityContext.runAsNonRoot", true)
-	eq(t, d, c+".securityContext.capabilities.drop", []any{"ALL"})
-	eq(t, d, c+".volumeMounts[0].mountPath", "/tmp")
-	eq(t, d, "spec.template.spec.volumes[0].emptyDir.sizeLimit", "64Mi")
-	eq(t, d, "spec.template.spec.topologySpreadConstraints[0].topologyKey", "kubernetes.io/hostname")
-	eq(t, d, "spec.template.spec.topologySpreadConstraints[0].maxSkew", 1)
+	d.Equal(t, "metadata.namespace", "fastapi-prod")
+	d.Equal(t, c+".image", "ghcr.io/acme/fastapi-app:1.0.0")
+	d.Equal(t, c+".command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--proxy-headers", "--forwarded-allow-ips", "*"})
+	d.Equal(t, c+".ports[0].containerPort", 8000)
+	d.Equal(t, c+".livenessProbe.httpGet.path", "/health/live")
+	d.Equal(t, c+".livenessProbe.httpGet.port", "http")
+	d.Equal(t, c+".readinessProbe.httpGet.path", "/health/ready")
+	d.Equal(t, c+".readinessProbe.httpGet.port", "http")
+	d.Equal(t, c+".startupProbe.httpGet.path", "/health/live")
+	d.Equal(t, c+".startupProbe.failureThreshold", 30)
+	d.Equal(t, c+".resources.limits.cpu", "1")
+	d.Equal(t, c+".resources.limits.memory", "512Mi")
+	d.Equal(t, c+".resources.requests.memory", "512Mi")
+	d.Equal(t, c+".lifecycle.preStop.sleep.seconds", 5)
+	d.Equal(t, "spec.template.spec.terminationGracePeriodSeconds", 35)
+	d.Equal(t, "spec.strategy.rollingUpdate.maxUnavailable", 0)
+	d.Equal(t, "spec.strategy.rollingUpdate.maxSurge", 1)
+	d.Equal(t, "spec.template.spec.automountServiceAccountToken", false)
+	d.Equal(t, "spec.template.spec.securityContext.runAsNonRoot", true)
+	d.Equal(t, "spec.template.spec.securityContext.seccompProfile.type", "RuntimeDefault")
+	d.Equal(t, c+".securityContext.readOnlyRootFilesystem", true)
+	d.Equal(t, c+".securityContext.allowPrivilegeEscalation", false)
+	d.Equal(t, c+".securityContext.runAsNonRoot", true)
+	d.Equal(t, c+".securityContext.capabilities.drop", []any{"ALL"})
+	d.Equal(t, c+".volumeMounts[0].mountPath", "/tmp")
+	d.Equal(t, "spec.template.spec.volumes[0].emptyDir.sizeLimit", "64Mi")
+	d.Equal(t, "spec.template.spec.topologySpreadConstraints[0].topologyKey", "kubernetes.io/hostname")
+	d.Equal(t, "spec.template.spec.topologySpreadConstraints[0].maxSkew", 1)
 	if d.Has("spec.replicas") {
 		t.Error("with the HPA on, spec.replicas must be left to it")
 	}
@@ -78,8 +66,8 @@ func TestDeploymentPodSpec(t *testing.T) {
 		t.Error("the app container has inline env")
 	}
 	cm, secret := rec.One(t, "kubernetes:core/v1:ConfigMap"), rec.One(t, "kubernetes:core/v1:Secret")
-	eq(t, d, c+".envFrom[0].configMapRef.name", cm.Name+mocktest.AutoNameSuffix)
-	eq(t, d, c+".envFrom[1].secretRef.name", secret.Name+mocktest.AutoNameSuffix)
+	d.Equal(t, c+".envFrom[0].configMapRef.name", cm.Name+mocktest.AutoNameSuffix)
+	d.Equal(t, c+".envFrom[1].secretRef.name", secret.Name+mocktest.AutoNameSuffix)
 }
 
 func TestSecretHoldsDatabaseURLAsSecret(t *testing.T) {
@@ -115,12 +103,12 @@ func TestMigrationJobGatesTheDeployment(t *testing.T) {
 	if !job.DeleteBeforeReplace {
 		t.Error("a re-run of the same Job name must delete the old one first")
 	}
-	eq(t, job, "spec.template.spec.containers[0].command", []any{"alembic", "upgrade", "head"})
-	eq(t, job, "spec.template.spec.containers[0].image", "ghcr.io/acme/fastapi-app:1.0.0")
-	eq(t, job, "spec.backoffLimit", 0)
-	eq(t, job, "spec.template.spec.restartPolicy", "Never")
-	eq(t, job, `metadata.annotations["pulumi.com/replaceUnready"]`, "true")
-	eq(t, job, "spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem", true)
+	job.Equal(t, "spec.template.spec.containers[0].command", []any{"alembic", "upgrade", "head"})
+	job.Equal(t, "spec.template.spec.containers[0].image", "ghcr.io/acme/fastapi-app:1.0.0")
+	job.Equal(t, "spec.backoffLimit", 0)
+	job.Equal(t, "spec.template.spec.restartPolicy", "Never")
+	job.Equal(t, `metadata.annotations["pulumi.com/replaceUnready"]`, "true")
+	job.Equal(t, "spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem", true)
 	name := job.Str(t, "metadata.name")
 	if !strings.HasPrefix(name, "fastapi-migrate-") {
 		t.Errorf("job name %q", name)
@@ -143,43 +131,43 @@ func TestInitContainerStrategy(t *testing.T) {
 		t.Errorf("%d Jobs with the init-container strategy", n)
 	}
 	d := rec.One(t, "kubernetes:apps/v1:Deployment")
-	eq(t, d, "spec.template.spec.initContainers[0].command", []any{"alembic", "upgrade", "head"})
-	eq(t, d, "spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation", false)
+	d.Equal(t, "spec.template.spec.initContainers[0].command", []any{"alembic", "upgrade", "head"})
+	d.Equal(t, "spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation", false)
 }
 
 func TestServiceAndIngress(t *testing.T) {
 	rec := deployProd(t, nil)
 	svc := rec.One(t, "kubernetes:core/v1:Service")
-	eq(t, svc, "spec.type", "ClusterIP")
-	eq(t, svc, "spec.ports[0].port", 80)
-	eq(t, svc, "spec.ports[0].targetPort", "http")
-	eq(t, svc, `spec.selector["app.kubernetes.io/component"]`, "api")
+	svc.Equal(t, "spec.type", "ClusterIP")
+	svc.Equal(t, "spec.ports[0].port", 80)
+	svc.Equal(t, "spec.ports[0].targetPort", "http")
+	svc.Equal(t, `spec.selector["app.kubernetes.io/component"]`, "api")
 	ing := rec.One(t, "kubernetes:networking.k8s.io/v1:Ingress")
-	eq(t, ing, "spec.ingressClassName", "nginx")
-	eq(t, ing, "spec.rules[0].host", "api.example.com")
-	eq(t, ing, "spec.tls[0].hosts", []any{"api.example.com"})
-	eq(t, ing, "spec.tls[0].secretName", "fastapi-tls")
-	eq(t, ing, "spec.rules[0].http.paths[0].backend.service.port.number", 80)
-	eq(t, ing, `metadata.annotations["cert-manager.io/cluster-issuer"]`, "letsencrypt-prod")
-	eq(t, ing, `metadata.annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"]`, "true")
+	ing.Equal(t, "spec.ingressClassName", "nginx")
+	ing.Equal(t, "spec.rules[0].host", "api.example.com")
+	ing.Equal(t, "spec.tls[0].hosts", []any{"api.example.com"})
+	ing.Equal(t, "spec.tls[0].secretName", "fastapi-tls")
+	ing.Equal(t, "spec.rules[0].http.paths[0].backend.service.port.number", 80)
+	ing.Equal(t, `metadata.annotations["cert-manager.io/cluster-issuer"]`, "letsencrypt-prod")
+	ing.Equal(t, `metadata.annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"]`, "true")
 
 	traefik := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:kubernetes.ingressClass", "traefik")
 	}).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
-	eq(t, traefik, `metadata.annotations["traefik.ingress.kubernetes.io/router.entrypoints"]`, "websecure")
-	eq(t, traefik, `metadata.annotations["traefik.ingress.kubernetes.io/router.tls"]`, "true")
+	traefik.Equal(t, `metadata.annotations["traefik.ingress.kubernetes.io/router.entrypoints"]`, "websecure")
+	traefik.Equal(t, `metadata.annotations["traefik.ingress.kubernetes.io/router.tls"]`, "true")
 }
 
 func TestDisruptionBudgetAndAutoscaler(t *testing.T) {
 	rec := deployProd(t, nil)
 	pdb := rec.One(t, "kubernetes:policy/v1:PodDisruptionBudget")
-	eq(t, pdb, "spec.minAvailable", 2) // HPA floor 3, minus one
+	pdb.Equal(t, "spec.minAvailable", 2) // HPA floor 3, minus one
 	hpa := rec.One(t, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
-	eq(t, hpa, "spec.minReplicas", 3)
-	eq(t, hpa, "spec.maxReplicas", 12)
-	eq(t, hpa, "spec.metrics[0].resource.target.averageUtilization", 70)
-	eq(t, hpa, "spec.scaleTargetRef.name", "fastapi")
-	eq(t, hpa, "spec.scaleTargetRef.kind", "Deployment")
+	hpa.Equal(t, "spec.minReplicas", 3)
+	hpa.Equal(t, "spec.maxReplicas", 12)
+	hpa.Equal(t, "spec.metrics[0].resource.target.averageUtilization", 70)
+	hpa.Equal(t, "spec.scaleTargetRef.name", "fastapi")
+	hpa.Equal(t, "spec.scaleTargetRef.kind", "Deployment")
 
 	single := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:kubernetes.hpa.enabled", "false").Set("fastapi-infra:app.replicas", "1")
@@ -188,8 +176,8 @@ func TestDisruptionBudgetAndAutoscaler(t *testing.T) {
 	if pdb.Has("spec.minAvailable") {
 		t.Error("a PDB with minAvailable for one replica blocks every drain")
 	}
-	eq(t, pdb, "spec.maxUnavailable", 1)
-	eq(t, single.One(t, "kubernetes:apps/v1:Deployment"), "spec.replicas", 1)
+	pdb.Equal(t, "spec.maxUnavailable", 1)
+	single.One(t, "kubernetes:apps/v1:Deployment").Equal(t, "spec.replicas", 1)
 	if n := len(single.ByType("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")); n != 0 {
 		t.Errorf("%d HPAs with kubernetes.hpa.enabled false", n)
 	}
@@ -215,16 +203,16 @@ func TestNetworkPolicies(t *testing.T) {
 	if api.Name == "" {
 		t.Fatal("no NetworkPolicy for the app pods")
 	}
-	eq(t, api, "spec.policyTypes", []any{"Ingress", "Egress"})
-	eq(t, api, `spec.podSelector.matchLabels["app.kubernetes.io/component"]`, "api")
-	eq(t, api, `spec.ingress[0].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "ingress-nginx")
-	eq(t, api, "spec.ingress[0].ports[0].port", 8000)
+	api.Equal(t, "spec.policyTypes", []any{"Ingress", "Egress"})
+	api.Equal(t, `spec.podSelector.matchLabels["app.kubernetes.io/component"]`, "api")
+	api.Equal(t, `spec.ingress[0].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "ingress-nginx")
+	api.Equal(t, "spec.ingress[0].ports[0].port", 8000)
 	if api.Has("spec.ingress[1]") {
 		t.Error("more than one ingress rule")
 	}
-	eq(t, api, "spec.egress[0].ports[0].port", 53)
-	eq(t, api, "spec.egress[0].ports[0].protocol", "UDP")
-	eq(t, api, "spec.egress[1].ports[0].port", 5432)
+	api.Equal(t, "spec.egress[0].ports[0].port", 53)
+	api.Equal(t, "spec.egress[0].ports[0].protocol", "UDP")
+	api.Equal(t, "spec.egress[1].ports[0].port", 5432)
 	if api.Has("spec.egress[2]") {
 		t.Error("egress beyond DNS and the database")
 	}
@@ -235,10 +223,10 @@ func TestNetworkPolicies(t *testing.T) {
 
 func TestServiceAccountAndNamespace(t *testing.T) {
 	rec := deployProd(t, nil)
-	eq(t, rec.One(t, "kubernetes:core/v1:ServiceAccount"), "automountServiceAccountToken", false)
+	rec.One(t, "kubernetes:core/v1:ServiceAccount").Equal(t, "automountServiceAccountToken", false)
 	ns := rec.One(t, "kubernetes:core/v1:Namespace")
-	eq(t, ns, "metadata.name", "fastapi-prod")
-	eq(t, ns, `metadata.labels["pod-security.kubernetes.io/enforce"]`, "restricted")
+	ns.Equal(t, "metadata.name", "fastapi-prod")
+	ns.Equal(t, `metadata.labels["pod-security.kubernetes.io/enforce"]`, "restricted")
 	existing := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:kubernetes.createNamespace", "false")
 	})
@@ -272,9 +260,9 @@ func TestPullSecretAndProvidedTLS(t *testing.T) {
 	if v, secret, _ := tls.At(`stringData["tls.key"]`); !secret || v.StringValue() != key {
 		t.Error("tls.key is not passed as a secret")
 	}
-	eq(t, tls, "metadata.name", "fastapi-tls")
+	tls.Equal(t, "metadata.name", "fastapi-tls")
 	d := rec.One(t, "kubernetes:apps/v1:Deployment")
-	eq(t, d, "spec.template.spec.imagePullSecrets[0].name", pull.Name+mocktest.AutoNameSuffix)
+	d.Equal(t, "spec.template.spec.imagePullSecrets[0].name", pull.Name+mocktest.AutoNameSuffix)
 }
 
 func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
@@ -288,11 +276,11 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	if !rec.One(t, "kubernetes:core/v1:Namespace").RetainOnDelete {
 		t.Error("deleting the namespace would delete the retained claim")
 	}
-	eq(t, pvc, "spec.resources.requests.storage", "10Gi")
+	pvc.Equal(t, "spec.resources.requests.storage", "10Gi")
 	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
-	eq(t, sts, "spec.template.spec.containers[0].image", "postgres:15")
-	eq(t, sts, "spec.template.spec.containers[0].readinessProbe.exec.command", []any{"pg_isready", "-U", "app", "-d", "app"})
-	eq(t, sts, "spec.template.spec.volumes[0].persistentVolumeClaim.claimName", "fastapi-db-data")
+	sts.Equal(t, "spec.template.spec.containers[0].image", "postgres:15")
+	sts.Equal(t, "spec.template.spec.containers[0].readinessProbe.exec.command", []any{"pg_isready", "-U", "app", "-d", "app"})
+	sts.Equal(t, "spec.template.spec.volumes[0].persistentVolumeClaim.claimName", "fastapi-db-data")
 	if sts.Has("spec.template.spec.containers[0].env[3].value") {
 		t.Error("POSTGRES_PASSWORD is inline instead of from the Secret")
 	}

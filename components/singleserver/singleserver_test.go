@@ -2,7 +2,6 @@ package singleserver_test
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -45,17 +44,6 @@ func mustDeployDev(t *testing.T, edit func(mocktest.Config) mocktest.Config) *mo
 	return rec
 }
 
-func eq(t *testing.T, r mocktest.Resource, path string, want any) {
-	t.Helper()
-	got := r.Get(t, path)
-	if w, ok := want.(int); ok {
-		want = float64(w)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s %s: %s = %#v, want %#v", r.Type, r.Name, path, got, want)
-	}
-}
-
 // containers groups the containers by role: db, migrate, app, proxy.
 func containers(t *testing.T, rec *mocktest.Recorder) map[string][]mocktest.Resource {
 	t.Helper()
@@ -74,17 +62,17 @@ func TestOnlyTheProxyPublishesPorts(t *testing.T) {
 		t.Fatalf("roles: %v", byRole)
 	}
 	proxy := byRole["proxy"][0]
-	eq(t, proxy, "ports[0].internal", 80)
-	eq(t, proxy, "ports[0].external", 8080)
-	eq(t, proxy, "ports[1].internal", 443)
-	eq(t, proxy, "ports[1].external", 8443)
-	eq(t, proxy, "networksAdvanced[0].ipv4Address", "172.30.57.254")
+	proxy.Equal(t, "ports[0].internal", 80)
+	proxy.Equal(t, "ports[0].external", 8080)
+	proxy.Equal(t, "ports[1].internal", 443)
+	proxy.Equal(t, "ports[1].external", 8443)
+	proxy.Equal(t, "networksAdvanced[0].ipv4Address", "172.30.57.254")
 	for _, role := range []string{"app", "db", "migrate"} {
 		for _, c := range byRole[role] {
 			if c.Has("ports[0]") {
 				t.Errorf("%s publishes ports", c.Name)
 			}
-			eq(t, c, "networksAdvanced[0].name", "fastapi-private")
+			c.Equal(t, "networksAdvanced[0].name", "fastapi-private")
 			if c.Has("networksAdvanced[1]") {
 				t.Errorf("%s is on more than the private network", c.Name)
 			}
@@ -100,33 +88,33 @@ func TestPrivateNetwork(t *testing.T) {
 			private = n
 		}
 	}
-	eq(t, private, "internal", true)
-	eq(t, private, "ipamConfigs[0].subnet", "172.30.57.0/24")
-	eq(t, private, "ipamConfigs[0].ipRange", "172.30.57.0/25")
+	private.Equal(t, "internal", true)
+	private.Equal(t, "ipamConfigs[0].subnet", "172.30.57.0/24")
+	private.Equal(t, "ipamConfigs[0].ipRange", "172.30.57.0/25")
 }
 
 func TestAppContainers(t *testing.T) {
 	byRole := containers(t, mustDeployDev(t, nil))
 	for _, app := range byRole["app"] {
-		eq(t, app, "command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
+		app.Equal(t, "command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
 			"--proxy-headers", "--forwarded-allow-ips", "172.30.57.254"})
-		eq(t, app, "user", "10001:10001")
-		eq(t, app, "restart", "unless-stopped")
-		eq(t, app, "memory", 512)
-		eq(t, app, "cpus", "0.5")
-		eq(t, app, "logDriver", "json-file")
-		eq(t, app, "logOpts", map[string]any{"max-size": "10m", "max-file": "3"})
-		eq(t, app, "stopTimeout", 30)
-		eq(t, app, "stopSignal", "SIGTERM")
-		eq(t, app, "wait", true)
-		eq(t, app, "healthcheck.tests[0]", "CMD")
+		app.Equal(t, "user", "10001:10001")
+		app.Equal(t, "restart", "unless-stopped")
+		app.Equal(t, "memory", 512)
+		app.Equal(t, "cpus", "0.5")
+		app.Equal(t, "logDriver", "json-file")
+		app.Equal(t, "logOpts", map[string]any{"max-size": "10m", "max-file": "3"})
+		app.Equal(t, "stopTimeout", 30)
+		app.Equal(t, "stopSignal", "SIGTERM")
+		app.Equal(t, "wait", true)
+		app.Equal(t, "healthcheck.tests[0]", "CMD")
 		if test := app.Str(t, "healthcheck.tests[3]"); !strings.Contains(test, "http://127.0.0.1:8000/health/live") {
 			t.Errorf("healthcheck %q does not probe the live endpoint", test)
 		}
-		eq(t, app, "healthcheck.interval", "3s")
-		eq(t, app, "healthcheck.retries", 3)
-		eq(t, app, "capabilities.drops", []any{"ALL"})
-		eq(t, app, "networksAdvanced[0].aliases", []any{"fastapi-app"})
+		app.Equal(t, "healthcheck.interval", "3s")
+		app.Equal(t, "healthcheck.retries", 3)
+		app.Equal(t, "capabilities.drops", []any{"ALL"})
+		app.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-app"})
 		// Secrets: a file and a _FILE variable, never the value in env.
 		envs := fmt.Sprint(app.Get(t, "envs"))
 		if strings.Contains(envs, mocktest.TestPassword) || strings.Contains(envs, "DATABASE_URL=") {
@@ -139,17 +127,17 @@ func TestAppContainers(t *testing.T) {
 		if !secret || v.StringValue() != "postgresql://app:"+mocktest.TestPassword+"@fastapi-db:5432/app?sslmode=prefer" {
 			t.Errorf("the DATABASE_URL upload is %v (secret %v)", v, secret)
 		}
-		eq(t, app, "uploads[0].file", "/run/secrets/DATABASE_URL")
+		app.Equal(t, "uploads[0].file", "/run/secrets/DATABASE_URL")
 	}
 }
 
 func TestDatabase(t *testing.T) {
 	rec := mustDeployDev(t, nil)
 	db := containers(t, rec)["db"][0]
-	eq(t, db, "healthcheck.tests", []any{"CMD", "pg_isready", "-U", "app", "-d", "app"})
-	eq(t, db, "wait", true)
-	eq(t, db, "volumes[0].containerPath", "/var/lib/postgresql/data")
-	eq(t, db, "networksAdvanced[0].aliases", []any{"fastapi-db"})
+	db.Equal(t, "healthcheck.tests", []any{"CMD", "pg_isready", "-U", "app", "-d", "app"})
+	db.Equal(t, "wait", true)
+	db.Equal(t, "volumes[0].containerPath", "/var/lib/postgresql/data")
+	db.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-db"})
 	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD") || strings.Contains(envs, mocktest.TestPassword) {
 		t.Errorf("db envs %s", envs)
 	}
@@ -157,7 +145,7 @@ func TestDatabase(t *testing.T) {
 		t.Error("the password upload is not secret")
 	}
 	vol := rec.Named(t, "fastapi-db-data")
-	eq(t, vol, "name", "fastapi-db-data")
+	vol.Equal(t, "name", "fastapi-db-data")
 	if !vol.RetainOnDelete {
 		t.Error("the database volume is not retained on delete")
 	}
@@ -178,15 +166,15 @@ func TestDependencyChain(t *testing.T) {
 		if !app.DependsOn(migrate.Name) {
 			t.Errorf("%s does not wait for the migration", app.Name)
 		}
-		eq(t, app, `labels[0].label`, "fastapi-infra.migration")
+		app.Equal(t, `labels[0].label`, "fastapi-infra.migration")
 		if !proxy.DependsOn(app.Name) {
 			t.Errorf("the proxy does not wait for %s", app.Name)
 		}
 	}
-	eq(t, migrate, "mustRun", false)
-	eq(t, migrate, "attach", true)
-	eq(t, migrate, "logs", true)
-	eq(t, migrate, "command", []any{"alembic", "upgrade", "head"})
+	migrate.Equal(t, "mustRun", false)
+	migrate.Equal(t, "attach", true)
+	migrate.Equal(t, "logs", true)
+	migrate.Equal(t, "command", []any{"alembic", "upgrade", "head"})
 }
 
 func TestFailedMigrationStopsTheRelease(t *testing.T) {
@@ -247,16 +235,16 @@ func TestReleasesAreNewResources(t *testing.T) {
 func TestProxyConfigAndTLS(t *testing.T) {
 	rec := mustDeployDev(t, nil)
 	proxy := containers(t, rec)["proxy"][0]
-	eq(t, proxy, "entrypoints", []any{"/bin/sh", "/etc/nginx/fastapi-infra/entrypoint.sh"})
-	eq(t, proxy, "uploads[0].file", "/etc/nginx/fastapi-infra/nginx.conf")
+	proxy.Equal(t, "entrypoints", []any{"/bin/sh", "/etc/nginx/fastapi-infra/entrypoint.sh"})
+	proxy.Equal(t, "uploads[0].file", "/etc/nginx/fastapi-infra/nginx.conf")
 	conf := proxy.Str(t, "uploads[0].content")
 	for _, want := range []string{"server fastapi-app:8000", "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host:8443$request_uri;"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nginx.conf lacks %q", want)
 		}
 	}
-	eq(t, proxy, "volumes[0].containerPath", "/etc/nginx/tls/")
-	eq(t, proxy, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app"})
+	proxy.Equal(t, "volumes[0].containerPath", "/etc/nginx/tls/")
+	proxy.Equal(t, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app"})
 }
 
 func TestTraefikWithACME(t *testing.T) {
@@ -272,7 +260,7 @@ func TestTraefikWithACME(t *testing.T) {
 			t.Errorf("traefik command lacks %s", want)
 		}
 	}
-	eq(t, proxy, "volumes[0].readOnly", true)
+	proxy.Equal(t, "volumes[0].readOnly", true)
 	if !rec.Named(t, "fastapi-acme").RetainOnDelete {
 		t.Error("the ACME volume is not retained")
 	}

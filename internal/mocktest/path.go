@@ -2,6 +2,7 @@ package mocktest
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,14 +17,7 @@ import (
 func (r Resource) At(path string) (v resource.PropertyValue, secret, ok bool) {
 	v = resource.NewObjectProperty(r.Inputs)
 	for _, step := range splitPath(path) {
-		for v.IsSecret() {
-			secret = true
-			v = v.SecretValue().Element
-		}
-		if v.IsOutput() {
-			secret = secret || v.OutputValue().Secret
-			v = v.OutputValue().Element
-		}
+		v = unwrap(v, &secret)
 		switch {
 		case step.index >= 0:
 			if !v.IsArray() || step.index >= len(v.ArrayValue()) {
@@ -41,15 +35,37 @@ func (r Resource) At(path string) (v resource.PropertyValue, secret, ok bool) {
 			}
 		}
 	}
-	for v.IsSecret() {
-		secret = true
-		v = v.SecretValue().Element
+	return unwrap(v, &secret), secret, true
+}
+
+// unwrap takes a value out of its secret and output wrappers, noting
+// whether any of them was secret.
+func unwrap(v resource.PropertyValue, secret *bool) resource.PropertyValue {
+	for {
+		switch {
+		case v.IsSecret():
+			*secret = true
+			v = v.SecretValue().Element
+		case v.IsOutput():
+			*secret = *secret || v.OutputValue().Secret
+			v = v.OutputValue().Element
+		default:
+			return v
+		}
 	}
-	if v.IsOutput() {
-		secret = secret || v.OutputValue().Secret
-		v = v.OutputValue().Element
+}
+
+// Equal fails the test unless the value at path is want; ints compare with
+// the float64 numbers the engine hands back.
+func (r Resource) Equal(t testing.TB, path string, want any) {
+	t.Helper()
+	got := r.Get(t, path)
+	if w, ok := want.(int); ok {
+		want = float64(w)
 	}
-	return v, secret, true
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s %s: %s = %#v, want %#v", r.Type, r.Name, path, got, want)
+	}
 }
 
 // Get is At that fails the test when the path is missing, and returns the
