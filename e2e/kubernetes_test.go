@@ -165,6 +165,10 @@ func TestProdStackOnARealCluster(t *testing.T) {
 	np := get(t, ns, "networkpolicy", "fastapi-api")
 	expect(t, "netpol ingress source", np.str(`spec.ingress[0].from[0].namespaceSelector.matchLabels`), "map[kubernetes.io/metadata.name:ingress-nginx]")
 	expect(t, "netpol egress", len(np.dig("spec.egress").([]any)), 2)
+	sm := get(t, ns, "servicemonitor", "fastapi")
+	expect(t, "ServiceMonitor endpoint port", sm.str("spec.endpoints[0].port"), "http")
+	pr := get(t, ns, "prometheusrule", "fastapi")
+	expect(t, "PrometheusRule first alert", pr.str("spec.groups[0].rules[0].alert"), "FastAPIServiceDown")
 	labels, _ := get(t, "", "namespace", ns).dig("metadata.labels").(map[string]any)
 	expect(t, "namespace enforces restricted", labels["pod-security.kubernetes.io/enforce"], "restricted")
 

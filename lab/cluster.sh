@@ -206,6 +206,9 @@ NODE
 	wait_for "kwok's nodes" 60 bash -c "[ \$(${k[*]} get nodes --no-headers 2>/dev/null | grep -cw Ready) -ge 3 ]"
 	# The default ServiceAccount must exist before pods can be created.
 	wait_for "the default ServiceAccount" 60 "${k[@]}" -n default get serviceaccount default
+	# CRDs of the Prometheus Operator, whose objects the prod stack creates.
+	"${k[@]}" apply -f "$lab/crds/" >/dev/null 2>&1 || die "applying lab/crds failed"
+	wait_for "the monitoring CRDs" 30 "${k[@]}" get servicemonitors -A
 }
 
 case "${1:-}" in

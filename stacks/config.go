@@ -67,6 +67,13 @@ type Config struct {
 	Kubeconfig, KubeContext, RenderYAMLTo, Namespace, IngressClass, IngressNamespace, ImagePullPolicy string
 	CreateNamespace, PDB, HPA, NetworkPolicy                                                          bool
 	HPAMin, HPAMax, HPACPUTarget                                                                      int
+
+	Monitoring, PrometheusOperator              bool
+	MonitoringNamespace, ErrorRatio, P95Seconds string
+	PrometheusImage, Retention                  string
+	DownMinutes, RestartsPerHour, LocalPort     int
+	LogDriver                                   string
+	LogOptions                                  map[string]string
 }
 
 // reader reads keys with the SDK's Try* functions, falls back to the key
@@ -341,6 +348,19 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		HPAMax:           r.integer("kubernetes.hpa.maxReplicas"),
 		HPACPUTarget:     r.integer("kubernetes.hpa.cpuTarget"),
 		NetworkPolicy:    r.boolean("kubernetes.networkPolicy"),
+
+		Monitoring:          r.boolean("monitoring.enabled"),
+		PrometheusOperator:  r.boolean("monitoring.prometheusOperator"),
+		MonitoringNamespace: r.str("monitoring.namespace"),
+		DownMinutes:         r.integer("monitoring.downMinutes"),
+		ErrorRatio:          r.str("monitoring.errorRatio"),
+		P95Seconds:          r.str("monitoring.p95Seconds"),
+		RestartsPerHour:     r.integer("monitoring.restartsPerHour"),
+		PrometheusImage:     r.str("monitoring.prometheusImage"),
+		Retention:           r.str("monitoring.retention"),
+		LocalPort:           r.integer("monitoring.localPort"),
+		LogDriver:           r.str("logging.driver"),
+		LogOptions:          r.stringMap("logging.options"),
 	}
 	c.SecretEnv, c.secretEnvIsSecret = r.secretMap("secretEnv")
 	applyDefaults(c)

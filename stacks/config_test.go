@@ -105,6 +105,11 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:docker.host: must be unix:///path/to/docker.sock, ssh://user@host or tcp://host:port, got "/var/run/docker.sock"`},
 		{"not a boolean", "prod", set("kubernetes.pdb", "yes please"),
 			`fastapi-infra:kubernetes.pdb: must be true or false, got "yes please"`},
+		{"error ratio out of range", "prod", set("monitoring.errorRatio", "5%"),
+			`fastapi-infra:monitoring.errorRatio: must be a share between 0 and 1 such as 0.05, got "5%"`},
+		{"bad retention", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("monitoring.enabled"), "true").Set(FullKey("monitoring.retention"), "forever")
+		}, `fastapi-infra:monitoring.retention: must be a Prometheus duration such as 15d, 12h or 4w, got "forever"`},
 		{"external database without host", "prod", set("db.host", ""),
 			`fastapi-infra:db.host: is required for db.mode external (the managed database's host name)`},
 	}

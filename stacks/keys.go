@@ -94,6 +94,19 @@ var Keys = []Key{
 	{"kubernetes.hpa.cpuTarget", "integer", 70, false, "HPA target CPU utilization, percent of requests"},
 	{"kubernetes.networkPolicy", "boolean", false, false, "default-deny NetworkPolicy: ingress only from kubernetes.ingressNamespace, egress only DNS and the database"},
 
+	{"monitoring.enabled", "boolean", false, false, "scrape /metrics and ship the alert rules (Kubernetes: annotations or ServiceMonitor + PrometheusRule)"},
+	{"monitoring.prometheusOperator", "boolean", false, false, "Kubernetes: the cluster runs the Prometheus Operator; create a ServiceMonitor and a PrometheusRule instead of prometheus.io annotations"},
+	{"monitoring.namespace", "string", "monitoring", false, "Kubernetes: namespace of Prometheus, which the NetworkPolicy admits to the app port"},
+	{"monitoring.downMinutes", "integer", 3, false, "alert FastAPIServiceDown after this many minutes without a healthy target"},
+	{"monitoring.errorRatio", "string", "0.05", false, "alert FastAPIHighErrorRatio above this share of 5xx responses (0 to 1)"},
+	{"monitoring.p95Seconds", "string", "0.5", false, "alert FastAPIHighLatencyP95 above this p95 latency in seconds"},
+	{"monitoring.restartsPerHour", "integer", 3, false, "alert FastAPIRestartLoop above this many process restarts in an hour"},
+	{"monitoring.prometheusImage", "string", "prom/prometheus:v2.53.0", false, "single server: the Prometheus image (monitoring.enabled runs it beside the app)"},
+	{"monitoring.retention", "string", "15d", false, "single server: how long Prometheus keeps samples (its volume is retained on delete)"},
+	{"monitoring.localPort", "integer", 9090, false, "single server: Prometheus's UI and API on the host's 127.0.0.1 only (reach it through an SSH tunnel)"},
+	{"logging.driver", "string", "json-file", false, "single server: Docker log driver (json-file rotates at 10m x 3; fluentd, gelf, syslog ... forward)"},
+	{"logging.options", "object", map[string]any{}, false, "single server: log driver options, e.g. fluentd-address: 10.0.0.5:24224; empty for json-file means max-size 10m, max-file 3"},
+
 	// Secrets are top-level keys, so that each one's encryption is known on
 	// its own (a secret field makes its whole object secret).
 	{"secretEnv", "object", map[string]any{}, false, "secret environment variables (name: value); set with --secret --path, e.g. pulumi config set --secret --path 'secretEnv.API_KEY' ..."},

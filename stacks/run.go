@@ -3,6 +3,7 @@ package stacks
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
 
@@ -64,6 +66,15 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 	if c.HPA {
 		args.Autoscaling = &kubernetes.Autoscaling{MinReplicas: c.HPAMin, MaxReplicas: c.HPAMax, CPUTarget: c.HPACPUTarget}
 	}
+	if c.Monitoring {
+		// The Service's name is the scrape job's name (ServiceMonitor), and
+		// what the rules select.
+		args.Monitoring = &kubernetes.Monitoring{
+			Operator:  c.PrometheusOperator,
+			Namespace: c.MonitoringNamespace,
+			Rules:     monitoring.Alerts(c.AppName, c.AppName, c.Thresholds()),
+		}
+	}
 	svc, err := kubernetes.New(ctx, c.AppName, args, pulumi.Providers(prov))
 	if err != nil {
 		return err
@@ -72,6 +83,7 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 	ctx.Export("namespace", svc.Namespace)
 	ctx.Export("service", svc.ServiceName)
 	ctx.Export("ingressHost", svc.IngressHost)
+	ctx.Export("monitoring", pulumi.String(kubernetesMonitoringOutput(c)))
 	return nil
 }
 
@@ -79,6 +91,11 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	prov, err := docker.NewProvider(ctx, "docker", &docker.ProviderArgs{Host: pulumi.String(c.DockerHost)})
 	if err != nil {
 		return err
+	}
+	var mon *singleserver.Monitoring
+	if c.Monitoring {
+		mon = &singleserver.Monitoring{Image: c.PrometheusImage, Retention: c.Retention, LocalPort: c.LocalPort,
+			Rules: monitoring.Alerts(c.AppName, c.AppName, c.Thresholds())}
 	}
 	srv, err := singleserver.New(ctx, c.AppName, &singleserver.Args{
 		Service:       c.Spec(),
@@ -90,6 +107,9 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 		HTTPSPort:     c.HTTPSPort,
 		BodyLimit:     c.BodyLimit,
 		SecretsDigest: c.secretsDigest(ctx.Project(), ctx.Stack()),
+		LogDriver:     c.LogDriver,
+		LogOptions:    c.LogOptions,
+		Monitoring:    mon,
 	}, pulumi.Providers(prov))
 	if err != nil {
 		return err
@@ -98,6 +118,11 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	ctx.Export("network", srv.Network)
 	ctx.Export("containers", srv.ContainerNames)
 	ctx.Export("volumes", srv.Volumes)
+	monitoringOut := "off (monitoring.enabled false)"
+	if c.Monitoring {
+		monitoringOut = fmt.Sprintf("Prometheus on http://127.0.0.1:%d of the Docker host (alerts: /alerts), scraping job %s", c.LocalPort, c.AppName)
+	}
+	ctx.Export("monitoring", pulumi.String(monitoringOut))
 	return nil
 }
 
@@ -114,4 +139,16 @@ func (c *Config) secretsDigest(project, stack string) string {
 		h.Write([]byte(k + "=" + c.SecretEnv[k] + "\x00"))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:10]
+}
+
+// kubernetesMonitoringOutput says where the metrics and alerts are.
+func kubernetesMonitoringOutput(c *Config) string {
+	switch {
+	case !c.Monitoring:
+		return "off (monitoring.enabled false)"
+	case c.PrometheusOperator:
+		return fmt.Sprintf("ServiceMonitor %[1]s and PrometheusRule %[1]s in namespace %[2]s: the cluster's Prometheus (namespace %[3]s) scrapes /metrics and evaluates the alerts", c.AppName, c.Namespace, c.MonitoringNamespace)
+	default:
+		return fmt.Sprintf("pods annotated prometheus.io/scrape on port %d; load the alert rules into your Prometheus (see the README)", c.Port)
+	}
 }

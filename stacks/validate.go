@@ -5,8 +5,10 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
@@ -19,6 +21,7 @@ var (
 	email        = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	nginxSize    = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
 	storageSize  = regexp.MustCompile(`^[0-9]+(Mi|Gi|Ti)$`)
+	retention    = regexp.MustCompile(`^[0-9]+(h|d|w|y)$`)
 	imageRepo    = regexp.MustCompile(`^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`)
 	imageTag     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	imageDigest  = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
@@ -128,6 +131,7 @@ func (c *Config) validate() []error {
 		p.add("registry.username", "is required when registry.server is set (%q)", c.RegistryServer)
 	}
 
+	c.validateMonitoring(&p)
 	switch c.Architecture {
 	case SingleServer:
 		c.validateSingleServer(&p)
@@ -320,4 +324,33 @@ func (c *Config) validateKubernetes(p *problems) {
 			p.add("kubernetes.hpa.minReplicas", "must not exceed kubernetes.hpa.maxReplicas (%d), got %d", c.HPAMax, c.HPAMin)
 		}
 	}
+}
+
+func (c *Config) validateMonitoring(p *problems) {
+	p.between("monitoring.downMinutes", c.DownMinutes, 1, 1440)
+	p.between("monitoring.restartsPerHour", c.RestartsPerHour, 1, 1000)
+	if f, err := strconv.ParseFloat(c.ErrorRatio, 64); err != nil || f <= 0 || f >= 1 {
+		p.add("monitoring.errorRatio", "must be a share between 0 and 1 such as 0.05, got %q", c.ErrorRatio)
+	}
+	if f, err := strconv.ParseFloat(c.P95Seconds, 64); err != nil || f <= 0 || f > 600 {
+		p.add("monitoring.p95Seconds", "must be a number of seconds between 0 and 600 such as 0.5, got %q", c.P95Seconds)
+	}
+	if c.Monitoring && c.Architecture == Kubernetes {
+		p.match("monitoring.namespace", c.MonitoringNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
+	}
+	if c.Monitoring && c.Architecture == SingleServer {
+		c.validateImageRef(p, "monitoring.prometheusImage", c.PrometheusImage)
+		p.match("monitoring.retention", c.Retention, retention, "a Prometheus duration such as 15d, 12h or 4w")
+		p.between("monitoring.localPort", c.LocalPort, 1, 65535)
+	}
+	if c.LogDriver == "" || strings.ContainsAny(c.LogDriver, " /:") {
+		p.add("logging.driver", "must name a Docker log driver such as json-file, local, fluentd, gelf or syslog, got %q", c.LogDriver)
+	}
+}
+
+// Thresholds are the alerting limits, parsed (validate checked them).
+func (c *Config) Thresholds() monitoring.Thresholds {
+	ratio, _ := strconv.ParseFloat(c.ErrorRatio, 64)
+	p95, _ := strconv.ParseFloat(c.P95Seconds, 64)
+	return monitoring.Thresholds{DownMinutes: c.DownMinutes, ErrorRatio: ratio, P95Seconds: p95, RestartsPerHour: c.RestartsPerHour}
 }

@@ -24,6 +24,7 @@ async def lifespan(app):
     cfg = settings.load()
     logs.setup(cfg.log_level)
     app.state.engine = db.make_engine(cfg.database_url)
+    metrics.mark_started()
     log.info("started")
     yield
     # uvicorn calls this after SIGTERM, once in-flight requests finished.
@@ -67,6 +68,7 @@ def live():
 def ready(request: Request, response: Response):
     """The database answers and the schema is at the migrations head."""
     reason = db.readiness(request.app.state.engine)
+    metrics.database_up.set(0 if reason and reason.startswith("database unreachable") else 1)
     if reason:
         metrics.ready.inc()
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

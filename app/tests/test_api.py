@@ -51,9 +51,21 @@ def test_items(client, empty_database):
 
 def test_metrics_count_requests(client):
     client.get("/health/live")
+    client.get("/health/ready")
     body = client.get("/metrics").text
     assert 'http_requests_total{method="GET",route="/health/live",status="200"}' in body
     assert "http_request_duration_seconds_bucket" in body
+    assert "database_up 1.0" in body
+    assert "app_start_time_seconds" in body
+
+
+def test_database_down_shows_in_metrics(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw@127.0.0.1:9/app")
+    with TestClient(app) as c:
+        c.get("/health/ready")
+        body = c.get("/metrics").text
+    assert "database_up 0.0" in body
+    assert "readiness_failures_total" in body
 
 
 def test_request_id_and_json_logs(client, capsys):

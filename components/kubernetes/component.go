@@ -30,6 +30,9 @@ type Args struct {
 	Autoscaling *Autoscaling
 	// NetworkPolicy creates default-deny policies with the few allowed paths.
 	NetworkPolicy bool
+	// Monitoring, when non-nil, makes Prometheus scrape the app and ships
+	// the alert rules.
+	Monitoring *Monitoring
 }
 
 // Autoscaling bounds the HorizontalPodAutoscaler.
@@ -124,6 +127,7 @@ func (b *builder) build() error {
 		b.buildDisruptionBudget,
 		b.buildAutoscaler,
 		b.buildNetworkPolicies,
+		b.buildMonitoring,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

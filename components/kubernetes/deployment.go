@@ -71,7 +71,7 @@ func (b *builder) buildDeployment() error {
 		MinReadySeconds:      pulumi.Int(5),
 		RevisionHistoryLimit: pulumi.Int(5),
 		Template: corev1.PodTemplateSpecArgs{
-			Metadata: metav1.ObjectMetaArgs{Labels: b.labels("api")},
+			Metadata: metav1.ObjectMetaArgs{Labels: b.labels("api"), Annotations: b.scrapeAnnotations()},
 			Spec:     pod,
 		},
 	}

@@ -207,8 +207,10 @@ func TestNetworkPolicies(t *testing.T) {
 	api.Equal(t, `spec.podSelector.matchLabels["app.kubernetes.io/component"]`, "api")
 	api.Equal(t, `spec.ingress[0].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "ingress-nginx")
 	api.Equal(t, "spec.ingress[0].ports[0].port", 8000)
-	if api.Has("spec.ingress[1]") {
-		t.Error("more than one ingress rule")
+	// The second rule admits Prometheus (prod has monitoring on); no third.
+	api.Equal(t, `spec.ingress[1].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "monitoring")
+	if api.Has("spec.ingress[2]") {
+		t.Error("ingress beyond the ingress controller and Prometheus")
 	}
 	api.Equal(t, "spec.egress[0].ports[0].port", 53)
 	api.Equal(t, "spec.egress[0].ports[0].protocol", "UDP")
@@ -299,4 +301,49 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	if optOut.One(t, "kubernetes:core/v1:PersistentVolumeClaim").RetainOnDelete {
 		t.Error("db.retainOnDelete false still retains the claim")
 	}
+}
+
+func TestMonitoringWithTheOperator(t *testing.T) {
+	rec := deployProd(t, nil) // prod: monitoring on, Prometheus Operator
+	var sm, pr mocktest.Resource
+	for _, r := range rec.ByType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor") {
+		sm = r
+	}
+	for _, r := range rec.ByType("kubernetes:monitoring.coreos.com/v1:PrometheusRule") {
+		pr = r
+	}
+	if sm.Name == "" || pr.Name == "" {
+		t.Fatalf("want a ServiceMonitor and a PrometheusRule; types %v", rec.Types())
+	}
+	sm.Equal(t, "spec.endpoints[0].port", "http")
+	sm.Equal(t, "spec.endpoints[0].path", "/metrics")
+	sm.Equal(t, `spec.selector.matchLabels["app.kubernetes.io/name"]`, "fastapi")
+	pr.Equal(t, "spec.groups[0].rules[0].alert", "FastAPIServiceDown")
+	pr.Equal(t, "spec.groups[0].rules[0].for", "3m")
+	if n := len(pr.Get(t, "spec.groups[0].rules").([]any)); n != 6 {
+		t.Errorf("%d rules, want 6", n)
+	}
+	d := rec.One(t, "kubernetes:apps/v1:Deployment")
+	if d.Has(`spec.template.metadata.annotations["prometheus.io/scrape"]`) {
+		t.Error("scrape annotations beside a ServiceMonitor")
+	}
+	for _, p := range rec.ByType("kubernetes:networking.k8s.io/v1:NetworkPolicy") {
+		if p.Str(t, "metadata.name") == "fastapi-api" {
+			p.Equal(t, `spec.ingress[1].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "monitoring")
+			p.Equal(t, "spec.ingress[1].ports[0].port", 8000)
+		}
+	}
+}
+
+func TestMonitoringWithAnnotations(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:monitoring.prometheusOperator", "false")
+	})
+	if n := len(rec.ByType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")); n != 0 {
+		t.Errorf("%d ServiceMonitors without the operator", n)
+	}
+	d := rec.One(t, "kubernetes:apps/v1:Deployment")
+	d.Equal(t, `spec.template.metadata.annotations["prometheus.io/scrape"]`, "true")
+	d.Equal(t, `spec.template.metadata.annotations["prometheus.io/port"]`, "8000")
+	d.Equal(t, `spec.template.metadata.annotations["prometheus.io/path"]`, "/metrics")
 }

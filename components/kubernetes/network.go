@@ -124,11 +124,21 @@ func (b *builder) buildNetworkPolicies() error {
 		}}},
 		Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Port)}},
 	}
+	apiIngress := networkingv1.NetworkPolicyIngressRuleArray{fromIngress}
+	if m := b.args.Monitoring; m != nil {
+		// Prometheus scrapes /metrics on the app port.
+		apiIngress = append(apiIngress, networkingv1.NetworkPolicyIngressRuleArgs{
+			From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: metav1.LabelSelectorArgs{
+				MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(m.Namespace)},
+			}}},
+			Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Port)}},
+		})
+	}
 	policies := []struct {
 		role    string
 		ingress networkingv1.NetworkPolicyIngressRuleArray
 	}{
-		{"api", networkingv1.NetworkPolicyIngressRuleArray{fromIngress}},
+		{"api", apiIngress},
 		{"migration", nil}, // takes no traffic at all
 	}
 	for _, p := range policies {

@@ -77,8 +77,8 @@ func (b *builder) buildApps() error {
 			Memory:       pulumi.Int(s.Resources.Memory.Megabytes()),
 			MemorySwap:   pulumi.Int(s.Resources.Memory.Megabytes()), // no swap beyond the limit
 			Cpus:         pulumi.String(cpus(s.Resources.CPU.Value)),
-			LogDriver:    pulumi.String("json-file"),
-			LogOpts:      logRotation,
+			LogDriver:    pulumi.String(b.logDriver()),
+			LogOpts:      b.logOptions(),
 			SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
 			Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
 			// SIGTERM, then this long for in-flight requests (uvicorn

@@ -39,6 +39,13 @@ type Args struct {
 	// SecretsDigest changes when a secret that reaches the app changes, so
 	// that a rotation rolls the replicas like a new release (see stacks).
 	SecretsDigest string
+	// LogDriver is the Docker log driver of every container; default
+	// json-file. LogOptions are its options; for json-file without options,
+	// max-size 10m and max-file 3.
+	LogDriver  string
+	LogOptions map[string]string
+	// Monitoring, when non-nil, runs Prometheus with the alert rules.
+	Monitoring *Monitoring
 }
 
 // SingleServer is the component.
@@ -105,6 +112,12 @@ func withDefaults(a Args) (Args, error) {
 	if a.BodyLimit == "" {
 		a.BodyLimit = "10m"
 	}
+	if a.LogDriver == "" {
+		a.LogDriver = "json-file"
+	}
+	if a.LogDriver == "json-file" && len(a.LogOptions) == 0 {
+		a.LogOptions = map[string]string{"max-size": "10m", "max-file": "3"}
+	}
 	if _, err := netip.ParsePrefix(a.Subnet); err != nil {
 		return a, fmt.Errorf("singleserver: subnet %q: %w", a.Subnet, err)
 	}
@@ -126,6 +139,7 @@ type builder struct {
 	gate          pulumi.StringOutput
 	apps          []*docker.Container
 	proxy         *docker.Container
+	prometheus    *docker.Container
 }
 
 func (b *builder) build() error {
@@ -136,6 +150,7 @@ func (b *builder) build() error {
 		b.buildMigration,
 		b.buildApps,
 		b.buildProxy,
+		b.buildPrometheus,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -151,7 +166,11 @@ func (b *builder) containers() []*docker.Container {
 			all = append(all, c)
 		}
 	}
-	return append(all, b.proxy)
+	all = append(all, b.proxy)
+	if b.prometheus != nil {
+		all = append(all, b.prometheus)
+	}
+	return all
 }
 
 func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {

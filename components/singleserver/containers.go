@@ -15,8 +15,13 @@ import (
 // show in `docker inspect` or the container's environment.
 const secretsDir = "/run/secrets/"
 
-// logRotation is json-file with rotation, as the seed asks.
-var logRotation = pulumi.StringMap{"max-size": pulumi.String("10m"), "max-file": pulumi.String("3")}
+// logDriver and logOptions are every container's logging: json-file with
+// rotation by default, as the seed asks, or a forwarding driver.
+func (b *builder) logDriver() string { return b.args.LogDriver }
+
+func (b *builder) logOptions() pulumi.StringMap {
+	return pulumi.ToStringMap(b.args.LogOptions)
+}
 
 // healthcheck is Docker's probe with the intervals every role shares: short,
 // because Docker 20.10 has no start_interval and `wait` blocks on the first

@@ -51,8 +51,8 @@ func (b *builder) buildDatabase() error {
 		}},
 		Healthcheck: healthcheck("pg_isready", "-U", db.User, "-d", db.Name),
 		Restart:     pulumi.String("unless-stopped"),
-		LogDriver:   pulumi.String("json-file"),
-		LogOpts:     logRotation,
+		LogDriver:   pulumi.String(b.logDriver()),
+		LogOpts:     b.logOptions(),
 		// PostgreSQL checkpoints on SIGTERM (smart shutdown); give it time.
 		StopTimeout:         pulumi.Int(60),
 		DestroyGraceSeconds: pulumi.Int(60),

@@ -53,8 +53,8 @@ func (b *builder) buildMigration() error {
 		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), fileEnv...)),
 		Uploads:          uploads,
 		NetworksAdvanced: b.privateNetwork(),
-		LogDriver:        pulumi.String("json-file"),
-		LogOpts:          logRotation,
+		LogDriver:        pulumi.String(b.logDriver()),
+		LogOpts:          b.logOptions(),
 		// One shot: run to the end, keep the exit code and logs.
 		MustRun: pulumi.Bool(false),
 		Restart: pulumi.String("no"),

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 )
 
 // TestNginxAcceptsTheGeneratedConfig runs the real `nginx -t` on the
@@ -47,5 +49,32 @@ func TestNginxAcceptsTheGeneratedConfig(t *testing.T) {
 	}
 	if out, err := exec.Command("sh", "-n", "proxy-entrypoint.sh").CombinedOutput(); err != nil {
 		t.Fatalf("proxy-entrypoint.sh: %v\n%s", err, out)
+	}
+}
+
+// TestPromtoolAcceptsThePrometheusConfig runs the real `promtool check
+// config` on the generated prometheus.yml with its rule file.
+func TestPromtoolAcceptsThePrometheusConfig(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is not installed, so the generated config cannot be checked: apt-get install prometheus")
+	}
+	dir := t.TempDir()
+	rules, err := monitoring.RuleFile(monitoring.Alerts("fastapi", "fastapi", monitoring.Thresholds{DownMinutes: 3, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := RenderPrometheus(PrometheusConfig{Job: "fastapi", Upstream: "fastapi-app", Port: 8000, RuleFile: filepath.Join(dir, "rules.yml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"rules.yml": rules, "prometheus.yml": conf} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(promtool, "check", "config", filepath.Join(dir, "prometheus.yml")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}
 }

@@ -269,3 +269,36 @@ func TestTraefikWithACME(t *testing.T) {
 		t.Errorf("app labels %s", labels)
 	}
 }
+
+func TestPrometheusAndLogDriver(t *testing.T) {
+	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:monitoring.enabled", "true").
+			Set("fastapi-infra:logging.driver", "fluentd").Set("fastapi-infra:logging.options.fluentd-address", "10.0.0.5:24224")
+	})
+	byRole := containers(t, rec)
+	if len(byRole["prometheus"]) != 1 {
+		t.Fatalf("want one Prometheus container, got %v", byRole["prometheus"])
+	}
+	prom := byRole["prometheus"][0]
+	prom.Equal(t, "ports[0].ip", "127.0.0.1")
+	prom.Equal(t, "ports[0].external", 9090)
+	prom.Equal(t, "networksAdvanced[0].name", "fastapi-private")
+	prom.Equal(t, "uploads[0].file", "/etc/prometheus/fastapi-infra/prometheus.yml")
+	if conf := prom.Str(t, "uploads[0].content"); !strings.Contains(conf, "names: [fastapi-app]") || !strings.Contains(conf, "job_name: fastapi") {
+		t.Errorf("prometheus.yml:\n%s", conf)
+	}
+	if rules := prom.Str(t, "uploads[1].content"); !strings.Contains(rules, "FastAPIServiceDown") || !strings.Contains(rules, `job=\"fastapi\"`) && !strings.Contains(rules, `job="fastapi"`) {
+		t.Errorf("rules.yml:\n%s", rules)
+	}
+	if !rec.Named(t, "fastapi-prometheus-data").RetainOnDelete {
+		t.Error("Prometheus's volume is not retained")
+	}
+	for _, c := range rec.ByType(containerType) {
+		c.Equal(t, "logDriver", "fluentd")
+		c.Equal(t, "logOpts", map[string]any{"fluentd-address": "10.0.0.5:24224"})
+	}
+	// Off by default in dev: no Prometheus.
+	if n := len(containers(t, mustDeployDev(t, nil))["prometheus"]); n != 0 {
+		t.Errorf("%d Prometheus containers with monitoring off", n)
+	}
+}
