@@ -13,6 +13,9 @@ import (
 // appUser is the non-root user and group of the app image (app/Dockerfile).
 const appUser = "10001:10001"
 
+// multiprocDir holds the Prometheus client's per-worker metric files.
+const multiprocDir = "/tmp/prometheus-multiproc"
+
 // appSecrets are the values that reach the app only as secret files.
 func (b *builder) appSecrets() map[string]pulumi.StringOutput {
 	s := b.args.Service
@@ -47,7 +50,9 @@ func (b *builder) buildApps() error {
 	s := b.args.Service
 	release := b.releaseID()
 	uploads, fileEnv := secretFiles(b.appSecrets())
-	envs := append(plainEnv(s.Env), fileEnv...)
+	// Several workers per container: the metrics client adds them up from
+	// files in this folder, a tmpfs so that a restart starts from zero.
+	envs := append(append(plainEnv(s.Env), fileEnv...), "PROMETHEUS_MULTIPROC_DIR="+multiprocDir)
 	liveURL := fmt.Sprintf("http://127.0.0.1:%d%s", s.Port, s.Health.LivePath)
 	var deps []pulumi.Resource
 	if b.migration != nil {
@@ -73,6 +78,7 @@ func (b *builder) buildApps() error {
 			NetworksAdvanced: b.privateNetwork(b.upstreamHost()),
 			Healthcheck: healthcheck("python3", "-c",
 				"import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('"+liveURL+"', timeout=2).status == 200 else 1)"),
+			Tmpfs:        pulumi.StringMap{multiprocDir: pulumi.String("rw,noexec,nosuid,size=16m,mode=1777")},
 			Restart:      pulumi.String("unless-stopped"),
 			Memory:       pulumi.Int(s.Resources.Memory.Megabytes()),
 			MemorySwap:   pulumi.Int(s.Resources.Memory.Megabytes()), // no swap beyond the limit

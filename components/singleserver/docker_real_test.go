@@ -89,7 +89,7 @@ func (l *dockerLab) cleanup() {
 			var keep []string
 			for _, line := range strings.Split(string(out), "\n") {
 				// The interesting lines: not the successful requests.
-				if line != "" && !strings.Contains(line, `"status":200`) && !strings.Contains(line, " 200\"") &&
+				if line != "" && !strings.Contains(line, `"status":`) && !strings.Contains(line, " 200\"") &&
 					!strings.Contains(line, "Context impl") && !strings.Contains(line, "transactional DDL") && !strings.Contains(line, "/health/ready 200") {
 					keep = append(keep, line)
 				}
@@ -230,7 +230,9 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 				"--network", p+"-private", "--network-alias", p+"-app", "--user", appUser,
 				"--restart", "unless-stopped", "--memory", "512m", "--cpus", "0.5", "--cap-drop", "ALL",
 				"--security-opt", "no-new-privileges:true", "--stop-timeout", strconv.Itoa(spec.ShutdownGraceSeconds),
-				"-e", "DATABASE_URL_FILE=/run/secrets/DATABASE_URL", l.images["APP"]), spec.ServerCommand(l.plan.ProxyIP)...)...)
+				"-e", "DATABASE_URL_FILE=/run/secrets/DATABASE_URL",
+				"-e", "PROMETHEUS_MULTIPROC_DIR="+multiprocDir, "--tmpfs", multiprocDir+":rw,noexec,nosuid,size=16m,mode=1777",
+				l.images["APP"]), spec.ServerCommand(l.plan.ProxyIP)...)...)
 		dockerCLI(t, "start", c)
 		return c
 	}
@@ -330,6 +332,20 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics add up both workers of a replica", func(t *testing.T) {
+		for range 10 {
+			if r, err := client.Get(base + "/health/live"); err == nil {
+				r.Body.Close()
+			}
+		}
+		// Scraped inside the private network, as Prometheus does.
+		out := dockerCLI(t, "exec", app2, "python3", "-c",
+			"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/metrics').read().decode())")
+		if !strings.Contains(out, `http_requests_total{method="GET",route="/health/live",status="200"}`) || !strings.Contains(out, "app_start_time_seconds") {
+			t.Errorf("/metrics of a two-worker replica:\n%s", out)
+		}
+	})
+
 	t.Run("TLS 1.1 is refused, 1.2 and 1.3 accepted", func(t *testing.T) {
 		addr := fmt.Sprintf("127.0.0.1:%d", httpsPort)
 		if c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
@@ -366,7 +382,8 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 		dockerCLI(t, "stop", app2)
 		time.Sleep(2 * time.Second)
 		total, failed, firstErr := load.stop()
-		t.Logf("%d requests while stopping one replica and replacing the other: %d failed", total, failed)
+		t.Logf("%d requests while stopping one replica and replacing the other: %d failed, slowest %s",
+			total, failed, time.Duration(load.slowest.Load()).Round(time.Millisecond))
 		if total < 50 {
 			t.Errorf("only %d requests were sent", total)
 		}
@@ -380,6 +397,7 @@ type loadRun struct {
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
 	total, failed atomic.Int64
+	slowest       atomic.Int64 // nanoseconds
 	mu            sync.Mutex
 	firstErr      string
 }
@@ -395,9 +413,13 @@ func startLoad(client *http.Client, url string, n int) *loadRun {
 			defer l.wg.Done()
 			for ctx.Err() == nil {
 				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+				start := time.Now()
 				r, err := client.Do(req)
 				if ctx.Err() != nil {
 					return
+				}
+				if d := int64(time.Since(start)); d > l.slowest.Load() {
+					l.slowest.Store(d)
 				}
 				l.total.Add(1)
 				msg := ""

@@ -115,6 +115,7 @@ func TestAppContainers(t *testing.T) {
 		app.Equal(t, "healthcheck.retries", 3)
 		app.Equal(t, "capabilities.drops", []any{"ALL"})
 		app.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-app"})
+		app.Equal(t, `tmpfs["/tmp/prometheus-multiproc"]`, "rw,noexec,nosuid,size=16m,mode=1777")
 		// Secrets: a file and a _FILE variable, never the value in env.
 		envs := fmt.Sprint(app.Get(t, "envs"))
 		if strings.Contains(envs, mocktest.TestPassword) || strings.Contains(envs, "DATABASE_URL=") {
