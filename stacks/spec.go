@@ -16,16 +16,15 @@ func (c *Config) Spec() service.Spec {
 		secretEnv[name] = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
 	}
 	s := service.Spec{
-		Name:        c.AppName,
-		Environment: c.Environment,
-		Image:       service.Image{Ref: c.Image, BuildContext: c.BuildContext, Dockerfile: c.Dockerfile},
-		Port:        c.Port,
-		Module:      c.Module,
-		Workers:     c.Workers,
-		Replicas:    c.Replicas,
-		Env:         c.Env,
-		SecretEnv:   secretEnv,
-		Health:      service.Health{LivePath: c.LivePath, ReadyPath: c.ReadyPath},
+		Name:      c.AppName,
+		Image:     service.Image{Ref: c.Image, BuildContext: c.BuildContext, Dockerfile: c.Dockerfile},
+		Port:      c.Port,
+		Module:    c.Module,
+		Workers:   c.Workers,
+		Replicas:  c.Replicas,
+		Env:       c.Env,
+		SecretEnv: secretEnv,
+		Health:    service.Health{LivePath: c.LivePath, ReadyPath: c.ReadyPath},
 		Migration: service.Migration{
 			Strategy: service.MigrationStrategy(c.MigrationStrategy),
 			Command:  c.MigrationCommand,

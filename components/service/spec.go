@@ -9,10 +9,8 @@ import (
 // take it as it is and never re-default.
 type Spec struct {
 	// Name is a DNS-1123 label; every resource name derives from it.
-	Name string
-	// Environment is "development" or "production".
-	Environment string
-	Image       Image
+	Name  string
+	Image Image
 	// Port is the container port uvicorn listens on.
 	Port int
 	// Module is the ASGI application, e.g. "app.main:app".

@@ -1,9 +1,6 @@
 package singleserver
 
 import (
-	"fmt"
-	"net/netip"
-
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -66,10 +63,7 @@ type SingleServer struct {
 
 // New registers the component; opts should carry the docker provider.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*SingleServer, error) {
-	a, err := withDefaults(*args)
-	if err != nil {
-		return nil, err
-	}
+	a := withDefaults(*args)
 	c := &SingleServer{}
 	if err := ctx.RegisterComponentResource(Type, name, c, opts...); err != nil {
 		return nil, err
@@ -99,7 +93,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	})
 }
 
-func withDefaults(a Args) (Args, error) {
+// withDefaults fills the optional fields; the subnet is checked where it is
+// planned (buildNetworks), before any resource.
+func withDefaults(a Args) Args {
 	if a.Proxy == "" {
 		a.Proxy = Nginx
 	}
@@ -118,10 +114,7 @@ func withDefaults(a Args) (Args, error) {
 	if a.LogDriver == "json-file" && len(a.LogOptions) == 0 {
 		a.LogOptions = map[string]string{"max-size": "10m", "max-file": "3"}
 	}
-	if _, err := netip.ParsePrefix(a.Subnet); err != nil {
-		return a, fmt.Errorf("singleserver: subnet %q: %w", a.Subnet, err)
-	}
-	return a, nil
+	return a
 }
 
 type builder struct {

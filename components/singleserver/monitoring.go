@@ -1,9 +1,7 @@
 package singleserver
 
 import (
-	"bytes"
 	_ "embed"
-	"fmt"
 	"text/template"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -41,13 +39,7 @@ type PrometheusConfig struct {
 }
 
 // RenderPrometheus renders prometheus.yml.
-func RenderPrometheus(c PrometheusConfig) (string, error) {
-	var buf bytes.Buffer
-	if err := prometheusConf.Execute(&buf, c); err != nil {
-		return "", fmt.Errorf("rendering prometheus.yml: %w", err)
-	}
-	return buf.String(), nil
-}
+func RenderPrometheus(c PrometheusConfig) (string, error) { return render(prometheusConf, c) }
 
 const prometheusDir = "/etc/prometheus/fastapi-infra/"
 

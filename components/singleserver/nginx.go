@@ -29,10 +29,13 @@ type NginxConfig struct {
 }
 
 // RenderNginx renders the proxy's nginx.conf.
-func RenderNginx(c NginxConfig) (string, error) {
+func RenderNginx(c NginxConfig) (string, error) { return render(nginxConf, c) }
+
+// render executes one of the embedded config templates.
+func render(t *template.Template, data any) (string, error) {
 	var buf bytes.Buffer
-	if err := nginxConf.Execute(&buf, c); err != nil {
-		return "", fmt.Errorf("rendering nginx.conf: %w", err)
+	if err := t.Execute(&buf, data); err != nil {
+		return "", fmt.Errorf("rendering %s: %w", t.Name(), err)
 	}
 	return buf.String(), nil
 }
