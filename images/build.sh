@@ -5,8 +5,9 @@
 # sources), imported as a base image, and thin images on top of it.
 #
 #   images/build.sh          prints NAME=IMAGE lines for base, app, postgres, nginx
-#                            and tags them fastapi-infra-app:dev,
-#                            fastapi-infra-postgres:15, fastapi-infra-nginx:1.22
+#                            and prometheus, and tags them fastapi-infra-app:dev,
+#                            fastapi-infra-postgres:15, fastapi-infra-nginx:1.22,
+#                            fastapi-infra-prometheus:2.42
 #
 # Built once per content: each tag carries a hash of what went into it, and
 # an image that exists is not built again.
@@ -24,7 +25,7 @@ docker info >/dev/null 2>&1 || die "the Docker engine does not answer; start it 
 suite=bookworm
 # Everything the three images need, from Debian's packages (PyPI is not
 # reachable here; Debian ships FastAPI, uvicorn, SQLAlchemy and Alembic).
-packages=python3,python3-fastapi,python3-uvicorn,python3-sqlalchemy,python3-psycopg2,alembic,python3-prometheus-client,nginx,openssl,postgresql-15,ca-certificates
+packages=python3,python3-fastapi,python3-uvicorn,python3-sqlalchemy,python3-psycopg2,alembic,python3-prometheus-client,nginx,openssl,postgresql-15,prometheus,ca-certificates
 
 hash_of() { sha256sum | cut -c1-12; }
 
@@ -44,8 +45,9 @@ if ! exists "$base_tag"; then
 	root="$cache/rootfs-${base_tag#*:}"
 	rm -rf "$root" && mkdir -p "$root"
 	log "debootstrap $suite with $packages (a few minutes, once)"
-	debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$(mirror)" >&2 ||
-		die "debootstrap failed (see above)"
+	debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$(mirror)" >"$root.log" 2>&1 ||
+		{ tail -30 "$root.log" >&2; die "debootstrap failed (the end of $root.log is above)"; }
+	rm -f "$root.log"
 	# No daemons start in a build root; keep the image small.
 	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 	tar -C "$root" -c . | docker import - "$base_tag" >/dev/null || die "docker import failed"
@@ -62,7 +64,8 @@ build() {
 	tag="fastapi-infra-$name:$( (cd "$ctx" && find . -type f ! -path './tests/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "$base_tag $*") | hash_of)"
 	if ! exists "$tag"; then
 		log "building $tag"
-		docker build -q -t "$tag" -f "$file" "$@" --build-arg "BASE=$base_tag" "$ctx" >/dev/null || die "building $name failed"
+		docker build -q -t "$tag" -f "$file" "$@" --build-arg "BASE=$base_tag" "$ctx" >/dev/null 2>"$cache/build-$name.log" ||
+			{ cat "$cache/build-$name.log" >&2; die "building $name failed"; }
 	fi
 	docker tag "$tag" "fastapi-infra-$name:$alias"
 	echo "$(echo "$name" | tr a-z- A-Z_)=$tag"
@@ -71,3 +74,4 @@ build() {
 build app dev "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base_tag" --build-arg "BUILD_BASE=$base_tag" --build-arg DEPS=system
 build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"
 build nginx 1.22 "$here/nginx" "$here/nginx/Dockerfile"
+build prometheus 2.42 "$here/prometheus" "$here/prometheus/Dockerfile"

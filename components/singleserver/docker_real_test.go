@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
@@ -343,6 +345,72 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 			"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/metrics').read().decode())")
 		if !strings.Contains(out, `http_requests_total{method="GET",route="/health/live",status="200"}`) || !strings.Contains(out, "app_start_time_seconds") {
 			t.Errorf("/metrics of a two-worker replica:\n%s", out)
+		}
+	})
+
+	t.Run("prometheus finds every replica and loads the alerts", func(t *testing.T) {
+		rules, err := monitoring.RuleFile(monitoring.Alerts(p, p, monitoring.Thresholds{DownMinutes: 3, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf, err := RenderPrometheus(PrometheusConfig{Job: p, Upstream: p + "-app", Port: spec.Port, RuleFile: prometheusDir + "rules.yml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		promPort := freePort(t)
+		prom := l.create("prometheus", map[string]string{prometheusDir + "prometheus.yml": conf, prometheusDir + "rules.yml": rules},
+			"--network", p+"-edge", "-p", fmt.Sprintf("127.0.0.1:%d:9090", promPort), l.images["PROMETHEUS"],
+			"--config.file="+prometheusDir+"prometheus.yml", "--storage.tsdb.path=/prometheus", "--web.listen-address=:9090")
+		dockerCLI(t, "network", "connect", p+"-private", prom)
+		dockerCLI(t, "start", prom)
+		api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/", promPort)
+		query := api + "query?query=" + url.QueryEscape(fmt.Sprintf(`sum(up{job=%q})`, p))
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			var res struct {
+				Data struct {
+					Result []struct {
+						Value []any `json:"value"`
+					} `json:"result"`
+				} `json:"data"`
+			}
+			if r, err := http.Get(query); err == nil {
+				_ = json.NewDecoder(r.Body).Decode(&res)
+				r.Body.Close()
+			}
+			if len(res.Data.Result) == 1 && fmt.Sprint(res.Data.Result[0].Value[1]) == "2" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Prometheus does not see both replicas up within 90 s (last answer %+v)", res)
+			}
+			time.Sleep(2 * time.Second)
+		}
+		r, err := http.Get(api + "rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var rulesRes struct {
+			Data struct {
+				Groups []struct {
+					Rules []struct {
+						Name   string `json:"name"`
+						Health string `json:"health"`
+					} `json:"rules"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&rulesRes); err != nil {
+			t.Fatal(err)
+		}
+		if len(rulesRes.Data.Groups) != 1 || len(rulesRes.Data.Groups[0].Rules) != 6 {
+			t.Fatalf("Prometheus loaded %+v, want one group of 6 alerts", rulesRes.Data.Groups)
+		}
+		for _, rule := range rulesRes.Data.Groups[0].Rules {
+			if rule.Health == "err" {
+				t.Errorf("alert %s does not evaluate", rule.Name)
+			}
 		}
 	})
 
