@@ -1,0 +1,99 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/fastapi-infra/fastapi-infra/deploy"
+)
+
+// openBare opens a stack from a shipped stack file, on its own backend and
+// Pulumi home, with no overrides: what a user's ./infra would see.
+func openBare(t *testing.T, shipped string) auto.Stack {
+	t.Helper()
+	work, backend, home := t.TempDir(), t.TempDir(), t.TempDir()
+	name := "driver-" + randomSuffix(t)
+	copyFile(t, filepath.Join(lab.repo, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
+	copyFile(t, filepath.Join(lab.repo, "Pulumi."+shipped+".yaml"), filepath.Join(work, "Pulumi."+name+".yaml"))
+	s, err := deploy.Open(context.Background(), deploy.Options{
+		ProjectDir: work, RepoDir: lab.repo, Stack: name, Backend: "file://" + backend, PulumiHome: home,
+		Env: map[string]string{"PULUMI_CONFIG_PASSPHRASE": "driver-test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestDriverStopsBeforeTouchingAnything checks the driver's preflight on
+// the real CLI: an unknown key, a missing production secret, and a missing
+// docker provider plugin each stop it with the fix, before any update.
+func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("unknown key", func(t *testing.T) {
+		s := openBare(t, "prod")
+		if err := s.SetConfigWithOptions(ctx, "fastapi-infra:app.replica", auto.ConfigValue{Value: "3"}, &auto.ConfigOptions{Path: true}); err != nil {
+			t.Fatal(err)
+		}
+		err := deploy.Preflight(ctx, s, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "fastapi-infra:app.replica: unknown key (did you mean app.replicas?)") {
+			t.Fatalf("preflight: %v", err)
+		}
+	})
+
+	t.Run("production without its database password", func(t *testing.T) {
+		s := openBare(t, "prod")
+		err := deploy.Preflight(ctx, s, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "run: pulumi config set --secret dbPassword <value> --stack "+s.Name()) {
+			t.Fatalf("preflight: %v", err)
+		}
+	})
+
+	t.Run("development gets a generated password, stored encrypted", func(t *testing.T) {
+		s := openBare(t, "dev")
+		if err := deploy.Preflight(ctx, s, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.GetConfig(ctx, "fastapi-infra:dbPassword")
+		if err != nil || !v.Secret || len(v.Value) < 24 {
+			t.Fatalf("dbPassword: secret %v, %d characters, %v", v.Secret, len(v.Value), err)
+		}
+		raw, _ := os.ReadFile(filepath.Join(s.Workspace().WorkDir(), "Pulumi."+s.Name()+".yaml"))
+		if strings.Contains(string(raw), v.Value) || !strings.Contains(string(raw), "secure: ") {
+			t.Error("the generated password is not stored encrypted")
+		}
+	})
+
+	t.Run("no docker provider plugin", func(t *testing.T) {
+		s := openBare(t, "dev")
+		err := deploy.EnsurePlugin(ctx, s, lab.repo)
+		if err == nil {
+			// Where the plugin can be had, the driver must have installed it.
+			plugins, perr := s.Workspace().ListPlugins(ctx)
+			for _, p := range plugins {
+				if p.Name == "docker" && p.Version != nil && p.Version.String() == lab.versions["PULUMI_DOCKER_VERSION"] {
+					return
+				}
+			}
+			t.Fatalf("EnsurePlugin accepted, but no docker plugin v%s is installed (%v)", lab.versions["PULUMI_DOCKER_VERSION"], perr)
+		}
+		want := "pulumi plugin install resource docker v" + lab.versions["PULUMI_DOCKER_VERSION"] + " --file <path to pulumi-resource-docker>"
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Nothing was changed") {
+			t.Fatalf("EnsurePlugin: %v", err)
+		}
+		// Nothing was touched: the stack has no update in its history.
+		hist, herr := s.History(ctx, 0, 0)
+		if herr != nil || len(hist) != 0 {
+			t.Errorf("history after the refusal: %d entries, %v", len(hist), herr)
+		}
+	})
+}
