@@ -9,10 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
@@ -119,17 +119,15 @@ func chooseBackend(o Options, env map[string]string) error {
 	return nil
 }
 
-// loggedIn reports whether `pulumi login` chose a backend in the Pulumi home.
+// loggedIn reports whether `pulumi login` chose a backend in the standard
+// Pulumi home ($PULUMI_HOME or ~/.pulumi), read with the SDK's own
+// credentials reader. A caller with a home of its own passes a backend.
 func loggedIn(pulumiHome string) bool {
-	if pulumiHome == "" {
-		pulumiHome = os.Getenv("PULUMI_HOME")
+	if pulumiHome != "" {
+		return false
 	}
-	if pulumiHome == "" {
-		home, _ := os.UserHomeDir()
-		pulumiHome = filepath.Join(home, ".pulumi")
-	}
-	raw, err := os.ReadFile(filepath.Join(pulumiHome, "credentials.json"))
-	return err == nil && strings.Contains(string(raw), `"current": "`) && !strings.Contains(string(raw), `"current": ""`)
+	creds, err := workspace.GetStoredCredentials()
+	return err == nil && creds.Current != ""
 }
 
 // localPassphrase is the passphrase of the local default backend: made once,
