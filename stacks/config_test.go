@@ -92,6 +92,9 @@ func TestInvalidConfig(t *testing.T) {
 		{"self-signed in production", "prod", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("architecture"), "single-server").Set(FullKey("tls.mode"), "self-signed").Set(FullKey("db.mode"), "container")
 		}, `fastapi-infra:tls.mode: self-signed certificates are for development; use provided or acme in production`},
+		{"production single server without a TLS choice", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("architecture"), "single-server").Without(FullKey("tls.mode")).Set(FullKey("db.mode"), "container")
+		}, `fastapi-infra:tls.mode: must be chosen for a production single server: provided (tlsCert/tlsKey) or acme (with proxy.kind traefik)`},
 		{"in-cluster database in production", "prod", set("db.mode", "in-cluster"),
 			`fastapi-infra:db.mode: in-cluster PostgreSQL is for non-production clusters; use external (a managed database) in production`},
 		{"tls mode of the other architecture", "prod", set("tls.mode", "self-signed"),
@@ -129,6 +132,32 @@ func TestInvalidConfig(t *testing.T) {
 				t.Fatalf("bad config still registered %d resources, first %s %s", len(all), all[0].Type, all[0].Name)
 			}
 		})
+	}
+}
+
+// TestArchitectureDefaults: a stack that only says "kubernetes" (as the
+// README's staging example) gets a TLS Secret and an in-cluster database in
+// development, a managed database in production.
+func TestArchitectureDefaults(t *testing.T) {
+	staging := mocktest.Config{Values: map[string]string{
+		FullKey("architecture"): "kubernetes",
+		FullKey("domain"):       "staging.example.com",
+		FullKey("app"):          `{"image": "ghcr.io/acme/fastapi-app:1.4.2"}`,
+	}}.Secret(FullKey("dbPassword"), testPassword)
+	rec, err := run(t, "staging", staging)
+	if err != nil {
+		t.Fatalf("the README's staging example does not validate:\n%v", err)
+	}
+	rec.One(t, "kubernetes:apps/v1:StatefulSet") // in-cluster PostgreSQL
+	rec.One(t, "kubernetes:networking.k8s.io/v1:Ingress").Equal(t, "spec.tls[0].secretName", "fastapi-tls")
+
+	prod := staging.Set(FullKey("environment"), "production").Set(FullKey("db.host"), "db.internal")
+	rec, err = run(t, "prod", prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.ByType("kubernetes:apps/v1:StatefulSet")); n != 0 {
+		t.Errorf("production defaulted to an in-cluster database")
 	}
 }
 

@@ -16,6 +16,25 @@ func applyDefaults(c *Config) {
 	if c.TLSSecretName == "" {
 		c.TLSSecretName = c.AppName + "-tls"
 	}
+	production := c.Environment == "production"
+	if c.TLSMode == "" {
+		switch {
+		case c.Architecture == Kubernetes:
+			c.TLSMode = "secret" // <app.name>-tls, made by whoever manages certificates
+		case !production:
+			c.TLSMode = "self-signed"
+		} // a production single server must choose: validate says so
+	}
+	if c.DBMode == "" {
+		switch {
+		case c.Architecture != Kubernetes:
+			c.DBMode = "container"
+		case production:
+			c.DBMode = "external"
+		default:
+			c.DBMode = "in-cluster"
+		}
+	}
 }
 
 // defaultWorkers follows the seed: one process per pod on Kubernetes, where

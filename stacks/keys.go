@@ -52,12 +52,12 @@ var Keys = []Key{
 	{"migration.command", "array", []any{"alembic", "upgrade", "head"}, false, "exec-form migration command"},
 
 	{"domain", "string", "localhost", false, "public host name"},
-	{"tls.mode", "string", "self-signed", false, "self-signed (single server), provided (tlsCert/tlsKey), acme (Traefik + Let's Encrypt), secret (existing Kubernetes TLS Secret) or cert-manager"},
+	{"tls.mode", "string", "", false, "self-signed (single server), provided (tlsCert/tlsKey), acme (Traefik + Let's Encrypt), secret (existing Kubernetes TLS Secret) or cert-manager; empty: self-signed on a development single server, secret on Kubernetes"},
 	{"tls.acmeEmail", "string", "", false, "Let's Encrypt account e-mail for tls.mode acme"},
 	{"tls.secretName", "string", "", false, "Kubernetes TLS Secret for tls.mode secret or cert-manager; empty: <app.name>-tls"},
 	{"tls.clusterIssuer", "string", "", false, "cert-manager ClusterIssuer for tls.mode cert-manager"},
 
-	{"db.mode", "string", "container", false, "container (single server), in-cluster (Kubernetes, non-production) or external (managed, at db.host)"},
+	{"db.mode", "string", "", false, "container (single server), in-cluster (Kubernetes, non-production) or external (managed, at db.host); empty: container on a single server, in-cluster on a development cluster, external in production"},
 	{"db.image", "string", "postgres:15", false, "PostgreSQL image for container and in-cluster"},
 	{"db.host", "string", "", false, "database host for db.mode external"},
 	{"db.port", "integer", 5432, false, "database port"},

@@ -215,6 +215,10 @@ func (c *Config) validateTLS(p *problems, prod bool) {
 		SingleServer: {"self-signed", "provided", "acme"},
 		Kubernetes:   {"secret", "cert-manager", "provided"},
 	}[c.Architecture]
+	if c.TLSMode == "" {
+		p.add("tls.mode", "must be chosen for a production single server: provided (tlsCert/tlsKey) or acme (with proxy.kind traefik)")
+		return
+	}
 	if !p.oneOf("tls.mode", c.TLSMode, allowed...) {
 		return
 	}
