@@ -32,7 +32,7 @@ var Keys = []Key{
 	{"environment", "string", "development", false, "development or production; production forbids :latest images, self-signed TLS, localhost and in-cluster databases"},
 
 	{"app.name", "string", "fastapi", false, "DNS-1123 label naming every resource of the service"},
-	{"app.image", "string", "fastapi-infra-app:0.1.0", false, "image reference with a tag or digest (repository:tag or repository@sha256:...)"},
+	{"app.image", "string", "fastapi-infra-app:dev", false, "image reference with a tag or digest (repository:tag or repository@sha256:...); the default is the example app images/build.sh makes"},
 	{"app.buildContext", "string", "", false, "single server: a folder with a Dockerfile to build app.image from locally (no push); empty: use app.image as it is"},
 	{"app.dockerfile", "string", "Dockerfile", false, "the Dockerfile, relative to app.buildContext"},
 	{"app.module", "string", "app.main:app", false, "the ASGI application uvicorn serves"},
