@@ -108,13 +108,7 @@ func (r *reader) lookup(key string) (json.RawMessage, bool) {
 	}
 	obj, ok := r.groups[group]
 	if !ok {
-		var err error
-		if r.ctx.IsConfigSecret(FullKey(group)) {
-			_, err = config.TrySecretObject(r.ctx, group, &obj)
-		} else {
-			err = config.TryObject(r.ctx, group, &obj)
-		}
-		if err != nil && !errors.Is(err, config.ErrMissingVar) {
+		if _, err := r.tryObject(group, &obj); err != nil {
 			r.fail(group, "must be an object of settings; set one with: pulumi config set --path %s.<name> <value>", group)
 		}
 		r.groups[group] = obj
@@ -228,17 +222,27 @@ func (r *reader) stringMap(key string) map[string]string {
 // secretMap reads a top-level object of secret values (secretEnv).
 func (r *reader) secretMap(key string) (map[string]string, bool) {
 	out := map[string]string{}
-	var err error
-	secret := r.ctx.IsConfigSecret(FullKey(key))
-	if secret {
-		_, err = config.TrySecretObject(r.ctx, key, &out)
-	} else {
-		err = config.TryObject(r.ctx, key, &out)
-	}
-	if err != nil && !errors.Is(err, config.ErrMissingVar) {
+	secret, err := r.tryObject(key, &out)
+	if err != nil {
 		r.fail(key, "must be an object of NAME: value; set one with: pulumi config set --secret --path %s.NAME <value>", key)
 	}
 	return out, secret
+}
+
+// tryObject reads a top-level object key into out with the SDK's
+// TryObject, or TrySecretObject when the stack stores any part of it
+// encrypted (TryObject would warn). A key that is not set is no error.
+func (r *reader) tryObject(key string, out any) (secret bool, err error) {
+	secret = r.ctx.IsConfigSecret(FullKey(key))
+	if secret {
+		_, err = config.TrySecretObject(r.ctx, key, out)
+	} else {
+		err = config.TryObject(r.ctx, key, out)
+	}
+	if errors.Is(err, config.ErrMissingVar) {
+		err = nil
+	}
+	return secret, err
 }
 
 func defaultOf(key string) any {

@@ -12,7 +12,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
-	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
 
@@ -67,12 +66,11 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		args.Autoscaling = &kubernetes.Autoscaling{MinReplicas: c.HPAMin, MaxReplicas: c.HPAMax, CPUTarget: c.HPACPUTarget}
 	}
 	if c.Monitoring {
-		// The Service's name is the scrape job's name (ServiceMonitor), and
-		// what the rules select.
+		// The Service's name is the scrape job's name (ServiceMonitor).
 		args.Monitoring = &kubernetes.Monitoring{
 			Operator:  c.PrometheusOperator,
 			Namespace: c.MonitoringNamespace,
-			Rules:     monitoring.Alerts(c.AppName, c.AppName, c.Thresholds()),
+			Rules:     c.Alerts(),
 		}
 	}
 	svc, err := kubernetes.New(ctx, c.AppName, args, pulumi.Providers(prov))
@@ -95,7 +93,7 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	var mon *singleserver.Monitoring
 	if c.Monitoring {
 		mon = &singleserver.Monitoring{Image: c.PrometheusImage, Retention: c.Retention, LocalPort: c.LocalPort,
-			Rules: monitoring.Alerts(c.AppName, c.AppName, c.Thresholds())}
+			Rules: c.Alerts()}
 	}
 	srv, err := singleserver.New(ctx, c.AppName, &singleserver.Args{
 		Service:       c.Spec(),

@@ -1,8 +1,11 @@
 package stacks
 
 import (
+	"strconv"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
@@ -58,4 +61,15 @@ func (c *Config) Spec() service.Spec {
 		s.Registry = service.Registry{Server: c.RegistryServer, Username: c.RegistryUsername, Password: c.registryPassword.output()}
 	}
 	return s
+}
+
+// Alerts are the service's alert rules with the stack's thresholds; the
+// scrape job is named after the service in both architectures, and the
+// rules select it. Only called after validate checked the thresholds.
+func (c *Config) Alerts() monitoring.Group {
+	ratio, _ := strconv.ParseFloat(c.ErrorRatio, 64)
+	p95, _ := strconv.ParseFloat(c.P95Seconds, 64)
+	return monitoring.Alerts(c.AppName, c.AppName, monitoring.Thresholds{
+		DownMinutes: c.DownMinutes, ErrorRatio: ratio, P95Seconds: p95, RestartsPerHour: c.RestartsPerHour,
+	})
 }

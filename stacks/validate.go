@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
@@ -350,11 +349,4 @@ func (c *Config) validateMonitoring(p *problems) {
 	if c.LogDriver == "" || strings.ContainsAny(c.LogDriver, " /:") {
 		p.add("logging.driver", "must name a Docker log driver such as json-file, local, fluentd, gelf or syslog, got %q", c.LogDriver)
 	}
-}
-
-// Thresholds are the alerting limits, parsed (validate checked them).
-func (c *Config) Thresholds() monitoring.Thresholds {
-	ratio, _ := strconv.ParseFloat(c.ErrorRatio, 64)
-	p95, _ := strconv.ParseFloat(c.P95Seconds, 64)
-	return monitoring.Thresholds{DownMinutes: c.DownMinutes, ErrorRatio: ratio, P95Seconds: p95, RestartsPerHour: c.RestartsPerHour}
 }
