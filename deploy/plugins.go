@@ -13,17 +13,14 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
-// EnsurePlugin makes sure the provider plugin of the stack's architecture is
-// installed in the workspace's Pulumi home, before the engine would look for
-// it. kubernetes: the lab's build (that commit of provider/v4, stamped
+// EnsurePlugin makes sure the provider plugin of the stack's architecture
+// (cfg, from ReadConfig) is installed in the workspace's Pulumi home, before
+// the engine would look for it. kubernetes: the lab's build (that commit of provider/v4, stamped
 // 4.25.0) is installed when missing. docker: it cannot be built here, so
 // when it is missing and cannot be downloaded, this stops with the command
 // that installs it.
-func EnsurePlugin(ctx context.Context, s auto.Stack, repoDir string) error {
-	arch, err := Architecture(ctx, s)
-	if err != nil {
-		return err
-	}
+func EnsurePlugin(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, repoDir string) error {
+	arch := Architecture(cfg)
 	versions, err := ReadVersions(repoDir)
 	if err != nil {
 		return err

@@ -12,16 +12,22 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
-// Preflight checks the stack's config before the engine runs: unknown keys
-// (the program cannot see them through the Automation API), and the
-// required database password. For a development stack a missing password
-// is generated and stored encrypted, so the dev stack needs no set-up; any
-// other stack gets the command that sets it.
-func Preflight(ctx context.Context, s auto.Stack, out io.Writer) error {
+// ReadConfig is the stack's config as the CLI resolves it (one `pulumi
+// config` process), for EnsurePlugin and Preflight to share.
+func ReadConfig(ctx context.Context, s auto.Stack) (auto.ConfigMap, error) {
 	cfg, err := s.GetAllConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the config of stack %s: %w", s.Name(), err)
+		return nil, fmt.Errorf("reading the config of stack %s: %w", s.Name(), err)
 	}
+	return cfg, nil
+}
+
+// Preflight checks the stack's config (from ReadConfig) before the engine
+// runs: unknown keys (the program cannot see them through the Automation
+// API), and the required database password. For a development stack a
+// missing password is generated and stored encrypted, so the dev stack
+// needs no set-up; any other stack gets the command that sets it.
+func Preflight(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, out io.Writer) error {
 	values := map[string]string{}
 	for k, v := range cfg {
 		values[k] = v.Value
@@ -49,13 +55,9 @@ func Preflight(ctx context.Context, s auto.Stack, out io.Writer) error {
 }
 
 // Architecture is the stack's architecture, with the project default.
-func Architecture(ctx context.Context, s auto.Stack) (stacks.Architecture, error) {
-	cfg, err := s.GetAllConfig(ctx)
-	if err != nil {
-		return "", err
-	}
+func Architecture(cfg auto.ConfigMap) stacks.Architecture {
 	if v := cfg[stacks.FullKey("architecture")].Value; v != "" {
-		return stacks.Architecture(v), nil
+		return stacks.Architecture(v)
 	}
-	return stacks.SingleServer, nil
+	return stacks.SingleServer
 }

@@ -15,6 +15,16 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 )
 
+// stackConfig is the stack's config as the driver reads it once per run.
+func stackConfig(t *testing.T, s auto.Stack) auto.ConfigMap {
+	t.Helper()
+	cfg, err := deploy.ReadConfig(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // openBare opens a stack from a shipped stack file, on its own backend and
 // Pulumi home, with no overrides: what a user's ./infra would see.
 func openBare(t *testing.T, shipped string) auto.Stack {
@@ -44,7 +54,7 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 		if err := s.SetConfigWithOptions(ctx, "fastapi-infra:app.replica", auto.ConfigValue{Value: "3"}, &auto.ConfigOptions{Path: true}); err != nil {
 			t.Fatal(err)
 		}
-		err := deploy.Preflight(ctx, s, io.Discard)
+		err := deploy.Preflight(ctx, s, stackConfig(t, s), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "fastapi-infra:app.replica: unknown key (did you mean app.replicas?)") {
 			t.Fatalf("preflight: %v", err)
 		}
@@ -52,7 +62,7 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 
 	t.Run("production without its database password", func(t *testing.T) {
 		s := openBare(t, "prod")
-		err := deploy.Preflight(ctx, s, io.Discard)
+		err := deploy.Preflight(ctx, s, stackConfig(t, s), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "run: pulumi config set --secret dbPassword <value> --stack "+s.Name()) {
 			t.Fatalf("preflight: %v", err)
 		}
@@ -60,7 +70,7 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 
 	t.Run("development gets a generated password, stored encrypted", func(t *testing.T) {
 		s := openBare(t, "dev")
-		if err := deploy.Preflight(ctx, s, io.Discard); err != nil {
+		if err := deploy.Preflight(ctx, s, stackConfig(t, s), io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		v, err := s.GetConfig(ctx, "fastapi-infra:dbPassword")
@@ -75,7 +85,7 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 
 	t.Run("no docker provider plugin", func(t *testing.T) {
 		s := openBare(t, "dev")
-		err := deploy.EnsurePlugin(ctx, s, lab.repo)
+		err := deploy.EnsurePlugin(ctx, s, stackConfig(t, s), lab.repo)
 		if err == nil {
 			// Where the plugin can be had, the driver must have installed it.
 			plugins, perr := s.Workspace().ListPlugins(ctx)

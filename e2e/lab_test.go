@@ -103,10 +103,10 @@ func newProdStack(t *testing.T, overrides map[string]string) *stack {
 	if err := s.SetConfig(ctx, "fastapi-infra:dbPassword", auto.ConfigValue{Value: "pw-" + randomSuffix(t) + randomSuffix(t), Secret: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.Preflight(ctx, s, os.Stderr); err != nil {
+	if err := deploy.Preflight(ctx, s, stackConfig(t, s), os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.EnsurePlugin(ctx, s, lab.repo); err != nil {
+	if err := deploy.EnsurePlugin(ctx, s, stackConfig(t, s), lab.repo); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

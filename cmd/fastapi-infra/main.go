@@ -78,11 +78,15 @@ func run(ctx context.Context, op string, o deploy.Options, expectNoChanges, diff
 	// The plugin first: a refusal for a missing docker plugin must leave
 	// even the stack file as it was (Preflight may store a generated dev
 	// password in it).
-	if err := deploy.EnsurePlugin(ctx, s, o.ProjectDir); err != nil {
+	cfg, err := deploy.ReadConfig(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := deploy.EnsurePlugin(ctx, s, cfg, o.ProjectDir); err != nil {
 		return err
 	}
 	if op != "destroy" {
-		if err := deploy.Preflight(ctx, s, os.Stderr); err != nil {
+		if err := deploy.Preflight(ctx, s, cfg, os.Stderr); err != nil {
 			return err
 		}
 	}

@@ -79,7 +79,11 @@ func run(runs int) error {
 	if err := prod.SetConfig(ctx, "fastapi-infra:dbPassword", auto.ConfigValue{Value: "bench-password", Secret: true}); err != nil {
 		return err
 	}
-	if err := deploy.EnsurePlugin(ctx, prod, repo); err != nil {
+	cfg, err := deploy.ReadConfig(ctx, prod)
+	if err != nil {
+		return err
+	}
+	if err := deploy.EnsurePlugin(ctx, prod, cfg, repo); err != nil {
 		return err
 	}
 	// The floor: an empty program on the same CLI, backend and home.
