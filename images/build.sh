@@ -4,10 +4,13 @@
 # Debian's packages (debootstrap, the mirror read from this machine's apt
 # sources), imported as a base image, and thin images on top of it.
 #
-#   images/build.sh          prints NAME=IMAGE lines for base, app, postgres, nginx
+#   images/build.sh [dev]    prints NAME=IMAGE lines for base, app, postgres, nginx
 #                            and prometheus, and tags them fastapi-infra-app:dev,
 #                            fastapi-infra-postgres:15, fastapi-infra-nginx:1.22,
 #                            fastapi-infra-prometheus:2.42
+#   images/build.sh current  prints CURRENT=IMAGE: Debian trixie with the
+#                            current FastAPI generation and pytest, where
+#                            app/tests/run.sh tests the pinned PyPI versions
 #
 # Built once per content: each tag carries a hash of what went into it, and
 # an image that exists is not built again.
@@ -22,10 +25,9 @@ log() { echo "images: $*" >&2; }
 command -v docker >/dev/null || die "'docker' is not on PATH: install Docker and retry"
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer; start it and retry"
 
-suite=bookworm
-# Everything the three images need, from Debian's packages (PyPI is not
-# reachable here; Debian ships FastAPI, uvicorn, SQLAlchemy and Alembic).
-packages=python3,python3-fastapi,python3-uvicorn,python3-sqlalchemy,python3-psycopg2,alembic,python3-prometheus-client,nginx,openssl,postgresql-15,prometheus,ca-certificates
+# Everything the images need, from Debian's packages (PyPI is not reachable
+# here; Debian ships FastAPI, uvicorn, SQLAlchemy and Alembic).
+runtime_packages=python3,python3-fastapi,python3-uvicorn,python3-sqlalchemy,python3-psycopg2,alembic,python3-prometheus-client
 
 hash_of() { sha256sum | cut -c1-12; }
 
@@ -39,20 +41,70 @@ mirror() {
 
 exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-base_tag="fastapi-infra-base:$suite-$(echo "$suite $packages" | hash_of)"
-if ! exists "$base_tag"; then
-	command -v debootstrap >/dev/null || die "'debootstrap' is not on PATH: apt-get install debootstrap"
-	root="$cache/rootfs-${base_tag#*:}"
+# fetch_deb SUITE PACKAGE DEST: one arch-independent package from another
+# suite, verified the way apt does it: InRelease signed by a Debian archive
+# key, Packages.xz by InRelease's SHA256, the .deb by Packages'.
+fetch_deb() {
+	local suite=$1 pkg=$2 dest=$3 m tmp sum file
+	m=$(mirror)
+	tmp=$(mktemp -d)
+	curl -fsS --max-time 120 -o "$tmp/InRelease" "$m/dists/$suite/InRelease" || die "cannot fetch $m/dists/$suite/InRelease"
+	gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$tmp/Release" "$tmp/InRelease" 2>/dev/null ||
+		die "$suite's InRelease is not signed by a key in debian-archive-keyring"
+	sum=$(awk '/^SHA256:/{s=1;next} /^[^ ]/{s=0} s && $3=="main/binary-all/Packages.xz"{print $1}' "$tmp/Release")
+	curl -fsS --max-time 300 -o "$tmp/Packages.xz" "$m/dists/$suite/main/binary-all/Packages.xz" || die "cannot fetch $suite's package index"
+	echo "$sum  $tmp/Packages.xz" | sha256sum -c --quiet - || die "$suite's Packages.xz does not match its InRelease"
+	read -r file sum < <(xz -dc "$tmp/Packages.xz" | awk -v p="$pkg" '$1=="Package:"{k=($2==p)} k&&$1=="Filename:"{f=$2} k&&$1=="SHA256:"{print f, $2; exit}')
+	[ -n "$file" ] || die "$suite has no $pkg"
+	curl -fsS --max-time 300 -o "$dest" "$m/$file" || die "cannot fetch $m/$file"
+	echo "$sum  $dest" | sha256sum -c --quiet - || die "$file does not match $suite's package index"
+	rm -rf "$tmp"
+}
+
+# base NAME SUITE PACKAGES [SUITE:PACKAGE...]: a Debian SUITE root file
+# system with PACKAGES (and single packages from other suites), imported as
+# fastapi-infra-NAME:SUITE-<hash>; sets $base_tag.
+base() {
+	local name=$1 suite=$2 packages=$3
+	shift 3
+	base_tag="fastapi-infra-$name:$suite-$(echo "$suite $packages $*" | sed 's/ $//' | hash_of)"
+	exists "$base_tag" && return 0
+	command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || die "'debootstrap' is not on PATH: apt-get install debootstrap"
+	local root="$cache/rootfs-$name-${base_tag#*:}"
 	rm -rf "$root" && mkdir -p "$root"
 	log "debootstrap $suite with $packages (a few minutes, once)"
 	debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$(mirror)" >"$root.log" 2>&1 ||
-		{ tail -30 "$root.log" >&2; die "debootstrap failed (the end of $root.log is above)"; }
+		{ tail -30 "$root.log" >&2; die "debootstrap $suite failed (the end of $root.log is above)"; }
 	rm -f "$root.log"
+	local extra
+	for extra in "$@"; do
+		fetch_deb "${extra%%:*}" "${extra#*:}" "$root/tmp/extra.deb"
+		chroot "$root" dpkg -i /tmp/extra.deb >/dev/null || die "installing ${extra#*:} from ${extra%%:*} failed"
+		rm -f "$root/tmp/extra.deb"
+	done
 	# No daemons start in a build root; keep the image small.
 	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 	tar -C "$root" -c . | docker import - "$base_tag" >/dev/null || die "docker import failed"
 	rm -rf "$root"
-fi
+}
+
+mkdir -p "$cache"
+case "${1:-dev}" in
+dev) ;;
+current)
+	# The example app's tests on the current FastAPI generation (Debian
+	# trixie: FastAPI 0.115, Pydantic 2, SQLAlchemy 2.0), the versions
+	# app/requirements.txt pins for the PyPI build.
+	# h11 from forky: 0.16.0, the version requirements.txt pins (trixie's
+	# 0.14.0 carries Debian's CVE-2025-43859 fix; PyPI's 0.14.0 does not).
+	base pytest trixie "$runtime_packages,python3-pytest,python3-httpx,python3-packaging" forky:python3-h11
+	echo "CURRENT=$base_tag"
+	exit 0
+	;;
+*) die "unknown target '$1': want dev (the dev stack's images) or current (the app's test image on current FastAPI)" ;;
+esac
+
+base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,ca-certificates"
 echo "BASE=$base_tag"
 
 # build NAME ALIAS CONTEXT DOCKERFILE [ARGS...]: tag = hash of the context

@@ -1,0 +1,98 @@
+"""The real server process, started with the command the infrastructure
+passes (components/service/command.go), on whatever FastAPI, uvicorn and
+SQLAlchemy this interpreter has: app/tests/run.sh runs this file on Debian
+bookworm's older generation and on Debian trixie's current one."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import APP_DIR, migrate
+
+# Well inside the grace period the infrastructure gives before SIGKILL
+# (app.shutdownGraceSeconds, 30 by default).
+GRACE_SECONDS = 10
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=3) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture
+def server(empty_database, tmp_path):
+    migrate(empty_database)
+    port = free_port()
+    # components/service/command.go's ServerCommand with two workers and the
+    # proxy trusted on loopback.
+    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "2", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
+    env = dict(os.environ, DATABASE_URL=empty_database, PYTHONDONTWRITEBYTECODE="1")
+    # Output to a file, not a pipe: a worker that outlived its supervisor
+    # would hold a pipe open. Its own session, so cleanup reaches workers too.
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=APP_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    proc.output = lambda: log.read_text()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    try:
+        # Up = both workers through the lifespan startup: one answering is
+        # not enough (a worker still importing dies on SIGTERM at once,
+        # with no shutdown to run).
+        while proc.output().count("Application startup complete") < 2:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the two workers did not start within 20 s:\n" + proc.output())
+            time.sleep(0.2)
+        yield proc, base
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def test_the_infrastructure_command_serves_health_and_proxy_headers(server):
+    proc, base = server
+    assert get(base + "/health/live") == (200, {"status": "alive"})
+    assert get(base + "/health/ready") == (200, {"status": "ready"})
+    # The proxy terminates TLS; uvicorn trusts its X-Forwarded-* headers.
+    status, seen = get(base + "/_meta/request", {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+    assert status == 200
+    assert (seen["scheme"], seen["client"]) == ("https", "203.0.113.9")
+
+
+def test_sigterm_stops_within_the_grace_period_and_closes_the_pool(server):
+    proc, _ = server
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {GRACE_SECONDS} s after SIGTERM:\n" + proc.output())
+    took = time.monotonic() - started
+    out = proc.output()
+    assert proc.returncode == 0, out
+    # Each worker ran the lifespan shutdown (logs.py writes JSON lines).
+    closed = [line for line in out.splitlines() if "connection pool closed" in line]
+    assert len(closed) == 2, out
+    print(f"stopped in {took:.2f} s")
