@@ -21,7 +21,12 @@ dev)
 	printf '%s\n' "$DOCKER_KNOWN_HOSTS" >~/.ssh/known_hosts
 	if [ -n "${DOCKER_HOST_ADDRESS:-}" ]; then
 		# Only in this job's checkout: the stack file in git keeps the local default.
+		# (The Pulumi CLI is not installed yet at this step, so no `pulumi
+		# config set --path`; a stack file that no longer has the line fails
+		# here instead of deploying to the local default.)
 		sed -i "s|host: unix:///var/run/docker.sock|host: ssh://deploy@${DOCKER_HOST_ADDRESS}|" Pulumi.dev.yaml
+		grep -q "host: ssh://deploy@${DOCKER_HOST_ADDRESS}\$" Pulumi.dev.yaml ||
+			{ echo "Pulumi.dev.yaml has no 'host: unix:///var/run/docker.sock' line to point at ${DOCKER_HOST_ADDRESS}" >&2; exit 1; }
 	fi
 	;;
 *)
