@@ -97,27 +97,17 @@ func (b *builder) buildNginx() error {
 		b.volumes = append(b.volumes, certs)
 		volumes = docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: certs.Name, ContainerPath: pulumi.String(tlsDir)}}
 	}
-	b.proxy, err = docker.NewContainer(b.ctx, b.name+"-proxy", &docker.ContainerArgs{
+	return b.proxyContainer(&docker.ContainerArgs{
 		Name:        pulumi.String(b.containerName("proxy")),
 		Image:       image,
 		Entrypoints: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String(proxyDir + "entrypoint.sh")},
 		Envs: pulumi.ToStringArray([]string{
 			"TLS_MODE=" + string(s.TLS.Mode), "DOMAIN=" + s.Domain, "UPSTREAM_HOST=" + b.upstreamHost(),
 		}),
-		Uploads:          uploads,
-		Volumes:          volumes,
-		NetworksAdvanced: b.proxyNetworks(),
-		Ports:            b.publishedPorts(),
-		Healthcheck:      healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
-		Restart:          pulumi.String("unless-stopped"),
-		Memory:           pulumi.Int(256),
-		LogDriver:        pulumi.String(b.logDriver()),
-		LogOpts:          b.logOptions(),
-		StopTimeout:      pulumi.Int(30),
-		Wait:             pulumi.Bool(true),
-		WaitTimeout:      pulumi.Int(60),
-	}, b.opts(pulumi.DependsOn(b.appDependencies()))...)
-	return err
+		Uploads:     uploads,
+		Volumes:     volumes,
+		Healthcheck: healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
+	})
 }
 
 // traefikLabels route the replicas through Traefik's Docker provider; it
@@ -161,7 +151,7 @@ func (b *builder) buildTraefik() error {
 		return err
 	}
 	b.volumes = append(b.volumes, acme)
-	b.proxy, err = docker.NewContainer(b.ctx, b.name+"-proxy", &docker.ContainerArgs{
+	return b.proxyContainer(&docker.ContainerArgs{
 		Name:  pulumi.String(b.containerName("proxy")),
 		Image: image,
 		Command: pulumi.ToStringArray([]string{
@@ -180,16 +170,25 @@ func (b *builder) buildTraefik() error {
 			docker.ContainerVolumeArgs{HostPath: pulumi.String("/var/run/docker.sock"), ContainerPath: pulumi.String("/var/run/docker.sock"), ReadOnly: pulumi.Bool(true)},
 			docker.ContainerVolumeArgs{VolumeName: acme.Name, ContainerPath: pulumi.String("/letsencrypt")},
 		},
-		NetworksAdvanced: b.proxyNetworks(),
-		Ports:            b.publishedPorts(),
-		Healthcheck:      healthcheck("traefik", "healthcheck", "--ping"),
-		Restart:          pulumi.String("unless-stopped"),
-		Memory:           pulumi.Int(256),
-		LogDriver:        pulumi.String(b.logDriver()),
-		LogOpts:          b.logOptions(),
-		StopTimeout:      pulumi.Int(30),
-		Wait:             pulumi.Bool(true),
-		WaitTimeout:      pulumi.Int(60),
-	}, b.opts(pulumi.DependsOn(b.appDependencies()))...)
+		Healthcheck: healthcheck("traefik", "healthcheck", "--ping"),
+	})
+}
+
+// proxyContainer creates the proxy (nginx or Traefik) with what both share:
+// the edge and internal networks, the published ports, the restart policy,
+// memory limit and log rotation, and creation after the app replicas, then
+// a wait until its own healthcheck passes.
+func (b *builder) proxyContainer(args *docker.ContainerArgs) error {
+	args.NetworksAdvanced = b.proxyNetworks()
+	args.Ports = b.publishedPorts()
+	args.Restart = pulumi.String("unless-stopped")
+	args.Memory = pulumi.Int(256)
+	args.LogDriver = pulumi.String(b.logDriver())
+	args.LogOpts = b.logOptions()
+	args.StopTimeout = pulumi.Int(30)
+	args.Wait = pulumi.Bool(true)
+	args.WaitTimeout = pulumi.Int(60)
+	var err error
+	b.proxy, err = docker.NewContainer(b.ctx, b.name+"-proxy", args, b.opts(pulumi.DependsOn(b.appDependencies()))...)
 	return err
 }

@@ -246,6 +246,21 @@ func TestProxyConfigAndTLS(t *testing.T) {
 	}
 	proxy.Equal(t, "volumes[0].containerPath", "/etc/nginx/tls/")
 	proxy.Equal(t, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app"})
+	proxyRuntime(t, proxy)
+}
+
+// proxyRuntime checks what nginx and Traefik share: the restart policy,
+// the limits and log rotation, and the wait until healthy.
+func proxyRuntime(t *testing.T, proxy mocktest.Resource) {
+	t.Helper()
+	proxy.Equal(t, "restart", "unless-stopped")
+	proxy.Equal(t, "memory", 256)
+	proxy.Equal(t, "logDriver", "json-file")
+	proxy.Equal(t, "logOpts", map[string]any{"max-size": "10m", "max-file": "3"})
+	proxy.Equal(t, "stopTimeout", 30)
+	proxy.Equal(t, "wait", true)
+	proxy.Equal(t, "waitTimeout", 60)
+	proxy.Equal(t, "ports[0].internal", 80)
 }
 
 func TestTraefikWithACME(t *testing.T) {
@@ -262,6 +277,7 @@ func TestTraefikWithACME(t *testing.T) {
 		}
 	}
 	proxy.Equal(t, "volumes[0].readOnly", true)
+	proxyRuntime(t, proxy)
 	if !rec.Named(t, "fastapi-acme").RetainOnDelete {
 		t.Error("the ACME volume is not retained")
 	}
