@@ -48,9 +48,9 @@ type Config struct {
 	MigrationStrategy string
 	MigrationCommand  []string
 
-	Domain                                                 string
-	TLSMode, TLSACMEEmail, TLSSecretName, TLSClusterIssuer string
-	tlsCert, tlsKey                                        secretValue
+	Domain                                                                           string
+	TLSMode, TLSACMEEmail, TLSACMEServer, TLSACMECA, TLSSecretName, TLSClusterIssuer string
+	tlsCert, tlsKey                                                                  secretValue
 
 	DBMode, DBImage, DBHost, DBName, DBUser, DBSSLMode, DBStorageSize string
 	DBPort                                                            int
@@ -311,6 +311,8 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		tlsCert:          r.secret("tlsCert"),
 		tlsKey:           r.secret("tlsKey"),
 		TLSACMEEmail:     r.str("tls.acmeEmail"),
+		TLSACMEServer:    r.str("tls.acmeServer"),
+		TLSACMECA:        r.str("tls.acmeCA"),
 		TLSSecretName:    r.str("tls.secretName"),
 		TLSClusterIssuer: r.str("tls.clusterIssuer"),
 

@@ -102,6 +102,14 @@ func TestInvalidConfig(t *testing.T) {
 		{"acme without traefik", "dev", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("tls.mode"), "acme").Set(FullKey("tls.acmeEmail"), "ops@example.com").Set(FullKey("domain"), "api.example.com")
 		}, `fastapi-infra:tls.mode: acme needs proxy.kind traefik (it runs the ACME client), got proxy.kind "nginx"`},
+		{"acme server not https", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("tls.mode"), "acme").Set(FullKey("proxy.kind"), "traefik").Set(FullKey("tls.acmeEmail"), "ops@example.com").
+				Set(FullKey("domain"), "api.example.com").Set(FullKey("tls.acmeServer"), "http://ca.internal/directory")
+		}, `fastapi-infra:tls.acmeServer: must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory, got "http://ca.internal/directory"`},
+		{"acme CA not PEM", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("tls.mode"), "acme").Set(FullKey("proxy.kind"), "traefik").Set(FullKey("tls.acmeEmail"), "ops@example.com").
+				Set(FullKey("domain"), "api.example.com").Set(FullKey("tls.acmeCA"), "/etc/ssl/ca.pem")
+		}, `fastapi-infra:tls.acmeCA: must be PEM CA certificate(s) (-----BEGIN CERTIFICATE-----), or empty for the system roots`},
 		{"bad subnet", "dev", set("docker.subnet", "10.0.0.0/8"),
 			`fastapi-infra:docker.subnet: must be an IPv4 network of /16 to /28 such as 172.30.57.0/24, got "10.0.0.0/8"`},
 		{"bad docker host", "dev", set("docker.host", "/var/run/docker.sock"),

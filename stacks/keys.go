@@ -54,6 +54,8 @@ var Keys = []Key{
 	{"domain", "string", "localhost", false, "public host name"},
 	{"tls.mode", "string", "", false, "self-signed (single server), provided (tlsCert/tlsKey), acme (Traefik + Let's Encrypt), secret (existing Kubernetes TLS Secret) or cert-manager; empty: self-signed on a development single server, secret on Kubernetes"},
 	{"tls.acmeEmail", "string", "", false, "Let's Encrypt account e-mail for tls.mode acme"},
+	{"tls.acmeServer", "string", "https://acme-v02.api.letsencrypt.org/directory", false, "ACME directory URL for tls.mode acme: Let's Encrypt production; https://acme-staging-v02.api.letsencrypt.org/directory for trials, or a private ACME CA"},
+	{"tls.acmeCA", "string", "", false, "PEM CA certificate(s) a private tls.acmeServer's HTTPS certificate chains to (added to the system roots); empty: system roots only"},
 	{"tls.secretName", "string", "", false, "Kubernetes TLS Secret for tls.mode secret or cert-manager; empty: <app.name>-tls"},
 	{"tls.clusterIssuer", "string", "", false, "cert-manager ClusterIssuer for tls.mode cert-manager"},
 
@@ -74,7 +76,7 @@ var Keys = []Key{
 	{"docker.subnet", "string", "172.30.57.0/24", false, "single server: the private network (an IPv4 /16 to /28); the proxy takes its last address, the only one the app trusts for X-Forwarded-*"},
 	{"proxy.kind", "string", "nginx", false, "single server: nginx (generated config) or traefik (ACME)"},
 	{"proxy.image", "string", "nginx:1.22", false, "single server: nginx image"},
-	{"proxy.traefikImage", "string", "traefik:v3.0", false, "single server: Traefik image"},
+	{"proxy.traefikImage", "string", "traefik:v3.6", false, "single server: Traefik image (v3.6 or later: the ACME CA options)"},
 	{"proxy.httpPort", "integer", 80, false, "single server: published HTTP port (redirects to HTTPS)"},
 	{"proxy.httpsPort", "integer", 443, false, "single server: published HTTPS port"},
 	{"proxy.bodyLimit", "string", "10m", false, "single server: largest request body (nginx size: 512k, 10m, 1g)"},

@@ -40,6 +40,8 @@ func (c *Config) Spec() service.Spec {
 			Cert:          c.tlsCert.output(),
 			Key:           c.tlsKey.output(),
 			ACMEEmail:     c.TLSACMEEmail,
+			ACMEServer:    c.TLSACMEServer,
+			ACMECA:        c.TLSACMECA,
 			SecretName:    c.TLSSecretName,
 			ClusterIssuer: c.TLSClusterIssuer,
 		},

@@ -3,6 +3,7 @@ package stacks
 import (
 	"fmt"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -244,6 +245,12 @@ func (c *Config) validateTLS(p *problems, prod bool) {
 		}
 		if c.Domain == "localhost" {
 			p.add("domain", "acme needs a public host name that Let's Encrypt can reach, got %q", c.Domain)
+		}
+		if u, err := url.Parse(c.TLSACMEServer); err != nil || u.Scheme != "https" || u.Host == "" {
+			p.add("tls.acmeServer", "must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory, got %q", c.TLSACMEServer)
+		}
+		if c.TLSACMECA != "" && !strings.Contains(c.TLSACMECA, "-----BEGIN CERTIFICATE-----") {
+			p.add("tls.acmeCA", "must be PEM CA certificate(s) (-----BEGIN CERTIFICATE-----), or empty for the system roots")
 		}
 	case "cert-manager":
 		if c.TLSClusterIssuer == "" {

@@ -101,6 +101,9 @@ type TLS struct {
 	Key  pulumi.StringOutput
 	// ACMEEmail is the Let's Encrypt account for TLSACME.
 	ACMEEmail string
+	// ACMEServer is the ACME directory URL (Let's Encrypt production unless
+	// set); ACMECA is PEM of the CA a private ACME server's HTTPS chains to.
+	ACMEServer, ACMECA string
 	// SecretName is the Kubernetes TLS Secret for TLSSecret and TLSCertManager.
 	SecretName string
 	// ClusterIssuer is the cert-manager issuer for TLSCertManager.

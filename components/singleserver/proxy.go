@@ -116,19 +116,7 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 	if b.args.Proxy != Traefik {
 		return nil
 	}
-	s := b.args.Service
-	r := "traefik.http.routers." + s.Name
-	svc := "traefik.http.services." + s.Name + ".loadbalancer"
-	labels := map[string]string{
-		"traefik.enable":              "true",
-		"traefik.docker.network":      b.containerName("private"),
-		r + ".rule":                   fmt.Sprintf("Host(`%s`)", s.Domain),
-		r + ".entrypoints":            "websecure",
-		r + ".tls.certresolver":       "letsencrypt",
-		svc + ".server.port":          fmt.Sprint(s.Port),
-		svc + ".healthcheck.path":     s.Health.ReadyPath,
-		svc + ".healthcheck.interval": "2s",
-	}
+	labels := TraefikLabels(b.args.Service, b.containerName("private"))
 	var out docker.ContainerLabelArray
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
@@ -136,9 +124,62 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 	return out
 }
 
+// TraefikLabels are the app replicas' labels for Traefik's Docker provider:
+// a router for the domain on the TLS entrypoint with the ACME resolver, and
+// a load balancer that health-checks the ready path. network is the
+// private network Traefik reaches the replicas on.
+func TraefikLabels(s service.Spec, network string) map[string]string {
+	r := "traefik.http.routers." + s.Name
+	svc := "traefik.http.services." + s.Name + ".loadbalancer"
+	return map[string]string{
+		"traefik.enable":              "true",
+		"traefik.docker.network":      network,
+		r + ".rule":                   fmt.Sprintf("Host(`%s`)", s.Domain),
+		r + ".entrypoints":            "websecure",
+		r + ".tls.certresolver":       "letsencrypt",
+		svc + ".server.port":          fmt.Sprint(s.Port),
+		svc + ".healthcheck.path":     s.Health.ReadyPath,
+		svc + ".healthcheck.interval": "2s",
+	}
+}
+
+// Where the Traefik container keeps ACME state (a retained volume) and the
+// private ACME server's CA (uploaded).
+const (
+	acmeDir    = "/letsencrypt"
+	acmeCAFile = "/etc/traefik/acme-ca.pem"
+)
+
+// TraefikCommand is the Traefik container's command: the Docker provider
+// (only labelled containers), HTTP -> HTTPS, an ACME resolver on the
+// HTTP-01 challenge with its state on the volume, and the ping endpoint
+// its healthcheck uses.
+func TraefikCommand(t service.TLS) []string {
+	cmd := []string{
+		"--providers.docker=true",
+		"--providers.docker.exposedbydefault=false",
+		"--entrypoints.web.address=:80",
+		"--entrypoints.web.http.redirections.entrypoint.to=websecure",
+		"--entrypoints.web.http.redirections.entrypoint.scheme=https",
+		"--entrypoints.websecure.address=:443",
+		"--certificatesresolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
+		"--certificatesresolvers.letsencrypt.acme.email=" + t.ACMEEmail,
+		"--certificatesresolvers.letsencrypt.acme.storage=" + acmeDir + "/acme.json",
+		"--ping=true",
+	}
+	if t.ACMEServer != "" {
+		cmd = append(cmd, "--certificatesresolvers.letsencrypt.acme.caserver="+t.ACMEServer)
+	}
+	if t.ACMECA != "" {
+		cmd = append(cmd, "--certificatesresolvers.letsencrypt.acme.cacertificates="+acmeCAFile,
+			"--certificatesresolvers.letsencrypt.acme.casystemcertpool=true")
+	}
+	return cmd
+}
+
 // buildTraefik is the seed's Traefik with ACME: it watches the Docker API
-// (socket mounted read-only) and keeps Let's Encrypt state on a volume that
-// survives replacement, so certificates are not re-requested.
+// (socket mounted read-only) and keeps the ACME account and certificates
+// on a volume that survives replacement, so they are not re-requested.
 func (b *builder) buildTraefik() error {
 	s := b.args.Service
 	image, err := b.image("proxy", b.args.TraefikImage)
@@ -151,24 +192,18 @@ func (b *builder) buildTraefik() error {
 		return err
 	}
 	b.volumes = append(b.volumes, acme)
+	var uploads docker.ContainerUploadArray
+	if s.TLS.ACMECA != "" {
+		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(acmeCAFile), Content: pulumi.String(s.TLS.ACMECA)}}
+	}
 	return b.proxyContainer(&docker.ContainerArgs{
-		Name:  pulumi.String(b.containerName("proxy")),
-		Image: image,
-		Command: pulumi.ToStringArray([]string{
-			"--providers.docker=true",
-			"--providers.docker.exposedbydefault=false",
-			"--entrypoints.web.address=:80",
-			"--entrypoints.web.http.redirections.entrypoint.to=websecure",
-			"--entrypoints.web.http.redirections.entrypoint.scheme=https",
-			"--entrypoints.websecure.address=:443",
-			"--certificatesresolvers.letsencrypt.acme.httpchallenge.entrypoint=web",
-			"--certificatesresolvers.letsencrypt.acme.email=" + s.TLS.ACMEEmail,
-			"--certificatesresolvers.letsencrypt.acme.storage=/letsencrypt/acme.json",
-			"--ping=true",
-		}),
+		Name:    pulumi.String(b.containerName("proxy")),
+		Image:   image,
+		Command: pulumi.ToStringArray(TraefikCommand(s.TLS)),
+		Uploads: uploads,
 		Volumes: docker.ContainerVolumeArray{
 			docker.ContainerVolumeArgs{HostPath: pulumi.String("/var/run/docker.sock"), ContainerPath: pulumi.String("/var/run/docker.sock"), ReadOnly: pulumi.Bool(true)},
-			docker.ContainerVolumeArgs{VolumeName: acme.Name, ContainerPath: pulumi.String("/letsencrypt")},
+			docker.ContainerVolumeArgs{VolumeName: acme.Name, ContainerPath: pulumi.String(acmeDir)},
 		},
 		Healthcheck: healthcheck("traefik", "healthcheck", "--ping"),
 	})

@@ -276,6 +276,12 @@ func TestTraefikWithACME(t *testing.T) {
 			t.Errorf("traefik command lacks %s", want)
 		}
 	}
+	if !strings.Contains(cmd, "--certificatesresolvers.letsencrypt.acme.caserver=https://acme-v02.api.letsencrypt.org/directory") || strings.Contains(cmd, "cacertificates") {
+		t.Errorf("traefik command %s: want Let's Encrypt production and the system roots by default", cmd)
+	}
+	if proxy.Has("uploads[0]") {
+		t.Error("an ACME CA file is uploaded though tls.acmeCA is empty")
+	}
 	proxy.Equal(t, "volumes[0].readOnly", true)
 	proxyRuntime(t, proxy)
 	if !rec.Named(t, "fastapi-acme").RetainOnDelete {
@@ -285,6 +291,28 @@ func TestTraefikWithACME(t *testing.T) {
 	if !strings.Contains(labels, "Host(`api.example.com`)") || !strings.Contains(labels, "traefik.http.routers.fastapi.tls.certresolver") {
 		t.Errorf("app labels %s", labels)
 	}
+}
+
+func TestTraefikWithAPrivateACMEServer(t *testing.T) {
+	const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
+			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.test").
+			Set("fastapi-infra:tls.acmeServer", "https://ca.example.test/acme/directory").Set("fastapi-infra:tls.acmeCA", ca)
+	})
+	proxy := containers(t, rec)["proxy"][0]
+	cmd := fmt.Sprint(proxy.Get(t, "command"))
+	for _, want := range []string{
+		"--certificatesresolvers.letsencrypt.acme.caserver=https://ca.example.test/acme/directory",
+		"--certificatesresolvers.letsencrypt.acme.cacertificates=/etc/traefik/acme-ca.pem",
+		"--certificatesresolvers.letsencrypt.acme.casystemcertpool=true",
+	} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("traefik command lacks %s", want)
+		}
+	}
+	proxy.Equal(t, "uploads[0].file", "/etc/traefik/acme-ca.pem")
+	proxy.Equal(t, "uploads[0].content", ca)
 }
 
 func TestPrometheusAndLogDriver(t *testing.T) {
