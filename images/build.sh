@@ -8,6 +8,9 @@
 #                            and prometheus, and tags them fastapi-infra-app:dev,
 #                            fastapi-infra-postgres:15, fastapi-infra-nginx:1.22,
 #                            fastapi-infra-prometheus:2.42
+#   images/build.sh acme     prints TRAEFIK=IMAGE and PEBBLE=IMAGE: Traefik and
+#                            Let's Encrypt's test ACME server, built by
+#                            lab/toolchain.sh, for the Traefik real-Docker test
 #   images/build.sh current  prints CURRENT=IMAGE: Debian trixie with the
 #                            current FastAPI generation and pytest, where
 #                            app/tests/run.sh tests the pinned PyPI versions
@@ -89,8 +92,9 @@ base() {
 }
 
 mkdir -p "$cache"
-case "${1:-dev}" in
-dev) ;;
+target=${1:-dev}
+case "$target" in
+dev | acme) ;;
 current)
 	# The example app's tests on the current FastAPI generation (Debian
 	# trixie: FastAPI 0.115, Pydantic 2, SQLAlchemy 2.0), the versions
@@ -101,7 +105,7 @@ current)
 	echo "CURRENT=$base_tag"
 	exit 0
 	;;
-*) die "unknown target '$1': want dev (the dev stack's images) or current (the app's test image on current FastAPI)" ;;
+*) die "unknown target '$1': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA) or current (the app's test image on current FastAPI)" ;;
 esac
 
 base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,ca-certificates"
@@ -122,6 +126,21 @@ build() {
 	docker tag "$tag" "fastapi-infra-$name:$alias"
 	echo "$(echo "$name" | tr a-z- A-Z_)=$tag"
 }
+
+if [ "$target" = acme ]; then
+	# Binaries from the lab toolchain, each in a build context of its own.
+	tools=$("$repo/lab/toolchain.sh" traefik pebble) || die "lab/toolchain.sh traefik pebble failed"
+	# shellcheck source=../lab/versions.env
+	source "$repo/lab/versions.env"
+	for tool in traefik pebble; do
+		ctx="$cache/context-$tool"
+		rm -rf "$ctx" && mkdir -p "$ctx"
+		cp "$here/$tool/Dockerfile" "$(echo "$tools" | sed -n "s/^${tool^^}=//p")" "$ctx/"
+		version=${tool^^}_VERSION
+		build "$tool" "${!version#v}" "$ctx" "$ctx/Dockerfile"
+	done
+	exit 0
+fi
 
 build app dev "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base_tag" --build-arg "BUILD_BASE=$base_tag" --build-arg DEPS=system
 build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"

@@ -2,7 +2,7 @@
 # lab/toolchain.sh: builds the pinned lab toolchain from the Go module proxy,
 # once, into a cache outside the clone keyed by version, and prints where it is.
 #
-#   lab/toolchain.sh [all|pulumi|kubernetes-plugin|controlplane|kwok|kube-score|actionlint]...
+#   lab/toolchain.sh [all|pulumi|kubernetes-plugin|controlplane|kwok|kube-score|actionlint|traefik|pebble]...
 #
 # Output: lines NAME=PATH for each tool asked for (default: all). A second run
 # finds every binary in the cache and builds nothing. Versions: lab/versions.env.
@@ -119,6 +119,29 @@ build_controlplane() {
 	install_bin "$w/controlplane" "$controlplane_bin"
 }
 
+traefik_bin="$cache/traefik-$TRAEFIK_VERSION/traefik"
+build_traefik() {
+	[ -x "$traefik_bin" ] && return
+	log "building traefik $TRAEFIK_VERSION (about 10 CPU-minutes, once)"
+	local w; w=$(fresh_work "traefik-$TRAEFIK_VERSION")
+	local mod=github.com/traefik/traefik/v3
+	local gomod
+	gomod=$(cd "$w" && go mod download -json "$mod@$TRAEFIK_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+	[ -f "$gomod" ] || die "cannot download $mod@$TRAEFIK_VERSION"
+	# Traefik replaces three dependencies with its forks; a wrapper module
+	# must repeat them (replaces of a dependency are ignored).
+	{
+		printf 'module fastapi-infra/lab/traefik\n\ngo 1.26\n\nrequire %s %s\n\n' "$mod" "$TRAEFIK_VERSION"
+		awk '/^replace \(/{on=1;print;next} on&&/^\)/{on=0;print;next} on{print} /^replace [^(]/{print}' "$gomod"
+	} >"$w/go.mod"
+	printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/traefik"\n' "$mod" >"$w/tools.go"
+	(cd "$w" && go mod tidy &&
+		CGO_ENABLED=0 go build -trimpath -o traefik \
+			-ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" "$mod/cmd/traefik") ||
+		die "building traefik $TRAEFIK_VERSION failed (see above)"
+	install_bin "$w/traefik" "$traefik_bin"
+}
+
 # go_install NAME MODULE/CMD VERSION: a tool that `go install` builds as is.
 go_install() {
 	local bin="$cache/$1-$3/$1"
@@ -132,7 +155,7 @@ tools=("$@")
 [ ${#tools[@]} -eq 0 ] && tools=(all)
 for t in "${tools[@]}"; do
 	case "$t" in
-	all) set -- pulumi kubernetes-plugin controlplane kwok kube-score actionlint ;;
+	all) set -- pulumi kubernetes-plugin controlplane kwok kube-score actionlint traefik pebble ;;
 	*) set -- "$t" ;;
 	esac
 	for one in "$@"; do
@@ -143,7 +166,9 @@ for t in "${tools[@]}"; do
 		kwok) go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" && echo "KWOK=$cache/kwok-$KWOK_VERSION/kwok" ;;
 		kube-score) go_install kube-score github.com/zegl/kube-score/cmd/kube-score "$KUBE_SCORE_VERSION" && echo "KUBE_SCORE=$cache/kube-score-$KUBE_SCORE_VERSION/kube-score" ;;
 		actionlint) go_install actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" && echo "ACTIONLINT=$cache/actionlint-$ACTIONLINT_VERSION/actionlint" ;;
-		*) die "unknown tool '$one' (want all, pulumi, kubernetes-plugin, controlplane, kwok, kube-score, actionlint)" ;;
+		traefik) build_traefik && echo "TRAEFIK=$traefik_bin" ;;
+		pebble) go_install pebble github.com/letsencrypt/pebble/v2/cmd/pebble "$PEBBLE_VERSION" && echo "PEBBLE=$cache/pebble-$PEBBLE_VERSION/pebble" ;;
+		*) die "unknown tool '$one' (want all, pulumi, kubernetes-plugin, controlplane, kwok, kube-score, actionlint, traefik, pebble)" ;;
 		esac
 	done
 done
