@@ -54,21 +54,25 @@ func dockerCLI(t *testing.T, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func newDockerLab(t *testing.T) *dockerLab {
+// newDockerLab builds (or finds) the images of images/build.sh's targets:
+// dev (app, postgres, nginx, prometheus), acme (traefik, pebble).
+func newDockerLab(t *testing.T, targets ...string) *dockerLab {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Fatal("docker is not installed: the single server cannot be checked on a real engine")
 	}
-	build := exec.Command(filepath.Join("..", "..", "images", "build.sh"))
-	build.Stderr = os.Stderr
-	out, err := build.Output()
-	if err != nil {
-		t.Fatalf("images/build.sh: %v", err)
-	}
 	images := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			images[k] = v
+	for _, target := range targets {
+		build := exec.Command(filepath.Join("..", "..", "images", "build.sh"), target)
+		build.Stderr = os.Stderr
+		out, err := build.Output()
+		if err != nil {
+			t.Fatalf("images/build.sh %s: %v", target, err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				images[k] = v
+			}
 		}
 	}
 	b := make([]byte, 3)
@@ -182,15 +186,13 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func TestSingleServerOnRealDocker(t *testing.T) {
-	l := newDockerLab(t)
-	p := l.prefix
-	spec := service.Spec{
-		Name: p, Module: "app.main:app", Port: 8000, Workers: 2, ProxyHeaders: true, ShutdownGraceSeconds: 10,
-		Domain: "localhost", TLS: service.TLS{Mode: service.TLSSelfSigned},
-		Health:   service.Health{LivePath: "/health/live", ReadyPath: "/health/ready"},
-		Database: service.Database{User: "app", Name: "app", Port: 5432, SSLMode: "disable"},
-	}
+// backend starts what either proxy sits in front of, as the component
+// makes it: the internal private network (fixed address plan) and the edge
+// network, PostgreSQL with its password as a file, the one-shot migration
+// (which must exit 0), and returns the function that starts one app
+// replica (with labels, for Traefik) and does not wait for its health.
+func (l *dockerLab) backend(spec service.Spec, labels map[string]string) func(name string) string {
+	t, p := l.t, l.prefix
 	const password = "real-docker-test-pw"
 	dbURL := fmt.Sprintf("postgresql://app:%s@%s-db:5432/app?sslmode=disable", password, p)
 
@@ -202,7 +204,6 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 	dockerCLI(t, "volume", "create", p+"-tls")
 	l.volumes = append(l.volumes, p+"-db-data", p+"-tls")
 
-	start := time.Now()
 	// PostgreSQL with its password as a file.
 	db := l.create("db", map[string]string{"/run/secrets/POSTGRES_PASSWORD": password},
 		append(healthArgs([]string{"CMD", "pg_isready", "-U", "app", "-d", "app"}),
@@ -223,12 +224,16 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 		t.Fatalf("migration exited %s", code)
 	}
 
-	// Two replicas with the component's command and healthcheck.
+	// Replicas with the component's command and healthcheck.
 	liveURL := fmt.Sprintf("http://127.0.0.1:%d%s", spec.Port, spec.Health.LivePath)
 	appHealth := []string{"CMD", "python3", "-c", "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('" + liveURL + "', timeout=2).status == 200 else 1)"}
-	startApp := func(name string) string {
+	var labelArgs []string
+	for k, v := range labels {
+		labelArgs = append(labelArgs, "--label", k+"="+v)
+	}
+	return func(name string) string {
 		c := l.create(name, map[string]string{"/run/secrets/DATABASE_URL": dbURL},
-			append(append(healthArgs(appHealth),
+			append(append(append(healthArgs(appHealth), labelArgs...),
 				"--network", p+"-private", "--network-alias", p+"-app", "--user", appUser,
 				"--restart", "unless-stopped", "--memory", "512m", "--cpus", "0.5", "--cap-drop", "ALL",
 				"--security-opt", "no-new-privileges:true", "--stop-timeout", strconv.Itoa(spec.ShutdownGraceSeconds),
@@ -238,6 +243,19 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 		dockerCLI(t, "start", c)
 		return c
 	}
+}
+
+func TestSingleServerOnRealDocker(t *testing.T) {
+	l := newDockerLab(t, "dev")
+	p := l.prefix
+	spec := service.Spec{
+		Name: p, Module: "app.main:app", Port: 8000, Workers: 2, ProxyHeaders: true, ShutdownGraceSeconds: 10,
+		Domain: "localhost", TLS: service.TLS{Mode: service.TLSSelfSigned},
+		Health:   service.Health{LivePath: "/health/live", ReadyPath: "/health/ready"},
+		Database: service.Database{User: "app", Name: "app", Port: 5432, SSLMode: "disable"},
+	}
+	start := time.Now()
+	startApp := l.backend(spec, nil)
 	app1, app2 := startApp("app-1"), startApp("app-2")
 	l.waitHealthy(app1, 60*time.Second)
 	l.waitHealthy(app2, 60*time.Second)
