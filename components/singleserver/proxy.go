@@ -125,21 +125,34 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 }
 
 // TraefikLabels are the app replicas' labels for Traefik's Docker provider:
-// a router for the domain on the TLS entrypoint with the ACME resolver, and
-// a load balancer that health-checks the ready path. network is the
-// private network Traefik reaches the replicas on.
+// a router for the domain on the TLS entrypoint with the ACME resolver, a
+// load balancer that health-checks the ready path, and a retry. network is
+// the private network Traefik reaches the replicas on.
+//
+// The retry covers a replica's stop: between uvicorn's SIGTERM (it stops
+// accepting at once) and Traefik dropping the container on Docker's die
+// event, Traefik still sends it requests, and without a retry each of
+// those is a 502 (the real-Docker test: 19-24 of ~500 requests). With six
+// attempts from 100 ms (about 3 s) and a 1 s health check it lost 0-2 of
+// 267-512: a retry may land on the same stopping replica, unlike nginx's
+// proxy_next_upstream. Traefik retries only when a replica could not be
+// reached, never after one answered.
 func TraefikLabels(s service.Spec, network string) map[string]string {
 	r := "traefik.http.routers." + s.Name
 	svc := "traefik.http.services." + s.Name + ".loadbalancer"
+	retry := s.Name + "-retry"
 	return map[string]string{
 		"traefik.enable":              "true",
 		"traefik.docker.network":      network,
 		r + ".rule":                   fmt.Sprintf("Host(`%s`)", s.Domain),
 		r + ".entrypoints":            "websecure",
 		r + ".tls.certresolver":       "letsencrypt",
+		r + ".middlewares":            retry,
 		svc + ".server.port":          fmt.Sprint(s.Port),
 		svc + ".healthcheck.path":     s.Health.ReadyPath,
-		svc + ".healthcheck.interval": "2s",
+		svc + ".healthcheck.interval": "1s",
+		"traefik.http.middlewares." + retry + ".retry.attempts":        "6",
+		"traefik.http.middlewares." + retry + ".retry.initialinterval": "100ms",
 	}
 }
 

@@ -288,7 +288,8 @@ func TestTraefikWithACME(t *testing.T) {
 		t.Error("the ACME volume is not retained")
 	}
 	labels := fmt.Sprint(byRole["app"][0].Get(t, "labels"))
-	if !strings.Contains(labels, "Host(`api.example.com`)") || !strings.Contains(labels, "traefik.http.routers.fastapi.tls.certresolver") {
+	if !strings.Contains(labels, "Host(`api.example.com`)") || !strings.Contains(labels, "traefik.http.routers.fastapi.tls.certresolver") ||
+		!strings.Contains(labels, "label:traefik.http.routers.fastapi.middlewares value:fastapi-retry") || !strings.Contains(labels, "label:traefik.http.middlewares.fastapi-retry.retry.attempts value:6") {
 		t.Errorf("app labels %s", labels)
 	}
 }

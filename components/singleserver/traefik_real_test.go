@@ -229,6 +229,33 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		}
 	})
 
+	// Unlike nginx (proxy_next_upstream always tries another replica, and
+	// the nginx test demands zero failures), Traefik's retry may pick the
+	// stopping replica again: concurrent requests that failed together
+	// retry together, and the balancer hands them the same replicas. Its
+	// share of failures is bounded, not zero: measured 0-2 of 267-512
+	// requests with the retry, 19-24 of 469-582 (4%) without.
+	t.Run("a replica stopping or replaced under load loses under 1% of requests", func(t *testing.T) {
+		load := startLoad(client, base+"/health/ready", 4)
+		time.Sleep(time.Second)
+		dockerCLI(t, "stop", app1)
+		time.Sleep(2 * time.Second)
+		app3 := startApp("app-3")
+		l.waitHealthy(app3, 60*time.Second)
+		time.Sleep(3 * time.Second)
+		dockerCLI(t, "stop", app2)
+		time.Sleep(2 * time.Second)
+		total, failed, firstErr := load.stop()
+		t.Logf("%d requests while stopping one replica and replacing the other: %d failed, slowest %s",
+			total, failed, time.Duration(load.slowest.Load()).Round(time.Millisecond))
+		if total < 50 {
+			t.Errorf("only %d requests were sent", total)
+		}
+		if failed*100 > total {
+			t.Errorf("%d of %d requests failed; first: %s", failed, total, firstErr)
+		}
+	})
+
 	t.Run("a replaced proxy keeps the certificate from its volume", func(t *testing.T) {
 		dockerCLI(t, "rm", "-f", proxy)
 		replacement := startProxy("proxy-2")
