@@ -134,7 +134,7 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 // event, Traefik still sends it requests, and without a retry each of
 // those is a 502 (the real-Docker test: 19-24 of ~500 requests). With six
 // attempts from 100 ms (about 3 s) and a 1 s health check it lost 0-2 of
-// 267-512: a retry may land on the same stopping replica, unlike nginx's
+// 267-563: a retry may land on the same stopping replica, unlike nginx's
 // proxy_next_upstream. Traefik retries only when a replica could not be
 // reached, never after one answered.
 func TraefikLabels(s service.Spec, network string) map[string]string {

@@ -233,7 +233,7 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	// the nginx test demands zero failures), Traefik's retry may pick the
 	// stopping replica again: concurrent requests that failed together
 	// retry together, and the balancer hands them the same replicas. Its
-	// share of failures is bounded, not zero: measured 0-2 of 267-649
+	// share of failures is bounded, not zero: measured 0-2 of 267-563
 	// requests with the retry (at most 0.6%), 19-24 of 469-582 (4%)
 	// without; the bound of 2% lies between the two.
 	t.Run("a replica stopping or replaced under load loses under 2% of requests", func(t *testing.T) {
