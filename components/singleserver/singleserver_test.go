@@ -289,7 +289,8 @@ func TestTraefikWithACME(t *testing.T) {
 	}
 	labels := fmt.Sprint(byRole["app"][0].Get(t, "labels"))
 	if !strings.Contains(labels, "Host(`api.example.com`)") || !strings.Contains(labels, "traefik.http.routers.fastapi.tls.certresolver") ||
-		!strings.Contains(labels, "label:traefik.http.routers.fastapi.middlewares value:fastapi-retry") || !strings.Contains(labels, "label:traefik.http.middlewares.fastapi-retry.retry.attempts value:6") {
+		!strings.Contains(labels, "label:traefik.http.routers.fastapi.middlewares value:fastapi-retry") || !strings.Contains(labels, "label:traefik.http.middlewares.fastapi-retry.retry.attempts value:6") ||
+		!strings.Contains(labels, "label:traefik.http.services.fastapi.loadbalancer.passivehealthcheck.maxfailedattempts value:3") {
 		t.Errorf("app labels %s", labels)
 	}
 }
