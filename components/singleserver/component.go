@@ -170,5 +170,21 @@ func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
 	return append([]pulumi.ResourceOption{pulumi.Parent(b.parent)}, extra...)
 }
 
+// volume creates the Docker volume of a role (Docker name
+// containerName(role)) and lists it in the component's outputs; retain
+// keeps it through replacement and destroy.
+func (b *builder) volume(role string, retain bool) (*docker.Volume, error) {
+	opts := b.opts()
+	if retain {
+		opts = b.opts(pulumi.RetainOnDelete(true))
+	}
+	v, err := docker.NewVolume(b.ctx, b.name+"-"+role, &docker.VolumeArgs{Name: pulumi.String(b.containerName(role))}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	b.volumes = append(b.volumes, v)
+	return v, nil
+}
+
 // containerName is the Docker name of a role, unique per component.
 func (b *builder) containerName(role string) string { return b.args.Service.Name + "-" + role }

@@ -24,17 +24,10 @@ func (b *builder) buildDatabase() error {
 	if db.Mode == service.DatabaseExternal {
 		return nil
 	}
-	volOpts := b.opts()
-	if db.RetainOnDelete {
-		volOpts = b.opts(pulumi.RetainOnDelete(true))
-	}
-	data, err := docker.NewVolume(b.ctx, b.name+"-db-data", &docker.VolumeArgs{
-		Name: pulumi.String(b.containerName("db-data")),
-	}, volOpts...)
+	data, err := b.volume("db-data", db.RetainOnDelete)
 	if err != nil {
 		return err
 	}
-	b.volumes = append(b.volumes, data)
 	image, err := b.image("db", db.Image)
 	if err != nil {
 		return err

@@ -64,12 +64,10 @@ func (b *builder) buildPrometheus() error {
 	if err != nil {
 		return err
 	}
-	data, err := docker.NewVolume(b.ctx, b.name+"-prometheus-data", &docker.VolumeArgs{Name: pulumi.String(b.containerName("prometheus-data"))},
-		b.opts(pulumi.RetainOnDelete(true))...)
+	data, err := b.volume("prometheus-data", true)
 	if err != nil {
 		return err
 	}
-	b.volumes = append(b.volumes, data)
 	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", &docker.ContainerArgs{
 		Name:  pulumi.String(b.containerName("prometheus")),
 		Image: image,

@@ -90,11 +90,10 @@ func (b *builder) buildNginx() error {
 	default:
 		// The self-signed certificate is made on first start and kept here,
 		// so browsers see the same one after the proxy is replaced.
-		certs, err := docker.NewVolume(b.ctx, b.name+"-tls", &docker.VolumeArgs{Name: pulumi.String(b.containerName("tls"))}, b.opts()...)
+		certs, err := b.volume("tls", false)
 		if err != nil {
 			return err
 		}
-		b.volumes = append(b.volumes, certs)
 		volumes = docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: certs.Name, ContainerPath: pulumi.String(tlsDir)}}
 	}
 	return b.proxyContainer(&docker.ContainerArgs{
@@ -205,12 +204,10 @@ func (b *builder) buildTraefik() error {
 	if err != nil {
 		return err
 	}
-	acme, err := docker.NewVolume(b.ctx, b.name+"-acme", &docker.VolumeArgs{Name: pulumi.String(b.containerName("acme"))},
-		b.opts(pulumi.RetainOnDelete(true))...)
+	acme, err := b.volume("acme", true)
 	if err != nil {
 		return err
 	}
-	b.volumes = append(b.volumes, acme)
 	var uploads docker.ContainerUploadArray
 	if s.TLS.ACMECA != "" {
 		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(acmeCAFile), Content: pulumi.String(s.TLS.ACMECA)}}
