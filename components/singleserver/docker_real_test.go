@@ -449,34 +449,44 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 	})
 
 	t.Run("a replica stopping or replaced under load fails no request", func(t *testing.T) {
-		load := startLoad(client, base+"/health/ready", 4)
-		time.Sleep(time.Second)
-		stopStart := time.Now()
-		dockerCLI(t, "stop", app1) // graceful: SIGTERM, in-flight requests finish
-		stopped := time.Since(stopStart)
+		stopped, total, failed, firstErr := l.turnoverUnderLoad(t, client, base+"/health/ready", startApp, app1, app2, 2*time.Second)
 		// uvicorn exits by itself well within the grace period, not by SIGKILL (137).
 		if code := dockerCLI(t, "inspect", "-f", "{{.State.ExitCode}}", app1); code != "0" || stopped >= time.Duration(spec.ShutdownGraceSeconds)*time.Second {
 			t.Errorf("SIGTERM: exit code %s after %s (grace %ds)", code, stopped.Round(time.Millisecond), spec.ShutdownGraceSeconds)
-		}
-		t.Logf("a replica stopped on SIGTERM in %s", stopped.Round(time.Millisecond))
-		time.Sleep(2 * time.Second)
-		// A new release: a new replica joins under the shared alias, the
-		// proxy reloads with it, then the last old one goes.
-		app3 := startApp("app-3")
-		l.waitHealthy(app3, 60*time.Second)
-		time.Sleep(2 * time.Second)
-		dockerCLI(t, "stop", app2)
-		time.Sleep(2 * time.Second)
-		total, failed, firstErr := load.stop()
-		t.Logf("%d requests while stopping one replica and replacing the other: %d failed, slowest %s",
-			total, failed, time.Duration(load.slowest.Load()).Round(time.Millisecond))
-		if total < 50 {
-			t.Errorf("only %d requests were sent", total)
 		}
 		if failed > 0 {
 			t.Errorf("%d of %d requests failed; first: %s", failed, total, firstErr)
 		}
 	})
+}
+
+// turnoverUnderLoad replaces the replicas the way a release does, under a
+// steady request loop to url: old replica app1 stops (graceful: SIGTERM,
+// in-flight requests finish), a new replica app-3 joins and turns healthy,
+// and settle later the last old one, app2, stops. It fails the test if
+// fewer than 50 requests were sent, and returns how long app1 took to stop
+// and what the requests met; the caller judges the failures.
+func (l *dockerLab) turnoverUnderLoad(t *testing.T, client *http.Client, url string, startApp func(string) string, app1, app2 string, settle time.Duration) (stopped time.Duration, total, failed int64, firstErr string) {
+	t.Helper()
+	load := startLoad(client, url, 4)
+	time.Sleep(time.Second)
+	stopStart := time.Now()
+	dockerCLI(t, "stop", app1)
+	stopped = time.Since(stopStart)
+	t.Logf("a replica stopped on SIGTERM in %s", stopped.Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	app3 := startApp("app-3")
+	l.waitHealthy(app3, 60*time.Second)
+	time.Sleep(settle) // for the proxy to take the new replica in
+	dockerCLI(t, "stop", app2)
+	time.Sleep(2 * time.Second)
+	total, failed, firstErr = load.stop()
+	t.Logf("%d requests while stopping one replica and replacing the other: %d failed, slowest %s",
+		total, failed, time.Duration(load.slowest.Load()).Round(time.Millisecond))
+	if total < 50 {
+		t.Errorf("only %d requests were sent", total)
+	}
+	return stopped, total, failed, firstErr
 }
 
 type loadRun struct {

@@ -235,21 +235,7 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	// 0.2%), 19-24 of 469-582 (4%) with neither; the bound of 2% lies
 	// between the two.
 	t.Run("a replica stopping or replaced under load loses under 2% of requests", func(t *testing.T) {
-		load := startLoad(client, base+"/health/ready", 4)
-		time.Sleep(time.Second)
-		dockerCLI(t, "stop", app1)
-		time.Sleep(2 * time.Second)
-		app3 := startApp("app-3")
-		l.waitHealthy(app3, 60*time.Second)
-		time.Sleep(3 * time.Second)
-		dockerCLI(t, "stop", app2)
-		time.Sleep(2 * time.Second)
-		total, failed, firstErr := load.stop()
-		t.Logf("%d requests while stopping one replica and replacing the other: %d failed, slowest %s",
-			total, failed, time.Duration(load.slowest.Load()).Round(time.Millisecond))
-		if total < 50 {
-			t.Errorf("only %d requests were sent", total)
-		}
+		_, total, failed, firstErr := l.turnoverUnderLoad(t, client, base+"/health/ready", startApp, app1, app2, 3*time.Second)
 		if failed*50 > total {
 			t.Errorf("%d of %d requests failed; first: %s", failed, total, firstErr)
 		}
