@@ -37,6 +37,13 @@ install_bin() {
 	rm -rf "$(dirname "$1")" # the scratch module; the Go caches keep what a rebuild needs
 }
 
+# downloaded FIELD DIR MODULE@VERSION: a path from `go mod download -json`
+# run in the scratch module DIR: Dir (the module's source) or GoMod (its
+# go.mod).
+downloaded() {
+	(cd "$2" && go mod download -json "$3") | sed -n "s/.*\"$1\": \"\(.*\)\",/\1/p"
+}
+
 pulumi_bin="$cache/pulumi-$PULUMI_VERSION/bin/pulumi"
 build_pulumi() {
 	[ -x "$pulumi_bin" ] && return
@@ -79,7 +86,7 @@ require (
 replace github.com/pulumi/pulumi-kubernetes/sdk/v4 => github.com/pulumi/pulumi-kubernetes/sdk/v4 v$PULUMI_KUBERNETES_VERSION
 MOD
 	local src
-	src=$(cd "$w" && go mod download -json "$mod@$PULUMI_KUBERNETES_PROVIDER_MODULE" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+	src=$(downloaded Dir "$w" "$mod@$PULUMI_KUBERNETES_PROVIDER_MODULE")
 	[ -d "$src/cmd/pulumi-resource-kubernetes" ] || die "cannot download $mod@$PULUMI_KUBERNETES_PROVIDER_MODULE"
 	# The module zip lacks the embedded schema files: copy the command and
 	# let its own go:generate derive them from the committed schema.json.
@@ -103,7 +110,7 @@ build_controlplane() {
 	(
 		cd "$w"
 		local kmod
-		kmod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+		kmod=$(downloaded GoMod "$w" "k8s.io/kubernetes@$KUBERNETES_VERSION")
 		[ -f "$kmod" ] || die "cannot download k8s.io/kubernetes@$KUBERNETES_VERSION"
 		go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
 		# k8s.io/kubernetes points its staging modules at ./staging; use
@@ -126,7 +133,7 @@ build_traefik() {
 	local w; w=$(fresh_work "traefik-$TRAEFIK_VERSION")
 	local mod=github.com/traefik/traefik/v3
 	local gomod
-	gomod=$(cd "$w" && go mod download -json "$mod@$TRAEFIK_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+	gomod=$(downloaded GoMod "$w" "$mod@$TRAEFIK_VERSION")
 	[ -f "$gomod" ] || die "cannot download $mod@$TRAEFIK_VERSION"
 	# Traefik replaces three dependencies with its forks; a wrapper module
 	# must repeat them (replaces of a dependency are ignored).
