@@ -124,9 +124,10 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 }
 
 // TraefikLabels are the app replicas' labels for Traefik's Docker provider:
-// a router for the domain on the TLS entrypoint with the ACME resolver, a
-// load balancer that health-checks the ready path, and a retry. network is
-// the private network Traefik reaches the replicas on.
+// a router for the domain on the TLS entrypoint with the ACME resolver and
+// a retry, and a load balancer that health-checks the ready path actively
+// and failed requests passively. network is the private network Traefik
+// reaches the replicas on.
 //
 // The retry and the passive health check cover a replica's stop: between
 // uvicorn's SIGTERM (it stops accepting at once) and Traefik dropping the
