@@ -2,6 +2,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from app.main import app
 from conftest import migrate
@@ -24,6 +25,23 @@ def test_ready_waits_for_migrations(client, empty_database):
     assert r.status_code == 503
     assert r.json()["reason"] == "schema at no revision, migrations head is 0001"
     migrate(empty_database)
+    r = client.get("/health/ready")
+    assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+def stamp(url, revision):
+    engine = create_engine(url, future=True)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    engine.dispose()
+
+
+def test_ready_while_a_newer_release_migrated_ahead(client, empty_database):
+    """During a rollout the new release's migration runs first: the old pods
+    see a revision their image does not know, and must keep serving
+    (migrations are backward compatible: expand, then contract)."""
+    migrate(empty_database)
+    stamp(empty_database, "0002_added_by_a_newer_release")
     r = client.get("/health/ready")
     assert r.status_code == 200 and r.json() == {"status": "ready"}
 
