@@ -65,6 +65,7 @@ type Config struct {
 	HTTPPort, HTTPSPort                            int
 
 	Kubeconfig, KubeContext, RenderYAMLTo, Namespace, IngressClass, IngressNamespace, ImagePullPolicy string
+	NodeSelector                                                                                      map[string]string
 	CreateNamespace, PDB, HPA, NetworkPolicy                                                          bool
 	HPAMin, HPAMax, HPACPUTarget                                                                      int
 
@@ -348,6 +349,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		IngressClass:     r.str("kubernetes.ingressClass"),
 		IngressNamespace: r.str("kubernetes.ingressNamespace"),
 		ImagePullPolicy:  r.str("kubernetes.imagePullPolicy"),
+		NodeSelector:     r.stringMap("kubernetes.nodeSelector"),
 		PDB:              r.boolean("kubernetes.pdb"),
 		HPA:              r.boolean("kubernetes.hpa.enabled"),
 		HPAMin:           r.integer("kubernetes.hpa.minReplicas"),

@@ -89,6 +89,10 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:migration.command: must be a non-empty exec-form list such as ["alembic", "upgrade", "head"], or set migration.strategy to none`},
 		{"hpa bounds crossed", "prod", set("kubernetes.hpa.minReplicas", "20"),
 			`fastapi-infra:kubernetes.hpa.minReplicas: must not exceed kubernetes.hpa.maxReplicas (12), got 20`},
+		{"node selector with a bad key", "prod", set("kubernetes.nodeSelector", `{"pool name": "api"}`),
+			`fastapi-infra:kubernetes.nodeSelector: "pool name" is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')`},
+		{"node selector with a bad value", "prod", set("kubernetes.nodeSelector", `{"example.com/pool": "api pool"}`),
+			`fastapi-infra:kubernetes.nodeSelector: example.com/pool: "api pool" is not a label value (up to 63 letters, digits, '-', '_', '.')`},
 		{"self-signed in production", "prod", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("architecture"), "single-server").Set(FullKey("tls.mode"), "self-signed").Set(FullKey("db.mode"), "container")
 		}, `fastapi-infra:tls.mode: self-signed certificates are for development; use provided or acme in production`},

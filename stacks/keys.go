@@ -89,6 +89,7 @@ var Keys = []Key{
 	{"kubernetes.ingressClass", "string", "nginx", false, "ingressClassName (nginx or traefik get an HTTP -> HTTPS redirect annotation)"},
 	{"kubernetes.ingressNamespace", "string", "ingress-nginx", false, "namespace of the ingress controller, the only source the NetworkPolicy admits"},
 	{"kubernetes.imagePullPolicy", "string", "IfNotPresent", false, "IfNotPresent, Always or Never"},
+	{"kubernetes.nodeSelector", "object", map[string]any{}, false, "node labels every pod must match (label: value), e.g. a dedicated node pool; empty: any node"},
 	{"kubernetes.pdb", "boolean", false, false, "create a PodDisruptionBudget"},
 	{"kubernetes.hpa.enabled", "boolean", false, false, "create a HorizontalPodAutoscaler"},
 	{"kubernetes.hpa.minReplicas", "integer", 2, false, "HPA lower bound"},

@@ -59,6 +59,7 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		IngressClass:        c.IngressClass,
 		IngressNamespace:    c.IngressNamespace,
 		ImagePullPolicy:     c.ImagePullPolicy,
+		NodeSelector:        c.NodeSelector,
 		PodDisruptionBudget: c.PDB,
 		NetworkPolicy:       c.NetworkPolicy,
 	}

@@ -25,6 +25,8 @@ var (
 	imageRepo    = regexp.MustCompile(`^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`)
 	imageTag     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	imageDigest  = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	labelKey     = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+	labelValue   = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
 	reservedEnvs = []string{"DATABASE_URL"}
 )
 
@@ -326,6 +328,14 @@ func (c *Config) validateKubernetes(p *problems) {
 		p.add("kubernetes.ingressClass", "must name the cluster's IngressClass, e.g. nginx or traefik")
 	}
 	p.oneOf("kubernetes.imagePullPolicy", c.ImagePullPolicy, "IfNotPresent", "Always", "Never")
+	for _, k := range slices.Sorted(maps.Keys(c.NodeSelector)) {
+		if !labelKey.MatchString(k) {
+			p.add("kubernetes.nodeSelector", "%q is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')", k)
+		}
+		if v := c.NodeSelector[k]; !labelValue.MatchString(v) {
+			p.add("kubernetes.nodeSelector", "%s: %q is not a label value (up to 63 letters, digits, '-', '_', '.')", k, v)
+		}
+	}
 	if c.HPA {
 		p.between("kubernetes.hpa.minReplicas", c.HPAMin, 1, 100)
 		p.between("kubernetes.hpa.maxReplicas", c.HPAMax, 1, 100)

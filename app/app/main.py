@@ -1,5 +1,6 @@
 """The example service: health, a small resource in PostgreSQL, metrics."""
 import logging
+import socket
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -91,6 +92,15 @@ def request_info(request: Request):
         "host": request.headers.get("host"),
         "request_id": logs.request_id.get(),
     }
+
+
+@app.get("/_meta/slow")
+def slow(seconds: float = 1.0):
+    """Answers after a pause (at most 30 s): a request that is still in
+    flight when its process is told to stop, for the shutdown tests."""
+    pause = max(0.0, min(seconds, 30.0))
+    time.sleep(pause)
+    return {"slept": pause, "server": socket.gethostname()}
 
 
 def _row(r):

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -96,3 +97,23 @@ def test_sigterm_stops_within_the_grace_period_and_closes_the_pool(server):
     closed = [line for line in out.splitlines() if "connection pool closed" in line]
     assert len(closed) == 2, out
     print(f"stopped in {took:.2f} s")
+
+
+def test_sigterm_lets_a_request_in_flight_finish(server):
+    """uvicorn stops accepting on SIGTERM but finishes what it serves: a
+    slow request that started before the signal gets its answer."""
+    proc, base = server
+    result = {}
+
+    def slow():
+        result["answer"] = get(base + "/_meta/slow?seconds=2")
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    t.join(timeout=10)
+    assert result.get("answer", (None, None))[0] == 200, proc.output()
+    assert result["answer"][1]["slept"] == 2
+    proc.wait(timeout=GRACE_SECONDS)
+    assert proc.returncode == 0, proc.output()

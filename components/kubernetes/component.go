@@ -24,6 +24,9 @@ type Args struct {
 	IngressNamespace string
 	// ImagePullPolicy of the app and migration containers; default IfNotPresent.
 	ImagePullPolicy string
+	// NodeSelector, when not empty, restricts every pod (app, migration,
+	// database) to nodes with these labels.
+	NodeSelector map[string]string
 	// PodDisruptionBudget creates a PDB derived from replicas.
 	PodDisruptionBudget bool
 	// Autoscaling, when non-nil, creates an HPA and leaves spec.replicas to it.
@@ -108,6 +111,7 @@ type builder struct {
 	envConfig   *corev1.ConfigMap
 	pullSecret  *corev1.Secret
 	account     *corev1.ServiceAccount
+	database    pulumi.Resource // the in-cluster StatefulSet; nil for an external database
 	job         pulumi.Resource
 	deployment  pulumi.Resource
 	service     *corev1.Service

@@ -14,6 +14,16 @@ import (
 // postgresUser is the uid of the official postgres image.
 const postgresUser = 999
 
+// databaseDeps makes what connects to an in-cluster database wait until
+// the provider saw its StatefulSet ready: before that its name does not
+// even resolve, and a migration would fail.
+func (b *builder) databaseDeps() []pulumi.Resource {
+	if b.database == nil {
+		return nil
+	}
+	return []pulumi.Resource{b.database}
+}
+
 // buildDatabase points DATABASE_URL at the managed database, or, for
 // non-production clusters, runs PostgreSQL as a one-replica StatefulSet on a
 // PersistentVolumeClaim that outlives the stack.
@@ -73,7 +83,7 @@ func (b *builder) buildDatabase() error {
 		Exec:          corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-U", db.User, "-d", db.Name})},
 		PeriodSeconds: pulumi.Int(5),
 	}
-	_, err = appsv1.NewStatefulSet(b.ctx, b.name+"-db", &appsv1.StatefulSetArgs{
+	b.database, err = appsv1.NewStatefulSet(b.ctx, b.name+"-db", &appsv1.StatefulSetArgs{
 		Metadata: b.meta(name, "database"),
 		Spec: appsv1.StatefulSetSpecArgs{
 			ServiceName: pulumi.String(name),
@@ -82,6 +92,7 @@ func (b *builder) buildDatabase() error {
 			Template: corev1.PodTemplateSpecArgs{
 				Metadata: metav1.ObjectMetaArgs{Labels: b.labels("database")},
 				Spec: corev1.PodSpecArgs{
+					NodeSelector:                 b.nodeSelector(),
 					AutomountServiceAccountToken: pulumi.Bool(false),
 					SecurityContext:              pod,
 					Containers: corev1.ContainerArray{corev1.ContainerArgs{

@@ -32,6 +32,7 @@ func (b *builder) buildDeployment() error {
 	}}
 
 	pod := corev1.PodSpecArgs{
+		NodeSelector:                  b.nodeSelector(),
 		ServiceAccountName:            b.account.Metadata.Name(),
 		AutomountServiceAccountToken:  pulumi.Bool(false),
 		SecurityContext:               podSecurityContext(),
@@ -56,7 +57,7 @@ func (b *builder) buildDeployment() error {
 		}},
 	}
 	if s.Migration.Strategy == service.MigrationInitContainer {
-		pod.InitContainers = corev1.ContainerArray{b.container("migrate", s.Migration.Command)}
+		pod.InitContainers = corev1.ContainerArray{b.container("migrate", migrationCommand(s.Migration.Command))}
 	}
 
 	spec := appsv1.DeploymentSpecArgs{
@@ -81,7 +82,7 @@ func (b *builder) buildDeployment() error {
 		spec.Replicas = pulumi.Int(s.Replicas)
 	}
 
-	var deps []pulumi.Resource
+	deps := b.databaseDeps()
 	if b.job != nil {
 		deps = append(deps, b.job) // roll out only after this release's migration succeeded
 	}

@@ -103,9 +103,15 @@ func TestMigrationJobGatesTheDeployment(t *testing.T) {
 	if !job.DeleteBeforeReplace {
 		t.Error("a re-run of the same Job name must delete the old one first")
 	}
-	job.Equal(t, "spec.template.spec.containers[0].command", []any{"alembic", "upgrade", "head"})
+	job.Equal(t, "spec.template.spec.containers[0].command", []any{"python3", "-c", kubernetes.ExitCodeReporter, "alembic", "upgrade", "head"})
 	job.Equal(t, "spec.template.spec.containers[0].image", "ghcr.io/acme/fastapi-app:1.0.0")
 	job.Equal(t, "spec.backoffLimit", 0)
+	job.Equal(t, "spec.podFailurePolicy.rules[0].action", "Ignore")
+	job.Equal(t, "spec.podFailurePolicy.rules[0].onPodConditions[0].type", "DisruptionTarget")
+	if job.Has("spec.podFailurePolicy.rules[1]") {
+		t.Error("a FailJob rule leaves a Failed condition the provider's await does not recognise")
+	}
+	job.Equal(t, "spec.template.spec.containers[0].terminationMessagePolicy", "FallbackToLogsOnError")
 	job.Equal(t, "spec.template.spec.restartPolicy", "Never")
 	job.Equal(t, `metadata.annotations["pulumi.com/replaceUnready"]`, "true")
 	job.Equal(t, "spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem", true)
@@ -131,7 +137,7 @@ func TestInitContainerStrategy(t *testing.T) {
 		t.Errorf("%d Jobs with the init-container strategy", n)
 	}
 	d := rec.One(t, "kubernetes:apps/v1:Deployment")
-	d.Equal(t, "spec.template.spec.initContainers[0].command", []any{"alembic", "upgrade", "head"})
+	d.Equal(t, "spec.template.spec.initContainers[0].command", []any{"python3", "-c", kubernetes.ExitCodeReporter, "alembic", "upgrade", "head"})
 	d.Equal(t, "spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation", false)
 }
 
@@ -295,6 +301,12 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	if !strings.Contains(url, "@fastapi-db.fastapi-prod.svc:5432/app") {
 		t.Errorf("DATABASE_URL %q does not point at the in-cluster database", url)
 	}
+	// On real pods a migration that starts before PostgreSQL answers fails
+	// (its name does not even resolve until the pod is ready): the Job, and
+	// so the Deployment, waits for the StatefulSet.
+	if job := rec.One(t, "kubernetes:batch/v1:Job"); !job.DependsOn(sts.Name) {
+		t.Errorf("the migration Job does not wait for the database; deps %v", job.Dependencies)
+	}
 	optOut := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Set("fastapi-infra:db.retainOnDelete", "false")
 	})
@@ -346,4 +358,17 @@ func TestMonitoringWithAnnotations(t *testing.T) {
 	d.Equal(t, `spec.template.metadata.annotations["prometheus.io/scrape"]`, "true")
 	d.Equal(t, `spec.template.metadata.annotations["prometheus.io/port"]`, "8000")
 	d.Equal(t, `spec.template.metadata.annotations["prometheus.io/path"]`, "/metrics")
+}
+
+func TestNodeSelectorPlacesEveryPod(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").
+			Set("fastapi-infra:kubernetes.nodeSelector", `{"example.com/pool":"api"}`)
+	})
+	for _, typ := range []string{"kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:apps/v1:StatefulSet"} {
+		rec.One(t, typ).Equal(t, "spec.template.spec.nodeSelector", map[string]any{"example.com/pool": "api"})
+	}
+	if deployProd(t, nil).One(t, "kubernetes:apps/v1:Deployment").Has("spec.template.spec.nodeSelector") {
+		t.Error("a node selector without kubernetes.nodeSelector")
+	}
 }

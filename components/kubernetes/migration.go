@@ -21,6 +21,46 @@ func MigrationJobName(s service.Spec) string {
 	return s.Name + "-migrate-" + hex.EncodeToString(sum[:])[:10]
 }
 
+// migrationFailurePolicy runs a migration pod again when the cluster took
+// it away (a node drain, a preemption) instead of calling that a failed
+// migration; any other failure ends the Job (backoffLimit 0). A FailJob
+// rule would end it sooner, but the provider does not recognise the Failed
+// condition it leaves (reason PodFailurePolicy) and would wait out its
+// timeout: only BackoffLimitExceeded and DeadlineExceeded fail the await
+// (cloud-ready-checks v1.3.0, pkg/kubernetes/job/check.go), as the real-pod
+// test saw.
+func migrationFailurePolicy() batchv1.PodFailurePolicyArgs {
+	return batchv1.PodFailurePolicyArgs{Rules: batchv1.PodFailurePolicyRuleArray{
+		batchv1.PodFailurePolicyRuleArgs{
+			Action: pulumi.String("Ignore"),
+			OnPodConditions: batchv1.PodFailurePolicyOnPodConditionsPatternArray{batchv1.PodFailurePolicyOnPodConditionsPatternArgs{
+				Type: pulumi.String("DisruptionTarget"), Status: pulumi.String("True"),
+			}},
+		},
+	}}
+}
+
+// ExitCodeReporter runs the migration command as a child and, when it
+// fails, says so with its exit code as the last log line. The container's
+// last log lines become its termination message (FallbackToLogsOnError),
+// which `pulumi up` prints; without a message the provider prints only
+// the exit code, with one only the message. python3 is what the app
+// command already needs, so the image has it; signals reach the command.
+const ExitCodeReporter = `import signal, subprocess, sys
+p = subprocess.Popen(sys.argv[1:])
+for s in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(s, lambda n, _: p.send_signal(n))
+code = p.wait()
+if code != 0:
+    print("fastapi-infra: the migration %s exited with code %d" % (" ".join(sys.argv[1:]), code), file=sys.stderr)
+sys.exit(code if code >= 0 else 128 - code)
+`
+
+// migrationCommand is the exec-form migration command under ExitCodeReporter.
+func migrationCommand(command []string) []string {
+	return append([]string{"python3", "-c", ExitCodeReporter}, command...)
+}
+
 // buildMigrationJob runs the migration command once per release. The
 // provider awaits the Job: a failure fails `pulumi up` before the Deployment,
 // which depends on the Job, is touched, so the old ReplicaSet keeps serving.
@@ -43,20 +83,22 @@ func (b *builder) buildMigrationJob() error {
 			// person, and a retry of a non-transactional step can make it worse.
 			BackoffLimit:          pulumi.Int(0),
 			ActiveDeadlineSeconds: pulumi.Int(900),
+			PodFailurePolicy:      migrationFailurePolicy(),
 			Template: corev1.PodTemplateSpecArgs{
 				Metadata: metav1.ObjectMetaArgs{Labels: b.labels("migration")},
 				Spec: corev1.PodSpecArgs{
 					RestartPolicy:                pulumi.String("Never"),
+					NodeSelector:                 b.nodeSelector(),
 					ServiceAccountName:           b.account.Metadata.Name(),
 					AutomountServiceAccountToken: pulumi.Bool(false),
 					SecurityContext:              podSecurityContext(),
 					ImagePullSecrets:             b.imagePullSecrets(),
-					Containers:                   corev1.ContainerArray{b.container("migrate", s.Migration.Command)},
+					Containers:                   corev1.ContainerArray{b.container("migrate", migrationCommand(s.Migration.Command))},
 					Volumes:                      corev1.VolumeArray{tmp},
 				},
 			},
 		},
-	}, b.opts(pulumi.DeleteBeforeReplace(true))...)
+	}, b.opts(pulumi.DeleteBeforeReplace(true), pulumi.DependsOn(b.databaseDeps()))...)
 	b.job = job
 	return err
 }

@@ -58,6 +58,15 @@ func (b *builder) resources() *corev1.ResourceRequirementsArgs {
 	return &corev1.ResourceRequirementsArgs{Requests: amounts, Limits: amounts}
 }
 
+// nodeSelector places every pod of the service; nil leaves it to the
+// scheduler.
+func (b *builder) nodeSelector() pulumi.StringMap {
+	if len(b.args.NodeSelector) == 0 {
+		return nil
+	}
+	return pulumi.ToStringMap(b.args.NodeSelector)
+}
+
 // container is the common part of the app, migration and init containers.
 func (b *builder) container(name string, command []string) corev1.ContainerArgs {
 	_, tmpMount := tmpVolume()
@@ -70,5 +79,8 @@ func (b *builder) container(name string, command []string) corev1.ContainerArgs 
 		Resources:       b.resources(),
 		SecurityContext: containerSecurityContext(),
 		VolumeMounts:    corev1.VolumeMountArray{tmpMount},
+		// A container that fails leaves its last log lines as its
+		// termination message, which `pulumi up` prints with the error.
+		TerminationMessagePolicy: pulumi.String("FallbackToLogsOnError"),
 	}
 }

@@ -1,16 +1,26 @@
 #!/bin/sh
-# Initialises the data directory on first start, then runs postgres as the
-# postgres user in the foreground (so SIGINT/SIGTERM reach it directly).
+# Initialises the data directory on first start, then runs postgres in the
+# foreground (so SIGINT/SIGTERM reach it directly). As root (Docker) it
+# prepares the folders and drops to the postgres user; as the postgres user
+# itself (Kubernetes, runAsUser 999) it does the same without the chown.
 set -eu
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE"); fi
 [ -n "${POSTGRES_PASSWORD:-}" ] || { echo "postgres: set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE" >&2; exit 1; }
 mkdir -p "$PGDATA" /run/postgresql
-chown postgres:postgres "$PGDATA" /run/postgresql
+if [ "$(id -u)" = 0 ]; then
+	# A volume made by an image whose postgres user had another uid.
+	[ "$(stat -c %u "$PGDATA")" = "$(id -u postgres)" ] || chown -R postgres:postgres "$PGDATA"
+	chown postgres:postgres /run/postgresql
+	as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+else
+	as_postgres() { "$@"; }
+fi
 chmod 700 "$PGDATA"
-as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-	pwfile=$(mktemp) && printf '%s' "$POSTGRES_PASSWORD" >"$pwfile" && chown postgres "$pwfile"
+	pwfile=$(mktemp)
+	printf '%s' "$POSTGRES_PASSWORD" >"$pwfile"
+	[ "$(id -u)" = 0 ] && chown postgres "$pwfile"
 	as_postgres initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=trust >/dev/null
 	rm -f "$pwfile"
 	echo "host all all 0.0.0.0/0 scram-sha-256" >>"$PGDATA/pg_hba.conf"
@@ -20,4 +30,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	fi
 	as_postgres pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
-exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -c listen_addresses='*'
+if [ "$(id -u)" = 0 ]; then
+	exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -c listen_addresses='*'
+fi
+exec postgres -c listen_addresses='*'
