@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,23 +12,21 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/fastapi-infra/fastapi-infra/stacks"
+	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
 // EnsurePlugin makes sure the provider plugin of the stack's architecture
 // (cfg, from ReadConfig) is installed in the workspace's Pulumi home, before
-// the engine would look for it. kubernetes: the lab's build (that commit of provider/v4, stamped
-// 4.25.0) is installed when missing. docker: it cannot be built here, so
+// the engine would look for it. kubernetes: the toolchain's build (that
+// commit of provider/v4, stamped 4.25.0) is installed when missing, its
+// build announced on progress. docker: it cannot be built here, so
 // when it is missing and cannot be downloaded, this stops with the command
 // that installs it.
-func EnsurePlugin(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, repoDir string) error {
+func EnsurePlugin(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, progress io.Writer) error {
 	arch := Architecture(cfg)
-	versions, err := ReadVersions(repoDir)
-	if err != nil {
-		return err
-	}
-	name, version := "docker", versions["PULUMI_DOCKER_VERSION"]
+	name, version := "docker", toolchain.PulumiDockerVersion
 	if arch == stacks.Kubernetes {
-		name, version = "kubernetes", versions["PULUMI_KUBERNETES_VERSION"]
+		name, version = "kubernetes", toolchain.PulumiKubernetesVersion
 	}
 	ws := s.Workspace()
 	installed, err := hasPlugin(ctx, ws, name, version)
@@ -35,11 +34,11 @@ func EnsurePlugin(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, repoDir
 		return err
 	}
 	if name == "kubernetes" {
-		tools, err := Toolchain(repoDir, "kubernetes-plugin")
+		tools, err := toolchain.Builder{Progress: progress}.Ensure(ctx, "kubernetes-plugin")
 		if err != nil {
 			return err
 		}
-		return pluginInstall(ctx, ws, "resource", name, "v"+version, "--file", tools["PULUMI_RESOURCE_KUBERNETES"])
+		return pluginInstall(ctx, ws, "resource", name, "v"+version, "--file", tools["kubernetes-plugin"])
 	}
 	// Try the ordinary download once, briefly: offline it fails at once.
 	dl, cancel := context.WithTimeout(ctx, 90*time.Second)

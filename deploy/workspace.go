@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,14 +16,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
 	"github.com/fastapi-infra/fastapi-infra/stacks"
+	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
 // Options say which stack to open and where its state lives.
 type Options struct {
 	// ProjectDir holds Pulumi.yaml and the stack files (required).
 	ProjectDir string
-	// RepoDir holds lab/ (the pinned versions and toolchain); default ProjectDir.
-	RepoDir string
 	// Stack is the stack name, e.g. dev or prod (required).
 	Stack string
 	// Backend is a backend URL; empty: $PULUMI_BACKEND_URL, else the
@@ -34,6 +34,9 @@ type Options struct {
 	PulumiHome string
 	// Env is extra environment for the engine (PULUMI_CONFIG_PASSPHRASE ...).
 	Env map[string]string
+	// Progress gets a line when the pinned CLI or a plugin must be built
+	// first; nil discards it.
+	Progress io.Writer
 }
 
 // Open selects or creates the stack with stacks.Run as its program, and the
@@ -41,14 +44,7 @@ type Options struct {
 // so no Go language host is needed.
 func Open(ctx context.Context, o Options) (auto.Stack, error) {
 	var stack auto.Stack
-	if o.RepoDir == "" {
-		o.RepoDir = o.ProjectDir
-	}
-	versions, err := ReadVersions(o.RepoDir)
-	if err != nil {
-		return stack, err
-	}
-	cli, err := pulumiCLI(o.RepoDir, versions["PULUMI_VERSION"])
+	cli, err := pulumiCLI(ctx, o.Progress)
 	if err != nil {
 		return stack, err
 	}
@@ -67,23 +63,23 @@ func Open(ctx context.Context, o Options) (auto.Stack, error) {
 }
 
 // pulumiCLI is the pinned CLI: `pulumi` on PATH if it is that version,
-// otherwise the lab's build (built on first use).
-func pulumiCLI(projectDir, version string) (auto.PulumiCommand, error) {
-	want, err := semver.ParseTolerant(version)
+// otherwise the toolchain's build (built on first use).
+func pulumiCLI(ctx context.Context, progress io.Writer) (auto.PulumiCommand, error) {
+	want, err := semver.ParseTolerant(toolchain.PulumiVersion)
 	if err != nil {
-		return nil, fmt.Errorf("lab/versions.env: PULUMI_VERSION %q: %w", version, err)
+		return nil, fmt.Errorf("toolchain.PulumiVersion %q: %w", toolchain.PulumiVersion, err)
 	}
 	if _, err := exec.LookPath("pulumi"); err == nil {
 		if cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{Version: want}); err == nil && cmd.Version().Equals(want) {
 			return cmd, nil
 		}
 	}
-	tools, err := Toolchain(projectDir, "pulumi")
+	tools, err := toolchain.Builder{Progress: progress}.Ensure(ctx, "pulumi")
 	if err != nil {
 		return nil, err
 	}
 	// The cache holds <root>/bin/pulumi, the layout NewPulumiCommand expects.
-	root := filepath.Dir(filepath.Dir(tools["PULUMI"]))
+	root := filepath.Dir(filepath.Dir(tools["pulumi"]))
 	return auto.NewPulumiCommand(&auto.PulumiCommandOptions{Root: root, Version: want})
 }
 

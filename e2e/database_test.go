@@ -4,36 +4,20 @@ package e2e
 
 import (
 	"context"
-	"os/exec"
-	"strings"
 	"testing"
 )
 
-// TestInClusterDatabaseSurvivesDestroy deploys a non-production stack with
-// PostgreSQL in the cluster and checks that `pulumi destroy` removes the
-// app but leaves the database's claim (and its namespace) in place.
+// TestInClusterDatabaseSurvivesDestroy deploys a development stack with
+// PostgreSQL in the cluster on the real node (a local volume of the lab's
+// default StorageClass) and checks that `pulumi destroy` removes the app
+// but leaves the database's claim, its volume and its namespace in place.
 func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
-	s := newProdStack(t, map[string]string{
-		"environment":            "development",
-		"db.mode":                "in-cluster",
-		"kubernetes.hpa.enabled": "false",
-		"app.replicas":           "1",
-	})
+	s := newRealStack(t, map[string]string{"app.replicas": "1", "kubernetes.pdb": "false"})
 	ns := s.namespace
-	// The lab has no volume provisioner: a static volume for the claim.
-	pv := "lab-pv-" + ns
-	apply(t, `apiVersion: v1
-kind: PersistentVolume
-metadata: {name: `+pv+`}
-spec:
-  capacity: {storage: 10Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  hostPath: {path: /tmp/`+pv+`}
-`)
 	t.Cleanup(func() {
-		_ = exec.Command("kubectl", "--kubeconfig", lab.kubeconfig, "delete", "namespace", ns, "--wait=false").Run()
-		_ = exec.Command("kubectl", "--kubeconfig", lab.kubeconfig, "delete", "pv", pv, "--wait=false").Run()
+		if !t.Failed() {
+			kubectlRun(t, "delete", "namespace", ns, "--wait=false")
+		}
 	})
 	if _, out, err := s.up(t); err != nil {
 		t.Fatalf("up failed:\n%s\n%v", out, err)
@@ -42,25 +26,17 @@ spec:
 	expect(t, "claim phase", pvc.str("status.phase"), "Bound")
 	sts := get(t, ns, "statefulset", "fastapi-db")
 	expect(t, "database ready", sts.str("status.readyReplicas"), "1")
-	uid := pvc.str("metadata.uid")
+	uid, volume := pvc.str("metadata.uid"), pvc.str("spec.volumeName")
 
 	if _, err := s.Destroy(context.Background()); err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
 	after := get(t, ns, "pvc", "fastapi-db-data")
 	expect(t, "the same claim after destroy", after.str("metadata.uid"), uid)
-	var deployments list
-	kubectl(t, &deployments, "-n", ns, "get", "deployments,statefulsets,jobs,services")
-	if len(deployments.Items) != 0 {
-		t.Errorf("destroy left %d workloads or services behind", len(deployments.Items))
-	}
-}
-
-func apply(t *testing.T, manifest string) {
-	t.Helper()
-	cmd := exec.Command("kubectl", "--kubeconfig", lab.kubeconfig, "apply", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifest)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	expect(t, "its volume", after.str("spec.volumeName"), volume)
+	var workloads list
+	kubectl(t, &workloads, "-n", ns, "get", "deployments,statefulsets,jobs,services")
+	if len(workloads.Items) != 0 {
+		t.Errorf("destroy left %d workloads or services behind", len(workloads.Items))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
 // stackConfig is the stack's config as the driver reads it once per run.
@@ -31,10 +32,10 @@ func openBare(t *testing.T, shipped string) auto.Stack {
 	t.Helper()
 	work, backend, home := t.TempDir(), t.TempDir(), t.TempDir()
 	name := "driver-" + randomSuffix(t)
-	copyFile(t, filepath.Join(lab.repo, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
-	copyFile(t, filepath.Join(lab.repo, "Pulumi."+shipped+".yaml"), filepath.Join(work, "Pulumi."+name+".yaml"))
+	copyFile(t, filepath.Join(env.repo, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
+	copyFile(t, filepath.Join(env.repo, "Pulumi."+shipped+".yaml"), filepath.Join(work, "Pulumi."+name+".yaml"))
 	s, err := deploy.Open(context.Background(), deploy.Options{
-		ProjectDir: work, RepoDir: lab.repo, Stack: name, Backend: "file://" + backend, PulumiHome: home,
+		ProjectDir: work, Stack: name, Backend: "file://" + backend, PulumiHome: home,
 		Env: map[string]string{"PULUMI_CONFIG_PASSPHRASE": "driver-test"},
 	})
 	if err != nil {
@@ -85,18 +86,18 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 
 	t.Run("no docker provider plugin", func(t *testing.T) {
 		s := openBare(t, "dev")
-		err := deploy.EnsurePlugin(ctx, s, stackConfig(t, s), lab.repo)
+		err := deploy.EnsurePlugin(ctx, s, stackConfig(t, s), io.Discard)
 		if err == nil {
 			// Where the plugin can be had, the driver must have installed it.
 			plugins, perr := s.Workspace().ListPlugins(ctx)
 			for _, p := range plugins {
-				if p.Name == "docker" && p.Version != nil && p.Version.String() == lab.versions["PULUMI_DOCKER_VERSION"] {
+				if p.Name == "docker" && p.Version != nil && p.Version.String() == toolchain.PulumiDockerVersion {
 					return
 				}
 			}
-			t.Fatalf("EnsurePlugin accepted, but no docker plugin v%s is installed (%v)", lab.versions["PULUMI_DOCKER_VERSION"], perr)
+			t.Fatalf("EnsurePlugin accepted, but no docker plugin v%s is installed (%v)", toolchain.PulumiDockerVersion, perr)
 		}
-		want := "pulumi plugin install resource docker v" + lab.versions["PULUMI_DOCKER_VERSION"] + " --file <path to pulumi-resource-docker>"
+		want := "pulumi plugin install resource docker v" + toolchain.PulumiDockerVersion + " --file <path to pulumi-resource-docker>"
 		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Nothing was changed") {
 			t.Fatalf("EnsurePlugin: %v", err)
 		}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/fastapi-infra/fastapi-infra/lab"
 )
 
 func optupProgress(w io.Writer) []optup.Option { return []optup.Option{optup.ProgressStreams(w)} }
@@ -220,7 +222,7 @@ func TestProdStackOnARealCluster(t *testing.T) {
 	expect(t, "env in the ConfigMap the pods use", cm.str("data.FEATURE_FLAG"), "on")
 
 	// 5. A failing migration fails `up`, and 1.0.1 keeps serving.
-	s.setPath(t, "app.image", lab.versions["LAB_FAILING_MIGRATION_IMAGE"])
+	s.setPath(t, "app.image", lab.FailingMigrationImage)
 	_, out, err = s.up(t)
 	if err == nil {
 		t.Fatal("up succeeded with a failing migration")

@@ -3,13 +3,14 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
 // TestProdRendersCleanManifests renders the prod stack to YAML through the
@@ -31,12 +32,12 @@ func TestProdRendersCleanManifests(t *testing.T) {
 	if len(files) < 8 {
 		t.Fatalf("rendered only %d manifests: %v", len(files), files)
 	}
-	tools, err := deploy.Toolchain(lab.repo, "kube-score")
+	tools, err := toolchain.Builder{Progress: os.Stderr}.Ensure(context.Background(), "kube-score")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Every check of kube-score's default set runs; none is disabled.
-	cmd := exec.Command(tools["KUBE_SCORE"], append([]string{"score", "--output-format", "ci"}, files...)...)
+	cmd := exec.Command(tools["kube-score"], append([]string{"score", "--output-format", "ci"}, files...)...)
 	report, err := cmd.CombinedOutput()
 	levels := map[string][]string{}
 	for _, line := range strings.Split(string(report), "\n") {

@@ -19,12 +19,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/lab"
 )
 
-// lab is what TestMain set up once for every test.
-var lab struct {
-	repo, kubeconfig, pulumiHome string
-	versions                     deploy.Versions
+// env is what TestMain set up once for every test.
+var env struct {
+	repo, pulumiHome string
+	lab              *lab.Lab
 }
 
 func TestMain(m *testing.M) {
@@ -36,63 +37,83 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// setUp starts the lab (control plane, kwok's fake nodes and the real
+// node), runs the tests, and stops the lab unless a test failed: then it
+// keeps running, with the failed stacks, for a look.
 func setUp(m *testing.M) (int, error) {
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		return 0, err
 	}
-	lab.repo = repo
-	if lab.versions, err = deploy.ReadVersions(repo); err != nil {
-		return 0, err
-	}
-	cmd := exec.Command(filepath.Join(repo, "lab", "cluster.sh"), "start")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	env.repo = repo
+	env.lab, err = lab.New(lab.Config{Repo: repo, Kwok: true, RealNode: true, Progress: os.Stderr})
 	if err != nil {
-		return 0, fmt.Errorf("lab/cluster.sh start: %w", err)
-	}
-	lab.kubeconfig = strings.TrimPrefix(strings.TrimSpace(string(out)), "KUBECONFIG=")
-	// One Pulumi home for the run, with the lab's kubernetes plugin.
-	if lab.pulumiHome, err = os.MkdirTemp("", "e2e-pulumi-home-"); err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(lab.pulumiHome)
-	return m.Run(), nil
+	if err := env.lab.Start(context.Background()); err != nil {
+		return 0, err
+	}
+	// One Pulumi home for the run, with the toolchain's kubernetes plugin.
+	if env.pulumiHome, err = os.MkdirTemp("", "e2e-pulumi-home-"); err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(env.pulumiHome)
+	code := m.Run()
+	if code != 0 || os.Getenv("FASTAPI_INFRA_LAB_KEEP") != "" {
+		fmt.Fprintf(os.Stderr, "e2e: the lab keeps running for a look: KUBECONFIG=%s, logs in %s; stop it with: go run ./cmd/lab stop\n",
+			env.lab.Kubeconfig, filepath.Join(env.lab.State, "logs"))
+		return code, nil
+	}
+	return code, env.lab.Stop(context.Background())
 }
 
-// stack is one e2e stack: the project's Pulumi.yaml and Pulumi.prod.yaml
-// copied into a temporary folder under a random stack name, a temporary
-// file backend, and overrides that point it at the lab cluster.
+// stack is one e2e stack: the project's Pulumi.yaml and a stack file in a
+// folder of the lab's state under a random stack name, with its own file
+// backend, pointed at the lab cluster.
 type stack struct {
 	auto.Stack
 	name, namespace string
 }
 
-func newProdStack(t *testing.T, overrides map[string]string) *stack {
+// newStack makes a stack from a shipped stack file (shipped "prod"), or
+// from Pulumi.yaml's defaults alone (shipped ""), with path overrides and
+// secrets. Its folder is removed when the test passes and kept (with the
+// backend, so `pulumi` can still read the state) when it fails.
+func newStack(t *testing.T, shipped string, overrides, secrets map[string]string) *stack {
 	t.Helper()
 	ctx := context.Background()
 	suffix := randomSuffix(t)
 	name := "e2e-" + suffix
-	work, backend := t.TempDir(), t.TempDir()
-	copyFile(t, filepath.Join(lab.repo, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
-	copyFile(t, filepath.Join(lab.repo, "Pulumi.prod.yaml"), filepath.Join(work, "Pulumi."+name+".yaml"))
+	dir := filepath.Join(env.lab.State, "stacks", name)
+	work, backend := filepath.Join(dir, "project"), filepath.Join(dir, "backend")
+	for _, d := range []string{work, backend} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, filepath.Join(env.repo, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
+	stackFile := filepath.Join(work, "Pulumi."+name+".yaml")
+	if shipped != "" {
+		copyFile(t, filepath.Join(env.repo, "Pulumi."+shipped+".yaml"), stackFile)
+	} else if err := os.WriteFile(stackFile, []byte("config: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	passphrase := "passphrase-" + randomSuffix(t)
 	s, err := deploy.Open(ctx, deploy.Options{
 		ProjectDir: work,
-		RepoDir:    lab.repo,
 		Stack:      name,
 		Backend:    "file://" + backend,
-		PulumiHome: lab.pulumiHome,
-		Env:        map[string]string{"PULUMI_CONFIG_PASSPHRASE": "passphrase-" + randomSuffix(t)},
+		PulumiHome: env.pulumiHome,
+		Env:        map[string]string{"PULUMI_CONFIG_PASSPHRASE": passphrase},
+		Progress:   os.Stderr,
 	})
 	if err != nil {
 		t.Fatalf("opening stack %s: %v", name, err)
 	}
 	st := &stack{Stack: s, name: name, namespace: "e2e-" + suffix}
 	set := map[string]string{
-		"kubernetes.kubeconfig": lab.kubeconfig,
+		"kubernetes.kubeconfig": env.lab.Kubeconfig,
 		"kubernetes.namespace":  st.namespace,
-		// kwok does not pull images: any reference runs.
-		"app.image": "lab.local/fastapi-app:1.0.0",
 	}
 	for k, v := range overrides {
 		set[k] = v
@@ -100,26 +121,53 @@ func newProdStack(t *testing.T, overrides map[string]string) *stack {
 	for k, v := range set {
 		st.setPath(t, k, v)
 	}
-	if err := s.SetConfig(ctx, "fastapi-infra:dbPassword", auto.ConfigValue{Value: "pw-" + randomSuffix(t) + randomSuffix(t), Secret: true}); err != nil {
+	if secrets == nil {
+		secrets = map[string]string{}
+	}
+	if _, ok := secrets["dbPassword"]; !ok {
+		secrets["dbPassword"] = "pw-" + randomSuffix(t) + randomSuffix(t)
+	}
+	for k, v := range secrets {
+		if err := s.SetConfig(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := stackConfig(t, s)
+	if err := deploy.Preflight(ctx, s, cfg, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.Preflight(ctx, s, stackConfig(t, s), os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	if err := deploy.EnsurePlugin(ctx, s, stackConfig(t, s), lab.repo); err != nil {
+	if err := deploy.EnsurePlugin(ctx, s, cfg, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("stack %s kept for a look: backend %s, namespace %s", name, backend, st.namespace)
+			t.Logf("stack %s kept for a look: PULUMI_BACKEND_URL=file://%s PULUMI_CONFIG_PASSPHRASE=%s, project %s, namespace %s",
+				name, backend, passphrase, work, st.namespace)
 			return
 		}
 		if _, err := s.Destroy(ctx); err != nil {
 			t.Errorf("cleanup destroy: %v", err)
+			return
 		}
 		_ = s.Workspace().RemoveStack(ctx, name)
+		_ = os.RemoveAll(dir)
 	})
 	return st
+}
+
+// newProdStack is the prod stack file on kwok's fake nodes (its managed
+// database does not exist, which only fake pods can ignore).
+func newProdStack(t *testing.T, overrides map[string]string) *stack {
+	t.Helper()
+	set := map[string]string{
+		"kubernetes.nodeSelector.type": "kwok",
+		// kwok does not pull images: any reference runs.
+		"app.image": "lab.local/fastapi-app:1.0.0",
+	}
+	for k, v := range overrides {
+		set[k] = v
+	}
+	return newStack(t, "prod", set, nil)
 }
 
 func (s *stack) setPath(t *testing.T, key, value string) {
@@ -130,14 +178,24 @@ func (s *stack) setPath(t *testing.T, key, value string) {
 	}
 }
 
+// setList sets a list key element by element (a path value is a string),
+// after removing the old list.
+func (s *stack) setList(t *testing.T, key string, values ...string) {
+	t.Helper()
+	_ = s.RemoveConfigWithOptions(context.Background(), "fastapi-infra:"+key, &auto.ConfigOptions{Path: true})
+	for i, v := range values {
+		s.setPath(t, fmt.Sprintf("%s[%d]", key, i), v)
+	}
+}
+
 // up runs `pulumi up` and returns the engine's output too, for messages.
 func (s *stack) up(t *testing.T) (auto.UpResult, string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	start := time.Now()
-	// Every await here ends in seconds; a hung one fails the test instead of
-	// running into go test's timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// Every await here ends in seconds to a minute; a hung one fails the
+	// test instead of running into go test's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, err := s.Up(ctx, optupProgress(&out)...)
 	t.Logf("up %s: %s", s.name, time.Since(start).Round(time.Millisecond))
@@ -147,7 +205,7 @@ func (s *stack) up(t *testing.T) (auto.UpResult, string, error) {
 // kubectl runs kubectl against the lab and decodes its JSON output.
 func kubectl(t *testing.T, into any, args ...string) {
 	t.Helper()
-	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", lab.kubeconfig, "-o", "json"}, args...)...)
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", env.lab.Kubeconfig, "-o", "json"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -157,6 +215,16 @@ func kubectl(t *testing.T, into any, args ...string) {
 	if err := json.Unmarshal(out, into); err != nil {
 		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
 	}
+}
+
+// kubectlRun runs kubectl for its text output.
+func kubectlRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", env.lab.Kubeconfig}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 func randomSuffix(t *testing.T) string {

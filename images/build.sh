@@ -10,7 +10,7 @@
 #                            fastapi-infra-prometheus:2.42
 #   images/build.sh acme     prints TRAEFIK=IMAGE and PEBBLE=IMAGE: Traefik and
 #                            Let's Encrypt's test ACME server, built by
-#                            lab/toolchain.sh, for the Traefik real-Docker test
+#                            cmd/toolchain, for the Traefik real-Docker test
 #   images/build.sh current  prints CURRENT=IMAGE: Debian trixie with the
 #                            current FastAPI generation and pytest, where
 #                            app/tests/run.sh tests the pinned PyPI versions
@@ -129,15 +129,13 @@ build() {
 
 if [ "$target" = acme ]; then
 	# Binaries from the lab toolchain, each in a build context of its own.
-	tools=$("$repo/lab/toolchain.sh" traefik pebble) || die "lab/toolchain.sh traefik pebble failed"
-	# shellcheck source=../lab/versions.env
-	source "$repo/lab/versions.env"
+	tools=$(cd "$repo" && go run ./cmd/toolchain traefik pebble) || die "go run ./cmd/toolchain traefik pebble failed"
 	for tool in traefik pebble; do
 		ctx="$cache/context-$tool"
 		rm -rf "$ctx" && mkdir -p "$ctx"
 		cp "$here/$tool/Dockerfile" "$(echo "$tools" | sed -n "s/^${tool^^}=//p")" "$ctx/"
-		version=${tool^^}_VERSION
-		build "$tool" "${!version#v}" "$ctx" "$ctx/Dockerfile"
+		version=$(echo "$tools" | sed -n "s/^${tool^^}_VERSION=//p")
+		build "$tool" "${version#v}" "$ctx" "$ctx/Dockerfile"
 	done
 	exit 0
 fi

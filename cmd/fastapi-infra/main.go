@@ -51,7 +51,7 @@ func main() {
 	defer stop()
 	projectDir, err := filepath.Abs(*dir)
 	if err == nil {
-		err = run(ctx, op, deploy.Options{ProjectDir: projectDir, Stack: stackName, Backend: *backend}, *expectNoChanges, *diff, *showSecrets)
+		err = run(ctx, op, deploy.Options{ProjectDir: projectDir, Stack: stackName, Backend: *backend, Progress: os.Stderr}, *expectNoChanges, *diff, *showSecrets)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fastapi-infra:", err)
@@ -82,7 +82,7 @@ func run(ctx context.Context, op string, o deploy.Options, expectNoChanges, diff
 	if err != nil {
 		return err
 	}
-	if err := deploy.EnsurePlugin(ctx, s, cfg, o.ProjectDir); err != nil {
+	if err := deploy.EnsurePlugin(ctx, s, cfg, os.Stderr); err != nil {
 		return err
 	}
 	if op != "destroy" {

@@ -12,10 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -24,6 +22,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/lab"
 )
 
 func main() {
@@ -41,11 +40,14 @@ func run(runs int) error {
 	if err != nil {
 		return err
 	}
-	out, err := exec.Command(filepath.Join(repo, "lab", "cluster.sh"), "start").Output()
+	l, err := lab.New(lab.Config{Repo: repo, Kwok: true, Progress: os.Stderr})
 	if err != nil {
-		return fmt.Errorf("lab/cluster.sh start: %w", err)
+		return err
 	}
-	kubeconfig := strings.TrimPrefix(strings.TrimSpace(string(out)), "KUBECONFIG=")
+	if err := l.Start(ctx); err != nil {
+		return err
+	}
+	kubeconfig := l.Kubeconfig
 	tmp, err := os.MkdirTemp("", "bench-")
 	if err != nil {
 		return err
@@ -67,11 +69,11 @@ func run(runs int) error {
 		}
 	}
 	env := map[string]string{"PULUMI_CONFIG_PASSPHRASE": "bench"}
-	prod, err := deploy.Open(ctx, deploy.Options{ProjectDir: work, RepoDir: repo, Stack: "bench", Backend: "file://" + backend, PulumiHome: home, Env: env})
+	prod, err := deploy.Open(ctx, deploy.Options{ProjectDir: work, Stack: "bench", Backend: "file://" + backend, PulumiHome: home, Env: env})
 	if err != nil {
 		return err
 	}
-	for k, v := range map[string]string{"kubernetes.kubeconfig": kubeconfig, "kubernetes.namespace": "bench", "app.image": "lab.local/fastapi-app:1.0.0"} {
+	for k, v := range map[string]string{"kubernetes.kubeconfig": kubeconfig, "kubernetes.namespace": "bench", "app.image": "lab.local/fastapi-app:1.0.0", "kubernetes.nodeSelector.type": "kwok"} {
 		if err := prod.SetConfigWithOptions(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: v}, &auto.ConfigOptions{Path: true}); err != nil {
 			return err
 		}
@@ -83,7 +85,7 @@ func run(runs int) error {
 	if err != nil {
 		return err
 	}
-	if err := deploy.EnsurePlugin(ctx, prod, cfg, repo); err != nil {
+	if err := deploy.EnsurePlugin(ctx, prod, cfg, os.Stderr); err != nil {
 		return err
 	}
 	// The floor: an empty program on the same CLI, backend and home.

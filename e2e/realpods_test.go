@@ -1,0 +1,354 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/loadgen"
+)
+
+// TestKubernetesOnRealPods proves the Kubernetes component on the lab's
+// real node: real probes, real signals, the real securityContext, and every
+// request through a real ingress controller with the stack's certificate.
+// The steps share one stack, in order, as one service's life would.
+func TestKubernetesOnRealPods(t *testing.T) {
+	s := newRealStack(t, nil)
+
+	t.Run("up from empty serves HTTPS through the ingress", func(t *testing.T) {
+		start := time.Now()
+		if _, out, err := s.up(t); err != nil {
+			t.Fatalf("up failed:\n%s\n%v", out, err)
+		}
+		upDone := time.Since(start)
+		served := s.waitServing(t, "/items", time.Minute)
+		t.Logf("up from empty: %s to every await, HTTPS 200 on /items %s later", upDone.Round(100*time.Millisecond), served.Round(100*time.Millisecond))
+		s.allReady(t, "api", 2)
+		s.allReady(t, "database", 1)
+		// The certificate is the stack's: the client trusts only its CA.
+		resp, err := s.client.Get(s.url("/health/ready"))
+		if err != nil {
+			t.Fatalf("HTTPS with the stack's certificate: %v", err)
+		}
+		resp.Body.Close()
+		if leaf := resp.TLS.PeerCertificates[0]; leaf.Subject.CommonName != realDomain || leaf.Issuer.CommonName != s.ca.Cert.Subject.CommonName {
+			t.Errorf("served certificate %q issued by %q", leaf.Subject.CommonName, leaf.Issuer.CommonName)
+		}
+		// The app writes and reads PostgreSQL through the whole path.
+		req, _ := http.NewRequest("POST", s.url("/items"), strings.NewReader(`{"name":"first","description":"through the ingress"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err = s.client.Do(req)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST /items: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		if code, body := s.get(t, "/items"); code != 200 || !strings.Contains(body, "through the ingress") {
+			t.Errorf("GET /items: %d %s", code, body)
+		}
+		// The ingress controller terminates TLS; the app sees https.
+		var seen struct{ Scheme, Host string }
+		if code, body := s.get(t, "/_meta/request"); code != 200 || json.Unmarshal([]byte(body), &seen) != nil || seen.Scheme != "https" || seen.Host != realDomain {
+			t.Errorf("the app sees %+v (%d %s), want https for %s", seen, code, body, realDomain)
+		}
+		// HTTP redirects to HTTPS at the controller.
+		plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		r, _ := http.NewRequest("GET", "http://"+env.lab.IngressHTTP+"/items", nil)
+		r.Host = realDomain
+		if resp, err := plain.Do(r); err != nil || resp.StatusCode/100 != 3 || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+			t.Errorf("HTTP is not redirected to HTTPS: %v %v", resp, err)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("the pods run the restricted securityContext", func(t *testing.T) {
+		pod := s.allReady(t, "api", 2)[0]
+		// What the kernel says of the app's process (PID 1 of its container).
+		out := kubectlRun(t, "-n", s.namespace, "exec", pod.str("metadata.name"), "-c", "api", "--",
+			"python3", "-c", `import os
+status = dict(l.split(":\t", 1) for l in open("/proc/1/status").read().splitlines() if ":\t" in l)
+try:
+    open("/srv/written", "w")
+    root = "writable"
+except OSError as e:
+    root = "read-only" if e.errno == 30 else "error %d" % e.errno
+print("uid", os.getuid(), "gid", os.getgid(), "root", root, "CapEff", status["CapEff"].strip(),
+      "NoNewPrivs", status["NoNewPrivs"].strip(), "Seccomp", status["Seccomp"].strip())`)
+		want := "uid 10001 gid 10001 root read-only CapEff 0000000000000000 NoNewPrivs 1 Seccomp 2"
+		if strings.TrimSpace(out) != want {
+			t.Errorf("the app's process runs with\n  %s\nwant\n  %s", strings.TrimSpace(out), want)
+		}
+		var ns obj
+		kubectl(t, &ns, "get", "namespace", s.namespace)
+		labels, _ := ns.dig("metadata.labels").(map[string]any)
+		expect(t, "namespace enforces", labels["pod-security.kubernetes.io/enforce"], "restricted")
+	})
+
+	t.Run("a rolling update under load fails no request", func(t *testing.T) {
+		before := podNames(s.allReady(t, "api", 2))
+		s.setPath(t, "app.env.RELEASE", "2")
+		res, capacity := s.underLoad(t, "/items", func() {
+			if _, out, err := s.up(t); err != nil {
+				t.Fatalf("update failed:\n%s\n%v", out, err)
+			}
+		})
+		t.Logf("rolling update (env change) under load: %s; %s", res, capacity)
+		if res.Failed != 0 {
+			t.Errorf("%d of %d requests failed during the rollout: %v", res.Failed, res.Sent, res.Errors)
+		}
+		capacity.atLeast(t, 2)
+		after := podNames(s.allReady(t, "api", 2))
+		for name := range after {
+			if before[name] {
+				t.Errorf("pod %s survived a rollout", name)
+			}
+		}
+	})
+
+	t.Run("a release that adds a migration fails no request", func(t *testing.T) {
+		image := s.migrationImage(t)
+		s.setPath(t, "app.image", image)
+		res, capacity := s.underLoad(t, "/items", func() {
+			if _, out, err := s.up(t); err != nil {
+				t.Fatalf("release with a migration failed:\n%s\n%v", out, err)
+			}
+		})
+		t.Logf("release adding migration 0002 under load: %s; %s", res, capacity)
+		if res.Failed != 0 {
+			t.Errorf("%d of %d requests failed during a release that adds a migration: %v", res.Failed, res.Sent, res.Errors)
+		}
+		// The migration moves the schema ahead of the old pods before the
+		// new ones run: the old ones must keep passing their readiness
+		// probe, or the service runs on fewer pods (none, when the new
+		// pods are slow or fail) until the rollout ends.
+		capacity.atLeast(t, 2)
+		var dep obj
+		kubectl(t, &dep, "-n", s.namespace, "get", "deployment", "fastapi")
+		expect(t, "image after the release", dep.str("spec.template.spec.containers[0].image"), image)
+	})
+
+	t.Run("a failing migration fails up, and the old pods serve on", func(t *testing.T) {
+		s.setList(t, "migration.command", "python3", "-c", "import sys; print('e2e: this migration fails on purpose', file=sys.stderr); sys.exit(3)")
+		var out string
+		var err error
+		res, capacity := s.underLoad(t, "/items", func() { _, out, err = s.up(t) })
+		t.Logf("failing migration under load: %s; %s", res, capacity)
+		capacity.atLeast(t, 2)
+		if err == nil {
+			t.Fatal("up succeeded with a failing migration")
+		}
+		msg := out + err.Error()
+		for _, want := range []string{"fastapi-migrate-", "exited with code 3", "e2e: this migration fails on purpose", "BackoffLimitExceeded"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the failed up does not say %q:\n%s", want, lastLines(msg, 40))
+			}
+		}
+		if res.Failed != 0 {
+			t.Errorf("%d of %d requests failed while a migration failed: %v", res.Failed, res.Sent, res.Errors)
+		}
+		s.allReady(t, "api", 2)
+		// Back to the working release: the completed Job is the same one.
+		s.setList(t, "migration.command", "alembic", "upgrade", "head")
+		if _, out, err := s.up(t); err != nil {
+			t.Fatalf("up after the failed migration:\n%s\n%v", out, err)
+		}
+	})
+
+	t.Run("a killed pod is replaced while the ingress retries", func(t *testing.T) {
+		pod := s.allReady(t, "api", 2)[0]
+		name := pod.str("metadata.name")
+		run := s.load("/items")
+		time.Sleep(2 * time.Second)
+		killed := time.Now()
+		if err := env.lab.KillContainer(context.Background(), pod.str("status.containerStatuses[0].containerID"), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		back := s.waitRestarted(t, name, time.Minute)
+		time.Sleep(2 * time.Second)
+		res := run.Stop()
+		t.Logf("SIGKILL of %s's process under load: Ready again after %s; %s", name, back.Sub(killed).Round(100*time.Millisecond), res)
+		// The retry covers a refused connection; a request the process was
+		// serving when it died has no answer to retry into.
+		if res.Failed > 2 {
+			t.Errorf("%d of %d requests failed around a killed pod (the retry should leave at most the ones in flight): %v", res.Failed, res.Sent, res.Errors)
+		}
+	})
+
+	t.Run("a request in flight finishes when its pod is replaced", func(t *testing.T) {
+		const slow = 8
+		type answer struct {
+			code int
+			body string
+			err  error
+			at   time.Time
+		}
+		done := make(chan answer, 1)
+		go func() {
+			resp, err := s.client.Get(s.url(fmt.Sprintf("/_meta/slow?seconds=%d", slow)))
+			a := answer{err: err, at: time.Now()}
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				a.code, a.body = resp.StatusCode, string(body)
+			}
+			done <- a
+		}()
+		time.Sleep(time.Second)
+		deleted := time.Now()
+		// Every app pod goes: whichever serves the slow request is told to
+		// stop (preStop, then SIGTERM) while the request is in flight.
+		kubectlRun(t, "-n", s.namespace, "delete", "pods", "-l", "app.kubernetes.io/component=api", "--wait=false")
+		a := <-done
+		if a.err != nil || a.code != 200 || !strings.Contains(a.body, fmt.Sprintf(`"slept":%d`, slow)) {
+			t.Fatalf("the request in flight got %d %q %v", a.code, a.body, a.err)
+		}
+		var served struct{ Server string }
+		_ = json.Unmarshal([]byte(a.body), &served)
+		t.Logf("a %d s request in flight when its pod %s was deleted answered 200 %s after the delete", slow, served.Server, a.at.Sub(deleted).Round(100*time.Millisecond))
+		s.waitServing(t, "/items", time.Minute)
+	})
+}
+
+// underLoad runs action while GET path goes at 50 requests a second
+// through the ingress, and for a few seconds after, while old pods stop;
+// meanwhile it samples the Service's ready endpoints, the pods the ingress
+// may send to.
+func (s *realStack) underLoad(t *testing.T, path string, action func()) (loadgen.Result, capacity) {
+	t.Helper()
+	run := s.load(path)
+	watch := s.watchCapacity(t)
+	time.Sleep(2 * time.Second)
+	action()
+	time.Sleep(8 * time.Second) // preStop (5 s) and the old pods' stop
+	return run.Stop(), watch()
+}
+
+// capacity is what watchCapacity saw: the fewest ready endpoints, and the
+// pods that went unready without being told to stop.
+type capacity struct {
+	samples, least int
+	unready        map[string]bool
+}
+
+func (c capacity) String() string {
+	return fmt.Sprintf("ready endpoints never below %d over %d samples", c.least, c.samples)
+}
+
+func (c capacity) atLeast(t *testing.T, want int) {
+	t.Helper()
+	if c.samples < 10 {
+		t.Errorf("only %d samples of the Service's endpoints", c.samples)
+	}
+	if c.least < want {
+		t.Errorf("the Service fell to %d ready endpoints (want at least %d, the replicas); pods that went unready while serving: %v", c.least, want, c.unready)
+	}
+}
+
+// watchCapacity polls the app Service's EndpointSlices twice a second until
+// the returned function is called.
+func (s *realStack) watchCapacity(t *testing.T) func() capacity {
+	done := make(chan struct{})
+	result := make(chan capacity, 1)
+	go func() {
+		c := capacity{least: 1 << 30, unready: map[string]bool{}}
+		wasReady := map[string]bool{}
+		for {
+			select {
+			case <-done:
+				result <- c
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			out, err := exec.Command("kubectl", "--kubeconfig", env.lab.Kubeconfig, "-n", s.namespace, "get", "endpointslices",
+				"-l", "kubernetes.io/service-name=fastapi", "-o", "json").Output()
+			var l struct {
+				Items []struct {
+					Endpoints []struct {
+						Conditions struct{ Ready, Terminating *bool }
+						TargetRef  struct{ Name string }
+					}
+				}
+			}
+			if err != nil || json.Unmarshal(out, &l) != nil {
+				continue
+			}
+			ready := 0
+			for _, slice := range l.Items {
+				for _, e := range slice.Endpoints {
+					switch name := e.TargetRef.Name; {
+					case e.Conditions.Ready != nil && *e.Conditions.Ready:
+						ready++
+						wasReady[name] = true
+					case wasReady[name] && (e.Conditions.Terminating == nil || !*e.Conditions.Terminating):
+						c.unready[name] = true
+					}
+				}
+			}
+			c.samples++
+			c.least = min(c.least, ready)
+		}
+	}()
+	return func() capacity { close(done); return <-result }
+}
+
+// waitRestarted waits until the pod's container restarted and is Ready.
+func (s *realStack) waitRestarted(t *testing.T, pod string, within time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		var p obj
+		kubectl(t, &p, "-n", s.namespace, "get", "pod", pod)
+		if p.str("status.containerStatuses[0].restartCount") != "0" && p.str("status.containerStatuses[0].ready") == "true" {
+			return time.Now()
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("pod %s did not restart and become Ready within %s", pod, within)
+	return time.Time{}
+}
+
+// migrationImage is the app image plus migration 0002 (a new nullable
+// column: an expand step the previous release can ignore), loaded into
+// the real node.
+func (s *realStack) migrationImage(t *testing.T) string {
+	t.Helper()
+	base := s.images["APP"]
+	image := "fastapi-infra-app:e2e-0002-" + strings.TrimPrefix(base[strings.LastIndex(base, ":"):], ":")
+	build := exec.Command("docker", "build", "-q", "-t", image, "--build-arg", "APP="+base, filepath.Join(env.repo, "e2e", "testdata", "migration-0002"))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", image, err, out)
+	}
+	start := time.Now()
+	if err := env.lab.LoadImages(context.Background(), image); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s loaded into the real node in %s", image, time.Since(start).Round(100*time.Millisecond))
+	return image
+}
+
+func podNames(pods []obj) map[string]bool {
+	names := map[string]bool{}
+	for _, p := range pods {
+		names[p.str("metadata.name")] = true
+	}
+	return names
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,71 @@
+package loadgen
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func get(url string) func(context.Context) (*http.Request, error) {
+	return func(ctx context.Context) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, "GET", url, nil)
+	}
+}
+
+func TestSteadyRateAndFailures(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%5 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	run := Start(srv.Client(), get(srv.URL), Options{Rate: 100, Max: time.Minute})
+	time.Sleep(time.Second)
+	res := run.Stop()
+	// 100/s for a second, give or take the scheduler.
+	if res.Sent < 80 || res.Sent > 110 {
+		t.Errorf("sent %d in 1 s at 100/s", res.Sent)
+	}
+	if want := res.Sent / 5; res.Failed < want-1 || res.Failed > want+1 {
+		t.Errorf("failed %d of %d, want every fifth", res.Failed, res.Sent)
+	}
+	if res.Errors["503 Service Unavailable"] != res.Failed {
+		t.Errorf("errors by message: %v", res.Errors)
+	}
+	if res.P99 <= 0 || res.Max < res.P99 || res.P99 < res.P50 {
+		t.Errorf("latencies p50 %s p99 %s max %s", res.P50, res.P99, res.Max)
+	}
+}
+
+func TestStalledTargetShowsAsOverload(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	run := Start(srv.Client(), get(srv.URL), Options{Rate: 200, Max: time.Minute, MaxInFlight: 10})
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	res := run.Stop()
+	if res.Errors["overload: too many requests in flight"] == 0 {
+		t.Errorf("a stalled target did not show as overload: %v", res)
+	}
+	// The ten requests in flight finished with their real outcome.
+	if ok := res.Sent - res.Failed; ok != 10 {
+		t.Errorf("%d requests succeeded, want the 10 that were in flight", ok)
+	}
+}
+
+func TestMaxBoundsTheRun(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	start := time.Now()
+	run := Start(srv.Client(), get(srv.URL), Options{Rate: 50, Max: 200 * time.Millisecond})
+	time.Sleep(500 * time.Millisecond)
+	res := run.Stop()
+	if res.Sent > 15 || time.Since(start) > 2*time.Second {
+		t.Errorf("a 200 ms run sent %d requests", res.Sent)
+	}
+}
