@@ -43,7 +43,9 @@ func TestEnsureWaitsPerToolAndSaysWhy(t *testing.T) {
 	// Another tool is not held up by slow's build.
 	other := slow
 	other.Name, other.dir, other.bin = "other", "other-v1", "other"
-	other.build = func(b *build) error { return os.WriteFile(filepath.Join(b.work, "other"), []byte("#!/bin/sh\n"), 0o755) }
+	other.build = func(b *build) error {
+		return os.WriteFile(filepath.Join(b.work, "other"), []byte("#!/bin/sh\n"), 0o755)
+	}
 	if err := (Builder{Cache: cache, Progress: &bytes.Buffer{}}).ensure(context.Background(), other); err != nil {
 		t.Fatalf("another tool waited for slow's build: %v", err)
 	}
