@@ -76,10 +76,11 @@ type stack struct {
 }
 
 // newStack makes a stack from a shipped stack file (shipped "prod"), or
-// from Pulumi.yaml's defaults alone (shipped ""), with path overrides and
-// secrets. Its folder is removed when the test passes and kept (with the
-// backend, so `pulumi` can still read the state) when it fails.
-func newStack(t *testing.T, shipped string, overrides, secrets map[string]string) *stack {
+// from Pulumi.yaml's defaults alone (shipped ""), with the path overrides
+// config returns for the stack's namespace, and secrets. Its folder is
+// removed when the test passes and kept (with the backend, so `pulumi` can
+// still read the state) when it fails.
+func newStack(t *testing.T, shipped string, config func(namespace string) map[string]string, secrets map[string]string) *stack {
 	t.Helper()
 	ctx := context.Background()
 	suffix := randomSuffix(t)
@@ -111,14 +112,7 @@ func newStack(t *testing.T, shipped string, overrides, secrets map[string]string
 		t.Fatalf("opening stack %s: %v", name, err)
 	}
 	st := &stack{Stack: s, name: name, namespace: "e2e-" + suffix}
-	set := map[string]string{
-		"kubernetes.kubeconfig": env.lab.Kubeconfig,
-		"kubernetes.namespace":  st.namespace,
-	}
-	for k, v := range overrides {
-		set[k] = v
-	}
-	for k, v := range set {
+	for k, v := range config(st.namespace) {
 		st.setPath(t, k, v)
 	}
 	if secrets == nil {
@@ -159,15 +153,15 @@ func newStack(t *testing.T, shipped string, overrides, secrets map[string]string
 // database does not exist, which only fake pods can ignore).
 func newProdStack(t *testing.T, overrides map[string]string) *stack {
 	t.Helper()
-	set := map[string]string{
-		"kubernetes.nodeSelector.type": "kwok",
+	return newStack(t, "prod", func(namespace string) map[string]string {
+		set := env.lab.KwokStack(namespace)
 		// kwok does not pull images: any reference runs.
-		"app.image": "lab.local/fastapi-app:1.0.0",
-	}
-	for k, v := range overrides {
-		set[k] = v
-	}
-	return newStack(t, "prod", set, nil)
+		set["app.image"] = "lab.local/fastapi-app:1.0.0"
+		for k, v := range overrides {
+			set[k] = v
+		}
+		return set
+	}, nil)
 }
 
 func (s *stack) setPath(t *testing.T, key, value string) {

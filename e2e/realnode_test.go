@@ -4,15 +4,10 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,31 +17,18 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/lab"
 )
 
-// realDomain is the host name the real-node stacks serve; the client
-// reaches the ingress controller on 127.0.0.1 with it as SNI and Host.
-const realDomain = "fastapi.lab.test"
+// realDomain is the host name the real-node stacks serve.
+const realDomain = lab.Domain
 
 // localImages are the images/build.sh images the real node runs, loaded
 // into its containerd once per test run.
-var localImages = sync.OnceValues(func() (map[string]string, error) {
-	build := exec.Command(filepath.Join(env.repo, "images", "build.sh"), "dev")
-	build.Stderr = os.Stderr
-	out, err := build.Output()
-	if err != nil {
-		return nil, fmt.Errorf("images/build.sh dev: %w", err)
-	}
-	images := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			images[k] = v
-		}
-	}
+var localImages = sync.OnceValues(func() (lab.LocalImages, error) {
 	start := time.Now()
-	if err := env.lab.LoadImages(context.Background(), images["APP"], images["POSTGRES"]); err != nil {
-		return nil, err
+	images, err := env.lab.BuildImages(context.Background())
+	if err == nil {
+		fmt.Fprintf(os.Stderr, "e2e: %s and %s are in the real node's containerd (%s)\n", images.App, images.Postgres, time.Since(start).Round(100*time.Millisecond))
 	}
-	fmt.Fprintf(os.Stderr, "e2e: %s and %s are in the real node's containerd (%s)\n", images["APP"], images["POSTGRES"], time.Since(start).Round(100*time.Millisecond))
-	return images, nil
+	return images, err
 })
 
 // realStack is a development-cluster stack with the in-cluster database on
@@ -56,7 +38,7 @@ type realStack struct {
 	*stack
 	ca     *pki.CA
 	client *http.Client
-	images map[string]string
+	images lab.LocalImages
 }
 
 func newRealStack(t *testing.T, overrides map[string]string) *realStack {
@@ -73,41 +55,14 @@ func newRealStack(t *testing.T, overrides map[string]string) *realStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := map[string]string{
-		"architecture":                 "kubernetes",
-		"environment":                  "development",
-		"domain":                       realDomain,
-		"app.image":                    images["APP"],
-		"app.replicas":                 "2",
-		"db.image":                     images["POSTGRES"],
-		"tls.mode":                     "provided",
-		"kubernetes.ingressClass":      lab.IngressClass,
-		"kubernetes.ingressNamespace":  lab.IngressNamespace,
-		"kubernetes.nodeSelector.type": "real",
-		"kubernetes.pdb":               "true",
-	}
-	for k, v := range overrides {
-		set[k] = v
-	}
-	s := newStack(t, "", set, map[string]string{"tlsCert": string(cert), "tlsKey": string(key)})
-	return &realStack{stack: s, ca: ca, client: ingressClient(ca), images: images}
-}
-
-// ingressClient reaches the ingress controller's HTTPS listener on
-// 127.0.0.1 for realDomain, trusting only ca: a certificate that is not the
-// stack's fails every request.
-func ingressClient(ca *pki.CA) *http.Client {
-	dialer := &net.Dialer{Timeout: 2 * time.Second}
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: realDomain, MinVersion: tls.VersionTLS12},
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, "tcp", env.lab.IngressHTTPS)
-			},
-			MaxIdleConnsPerHost: 64,
-		},
-	}
+	s := newStack(t, "", func(namespace string) map[string]string {
+		set := env.lab.RealNodeStack(namespace, images)
+		for k, v := range overrides {
+			set[k] = v
+		}
+		return set
+	}, map[string]string{"tlsCert": string(cert), "tlsKey": string(key)})
+	return &realStack{stack: s, ca: ca, client: env.lab.IngressClient(ca), images: images}
 }
 
 func (s *realStack) url(path string) string { return "https://" + realDomain + path }

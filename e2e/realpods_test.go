@@ -323,7 +323,7 @@ func (s *realStack) waitRestarted(t *testing.T, pod string, within time.Duration
 // the real node.
 func (s *realStack) migrationImage(t *testing.T) string {
 	t.Helper()
-	base := s.images["APP"]
+	base := s.images.App
 	image := "fastapi-infra-app:e2e-0002-" + strings.TrimPrefix(base[strings.LastIndex(base, ":"):], ":")
 	build := exec.Command("docker", "build", "-q", "-t", image, "--build-arg", "APP="+base, filepath.Join(env.repo, "e2e", "testdata", "migration-0002"))
 	if out, err := build.CombinedOutput(); err != nil {

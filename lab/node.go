@@ -168,10 +168,11 @@ func (l *Lab) startKubelet(ctx context.Context) error {
 type localVolume struct{ Name, Path string }
 
 // localVolumes makes the folders of the default StorageClass's volumes:
-// enough for every claim the tests make at once.
+// enough for every claim the tests and the benchmark make in one lab run
+// (retained claims keep theirs; nothing recycles them before a fresh start).
 func (l *Lab) localVolumes() ([]localVolume, error) {
 	var vols []localVolume
-	for i := 1; i <= 6; i++ {
+	for i := 1; i <= 20; i++ {
 		v := localVolume{Name: fmt.Sprintf("lab-local-%d", i), Path: l.nodeDir("volumes", fmt.Sprintf("%d", i))}
 		if err := os.MkdirAll(v.Path, 0o777); err != nil {
 			return nil, err

@@ -1,0 +1,93 @@
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/pki"
+)
+
+// Domain is the host name the lab's real-node stacks serve; clients reach
+// the ingress controller on 127.0.0.1 with it as SNI and Host.
+const Domain = "fastapi.lab.test"
+
+// RealNodeStack is the stack config (path keys, as `pulumi config set
+// --path` takes them) of a development cluster stack on the real node:
+// the in-cluster database, the lab's ingress controller, the local images,
+// TLS from tlsCert/tlsKey (set those as secrets).
+func (l *Lab) RealNodeStack(namespace string, images LocalImages) map[string]string {
+	return map[string]string{
+		"architecture":                 "kubernetes",
+		"environment":                  "development",
+		"domain":                       Domain,
+		"app.image":                    images.App,
+		"app.replicas":                 "2",
+		"db.image":                     images.Postgres,
+		"tls.mode":                     "provided",
+		"kubernetes.kubeconfig":        l.Kubeconfig,
+		"kubernetes.namespace":         namespace,
+		"kubernetes.ingressClass":      IngressClass,
+		"kubernetes.ingressNamespace":  IngressNamespace,
+		"kubernetes.nodeSelector.type": "real",
+		"kubernetes.pdb":               "true",
+	}
+}
+
+// KwokStack points a Kubernetes stack at kwok's fake nodes: its pods are
+// never run, so any image reference and any database host will do.
+func (l *Lab) KwokStack(namespace string) map[string]string {
+	return map[string]string{
+		"kubernetes.kubeconfig":        l.Kubeconfig,
+		"kubernetes.namespace":         namespace,
+		"kubernetes.nodeSelector.type": "kwok",
+	}
+}
+
+// LocalImages are the images/build.sh images the real node runs.
+type LocalImages struct{ App, Postgres string }
+
+// BuildImages makes the local images (images/build.sh dev, built once per
+// content) and loads the app and PostgreSQL images into the real node.
+func (l *Lab) BuildImages(ctx context.Context) (LocalImages, error) {
+	out, err := exec.CommandContext(ctx, filepath.Join(l.Repo, "images", "build.sh"), "dev").Output()
+	if err != nil {
+		return LocalImages{}, fmt.Errorf("images/build.sh dev: %w", err)
+	}
+	var images LocalImages
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		switch k, v, _ := strings.Cut(line, "="); k {
+		case "APP":
+			images.App = v
+		case "POSTGRES":
+			images.Postgres = v
+		}
+	}
+	if images.App == "" || images.Postgres == "" {
+		return images, fmt.Errorf("images/build.sh dev named no app or postgres image:\n%s", out)
+	}
+	return images, l.LoadImages(ctx, images.App, images.Postgres)
+}
+
+// IngressClient reaches the ingress controller's HTTPS listener on
+// 127.0.0.1 for Domain, trusting only ca: a certificate that is not the
+// stack's fails every request.
+func (l *Lab) IngressClient(ca *pki.CA) *http.Client {
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: Domain, MinVersion: tls.VersionTLS12},
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, "tcp", l.IngressHTTPS)
+			},
+			MaxIdleConnsPerHost: 64,
+		},
+	}
+}
