@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
@@ -24,9 +27,12 @@ func ReadConfig(ctx context.Context, s auto.Stack) (auto.ConfigMap, error) {
 
 // Preflight checks the stack's config (from ReadConfig) before the engine
 // runs: unknown keys (the program cannot see them through the Automation
-// API), and the required database password. For a development stack a
-// missing password is generated and stored encrypted, so the dev stack
-// needs no set-up; any other stack gets the command that sets it.
+// API), secrets stored in plain text down to each field (only the stack
+// file shows those), and the required database password. It generates
+// what a person should never have to choose: a single server's rolloutKey,
+// and a development stack's database password, each random and stored
+// encrypted, so the dev stack needs no set-up; any other stack gets the
+// command that sets its password.
 func Preflight(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, out io.Writer) error {
 	values := map[string]string{}
 	for k, v := range cfg {
@@ -35,22 +41,39 @@ func Preflight(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, out io.Wri
 	if err := stacks.CheckKnownKeys(values); err != nil {
 		return fmt.Errorf("stack %s: %w", s.Name(), err)
 	}
-	key := stacks.FullKey("dbPassword")
-	if v, ok := cfg[key]; ok && v.Value != "" {
-		return nil
+	stackFile := filepath.Join(s.Workspace().WorkDir(), "Pulumi."+s.Name()+".yaml")
+	if raw, err := os.ReadFile(stackFile); err == nil {
+		if err := stacks.CheckStackFileSecrets(raw); err != nil {
+			return fmt.Errorf("stack %s: %w\nNothing was changed.", s.Name(), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	env := cfg[stacks.FullKey("environment")].Value
-	if env != "" && env != "development" {
-		return fmt.Errorf("%s: is required and not set; run: pulumi config set --secret dbPassword <value> --stack %s\nNothing was changed.", key, s.Name())
+	password := stacks.FullKey("dbPassword")
+	if v := cfg[password]; v.Value == "" {
+		if env := cfg[stacks.FullKey("environment")].Value; env != "" && env != "development" {
+			return fmt.Errorf("%s: is required and not set; run: pulumi config set --secret dbPassword <value> --stack %s\nNothing was changed.", password, s.Name())
+		}
+		if err := generate(ctx, s, password, 24, out, "the development stack"); err != nil {
+			return err
+		}
 	}
-	buf := make([]byte, 24)
+	if key := stacks.FullKey("rolloutKey"); Architecture(cfg) == stacks.SingleServer && cfg[key].Value == "" {
+		return generate(ctx, s, key, 32, out, "the single-server stack")
+	}
+	return nil
+}
+
+// generate stores a random value of n bytes as the encrypted config key.
+func generate(ctx context.Context, s auto.Stack, key string, n int, out io.Writer, what string) error {
+	buf := make([]byte, n)
 	if _, err := rand.Read(buf); err != nil {
 		return err
 	}
 	if err := s.SetConfig(ctx, key, auto.ConfigValue{Value: base64.RawURLEncoding.EncodeToString(buf), Secret: true}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "fastapi-infra: generated a random %s for the development stack %s, stored encrypted in Pulumi.%s.yaml\n", key, s.Name(), s.Name())
+	fmt.Fprintf(out, "fastapi-infra: generated a random %s for %s %s, stored encrypted in Pulumi.%s.yaml\n", key, what, s.Name(), s.Name())
 	return nil
 }
 

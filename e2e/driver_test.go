@@ -61,6 +61,26 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 		}
 	})
 
+	t.Run("a secretEnv value in plain text beside an encrypted one", func(t *testing.T) {
+		s := openBare(t, "prod")
+		if err := s.SetConfigWithOptions(ctx, "fastapi-infra:secretEnv.API_KEY", auto.ConfigValue{Value: "k-1", Secret: true}, &auto.ConfigOptions{Path: true}); err != nil {
+			t.Fatal(err)
+		}
+		// Without --secret: the CLI stores B in plain text, and the engine
+		// still calls the whole of secretEnv secret.
+		if err := s.SetConfigWithOptions(ctx, "fastapi-infra:secretEnv.B", auto.ConfigValue{Value: "x"}, &auto.ConfigOptions{Path: true}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := stackConfig(t, s)
+		if !cfg["fastapi-infra:secretEnv"].Secret {
+			t.Fatal("the CLI no longer marks the whole object secret; this test's premise changed")
+		}
+		err := deploy.Preflight(ctx, s, cfg, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "fastapi-infra:secretEnv.B: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret --path 'secretEnv.B' <value>") {
+			t.Fatalf("preflight: %v", err)
+		}
+	})
+
 	t.Run("production without its database password", func(t *testing.T) {
 		s := openBare(t, "prod")
 		err := deploy.Preflight(ctx, s, stackConfig(t, s), io.Discard)
@@ -69,18 +89,23 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 		}
 	})
 
-	t.Run("development gets a generated password, stored encrypted", func(t *testing.T) {
+	t.Run("development gets a generated password and rollout key, stored encrypted", func(t *testing.T) {
 		s := openBare(t, "dev")
 		if err := deploy.Preflight(ctx, s, stackConfig(t, s), io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		v, err := s.GetConfig(ctx, "fastapi-infra:dbPassword")
-		if err != nil || !v.Secret || len(v.Value) < 24 {
-			t.Fatalf("dbPassword: secret %v, %d characters, %v", v.Secret, len(v.Value), err)
-		}
 		raw, _ := os.ReadFile(filepath.Join(s.Workspace().WorkDir(), "Pulumi."+s.Name()+".yaml"))
-		if strings.Contains(string(raw), v.Value) || !strings.Contains(string(raw), "secure: ") {
-			t.Error("the generated password is not stored encrypted")
+		for _, key := range []string{"dbPassword", "rolloutKey"} {
+			v, err := s.GetConfig(ctx, "fastapi-infra:"+key)
+			if err != nil || !v.Secret || len(v.Value) < 32 {
+				t.Fatalf("%s: secret %v, %d characters, %v", key, v.Secret, len(v.Value), err)
+			}
+			if strings.Contains(string(raw), v.Value) {
+				t.Errorf("the generated %s is in the stack file in plain text", key)
+			}
+		}
+		if strings.Count(string(raw), "secure: ") != 2 {
+			t.Errorf("want two encrypted values in the stack file:\n%s", raw)
 		}
 	})
 

@@ -59,6 +59,7 @@ type Config struct {
 
 	RegistryServer, RegistryUsername string
 	registryPassword                 secretValue
+	rolloutKey                       secretValue
 
 	DockerHost, DockerSubnet                       string
 	ProxyKind, ProxyImage, TraefikImage, BodyLimit string
@@ -268,6 +269,20 @@ func (s secretValue) output() pulumi.StringOutput {
 	return pulumi.ToSecret(pulumi.String(s.plain)).(pulumi.StringOutput)
 }
 
+// stackFileProblems checks each field of the secret keys in the stack file,
+// when the program runs in the project folder (the Go language host does;
+// the driver checks the file itself before the engine runs).
+func stackFileProblems(stack string) []error {
+	raw, err := os.ReadFile("Pulumi." + stack + ".yaml")
+	if err != nil {
+		return nil
+	}
+	if err := CheckStackFileSecrets(raw); err != nil {
+		return []error{err}
+	}
+	return nil
+}
+
 // envKeyProblems rejects unknown keys when the engine passes the whole
 // config in the environment (the Go language host and the mock tests do);
 // the Automation API driver runs CheckKnownKeys on the stack's config itself.
@@ -331,6 +346,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		RegistryServer:   r.str("registry.server"),
 		RegistryUsername: r.str("registry.username"),
 		registryPassword: r.secret("registryPassword"),
+		rolloutKey:       r.secret("rolloutKey"),
 
 		DockerHost:   r.str("docker.host"),
 		DockerSubnet: r.str("docker.subnet"),
@@ -373,6 +389,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	c.SecretEnv, c.secretEnvIsSecret = r.secretMap("secretEnv")
 	applyDefaults(c)
 	errs := append(append(envKeyProblems(), r.errs...), c.validate()...)
+	errs = append(errs, stackFileProblems(ctx.Stack())...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid stack config (%d problems; nothing was changed):\n%w", len(errs), errors.Join(errs...))
 	}

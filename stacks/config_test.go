@@ -89,6 +89,13 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:migration.command: must be a non-empty exec-form list such as ["alembic", "upgrade", "head"], or set migration.strategy to none`},
 		{"hpa bounds crossed", "prod", set("kubernetes.hpa.minReplicas", "20"),
 			`fastapi-infra:kubernetes.hpa.minReplicas: must not exceed kubernetes.hpa.maxReplicas (12), got 20`},
+		{"single server without a rollout key", "dev", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("rolloutKey")) },
+			`fastapi-infra:rolloutKey: is required for a single server and not set; ./infra generates it, or run: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`},
+		{"rollout key in plain text", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("rolloutKey"), "0123456789abcdef0123456789abcdef")
+		}, `fastapi-infra:rolloutKey: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`},
+		{"short rollout key", "dev", func(c mocktest.Config) mocktest.Config { return c.Secret(FullKey("rolloutKey"), "abc") },
+			`fastapi-infra:rolloutKey: must be a random value of at least 32 characters; run: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`},
 		{"node selector with a bad key", "prod", set("kubernetes.nodeSelector", `{"pool name": "api"}`),
 			`fastapi-infra:kubernetes.nodeSelector: "pool name" is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')`},
 		{"node selector with a bad value", "prod", set("kubernetes.nodeSelector", `{"example.com/pool": "api pool"}`),

@@ -21,7 +21,9 @@ type Key struct {
 	Type string
 	// Default applies when a stack does not set the key; nil means required.
 	Default any
-	// Secret keys must be set with `pulumi config set --secret`.
+	// Secret keys must be set with `pulumi config set --secret` (every
+	// field of an object). Pulumi.yaml declares only the required ones
+	// secret (DeclaredSecret): the engine would require the others too.
 	Secret      bool
 	Description string
 }
@@ -112,12 +114,17 @@ var Keys = []Key{
 
 	// Secrets are top-level keys, so that each one's encryption is known on
 	// its own (a secret field makes its whole object secret).
-	{"secretEnv", "object", map[string]any{}, false, "secret environment variables (name: value); set with --secret --path, e.g. pulumi config set --secret --path 'secretEnv.API_KEY' ..."},
-	{"tlsCert", "string", "", false, "PEM certificate chain for tls.mode provided (secret)"},
-	{"tlsKey", "string", "", false, "PEM private key for tls.mode provided (secret)"},
+	{"secretEnv", "object", map[string]any{}, true, "secret environment variables (name: value); set with --secret --path, e.g. pulumi config set --secret --path 'secretEnv.API_KEY' ..."},
+	{"tlsCert", "string", "", true, "PEM certificate chain for tls.mode provided (secret)"},
+	{"tlsKey", "string", "", true, "PEM private key for tls.mode provided (secret)"},
 	{"dbPassword", "string", nil, true, "database password (required, secret): pulumi config set --secret dbPassword <value>"},
-	{"registryPassword", "string", "", false, "registry password or token (secret)"},
+	{"registryPassword", "string", "", true, "registry password or token (secret)"},
+	{"rolloutKey", "string", "", true, "single server: a random key (secret) that the app containers' names are derived from together with the secrets, so that a secret change rolls the replicas while the names say nothing about the secrets; ./infra generates it once per stack"},
 }
+
+// DeclaredSecret says whether Pulumi.yaml declares the key secret: only a
+// required secret can be, as the engine requires every declared secret.
+func (k Key) DeclaredSecret() bool { return k.Secret && k.Default == nil }
 
 // keyIndex finds a declared key.
 func keyIndex(name string) (Key, bool) {

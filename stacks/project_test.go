@@ -46,8 +46,8 @@ func TestPulumiYAMLDeclaresEveryKey(t *testing.T) {
 		if decl.Type == nil || *decl.Type != k.Type {
 			t.Errorf("%s: Pulumi.yaml type %v, program reads %s", k.Name, decl.Type, k.Type)
 		}
-		if decl.Secret != k.Secret {
-			t.Errorf("%s: Pulumi.yaml secret %v, program %v", k.Name, decl.Secret, k.Secret)
+		if decl.Secret != k.DeclaredSecret() {
+			t.Errorf("%s: Pulumi.yaml secret %v, program %v", k.Name, decl.Secret, k.DeclaredSecret())
 		}
 		if !reflect.DeepEqual(normalize(decl.Default), normalize(k.Default)) {
 			t.Errorf("%s: Pulumi.yaml default %#v, program default %#v", k.Name, decl.Default, k.Default)
@@ -89,7 +89,7 @@ func writeProjectFile(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(projectHeader + "config:\n")
 	for _, k := range Keys {
-		d := decl{Type: k.Type, Description: k.Description, Default: k.Default, Secret: k.Secret}
+		d := decl{Type: k.Type, Description: k.Description, Default: k.Default, Secret: k.DeclaredSecret()}
 		if k.Type == "array" {
 			d.Items = &items{Type: "string"}
 		}

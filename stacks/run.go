@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -105,7 +106,7 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 		HTTPPort:      c.HTTPPort,
 		HTTPSPort:     c.HTTPSPort,
 		BodyLimit:     c.BodyLimit,
-		SecretsDigest: c.secretsDigest(ctx.Project(), ctx.Stack()),
+		SecretsDigest: c.secretsDigest(),
 		LogDriver:     c.LogDriver,
 		LogOptions:    c.LogOptions,
 		Monitoring:    mon,
@@ -127,13 +128,13 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 
 // secretsDigest changes when a secret that reaches the app containers
 // changes, so that the single server rolls them like a new release. It is
-// salted with the stack's identity and cut to 40 bits: enough to notice a
-// change, too little to stand for the secret.
-func (c *Config) secretsDigest(project, stack string) string {
-	h := sha256.New()
-	for _, part := range []string{project, stack, c.dbPassword.plain} {
-		h.Write([]byte(part + "\x00"))
-	}
+// an HMAC keyed with the stack's random rolloutKey, cut to 40 bits: without
+// the key the names it goes into (URNs, docker ps, outputs, PR comments)
+// say nothing about the secrets, where a hash salted with the public stack
+// name would let a dictionary find a human-chosen password.
+func (c *Config) secretsDigest() string {
+	h := hmac.New(sha256.New, []byte(c.rolloutKey.plain))
+	h.Write([]byte(c.dbPassword.plain + "\x00"))
 	for _, k := range slices.Sorted(maps.Keys(c.SecretEnv)) {
 		h.Write([]byte(k + "=" + c.SecretEnv[k] + "\x00"))
 	}

@@ -299,7 +299,19 @@ func (c *Config) validateImageRef(p *problems, key, ref string) {
 	}
 }
 
+// minRolloutKey is the shortest rolloutKey accepted: 32 hex characters
+// are 128 random bits.
+const minRolloutKey = 32
+
 func (c *Config) validateSingleServer(p *problems) {
+	switch k := c.rolloutKey; {
+	case !k.set:
+		p.add("rolloutKey", `is required for a single server and not set; ./infra generates it, or run: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`)
+	case !k.isSecret:
+		p.add("rolloutKey", `is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`)
+	case len(k.plain) < minRolloutKey:
+		p.add("rolloutKey", `must be a random value of at least %d characters; run: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`, minRolloutKey)
+	}
 	if _, err := singleserver.PlanAddresses(c.DockerSubnet); err != nil {
 		p.add("docker.subnet", "%v", err)
 	}

@@ -231,6 +231,16 @@ func TestReleasesAreNewResources(t *testing.T) {
 			t.Errorf("a container name shows a secret: %s", n)
 		}
 	}
+	// The names must not be a function of public config and the secrets
+	// alone, or a dictionary of passwords finds the password from them:
+	// the same config and secrets under another stack's rolloutKey give
+	// other names.
+	otherKey := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Secret("fastapi-infra:rolloutKey", "fedcba9876543210fedcba9876543210")
+	}))
+	if slices.Equal(first, otherKey) {
+		t.Errorf("the names %v do not depend on the stack's random rolloutKey: they are derived from public config and the secrets only", first)
+	}
 }
 
 func TestProxyConfigAndTLS(t *testing.T) {

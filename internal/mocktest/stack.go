@@ -9,6 +9,9 @@ import (
 // TestPassword stands in for `pulumi config set --secret dbPassword ...`.
 const TestPassword = "s3cret-test-password"
 
+// TestRolloutKey stands in for the rolloutKey ./infra generates.
+const TestRolloutKey = "0123456789abcdef0123456789abcdef"
+
 // Root is the folder with Pulumi.yaml, found from the test's folder up.
 func Root(t testing.TB) string {
 	t.Helper()
@@ -28,10 +31,11 @@ func Root(t testing.TB) string {
 	}
 }
 
-// ShippedStack is a Pulumi.<stack>.yaml of the project plus the secret a
-// user sets before the first `up`.
+// ShippedStack is a Pulumi.<stack>.yaml of the project plus the secrets a
+// user (or ./infra) sets before the first `up`.
 func ShippedStack(t testing.TB, stack string) Config {
 	t.Helper()
 	return LoadStackFile(t, filepath.Join(Root(t), "Pulumi."+stack+".yaml")).
-		Secret("fastapi-infra:dbPassword", TestPassword)
+		Secret("fastapi-infra:dbPassword", TestPassword).
+		Secret("fastapi-infra:rolloutKey", TestRolloutKey)
 }
