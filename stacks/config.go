@@ -60,6 +60,7 @@ type Config struct {
 	RegistryServer, RegistryUsername string
 	registryPassword                 secretValue
 	rolloutKey                       secretValue
+	kubeconfigContent                secretValue
 
 	DockerHost, DockerSubnet                       string
 	ProxyKind, ProxyImage, TraefikImage, BodyLimit string
@@ -343,10 +344,11 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		DBRetainOnDelete: r.boolean("db.retainOnDelete"),
 		DBStorageSize:    r.str("db.storageSize"),
 
-		RegistryServer:   r.str("registry.server"),
-		RegistryUsername: r.str("registry.username"),
-		registryPassword: r.secret("registryPassword"),
-		rolloutKey:       r.secret("rolloutKey"),
+		RegistryServer:    r.str("registry.server"),
+		RegistryUsername:  r.str("registry.username"),
+		registryPassword:  r.secret("registryPassword"),
+		rolloutKey:        r.secret("rolloutKey"),
+		kubeconfigContent: r.secret("kubeconfig"),
 
 		DockerHost:   r.str("docker.host"),
 		DockerSubnet: r.str("docker.subnet"),

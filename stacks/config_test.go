@@ -96,6 +96,13 @@ func TestInvalidConfig(t *testing.T) {
 		}, `fastapi-infra:rolloutKey: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`},
 		{"short rollout key", "dev", func(c mocktest.Config) mocktest.Config { return c.Secret(FullKey("rolloutKey"), "abc") },
 			`fastapi-infra:rolloutKey: must be a random value of at least 32 characters; run: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`},
+		{"kubeconfig content in the plain key", "prod", set("kubernetes.kubeconfig", "apiVersion: v1\nkind: Config\nusers: [...]"),
+			`fastapi-infra:kubernetes.kubeconfig: holds kubeconfig content, with its credentials, in plain text; give a file path here, or store the content encrypted instead: pulumi config rm --path kubernetes.kubeconfig && pulumi config set --secret kubeconfig < ~/.kube/config`},
+		{"kubeconfig path and content", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("kubernetes.kubeconfig"), "/home/ci/.kube/config").Secret(FullKey("kubeconfig"), "apiVersion: v1")
+		}, `fastapi-infra:kubernetes.kubeconfig: and kubeconfig are both set; keep one: a path here, or the content in the secret kubeconfig`},
+		{"kubeconfig content not encrypted", "prod", set("kubeconfig", "apiVersion: v1"),
+			`fastapi-infra:kubeconfig: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret kubeconfig <value>`},
 		{"node selector with a bad key", "prod", set("kubernetes.nodeSelector", `{"pool name": "api"}`),
 			`fastapi-infra:kubernetes.nodeSelector: "pool name" is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')`},
 		{"node selector with a bad value", "prod", set("kubernetes.nodeSelector", `{"example.com/pool": "api pool"}`),

@@ -83,7 +83,7 @@ var Keys = []Key{
 	{"proxy.httpsPort", "integer", 443, false, "single server: published HTTPS port"},
 	{"proxy.bodyLimit", "string", "10m", false, "single server: largest request body (nginx size: 512k, 10m, 1g)"},
 
-	{"kubernetes.kubeconfig", "string", "", false, "kubeconfig path or content; empty: $KUBECONFIG or ~/.kube/config"},
+	{"kubernetes.kubeconfig", "string", "", false, "kubeconfig file path; empty: $KUBECONFIG or ~/.kube/config (content goes in the secret kubeconfig)"},
 	{"kubernetes.renderYamlTo", "string", "", false, "render manifests into this folder instead of deploying (the provider's renderYamlToDirectory), for review and kube-score"},
 	{"kubernetes.context", "string", "", false, "kubeconfig context; empty: the current one"},
 	{"kubernetes.namespace", "string", "fastapi", false, "namespace of every object"},
@@ -119,6 +119,7 @@ var Keys = []Key{
 	{"tlsKey", "string", "", true, "PEM private key for tls.mode provided (secret)"},
 	{"dbPassword", "string", nil, true, "database password (required, secret): pulumi config set --secret dbPassword <value>"},
 	{"registryPassword", "string", "", true, "registry password or token (secret)"},
+	{"kubeconfig", "string", "", true, "kubeconfig content (secret), instead of a path in kubernetes.kubeconfig: pulumi config set --secret kubeconfig < ~/.kube/config"},
 	{"rolloutKey", "string", "", true, "single server: a random key (secret) that the app containers' names are derived from together with the secrets, so that a secret change rolls the replicas while the names say nothing about the secrets; ./infra generates it once per stack"},
 }
 

@@ -45,6 +45,9 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		if c.Kubeconfig != "" {
 			provArgs.Kubeconfig = pulumi.String(c.Kubeconfig)
 		}
+		if c.kubeconfigContent.set {
+			provArgs.Kubeconfig = c.kubeconfigContent.output()
+		}
 		if c.KubeContext != "" {
 			provArgs.Context = pulumi.String(c.KubeContext)
 		}
@@ -53,8 +56,13 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 	if err != nil {
 		return err
 	}
+	spec := c.Spec()
+	if c.RenderYAMLTo != "" {
+		// The provider writes Secrets to disk in plain text.
+		spec = spec.Redacted()
+	}
 	args := &kubernetes.Args{
-		Service:             c.Spec(),
+		Service:             spec,
 		Namespace:           c.Namespace,
 		CreateNamespace:     c.CreateNamespace,
 		IngressClass:        c.IngressClass,

@@ -334,6 +334,13 @@ func (c *Config) validateSingleServer(p *problems) {
 }
 
 func (c *Config) validateKubernetes(p *problems) {
+	switch {
+	case strings.ContainsAny(c.Kubeconfig, "\n{") || strings.Contains(c.Kubeconfig, "apiVersion"):
+		p.add("kubernetes.kubeconfig", "holds kubeconfig content, with its credentials, in plain text; give a file path here, or store the content encrypted instead: pulumi config rm --path kubernetes.kubeconfig && pulumi config set --secret kubeconfig < ~/.kube/config")
+	case c.Kubeconfig != "" && c.kubeconfigContent.set:
+		p.add("kubernetes.kubeconfig", "and kubeconfig are both set; keep one: a path here, or the content in the secret kubeconfig")
+	}
+	p.secret("kubeconfig", c.kubeconfigContent, false)
 	p.match("kubernetes.namespace", c.Namespace, dnsLabel, "a namespace name (DNS-1123 label)")
 	p.match("kubernetes.ingressNamespace", c.IngressNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
 	if c.IngressClass == "" {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
@@ -370,5 +371,34 @@ func TestNodeSelectorPlacesEveryPod(t *testing.T) {
 	}
 	if deployProd(t, nil).One(t, "kubernetes:apps/v1:Deployment").Has("spec.template.spec.nodeSelector") {
 		t.Error("a node selector without kubernetes.nodeSelector")
+	}
+}
+
+// TestRenderedManifestsHoldNoSecret: renderYamlTo writes every object to
+// disk, Secrets included, in plain text; the program renders them with
+// their values redacted.
+func TestRenderedManifestsHoldNoSecret(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:kubernetes.renderYamlTo", "/tmp/rendered").
+			Secret("fastapi-infra:secretEnv", `{"API_KEY":"k-123"}`).
+			Set("fastapi-infra:tls.mode", "provided").Secret("fastapi-infra:tlsCert", "-----BEGIN CERTIFICATE-----\nCERT-PEM\n-----END CERTIFICATE-----\n").Secret("fastapi-infra:tlsKey", "-----BEGIN PRIVATE KEY-----\nKEY-PEM\n-----END PRIVATE KEY-----\n")
+	})
+	for _, r := range rec.All() {
+		inputs := fmt.Sprint(r.Inputs)
+		for _, secret := range []string{mocktest.TestPassword, "k-123", "CERT-PEM", "KEY-PEM"} {
+			if strings.Contains(inputs, secret) {
+				t.Errorf("%s %s would be rendered with a secret value in it", r.Type, r.Name)
+			}
+		}
+	}
+	var found bool
+	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
+		if s.Has("stringData.DATABASE_URL") {
+			found = strings.Contains(s.Str(t, "stringData.DATABASE_URL"), service.RedactedSecret) &&
+				s.Str(t, "stringData.API_KEY") == service.RedactedSecret
+		}
+	}
+	if !found {
+		t.Error("the env Secret is not rendered with redacted values")
 	}
 }

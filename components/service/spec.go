@@ -38,6 +38,27 @@ type Spec struct {
 	Registry     Registry
 }
 
+// RedactedSecret replaces every secret value in a spec that is rendered to
+// files instead of deployed: manifests on disk are for review and static
+// checks, and must not hold what only a Secret object should.
+const RedactedSecret = "REDACTED-by-fastapi-infra-set-by-pulumi-up"
+
+// Redacted returns the spec with every secret value (database password,
+// TLS certificate and key, secret env, registry password) replaced by
+// RedactedSecret.
+func (s Spec) Redacted() Spec {
+	redacted := pulumi.ToSecret(pulumi.String(RedactedSecret)).(pulumi.StringOutput)
+	s.Database.Password = redacted
+	s.TLS.Cert, s.TLS.Key = redacted, redacted
+	s.Registry.Password = redacted
+	env := map[string]pulumi.StringOutput{}
+	for name := range s.SecretEnv {
+		env[name] = redacted
+	}
+	s.SecretEnv = env
+	return s
+}
+
 // Image is a reference to run, optionally built from a local context first.
 type Image struct {
 	// Ref is "repository:tag" or "repository@sha256:...".
