@@ -77,6 +77,18 @@ func get(t *testing.T, ns, kind, name string) obj {
 	return o
 }
 
+// waitFor polls cond every 250 ms until it holds, or fails the test.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within %s", what, within)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 func expect(t *testing.T, what string, got, want any) {
 	t.Helper()
 	if fmt.Sprint(got) != fmt.Sprint(want) && !reflect.DeepEqual(got, want) {
@@ -160,7 +172,7 @@ func TestProdStackOnARealCluster(t *testing.T) {
 	if _, ok := secret.dig("data").(map[string]any)["DATABASE_URL"]; !ok {
 		t.Errorf("the Secret %s the pods refer to has no DATABASE_URL", secretName)
 	}
-	expect(t, "pdb minAvailable", get(t, ns, "pdb", "fastapi").str("spec.minAvailable"), "2")
+	expect(t, "pdb maxUnavailable", get(t, ns, "pdb", "fastapi").str("spec.maxUnavailable"), "1")
 	hpa := get(t, ns, "hpa", "fastapi")
 	expect(t, "hpa min", hpa.str("spec.minReplicas"), "3")
 	expect(t, "hpa max", hpa.str("spec.maxReplicas"), "12")
@@ -173,6 +185,20 @@ func TestProdStackOnARealCluster(t *testing.T) {
 	expect(t, "PrometheusRule first alert", pr.str("spec.groups[0].rules[0].alert"), "FastAPIServiceDown")
 	labels, _ := get(t, "", "namespace", ns).dig("metadata.labels").(map[string]any)
 	expect(t, "namespace enforces restricted", labels["pod-security.kubernetes.io/enforce"], "restricted")
+
+	// 2b. At the HPA's maximum the disruption controller still lets a
+	// drain take one pod at a time (the old minAvailable of the HPA's
+	// minimum allowed 10 of 12).
+	kubectlRun(t, "-n", ns, "scale", "deployment", "fastapi", "--replicas", "12")
+	waitFor(t, "12 available pods and the budget computed for them", time.Minute, func() bool {
+		pdb := get(t, ns, "pdb", "fastapi")
+		return pdb.str("status.currentHealthy") == "12" && pdb.str("status.expectedPods") == "12"
+	})
+	expect(t, "disruptions allowed at 12 pods", get(t, ns, "pdb", "fastapi").str("status.disruptionsAllowed"), "1")
+	kubectlRun(t, "-n", ns, "scale", "deployment", "fastapi", "--replicas", "3")
+	waitFor(t, "back to 3 pods", time.Minute, func() bool {
+		return get(t, ns, "pdb", "fastapi").str("status.currentHealthy") == "3"
+	})
 
 	// 3. A second preview changes nothing.
 	if _, err := s.Preview(ctx, optpreview.ExpectNoChanges()); err != nil {

@@ -55,10 +55,20 @@ func TestKubernetesOnRealPods(t *testing.T) {
 		if code, body := s.get(t, "/items"); code != 200 || !strings.Contains(body, "through the ingress") {
 			t.Errorf("GET /items: %d %s", code, body)
 		}
-		// The ingress controller terminates TLS; the app sees https.
-		var seen struct{ Scheme, Host string }
-		if code, body := s.get(t, "/_meta/request"); code != 200 || json.Unmarshal([]byte(body), &seen) != nil || seen.Scheme != "https" || seen.Host != realDomain {
-			t.Errorf("the app sees %+v (%d %s), want https for %s", seen, code, body, realDomain)
+		// The ingress controller terminates TLS; the app believes its
+		// X-Forwarded-* (kubernetes.trustedProxies names it) and sees
+		// https and the client, not an address the client made up.
+		var seen struct{ Scheme, Host, Client string }
+		req, _ = http.NewRequest("GET", s.url("/_meta/request"), nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		resp, err = s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if json.Unmarshal(body, &seen) != nil || seen.Scheme != "https" || seen.Host != realDomain || seen.Client != "127.0.0.1" {
+			t.Errorf("the app sees %+v (%s), want https for %s from 127.0.0.1", seen, body, realDomain)
 		}
 		// HTTP redirects to HTTPS at the controller.
 		plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

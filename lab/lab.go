@@ -65,6 +65,7 @@ const (
 	apiServiceIP = "10.96.0.1"
 	dnsServiceIP = "10.96.0.10"
 	podCIDR      = "10.245.0.0/24"
+	cniGateway   = "10.245.0.1" // the bridge's address: the host's, towards the pods
 	// RealNodeName is the real node. Pods choose it with the node selector
 	// type=real, and kwok's fake nodes with type=kwok (kubernetes.nodeSelector).
 	RealNodeName = "lab-real"

@@ -74,10 +74,12 @@ func (l *Lab) start(p process) error {
 	if err := os.WriteFile(l.pidFile(p.name), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		return err
 	}
-	// Start returns once exec closed its pipe, a moment before the kernel
-	// shows the new command line, by which pid() knows the process as ours.
-	for range 100 {
-		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); err != nil || len(cmdline) > 0 {
+	// Start returns a moment before the kernel shows the new command line
+	// (an empty one, or even the parent's, for a while under load), and
+	// pid() knows the process as ours by its command line: wait for it.
+	for range 500 {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+		if err != nil || bytes.Contains(cmdline, []byte(l.State)) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

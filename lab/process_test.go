@@ -12,7 +12,9 @@ func TestStartedProcessIsKnownAtOnce(t *testing.T) {
 	l := &Lab{Config: Config{State: t.TempDir()}}
 	for i := range 20 {
 		// The state folder on the command line marks the process as ours.
-		if err := l.start(process{name: "sleeper", argv: []string{"python3", "-c", "import time; time.sleep(30)", l.State}}); err != nil {
+		// (/usr/bin/python3 itself: a wrapper such as a pyenv shim changes
+		// its command line while it execs the real one.)
+		if err := l.start(process{name: "sleeper", argv: []string{"/usr/bin/python3", "-c", "import time; time.sleep(30)", l.State}}); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := l.pid("sleeper"); !ok {

@@ -36,6 +36,8 @@ func (l *Lab) RealNodeStack(namespace string, images LocalImages) map[string]str
 		"kubernetes.ingressClass":      IngressClass,
 		"kubernetes.ingressNamespace":  IngressNamespace,
 		"kubernetes.nodeSelector.type": "real",
+		// Traefik runs on the host and reaches the pods from the bridge.
+		"kubernetes.trustedProxies[0]": cniGateway,
 		"kubernetes.pdb":               "true",
 	}
 }

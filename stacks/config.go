@@ -68,6 +68,7 @@ type Config struct {
 
 	Kubeconfig, KubeContext, RenderYAMLTo, Namespace, IngressClass, IngressNamespace, ImagePullPolicy string
 	NodeSelector                                                                                      map[string]string
+	TrustedProxies                                                                                    []string
 	CreateNamespace, PDB, HPA, NetworkPolicy                                                          bool
 	HPAMin, HPAMax, HPACPUTarget                                                                      int
 
@@ -368,6 +369,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		IngressNamespace: r.str("kubernetes.ingressNamespace"),
 		ImagePullPolicy:  r.str("kubernetes.imagePullPolicy"),
 		NodeSelector:     r.stringMap("kubernetes.nodeSelector"),
+		TrustedProxies:   r.stringList("kubernetes.trustedProxies"),
 		PDB:              r.boolean("kubernetes.pdb"),
 		HPA:              r.boolean("kubernetes.hpa.enabled"),
 		HPAMin:           r.integer("kubernetes.hpa.minReplicas"),

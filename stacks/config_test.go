@@ -103,6 +103,16 @@ func TestInvalidConfig(t *testing.T) {
 		}, `fastapi-infra:kubernetes.kubeconfig: and kubeconfig are both set; keep one: a path here, or the content in the secret kubeconfig`},
 		{"kubeconfig content not encrypted", "prod", set("kubeconfig", "apiVersion: v1"),
 			`fastapi-infra:kubeconfig: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret kubeconfig <value>`},
+		{"loopback database host on Kubernetes", "prod", set("db.host", "127.0.0.1"),
+			`fastapi-infra:db.host: "127.0.0.1" is the loopback address: in a pod it is the pod itself, not the database; give the database's host name or address as the pods reach it`},
+		{"localhost database host on Kubernetes", "prod", set("db.host", "localhost"),
+			`fastapi-infra:db.host: "localhost" is the loopback address: in a pod it is the pod itself, not the database; give the database's host name or address as the pods reach it`},
+		{"log driver typo", "dev", set("logging.driver", "jsonfile"),
+			`fastapi-infra:logging.driver: "jsonfile" is not a Docker log driver (did you mean json-file?); built in: json-file, local, none, syslog, journald, gelf, fluentd, awslogs, splunk, gcplogs, logentries; a plugin is named repository/name[:tag], e.g. grafana/loki-docker-driver:3.4`},
+		{"trusted proxy not an address", "prod", set("kubernetes.trustedProxies", `["10.0.0.0/33"]`),
+			`fastapi-infra:kubernetes.trustedProxies: "10.0.0.0/33" is neither an IP address nor a CIDR such as 10.244.0.0/16`},
+		{"every peer trusted", "prod", set("kubernetes.trustedProxies", `["*"]`),
+			`fastapi-infra:kubernetes.trustedProxies: "*" trusts every peer, so any pod (and, behind some controllers, any client) could forge X-Forwarded-For; name the ingress controller's addresses`},
 		{"node selector with a bad key", "prod", set("kubernetes.nodeSelector", `{"pool name": "api"}`),
 			`fastapi-infra:kubernetes.nodeSelector: "pool name" is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')`},
 		{"node selector with a bad value", "prod", set("kubernetes.nodeSelector", `{"example.com/pool": "api pool"}`),
@@ -237,4 +247,24 @@ func containsLine(text, line string) bool {
 		}
 	}
 	return false
+}
+
+// TestAcceptedVariations: values near the refused ones that are fine.
+func TestAcceptedVariations(t *testing.T) {
+	for name, edit := range map[string]func(mocktest.Config) mocktest.Config{
+		"a built-in log driver":         set("logging.driver", "local"),
+		"a log driver plugin":           set("logging.driver", "grafana/loki-docker-driver:3.4"),
+		"an external database by name":  set("db.host", "db.internal.example.com"),
+		"a loopback database on a host": func(c mocktest.Config) mocktest.Config { return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "127.0.0.1") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			stack := "prod"
+			if name != "an external database by name" {
+				stack = "dev"
+			}
+			if _, err := run(t, stack, edit(stackConfig(t, stack))); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

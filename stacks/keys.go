@@ -90,6 +90,7 @@ var Keys = []Key{
 	{"kubernetes.createNamespace", "boolean", true, false, "create the namespace; false: it exists already"},
 	{"kubernetes.ingressClass", "string", "nginx", false, "ingressClassName (nginx or traefik get an HTTP -> HTTPS redirect annotation)"},
 	{"kubernetes.ingressNamespace", "string", "ingress-nginx", false, "namespace of the ingress controller, the only source the NetworkPolicy admits"},
+	{"kubernetes.trustedProxies", "array", []any{}, false, "addresses or CIDRs of the ingress controller's pods, the only peers whose X-Forwarded-* the app believes (uvicorn 0.30+ takes CIDRs, older only addresses); empty: only 127.0.0.1 (a sidecar)"},
 	{"kubernetes.imagePullPolicy", "string", "IfNotPresent", false, "IfNotPresent, Always or Never"},
 	{"kubernetes.nodeSelector", "object", map[string]any{}, false, "node labels every pod must match (label: value), e.g. a dedicated node pool; empty: any node"},
 	{"kubernetes.pdb", "boolean", false, false, "create a PodDisruptionBudget"},

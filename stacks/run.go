@@ -69,6 +69,7 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		IngressNamespace:    c.IngressNamespace,
 		ImagePullPolicy:     c.ImagePullPolicy,
 		NodeSelector:        c.NodeSelector,
+		TrustedProxies:      c.TrustedProxies,
 		PodDisruptionBudget: c.PDB,
 		NetworkPolicy:       c.NetworkPolicy,
 	}

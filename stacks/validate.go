@@ -3,6 +3,7 @@ package stacks
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -280,6 +281,9 @@ func (c *Config) validateDatabase(p *problems, prod bool) {
 		if c.DBHost == "" {
 			p.add("db.host", "is required for db.mode external (the managed database's host name)")
 		}
+		if c.Architecture == Kubernetes && isLoopback(c.DBHost) {
+			p.add("db.host", "%q is the loopback address: in a pod it is the pod itself, not the database; give the database's host name or address as the pods reach it", c.DBHost)
+		}
 	case "in-cluster":
 		if prod {
 			p.add("db.mode", "in-cluster PostgreSQL is for non-production clusters; use external (a managed database) in production")
@@ -289,6 +293,15 @@ func (c *Config) validateDatabase(p *problems, prod bool) {
 	if c.DBMode != "external" {
 		c.validateImageRef(p, "db.image", c.DBImage)
 	}
+}
+
+// isLoopback says whether a host names this machine's loopback.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // validateImageRef checks the images of the database and proxy, which may
@@ -347,6 +360,15 @@ func (c *Config) validateKubernetes(p *problems) {
 		p.add("kubernetes.ingressClass", "must name the cluster's IngressClass, e.g. nginx or traefik")
 	}
 	p.oneOf("kubernetes.imagePullPolicy", c.ImagePullPolicy, "IfNotPresent", "Always", "Never")
+	for _, proxy := range c.TrustedProxies {
+		_, network, err := net.ParseCIDR(proxy)
+		switch {
+		case proxy == "*" || err == nil && network.IP.IsUnspecified():
+			p.add("kubernetes.trustedProxies", "%q trusts every peer, so any pod (and, behind some controllers, any client) could forge X-Forwarded-For; name the ingress controller's addresses", proxy)
+		case err != nil && net.ParseIP(proxy) == nil:
+			p.add("kubernetes.trustedProxies", "%q is neither an IP address nor a CIDR such as 10.244.0.0/16", proxy)
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(c.NodeSelector)) {
 		if !labelKey.MatchString(k) {
 			p.add("kubernetes.nodeSelector", "%q is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')", k)
@@ -382,7 +404,31 @@ func (c *Config) validateMonitoring(p *problems) {
 		p.match("monitoring.retention", c.Retention, retention, "a Prometheus duration such as 15d, 12h or 4w")
 		p.between("monitoring.localPort", c.LocalPort, 1, 65535)
 	}
-	if c.LogDriver == "" || strings.ContainsAny(c.LogDriver, " /:") {
-		p.add("logging.driver", "must name a Docker log driver such as json-file, local, fluentd, gelf or syslog, got %q", c.LogDriver)
+	validateLogDriver(p, c.LogDriver)
+}
+
+// dockerLogDrivers are the log drivers built into the Docker engine on
+// Linux; anything else is a plugin, named repository/name[:tag].
+var dockerLogDrivers = []string{"json-file", "local", "none", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "gcplogs", "logentries"}
+
+var logPlugin = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)+(:[A-Za-z0-9._-]+)?$`)
+
+// validateLogDriver refuses a typo before anything is created: Docker
+// would refuse it only when it creates the first container, mid-update.
+func validateLogDriver(p *problems, driver string) {
+	if slices.Contains(dockerLogDrivers, driver) || logPlugin.MatchString(driver) {
+		return
 	}
+	best, bestDist := "", 4
+	for _, d := range dockerLogDrivers {
+		if dist := editDistance(driver, d); dist < bestDist {
+			best, bestDist = d, dist
+		}
+	}
+	hint := ""
+	if best != "" {
+		hint = fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	p.add("logging.driver", "%q is not a Docker log driver%s; built in: %s; a plugin is named repository/name[:tag], e.g. grafana/loki-docker-driver:3.4",
+		driver, hint, strings.Join(dockerLogDrivers, ", "))
 }

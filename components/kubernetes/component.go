@@ -24,6 +24,9 @@ type Args struct {
 	IngressNamespace string
 	// ImagePullPolicy of the app and migration containers; default IfNotPresent.
 	ImagePullPolicy string
+	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-* uvicorn
+	// believes: the ingress controller's pods. Default: 127.0.0.1 only.
+	TrustedProxies []string
 	// NodeSelector, when not empty, restricts every pod (app, migration,
 	// database) to nodes with these labels.
 	NodeSelector map[string]string
@@ -95,6 +98,9 @@ func withDefaults(a Args) Args {
 	}
 	if a.IngressNamespace == "" {
 		a.IngressNamespace = "ingress-nginx"
+	}
+	if len(a.TrustedProxies) == 0 {
+		a.TrustedProxies = []string{"127.0.0.1"}
 	}
 	return a
 }

@@ -1,6 +1,8 @@
 package kubernetes
 
 import (
+	"strings"
+
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -19,10 +21,11 @@ const preStopSeconds = 5
 func (b *builder) buildDeployment() error {
 	s := b.args.Service
 	tmp, _ := tmpVolume()
-	// The ingress controller's pod addresses change, so uvicorn trusts
-	// X-Forwarded-* from any peer; with the NetworkPolicy on, the controller
-	// is the only peer that can reach the port.
-	app := b.container("api", s.ServerCommand("*"))
+	// uvicorn believes X-Forwarded-* only from the ingress controller's
+	// addresses: trusting every peer would let any pod forge a client
+	// address (a NetworkPolicy limits who connects only where the CNI
+	// enforces it).
+	app := b.container("api", s.ServerCommand(strings.Join(b.args.TrustedProxies, ",")))
 	app.Ports = corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(s.Port)}}
 	app.StartupProbe = b.probe(s.Health.LivePath, 2, 30) // up to 60 s to start
 	app.LivenessProbe = b.probe(s.Health.LivePath, 10, 3)

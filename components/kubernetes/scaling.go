@@ -7,34 +7,27 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// DisruptionBudget derives the PDB from the smallest replica count the
-// service runs with: keep all but one pod through a voluntary disruption,
-// and with a single pod allow its eviction, since a budget of "all of one"
-// would block every node drain.
-func DisruptionBudget(minReplicas int) (minAvailable, maxUnavailable int) {
-	if minReplicas >= 2 {
-		return minReplicas - 1, 0
-	}
-	return 0, 1
-}
+// maxUnavailable is how many pods a voluntary disruption (a node drain,
+// an eviction) may take at once, whatever the replica count: a budget of
+// "all but one" of the HPA's minimum let one drain evict 10 of 12 pods at
+// peak load.
+const maxUnavailable = 1
 
+// buildDisruptionBudget bounds voluntary disruptions to maxUnavailable
+// pods. Pods that are not Ready may always be evicted
+// (unhealthyPodEvictionPolicy AlwaysAllow), so a stuck or crash-looping pod
+// never blocks a node drain.
 func (b *builder) buildDisruptionBudget() error {
 	if !b.args.PodDisruptionBudget {
 		return nil
 	}
-	floor := b.args.Service.Replicas
-	if b.args.Autoscaling != nil {
-		floor = b.args.Autoscaling.MinReplicas
-	}
-	spec := policyv1.PodDisruptionBudgetSpecArgs{Selector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")}}
-	if minAvailable, maxUnavailable := DisruptionBudget(floor); minAvailable > 0 {
-		spec.MinAvailable = pulumi.Int(minAvailable)
-	} else {
-		spec.MaxUnavailable = pulumi.Int(maxUnavailable)
-	}
 	_, err := policyv1.NewPodDisruptionBudget(b.ctx, b.name+"-pdb", &policyv1.PodDisruptionBudgetArgs{
 		Metadata: b.meta(b.args.Service.Name, "api"),
-		Spec:     spec,
+		Spec: policyv1.PodDisruptionBudgetSpecArgs{
+			Selector:                   metav1.LabelSelectorArgs{MatchLabels: b.selector("api")},
+			MaxUnavailable:             pulumi.Int(maxUnavailable),
+			UnhealthyPodEvictionPolicy: pulumi.String("AlwaysAllow"),
+		},
 	}, b.opts()...)
 	return err
 }
