@@ -252,10 +252,12 @@ func containsLine(text, line string) bool {
 // TestAcceptedVariations: values near the refused ones that are fine.
 func TestAcceptedVariations(t *testing.T) {
 	for name, edit := range map[string]func(mocktest.Config) mocktest.Config{
-		"a built-in log driver":         set("logging.driver", "local"),
-		"a log driver plugin":           set("logging.driver", "grafana/loki-docker-driver:3.4"),
-		"an external database by name":  set("db.host", "db.internal.example.com"),
-		"a loopback database on a host": func(c mocktest.Config) mocktest.Config { return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "127.0.0.1") },
+		"a built-in log driver":        set("logging.driver", "local"),
+		"a log driver plugin":          set("logging.driver", "grafana/loki-docker-driver:3.4"),
+		"an external database by name": set("db.host", "db.internal.example.com"),
+		"a loopback database on a host": func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "127.0.0.1")
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			stack := "prod"
