@@ -93,6 +93,14 @@ base() {
 
 mkdir -p "$cache"
 target=${1:-dev}
+# One build at a time: the e2e and the real-Docker tests ask for images at
+# once, and the targets share the base; two debootstraps into one folder fail.
+command -v flock >/dev/null || die "'flock' is not on PATH: apt-get install util-linux"
+exec 9>"$cache/images.lock"
+if ! flock -n 9; then
+	log "waiting for another images/build.sh to finish"
+	flock 9
+fi
 case "$target" in
 dev | acme) ;;
 current)
