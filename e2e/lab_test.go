@@ -73,6 +73,8 @@ func setUp(m *testing.M) (int, error) {
 type stack struct {
 	auto.Stack
 	name, namespace string
+	dir             string // the stack's folder: project, backend, engine logs
+	ups             int
 }
 
 // newStack makes a stack from a shipped stack file (shipped "prod"), or
@@ -111,7 +113,7 @@ func newStack(t *testing.T, shipped string, config func(namespace string) map[st
 	if err != nil {
 		t.Fatalf("opening stack %s: %v", name, err)
 	}
-	st := &stack{Stack: s, name: name, namespace: "e2e-" + suffix}
+	st := &stack{Stack: s, name: name, namespace: "e2e-" + suffix, dir: dir}
 	for k, v := range config(st.namespace) {
 		st.setPath(t, k, v)
 	}
@@ -193,6 +195,10 @@ func (s *stack) up(t *testing.T) (auto.UpResult, string, error) {
 	defer cancel()
 	res, err := s.Up(ctx, optupProgress(&out)...)
 	t.Logf("up %s: %s", s.name, time.Since(start).Round(time.Millisecond))
+	// Every up's engine output stays beside the stack, for a look when a
+	// later step fails.
+	s.ups++
+	_ = os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("up-%d.log", s.ups)), out.Bytes(), 0o644)
 	return res, out.String(), err
 }
 
