@@ -74,6 +74,7 @@ type stack struct {
 	auto.Stack
 	name, namespace string
 	dir             string // the stack's folder: project, backend, engine logs
+	passphrase      string
 	ups             int
 }
 
@@ -113,7 +114,7 @@ func newStack(t *testing.T, shipped string, config func(namespace string) map[st
 	if err != nil {
 		t.Fatalf("opening stack %s: %v", name, err)
 	}
-	st := &stack{Stack: s, name: name, namespace: "e2e-" + suffix, dir: dir}
+	st := &stack{Stack: s, name: name, namespace: "e2e-" + suffix, dir: dir, passphrase: passphrase}
 	for k, v := range config(st.namespace) {
 		st.setPath(t, k, v)
 	}

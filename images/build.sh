@@ -44,6 +44,20 @@ mirror() {
 
 exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# ensure_debootstrap installs Debian's debootstrap when it is missing, as
+# ./run-tests does for its packages, so that ./infra up dev needs no set-up
+# step by hand; without root or apt it says what to run.
+ensure_debootstrap() {
+	command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		log "installing debootstrap (Debian's package) to build the local images from Debian's packages"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap; } >"$cache/apt-debootstrap.log" 2>&1 ||
+			{ cat "$cache/apt-debootstrap.log" >&2; die "installing debootstrap failed (above)"; }
+		return 0
+	fi
+	die "'debootstrap' is not installed: run sudo apt-get install debootstrap (it builds the local images from Debian's packages), then retry"
+}
+
 # fetch_deb SUITE PACKAGE DEST: one arch-independent package from another
 # suite, verified the way apt does it: InRelease signed by a Debian archive
 # key, Packages.xz by InRelease's SHA256, the .deb by Packages'.
@@ -72,7 +86,7 @@ base() {
 	shift 3
 	base_tag="fastapi-infra-$name:$suite-$(echo "$suite $packages $*" | sed 's/ $//' | hash_of)"
 	exists "$base_tag" && return 0
-	command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || die "'debootstrap' is not on PATH: apt-get install debootstrap"
+	ensure_debootstrap
 	local root="$cache/rootfs-$name-${base_tag#*:}"
 	rm -rf "$root" && mkdir -p "$root"
 	log "debootstrap $suite with $packages (a few minutes, once)"

@@ -70,8 +70,8 @@ func (b *builder) buildMigration() error {
 		code, _ := v[0].(int)
 		logs, _ := v[1].(string)
 		if code != 0 {
-			return "", fmt.Errorf("migration %s (%s) exited with code %d; the new release was not started and the running one keeps serving.\nlast log lines:\n%s",
-				name, strings.Join(s.Migration.Command, " "), code, lastLines(demuxLogs(logs), 20))
+			return "", fmt.Errorf("the migration %s (%s) exited with code %d; its last log lines:\n%s\nNothing of the new release was created: the running release keeps serving. Fix the cause and run up again (a new image or migration command runs a new migration).",
+				name, strings.Join(s.Migration.Command, " "), code, indent(lastLines(demuxLogs(logs), 20)))
 		}
 		return id, nil
 	}).(pulumi.StringOutput)
@@ -101,4 +101,9 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// indent sets log lines apart from the message around them.
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }

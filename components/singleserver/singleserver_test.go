@@ -183,7 +183,7 @@ func TestFailedMigrationStopsTheRelease(t *testing.T) {
 	if err == nil {
 		t.Fatal("a migration that exited 3 did not fail the update")
 	}
-	for _, want := range []string{"exited with code 3", "alembic upgrade head", "INFO  upgrade 1 -> 2", "ERROR relation exists", "the running one keeps serving"} {
+	for _, want := range []string{"exited with code 3", "alembic upgrade head", "INFO  upgrade 1 -> 2", "ERROR relation exists", "the running release keeps serving"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}

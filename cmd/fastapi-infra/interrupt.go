@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// forwardInterrupts passes Ctrl-C (and SIGTERM) on to the Pulumi CLI this
+// process runs, which cancels as `pulumi up` does on a terminal: it lets
+// the steps in flight finish, writes the state and releases the stack; a
+// second interrupt stops it at once. The SDK starts the CLI in a process
+// group of its own, so the terminal's signal never reaches it, and it would
+// kill the CLI 10 s after a cancelled context, mid-step, leaving pending
+// operations behind; this process keeps running until the CLI is done.
+func forwardInterrupts(out io.Writer) (stop func()) {
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		count := 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-signals:
+			}
+			count++
+			clis := childProcesses("pulumi")
+			switch {
+			case len(clis) == 0:
+				fmt.Fprintln(out, "\nfastapi-infra: interrupted before the engine started; nothing was changed")
+				os.Exit(130)
+			case count == 1:
+				fmt.Fprintln(out, "\nfastapi-infra: stopping: the engine finishes the steps in flight and releases the stack (Ctrl-C again to stop at once)")
+			}
+			for _, pid := range clis {
+				_ = syscall.Kill(pid, syscall.SIGINT)
+			}
+		}
+	}()
+	return func() { signal.Stop(signals); close(done) }
+}
+
+// childProcesses are this process's children whose executable is named
+// name, read from /proc.
+func childProcesses(name string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	self := strconv.Itoa(os.Getpid())
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ")".
+		s := string(stat)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		fields := strings.Fields(s[close+1:])
+		if len(fields) > 1 && fields[1] == self && s[open+1:close] == name {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/fastapi-infra/fastapi-infra/deploy"
+)
+
+type flags struct {
+	yes, expectNoChanges, diff, showSecrets bool
+}
+
+// terminal is where the driver asks before it changes anything.
+type terminal struct {
+	in     io.Reader
+	out    io.Writer
+	reader *bufio.Reader // one for every question: it may read ahead
+}
+
+// interactive says whether there is a person to ask: stdin is a terminal.
+func (t *terminal) interactive() bool {
+	f, ok := t.in.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// ask prints question and returns the answer's first line, trimmed.
+func (t *terminal) ask(question string) string {
+	fmt.Fprint(t.out, question)
+	if t.reader == nil {
+		t.reader = bufio.NewReader(t.in)
+	}
+	line, _ := t.reader.ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+var errDeclined = errors.New("nothing was changed: the answer was not yes")
+
+func run(ctx context.Context, op string, o deploy.Options, f flags, term *terminal) error {
+	switch op {
+	case "preview", "up", "destroy", "refresh", "outputs":
+	default:
+		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh or outputs", op)
+	}
+	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "destroy" {
+		return fmt.Errorf("no Pulumi.%s.yaml in %s: create it with the overrides of the new stack (see the README)", o.Stack, o.ProjectDir)
+	}
+	changes := op == "up" || op == "destroy" || op == "refresh"
+	if changes && !f.yes && !term.interactive() {
+		return fmt.Errorf("%s changes stack %s and there is no terminal to ask on; run it with --yes to go ahead without asking (CI)", op, o.Stack)
+	}
+	s, err := deploy.Open(ctx, o)
+	if err != nil {
+		return err
+	}
+	if op == "outputs" {
+		return printOutputs(ctx, s, f.showSecrets)
+	}
+	// The plugin first: a refusal for a missing docker plugin must leave
+	// even the stack file as it was (Preflight may store generated secrets
+	// in it).
+	cfg, err := deploy.ReadConfig(ctx, s)
+	if err != nil {
+		return err
+	}
+	if err := deploy.EnsurePlugin(ctx, s, cfg, os.Stderr); err != nil {
+		return err
+	}
+	if op != "destroy" {
+		if err := deploy.Preflight(ctx, s, cfg, os.Stderr); err != nil {
+			return err
+		}
+	}
+	if changes && !f.yes {
+		production := cfg["fastapi-infra:environment"].Value == "production"
+		if err := confirm(ctx, s, op, production, f, term); err != nil {
+			return err
+		}
+	}
+	// The progress streams as the engine runs; the same text is kept to
+	// summarise a failure, instead of printing it all a second time.
+	var stdout, stderr bytes.Buffer
+	outs := io.MultiWriter(os.Stdout, &stdout)
+	errs := io.MultiWriter(os.Stderr, &stderr)
+	switch op {
+	case "preview":
+		opts := []optpreview.Option{optpreview.ProgressStreams(outs), optpreview.ErrorProgressStreams(errs)}
+		if f.expectNoChanges {
+			opts = append(opts, optpreview.ExpectNoChanges())
+		}
+		if f.diff {
+			opts = append(opts, optpreview.Diff())
+		}
+		_, err = s.Preview(ctx, opts...)
+	case "up":
+		opts := []optup.Option{optup.ProgressStreams(outs), optup.ErrorProgressStreams(errs)}
+		if f.expectNoChanges {
+			opts = append(opts, optup.ExpectNoChanges())
+		}
+		if f.diff {
+			opts = append(opts, optup.Diff())
+		}
+		if _, err = s.Up(ctx, opts...); err == nil {
+			err = printOutputs(ctx, s, false)
+		}
+	case "refresh":
+		_, err = s.Refresh(ctx, optrefresh.ProgressStreams(outs), optrefresh.ErrorProgressStreams(errs))
+	case "destroy":
+		_, err = s.Destroy(ctx, optdestroy.ProgressStreams(outs), optdestroy.ErrorProgressStreams(errs))
+	}
+	if err == nil {
+		return nil
+	}
+	if auto.IsConcurrentUpdateError(err) {
+		return fmt.Errorf("%s %s: another update of the stack is running; wait for it (if it was killed, `pulumi cancel` and `pulumi stack export` show what it left)", op, o.Stack)
+	}
+	if summary := deploy.Summarize(stdout.String(), stderr.String()); summary != "" {
+		return fmt.Errorf("%s %s failed:\n%s", op, o.Stack, summary)
+	}
+	return fmt.Errorf("%s %s failed (the engine's output is above)", op, o.Stack)
+}
+
+// confirm shows what the operation would do and asks, as `pulumi up`
+// does; destroying a production stack also takes its name.
+func confirm(ctx context.Context, s auto.Stack, op string, production bool, f flags, term *terminal) error {
+	var err error
+	switch op {
+	case "up":
+		opts := []optpreview.Option{optpreview.ProgressStreams(os.Stdout), optpreview.ErrorProgressStreams(os.Stderr)}
+		if f.diff {
+			opts = append(opts, optpreview.Diff())
+		}
+		_, err = s.Preview(ctx, opts...)
+	case "destroy":
+		_, err = s.PreviewDestroy(ctx, optdestroy.ProgressStreams(os.Stdout), optdestroy.ErrorProgressStreams(os.Stderr))
+	case "refresh":
+		_, err = s.PreviewRefresh(ctx, optrefresh.ProgressStreams(os.Stdout), optrefresh.ErrorProgressStreams(os.Stderr))
+	}
+	if err != nil {
+		return fmt.Errorf("the preview before %s failed, so nothing was changed (the engine's output is above)", op)
+	}
+	if answer := term.ask(fmt.Sprintf("\nDo you want to %s stack %s as previewed above? (yes/no) ", op, s.Name())); answer != "yes" && answer != "y" {
+		return errDeclined
+	}
+	if op == "destroy" && production {
+		if answer := term.ask(fmt.Sprintf("%s is a production stack. Type its name to destroy it: ", s.Name())); answer != s.Name() {
+			return fmt.Errorf("nothing was changed: %q is not the stack's name", answer)
+		}
+	}
+	return nil
+}
+
+func printOutputs(ctx context.Context, s auto.Stack, showSecrets bool) error {
+	outs, err := s.Outputs(ctx)
+	if err != nil {
+		return err
+	}
+	plain := map[string]any{}
+	for k, v := range outs {
+		if v.Secret && !showSecrets {
+			plain[k] = "[secret]"
+			continue
+		}
+		plain[k] = v.Value
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(plain)
+}

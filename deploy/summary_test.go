@@ -1,0 +1,52 @@
+package deploy
+
+import "testing"
+
+func TestSummarize(t *testing.T) {
+	cases := []struct {
+		name, stdout, stderr, want string
+	}{
+		{"a single server's failed migration", `Updating (dev):
+ +  docker:index/container:Container fastapi-migrate-71a31dff9a created (2s)
+    pulumi:pulumi:Stack fastapi-infra-dev running error: an unhandled error occurred: waiting for RPCs: marshaling properties: awaiting input property "labels": the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
+Diagnostics:
+  pulumi:pulumi:Stack (fastapi-infra-dev):
+    warning: some deprecation
+    error: an unhandled error occurred: waiting for RPCs: marshaling properties: awaiting input property "labels": the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
+        INFO  [alembic] upgrade 0001 -> 0002
+        sqlalchemy.exc.ProgrammingError: relation "items" already exists
+    Nothing of the new release was created: the running release keeps serving.
+
+Outputs:
+    url: "https://localhost:8443"
+
+Resources:
+    4 unchanged
+`, "", `the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
+    INFO  [alembic] upgrade 0001 -> 0002
+    sqlalchemy.exc.ProgrammingError: relation "items" already exists
+Nothing of the new release was created: the running release keeps serving.`},
+		{"a provider's error beside the stack's generic one", `Diagnostics:
+  pulumi:pulumi:Stack (fastapi-infra-prod):
+    error: update failed
+
+  kubernetes:batch/v1:Job (fastapi-migration):
+    error: 2 errors occurred:
+    	* [Pod ns/fastapi-migrate-1]: [Error] boom
+    	* [BackoffLimitExceeded] Job has reached the specified backoff limit
+
+Resources:
+`, "", `kubernetes:batch/v1:Job (fastapi-migration): 2 errors occurred:
+	* [Pod ns/fastapi-migrate-1]: [Error] boom
+	* [BackoffLimitExceeded] Job has reached the specified backoff limit`},
+		{"no engine run at all", "", "error: could not create stack: stack 'dev' already exists\n",
+			"could not create stack: stack 'dev' already exists"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Summarize(tc.stdout, tc.stderr); got != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}

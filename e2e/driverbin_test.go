@@ -1,0 +1,176 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/lab"
+)
+
+// driverBinary is ./infra's driver, built once per test run.
+func driverBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(env.lab.State, "bin", "fastapi-infra")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/fastapi-infra")
+	build.Dir = env.repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the driver: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// driver runs the driver on s's project and backend, as a user's ./infra
+// would, and returns its stdout and stderr.
+func (s *stack) driver(t *testing.T, stdin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(driverBinary(t), append([]string{"--dir", filepath.Join(s.dir, "project"), "--backend", "file://" + filepath.Join(s.dir, "backend")}, args...)...)
+	cmd.Env = append(os.Environ(), "PULUMI_CONFIG_PASSPHRASE="+s.passphrase, "PULUMI_HOME="+env.pulumiHome, "PULUMI_SKIP_UPDATE_CHECK=true")
+	cmd.Stdin = strings.NewReader(stdin)
+	return cmd
+}
+
+func runDriver(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, err error) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// onTerminal runs cmd's command line under script(1), which gives it a
+// terminal whose input is stdin, as a person at a keyboard.
+func onTerminal(cmd *exec.Cmd, stdin string) *exec.Cmd {
+	quoted := make([]string, len(cmd.Args))
+	for i, a := range cmd.Args {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	term := exec.Command("script", "-qec", strings.Join(quoted, " "), "/dev/null")
+	term.Env = cmd.Env
+	term.Stdin = strings.NewReader(stdin)
+	return term
+}
+
+// TestDriverAsksBeforeChanging: up and destroy show the preview and ask, as
+// pulumi does; without a terminal they want --yes; a production stack's
+// destroy also wants its name. Nothing changes on a no.
+func TestDriverAsksBeforeChanging(t *testing.T) {
+	s := newProdStack(t, nil)
+	ctx := context.Background()
+	history := func() int {
+		h, err := s.History(ctx, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(h)
+	}
+
+	_, stderr, err := runDriver(t, s.driver(t, "", "up", s.name))
+	if err == nil || !strings.Contains(stderr, "up changes stack "+s.name+" and there is no terminal to ask on; run it with --yes") {
+		t.Fatalf("up without a terminal or --yes: %v\n%s", err, stderr)
+	}
+	out, err := onTerminal(s.driver(t, "", "up", s.name), "no\n").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Do you want to up stack "+s.name+" as previewed above? (yes/no)") ||
+		!strings.Contains(string(out), "nothing was changed: the answer was not yes") || !strings.Contains(string(out), "Previewing update ("+s.name+")") {
+		t.Fatalf("up answered no: %v\n%s", err, out)
+	}
+	if n := history(); n != 0 {
+		t.Fatalf("%d updates after a no", n)
+	}
+	if _, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name)); err != nil {
+		t.Fatalf("up --yes: %v\n%s", err, stderr)
+	}
+	// Destroying production: yes, then the wrong name.
+	out, err = onTerminal(s.driver(t, "", "destroy", s.name), "yes\nprod\n").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), s.name+" is a production stack. Type its name to destroy it:") ||
+		!strings.Contains(string(out), `nothing was changed: "prod" is not the stack's name`) {
+		t.Fatalf("destroy with the wrong name: %v\n%s", err, out)
+	}
+	if n := history(); n != 1 {
+		t.Fatalf("%d updates after a refused destroy, want the one up", n)
+	}
+	out, err = onTerminal(s.driver(t, "", "destroy", s.name), "yes\n"+s.name+"\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("destroy with the stack's name: %v\n%s", err, out)
+	}
+}
+
+// TestDriverPrintsProgressOnceAndOneCleanError: a failed update's progress
+// is streamed once, then one short error: the failing resource's own
+// message, not the engine's log again.
+func TestDriverPrintsProgressOnceAndOneCleanError(t *testing.T) {
+	s := newProdStack(t, map[string]string{"app.image": lab.FailingMigrationImage})
+	stdout, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name))
+	if err == nil {
+		t.Fatal("up succeeded with a failing migration")
+	}
+	all := stdout + stderr
+	for _, once := range []string{"Updating (" + s.name + ")", "Diagnostics:", "Resources:"} {
+		if n := strings.Count(all, once); n != 1 {
+			t.Errorf("%q appears %d times in the driver's output, want once", once, n)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	i := len(lines) - 1
+	for i > 0 && !strings.HasPrefix(lines[i], "fastapi-infra: up "+s.name+" failed:") {
+		i--
+	}
+	summary := strings.Join(lines[i:], "\n")
+	if !strings.HasPrefix(summary, "fastapi-infra: up "+s.name+" failed:\nkubernetes:batch/v1:Job (fastapi-migration): ") ||
+		!strings.Contains(summary, "[BackoffLimitExceeded] Job has reached the specified backoff limit") || len(lines)-i > 12 {
+		t.Errorf("the error the driver ends with:\n%s", summary)
+	}
+}
+
+// TestDriverCtrlCLeavesNothingPending: an interrupt lets the engine finish
+// the steps in flight and release the stack; the next up just works.
+func TestDriverCtrlCLeavesNothingPending(t *testing.T) {
+	s := newProdStack(t, nil)
+	cmd := s.driver(t, "", "--yes", "up", s.name)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the engine is creating resources (the Deployment's
+	// await takes several seconds on kwok).
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(out.String(), "creating") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the update did not start:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	t.Logf("interrupted up ended with %v", err)
+	if !strings.Contains(out.String(), "stopping: the engine finishes the steps in flight and releases the stack") {
+		t.Errorf("the driver did not say it was stopping:\n%s", out.String())
+	}
+	state, err := s.Export(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deployment struct {
+		PendingOperations []json.RawMessage `json:"pending_operations"`
+	}
+	if err := json.Unmarshal(state.Deployment, &deployment); err != nil {
+		t.Fatal(err)
+	}
+	if len(deployment.PendingOperations) != 0 {
+		t.Errorf("the interrupted update left %d pending operations: %s", len(deployment.PendingOperations), deployment.PendingOperations)
+	}
+	if _, log, err := s.up(t); err != nil {
+		t.Fatalf("the up after an interrupted one failed:\n%s\n%v", log, err)
+	}
+}
