@@ -87,8 +87,16 @@ func autoName(typ, name string, outputs resource.PropertyMap) {
 }
 
 func (m *Recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	return args.Args, nil
+	out := args.Args.Copy()
+	if args.Token == RegistryImageLookup {
+		// A registry's answer: the tag's current digest.
+		out["sha256Digest"] = resource.NewStringProperty("sha256:registry-digest-of-" + args.Args["name"].StringValue())
+	}
+	return out, nil
 }
+
+// RegistryImageLookup is the docker provider's registry lookup.
+const RegistryImageLookup = "docker:index/getRegistryImage:getRegistryImage"
 
 // DependsOn reports whether r waits for the resource with the logical name,
 // by DependsOn or through an input.
@@ -165,15 +173,24 @@ type Config struct {
 // supply secrets with Secret.
 func LoadStackFile(t testing.TB, path string) Config {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	c, err := ReadStackFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+// ReadStackFile is LoadStackFile outside a test.
+func ReadStackFile(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
 	}
 	var file struct {
 		Config map[string]any `yaml:"config"`
 	}
 	if err := yaml.Unmarshal(raw, &file); err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	c := Config{Values: map[string]string{}}
 	for k, v := range file.Config {
@@ -193,7 +210,7 @@ func LoadStackFile(t testing.TB, path string) Config {
 			c.Values[k] = fmt.Sprint(x)
 		}
 	}
-	return c
+	return c, nil
 }
 
 // Set returns a copy with a plain value. A dotted key is a path into its
@@ -294,5 +311,15 @@ func Run(t testing.TB, stack string, c Config, program pulumi.RunFunc, rec *Reco
 	secrets, _ := json.Marshal(c.Secrets)
 	t.Setenv(pulumi.EnvConfig, string(values))
 	t.Setenv(pulumi.EnvConfigSecretKeys, string(secrets))
+	return pulumi.RunErr(program, pulumi.WithMocks("fastapi-infra", stack, rec))
+}
+
+// Record is Run outside a test (the benchmark records what the dev stack
+// registers this way); it sets the process's environment.
+func Record(stack string, c Config, program pulumi.RunFunc, rec *Recorder) error {
+	values, _ := json.Marshal(c.Values)
+	secrets, _ := json.Marshal(c.Secrets)
+	os.Setenv(pulumi.EnvConfig, string(values))
+	os.Setenv(pulumi.EnvConfigSecretKeys, string(secrets))
 	return pulumi.RunErr(program, pulumi.WithMocks("fastapi-infra", stack, rec))
 }
