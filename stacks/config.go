@@ -63,8 +63,10 @@ type Config struct {
 	kubeconfigContent                secretValue
 
 	DockerHost, DockerSubnet                       string
+	RefreshImages                                  bool
+	DockerNamePrefix                               string
 	ProxyKind, ProxyImage, TraefikImage, BodyLimit string
-	HTTPPort, HTTPSPort                            int
+	HTTPPort, HTTPSPort, RateLimit, ConnLimit      int
 
 	Kubeconfig, KubeContext, RenderYAMLTo, Namespace, IngressClass, IngressNamespace, ImagePullPolicy string
 	NodeSelector                                                                                      map[string]string
@@ -78,6 +80,8 @@ type Config struct {
 	DownMinutes, RestartsPerHour, LocalPort     int
 	LogDriver                                   string
 	LogOptions                                  map[string]string
+
+	stack string // the stack's name, for names that must differ per stack
 }
 
 // reader reads keys with the SDK's Try* functions, falls back to the key
@@ -351,14 +355,18 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		rolloutKey:        r.secret("rolloutKey"),
 		kubeconfigContent: r.secret("kubeconfig"),
 
-		DockerHost:   r.str("docker.host"),
-		DockerSubnet: r.str("docker.subnet"),
-		ProxyKind:    r.str("proxy.kind"),
-		ProxyImage:   r.str("proxy.image"),
-		TraefikImage: r.str("proxy.traefikImage"),
-		HTTPPort:     r.integer("proxy.httpPort"),
-		HTTPSPort:    r.integer("proxy.httpsPort"),
-		BodyLimit:    r.str("proxy.bodyLimit"),
+		DockerHost:       r.str("docker.host"),
+		DockerSubnet:     r.str("docker.subnet"),
+		RefreshImages:    r.boolean("docker.refreshImages"),
+		DockerNamePrefix: r.str("docker.namePrefix"),
+		ProxyKind:        r.str("proxy.kind"),
+		ProxyImage:       r.str("proxy.image"),
+		TraefikImage:     r.str("proxy.traefikImage"),
+		HTTPPort:         r.integer("proxy.httpPort"),
+		HTTPSPort:        r.integer("proxy.httpsPort"),
+		BodyLimit:        r.str("proxy.bodyLimit"),
+		RateLimit:        r.integer("proxy.rateLimit"),
+		ConnLimit:        r.integer("proxy.connLimit"),
 
 		Kubeconfig:       r.str("kubernetes.kubeconfig"),
 		RenderYAMLTo:     r.str("kubernetes.renderYamlTo"),

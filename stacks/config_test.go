@@ -113,6 +113,8 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:kubernetes.trustedProxies: "10.0.0.0/33" is neither an IP address nor a CIDR such as 10.244.0.0/16`},
 		{"every peer trusted", "prod", set("kubernetes.trustedProxies", `["*"]`),
 			`fastapi-infra:kubernetes.trustedProxies: "*" trusts every peer, so any pod (and, behind some controllers, any client) could forge X-Forwarded-For; name the ingress controller's addresses`},
+		{"negative rate limit", "dev", set("proxy.rateLimit", "-1"),
+			`fastapi-infra:proxy.rateLimit: must be between 0 and 1000000, got -1`},
 		{"node selector with a bad key", "prod", set("kubernetes.nodeSelector", `{"pool name": "api"}`),
 			`fastapi-infra:kubernetes.nodeSelector: "pool name" is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')`},
 		{"node selector with a bad value", "prod", set("kubernetes.nodeSelector", `{"example.com/pool": "api pool"}`),

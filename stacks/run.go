@@ -24,6 +24,7 @@ func Run(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	c.stack = ctx.Stack()
 	ctx.Export("architecture", pulumi.String(string(c.Architecture)))
 	switch c.Architecture {
 	case Kubernetes:
@@ -70,6 +71,7 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		ImagePullPolicy:     c.ImagePullPolicy,
 		NodeSelector:        c.NodeSelector,
 		TrustedProxies:      c.TrustedProxies,
+		BodyLimit:           c.BodyLimit,
 		PodDisruptionBudget: c.PDB,
 		NetworkPolicy:       c.NetworkPolicy,
 	}
@@ -108,13 +110,17 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	}
 	srv, err := singleserver.New(ctx, c.AppName, &singleserver.Args{
 		Service:       c.Spec(),
-		Subnet:        c.DockerSubnet,
+		Subnet:        c.dockerSubnet(),
+		NamePrefix:    c.dockerNamePrefix(),
+		RefreshImages: c.RefreshImages,
 		Proxy:         singleserver.ProxyKind(c.ProxyKind),
 		ProxyImage:    c.ProxyImage,
 		TraefikImage:  c.TraefikImage,
 		HTTPPort:      c.HTTPPort,
 		HTTPSPort:     c.HTTPSPort,
 		BodyLimit:     c.BodyLimit,
+		RateLimit:     c.RateLimit,
+		ConnLimit:     c.ConnLimit,
 		SecretsDigest: c.secretsDigest(),
 		LogDriver:     c.LogDriver,
 		LogOptions:    c.LogOptions,
@@ -148,6 +154,25 @@ func (c *Config) secretsDigest() string {
 		h.Write([]byte(k + "=" + c.SecretEnv[k] + "\x00"))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:10]
+}
+
+// dockerNamePrefix names a single server's Docker objects: docker.namePrefix,
+// or <app.name>-<stack>, so that two stacks on one host never share a name.
+func (c *Config) dockerNamePrefix() string {
+	if c.DockerNamePrefix != "" {
+		return c.DockerNamePrefix
+	}
+	return c.AppName + "-" + c.stack
+}
+
+// dockerSubnet is docker.subnet, or a /24 of 172.30.0.0/16 chosen by the
+// name prefix: Docker refuses two networks on overlapping subnets.
+func (c *Config) dockerSubnet() string {
+	if c.DockerSubnet != "" {
+		return c.DockerSubnet
+	}
+	sum := sha256.Sum256([]byte(c.dockerNamePrefix()))
+	return fmt.Sprintf("172.30.%d.0/24", sum[0])
 }
 
 // kubernetesMonitoringOutput says where the metrics and alerts are.

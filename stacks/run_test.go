@@ -44,3 +44,38 @@ func TestArchitectureChoosesComponents(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoStacksShareADockerHost: without docker.namePrefix and
+// docker.subnet, two single-server stacks name their containers, networks
+// and volumes apart and pick different subnets, so both run on one host
+// (ports stay the stacks' own choice).
+func TestTwoStacksShareADockerHost(t *testing.T) {
+	names := map[string]string{}
+	subnets := map[string]string{}
+	for _, stack := range []string{"staging", "qa"} {
+		c := stackConfig(t, "dev").Without(FullKey("docker.namePrefix")).Without(FullKey("docker.subnet"))
+		rec, err := run(t, stack, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rec.All() {
+			switch r.Type {
+			case "docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume":
+				name := r.Str(t, "name")
+				if other, taken := names[name]; taken {
+					t.Errorf("%s and %s both name a Docker object %s", other, stack, name)
+				}
+				names[name] = stack
+				if !strings.HasPrefix(name, "fastapi-"+stack+"-") {
+					t.Errorf("%s's %s is named %s, not after the stack", stack, r.Type, name)
+				}
+				if r.Type == "docker:index/network:Network" && r.Has("ipamConfigs[0].subnet") {
+					subnets[stack] = r.Str(t, "ipamConfigs[0].subnet")
+				}
+			}
+		}
+	}
+	if subnets["staging"] == "" || subnets["staging"] == subnets["qa"] {
+		t.Errorf("subnets %v: two stacks on one host need two", subnets)
+	}
+}

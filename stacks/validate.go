@@ -93,6 +93,7 @@ func (c *Config) validate() []error {
 	} else if mem.Value < 32<<20 {
 		p.add("app.memory", "must be at least 32Mi for a Python process, got %q", c.Memory)
 	}
+	p.match("proxy.bodyLimit", c.BodyLimit, nginxSize, "an nginx size such as 512k, 10m or 1g")
 	validateEnv(&p, "app.env", c.Env)
 	validateEnv(&p, "secretEnv", c.SecretEnv)
 	if len(c.SecretEnv) > 0 && !c.secretEnvIsSecret {
@@ -325,8 +326,13 @@ func (c *Config) validateSingleServer(p *problems) {
 	case len(k.plain) < minRolloutKey:
 		p.add("rolloutKey", `must be a random value of at least %d characters; run: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`, minRolloutKey)
 	}
-	if _, err := singleserver.PlanAddresses(c.DockerSubnet); err != nil {
-		p.add("docker.subnet", "%v", err)
+	if c.DockerSubnet != "" {
+		if _, err := singleserver.PlanAddresses(c.DockerSubnet); err != nil {
+			p.add("docker.subnet", "%v", err)
+		}
+	}
+	if c.DockerNamePrefix != "" {
+		p.match("docker.namePrefix", c.DockerNamePrefix, dnsLabel, "a DNS-1123 label (lower-case letters, digits and '-')")
 	}
 	if !strings.HasPrefix(c.DockerHost, "unix://") && !strings.HasPrefix(c.DockerHost, "ssh://") && !strings.HasPrefix(c.DockerHost, "tcp://") {
 		p.add("docker.host", "must be unix:///path/to/docker.sock, ssh://user@host or tcp://host:port, got %q", c.DockerHost)
@@ -340,10 +346,11 @@ func (c *Config) validateSingleServer(p *problems) {
 	}
 	p.between("proxy.httpPort", c.HTTPPort, 1, 65535)
 	p.between("proxy.httpsPort", c.HTTPSPort, 1, 65535)
+	p.between("proxy.rateLimit", c.RateLimit, 0, 1000000)
+	p.between("proxy.connLimit", c.ConnLimit, 0, 1000000)
 	if c.HTTPPort == c.HTTPSPort {
 		p.add("proxy.httpsPort", "must differ from proxy.httpPort, both are %d", c.HTTPPort)
 	}
-	p.match("proxy.bodyLimit", c.BodyLimit, nginxSize, "an nginx size such as 512k, 10m or 1g")
 }
 
 func (c *Config) validateKubernetes(p *problems) {

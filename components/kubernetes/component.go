@@ -22,6 +22,9 @@ type Args struct {
 	// IngressNamespace is where the ingress controller runs: the only
 	// source the NetworkPolicy admits to the app port.
 	IngressNamespace string
+	// BodyLimit is the largest request body the ingress passes on (nginx
+	// class), an nginx size; default 10m.
+	BodyLimit string
 	// ImagePullPolicy of the app and migration containers; default IfNotPresent.
 	ImagePullPolicy string
 	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-* uvicorn
@@ -98,6 +101,9 @@ func withDefaults(a Args) Args {
 	}
 	if a.IngressNamespace == "" {
 		a.IngressNamespace = "ingress-nginx"
+	}
+	if a.BodyLimit == "" {
+		a.BodyLimit = "10m"
 	}
 	if len(a.TrustedProxies) == 0 {
 		a.TrustedProxies = []string{"127.0.0.1"}

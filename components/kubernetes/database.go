@@ -64,7 +64,7 @@ func (b *builder) buildDatabase() error {
 		Spec: corev1.ServiceSpecArgs{
 			ClusterIP: pulumi.String("None"),
 			Selector:  b.selector("database"),
-			Ports:     corev1.ServicePortArray{corev1.ServicePortArgs{Name: pulumi.String("postgres"), Port: pulumi.Int(5432), TargetPort: pulumi.String("postgres")}},
+			Ports:     corev1.ServicePortArray{corev1.ServicePortArgs{Name: pulumi.String("postgres"), Port: pulumi.Int(db.Port), TargetPort: pulumi.String("postgres")}},
 		},
 	}, b.opts()...); err != nil {
 		return err
@@ -98,11 +98,13 @@ func (b *builder) buildDatabase() error {
 					Containers: corev1.ContainerArray{corev1.ContainerArgs{
 						Name:  pulumi.String("postgres"),
 						Image: pulumi.String(db.Image),
-						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("postgres"), ContainerPort: pulumi.Int(5432)}},
+						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("postgres"), ContainerPort: pulumi.Int(db.Port)}},
 						Env: corev1.EnvVarArray{
 							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_DB"), Value: pulumi.String(db.Name)},
 							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_USER"), Value: pulumi.String(db.User)},
 							corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String("/var/lib/postgresql/data/pgdata")},
+							// db.port: the server, pg_isready and psql read it.
+							corev1.EnvVarArgs{Name: pulumi.String("PGPORT"), Value: pulumi.String(fmt.Sprint(db.Port))},
 							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_PASSWORD"), ValueFrom: corev1.EnvVarSourceArgs{
 								SecretKeyRef: corev1.SecretKeySelectorArgs{Name: secret.Metadata.Name(), Key: pulumi.String("POSTGRES_PASSWORD")},
 							}},

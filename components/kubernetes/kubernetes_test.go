@@ -296,7 +296,8 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	sts.Equal(t, "spec.template.spec.containers[0].image", "postgres:15")
 	sts.Equal(t, "spec.template.spec.containers[0].readinessProbe.exec.command", []any{"pg_isready", "-U", "app", "-d", "app"})
 	sts.Equal(t, "spec.template.spec.volumes[0].persistentVolumeClaim.claimName", "fastapi-db-data")
-	if sts.Has("spec.template.spec.containers[0].env[3].value") {
+	sts.Equal(t, "spec.template.spec.containers[0].env[4].name", "POSTGRES_PASSWORD")
+	if sts.Has("spec.template.spec.containers[0].env[4].value") {
 		t.Error("POSTGRES_PASSWORD is inline instead of from the Secret")
 	}
 	var url string
@@ -407,4 +408,34 @@ func TestRenderedManifestsHoldNoSecret(t *testing.T) {
 	if !found {
 		t.Error("the env Secret is not rendered with redacted values")
 	}
+}
+
+// TestDatabasePortIsHonoured: db.port is the port DATABASE_URL names, so the
+// in-cluster server listens there, its Service and NetworkPolicy say so.
+func TestDatabasePortIsHonoured(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Set("fastapi-infra:db.port", "6543")
+	})
+	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
+	sts.Equal(t, "spec.template.spec.containers[0].ports[0].containerPort", 6543)
+	sts.Equal(t, "spec.template.spec.containers[0].env[3]", map[string]any{"name": "PGPORT", "value": "6543"})
+	for _, svc := range rec.ByType("kubernetes:core/v1:Service") {
+		if svc.Name == "fastapi-db-service" {
+			svc.Equal(t, "spec.ports[0].port", 6543)
+		}
+	}
+	rec.Named(t, "fastapi-database-netpol").Equal(t, "spec.ingress[0].ports[0].port", 6543)
+	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
+		if s.Has("stringData.DATABASE_URL") && !strings.Contains(s.Str(t, "stringData.DATABASE_URL"), ".svc:6543/") {
+			t.Errorf("DATABASE_URL %s", s.Str(t, "stringData.DATABASE_URL"))
+		}
+	}
+}
+
+// TestIngressBodyLimitIsProxyBodyLimit: one key for the largest body.
+func TestIngressBodyLimitIsProxyBodyLimit(t *testing.T) {
+	ing := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:proxy.bodyLimit", "25m")
+	}).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
+	ing.Equal(t, `metadata.annotations["nginx.ingress.kubernetes.io/proxy-body-size"]`, "25m")
 }

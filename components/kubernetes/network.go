@@ -36,7 +36,7 @@ func (b *builder) ingressAnnotations() pulumi.StringMap {
 	case "nginx":
 		a["nginx.ingress.kubernetes.io/ssl-redirect"] = pulumi.String("true")
 		a["nginx.ingress.kubernetes.io/force-ssl-redirect"] = pulumi.String("true")
-		a["nginx.ingress.kubernetes.io/proxy-body-size"] = pulumi.String("10m")
+		a["nginx.ingress.kubernetes.io/proxy-body-size"] = pulumi.String(b.args.BodyLimit)
 	case "traefik":
 		// Traefik redirects on its web entrypoint (--entrypoints.web.http.
 		// redirections.entrypoint.to=websecure); the route itself is TLS only.
@@ -170,7 +170,7 @@ func (b *builder) buildNetworkPolicies() error {
 					networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")}},
 					networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("migration")}},
 				},
-				Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(5432)}},
+				Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Database.Port)}},
 			}},
 			Egress: networkingv1.NetworkPolicyEgressRuleArray{dns},
 		},

@@ -13,8 +13,45 @@ import (
 // appUser is the non-root user and group of the app image (app/Dockerfile).
 const appUser = "10001:10001"
 
-// multiprocDir holds the Prometheus client's per-worker metric files.
+// multiprocDir holds the Prometheus client's per-worker metric files; the
+// app makes it in the /tmp tmpfs at each start, so a restart starts from
+// zero.
 const multiprocDir = "/tmp/prometheus-multiproc"
+
+// scratchTmpfs is where the app and its migration may write: a tmpfs over
+// /tmp, on an otherwise read-only root file system. A tmpfs mounted at a
+// path the image does not have came back root-owned 0755 after a restart
+// on Docker 20.10 (its mode option forgotten: the app then died on
+// PermissionError and the replica stayed unhealthy); Docker gives a tmpfs
+// the mode of the image's folder at that path, and every image's /tmp is
+// 1777, so this one holds across restarts without any mode option.
+var scratchTmpfs = pulumi.StringMap{"/tmp": pulumi.String("rw,noexec,nosuid,size=64m")}
+
+// hardened sets what the app's replicas and its migration share: its
+// non-root user, no capabilities, no privilege escalation, a read-only root
+// file system with the /tmp tmpfs, the app's memory and CPU limits, and a
+// bound on the processes of its user.
+func (b *builder) hardened(args *docker.ContainerArgs) *docker.ContainerArgs {
+	s := b.args.Service
+	args.User = pulumi.String(appUser)
+	args.ReadOnly = pulumi.Bool(true)
+	args.Tmpfs = scratchTmpfs
+	args.SecurityOpts = pulumi.StringArray{pulumi.String("no-new-privileges:true")}
+	args.Capabilities = docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}}
+	args.Memory = pulumi.Int(s.Resources.Memory.Megabytes())
+	args.MemorySwap = pulumi.Int(s.Resources.Memory.Megabytes()) // no swap beyond the limit
+	args.Cpus = pulumi.String(cpus(s.Resources.CPU.Value))
+	// pulumi-docker has no pids limit; RLIMIT_NPROC bounds the processes
+	// of the app's uid (on the host, as Docker does not remap users by
+	// default): a fork bomb stops there, the workers never near it.
+	args.Ulimits = docker.ContainerUlimitArray{docker.ContainerUlimitArgs{Name: pulumi.String("nproc"), Soft: pulumi.Int(maxProcesses), Hard: pulumi.Int(maxProcesses)}}
+	args.LogDriver = pulumi.String(b.logDriver())
+	args.LogOpts = b.logOptions()
+	return args
+}
+
+// maxProcesses bounds the app user's processes and threads.
+const maxProcesses = 4096
 
 // appSecrets are the values that reach the app only as secret files.
 func (b *builder) appSecrets() map[string]pulumi.StringOutput {
@@ -51,7 +88,7 @@ func (b *builder) buildApps() error {
 	release := b.releaseID()
 	uploads, fileEnv := secretFiles(b.appSecrets())
 	// Several workers per container: the metrics client adds them up from
-	// files in this folder, a tmpfs so that a restart starts from zero.
+	// files in this folder (see multiprocDir).
 	envs := append(append(plainEnv(s.Env), fileEnv...), "PROMETHEUS_MULTIPROC_DIR="+multiprocDir)
 	liveURL := fmt.Sprintf("http://127.0.0.1:%d%s", s.Port, s.Health.LivePath)
 	var deps []pulumi.Resource
@@ -67,26 +104,17 @@ func (b *builder) buildApps() error {
 			docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.release"), Value: pulumi.String(release)},
 		}
 		labels = append(labels, b.traefikLabels()...)
-		app, err := docker.NewContainer(b.ctx, b.name+"-"+role, &docker.ContainerArgs{
-			Name:             pulumi.String(b.containerName(role)),
+		app, err := docker.NewContainer(b.ctx, b.name+"-"+role, b.hardened(&docker.ContainerArgs{
+			Name:             pulumi.String(b.dockerName(role)),
 			Image:            b.appImage,
 			Command:          pulumi.ToStringArray(s.ServerCommand(b.net.ProxyIP)),
-			User:             pulumi.String(appUser),
 			Envs:             pulumi.ToStringArray(envs),
 			Uploads:          uploads,
 			Labels:           labels,
 			NetworksAdvanced: b.privateNetwork(b.upstreamHost()),
 			Healthcheck: healthcheck("python3", "-c",
 				"import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('"+liveURL+"', timeout=2).status == 200 else 1)"),
-			Tmpfs:        pulumi.StringMap{multiprocDir: pulumi.String("rw,noexec,nosuid,size=16m,mode=1777")},
-			Restart:      pulumi.String("unless-stopped"),
-			Memory:       pulumi.Int(s.Resources.Memory.Megabytes()),
-			MemorySwap:   pulumi.Int(s.Resources.Memory.Megabytes()), // no swap beyond the limit
-			Cpus:         pulumi.String(cpus(s.Resources.CPU.Value)),
-			LogDriver:    pulumi.String(b.logDriver()),
-			LogOpts:      b.logOptions(),
-			SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
-			Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+			Restart: pulumi.String("unless-stopped"),
 			// SIGTERM, then this long for in-flight requests (uvicorn
 			// finishes them and runs the lifespan shutdown) before SIGKILL.
 			StopSignal:          pulumi.String("SIGTERM"),
@@ -94,7 +122,7 @@ func (b *builder) buildApps() error {
 			DestroyGraceSeconds: pulumi.Int(s.ShutdownGraceSeconds),
 			Wait:                pulumi.Bool(true),
 			WaitTimeout:         pulumi.Int(120),
-		}, b.opts(pulumi.DependsOn(deps))...)
+		}), b.opts(pulumi.DependsOn(deps))...)
 		if err != nil {
 			return err
 		}
@@ -104,4 +132,4 @@ func (b *builder) buildApps() error {
 }
 
 // upstreamHost is the alias every replica shares on the private network.
-func (b *builder) upstreamHost() string { return b.containerName("app") }
+func (b *builder) upstreamHost() string { return b.dockerName("app") }

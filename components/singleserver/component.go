@@ -25,6 +25,14 @@ type Args struct {
 	// Subnet is the private network, e.g. 172.30.57.0/24 (required). The
 	// proxy takes its last usable address.
 	Subnet string
+	// NamePrefix starts every container, network and volume name (and the
+	// replicas' network alias); default Service.Name. Two single servers on
+	// one Docker host need different ones.
+	NamePrefix string
+	// RefreshImages looks each image's digest up in its registry on every
+	// up and pulls again when the tag points to a new build; false for
+	// images that exist only on the host.
+	RefreshImages bool
 	// Proxy is nginx (default) or traefik.
 	Proxy ProxyKind
 	// ProxyImage is the nginx image; TraefikImage the Traefik one.
@@ -33,6 +41,9 @@ type Args struct {
 	HTTPPort, HTTPSPort int
 	// BodyLimit is nginx's client_max_body_size; default 10m.
 	BodyLimit string
+	// RateLimit (requests a second) and ConnLimit (concurrent connections)
+	// bound each client address at nginx; 0: no bound.
+	RateLimit, ConnLimit int
 	// SecretsDigest changes when a secret that reaches the app changes, so
 	// that a rotation rolls the replicas like a new release (see stacks).
 	SecretsDigest string
@@ -98,6 +109,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 func withDefaults(a Args) Args {
 	if a.Proxy == "" {
 		a.Proxy = Nginx
+	}
+	if a.NamePrefix == "" {
+		a.NamePrefix = a.Service.Name
 	}
 	if a.HTTPPort == 0 {
 		a.HTTPPort = 80
@@ -178,7 +192,7 @@ func (b *builder) volume(role string, retain bool) (*docker.Volume, error) {
 	if retain {
 		opts = b.opts(pulumi.RetainOnDelete(true))
 	}
-	v, err := docker.NewVolume(b.ctx, b.name+"-"+role, &docker.VolumeArgs{Name: pulumi.String(b.containerName(role))}, opts...)
+	v, err := docker.NewVolume(b.ctx, b.name+"-"+role, &docker.VolumeArgs{Name: pulumi.String(b.dockerName(role))}, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -186,5 +200,6 @@ func (b *builder) volume(role string, retain bool) (*docker.Volume, error) {
 	return v, nil
 }
 
-// containerName is the Docker name of a role, unique per component.
-func (b *builder) containerName(role string) string { return b.args.Service.Name + "-" + role }
+// dockerName is the Docker name of a role's container, network or volume,
+// unique per component on its host.
+func (b *builder) dockerName(role string) string { return b.args.NamePrefix + "-" + role }

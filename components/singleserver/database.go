@@ -1,6 +1,8 @@
 package singleserver
 
 import (
+	"strconv"
+
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -12,7 +14,7 @@ func (b *builder) databaseHost() string {
 	if b.args.Service.Database.Mode == service.DatabaseExternal {
 		return b.args.Service.Database.Host
 	}
-	return b.containerName("db")
+	return b.dockerName("db")
 }
 
 // buildDatabase runs PostgreSQL on a named volume. The volume is retained
@@ -34,9 +36,11 @@ func (b *builder) buildDatabase() error {
 	}
 	uploads, fileEnv := secretFiles(map[string]pulumi.StringOutput{"POSTGRES_PASSWORD": db.Password})
 	b.database, err = docker.NewContainer(b.ctx, b.name+"-db", &docker.ContainerArgs{
-		Name:             pulumi.String(b.containerName("db")),
-		Image:            image,
-		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User}, fileEnv...)),
+		Name:  pulumi.String(b.dockerName("db")),
+		Image: image,
+		// PGPORT: db.port, which DATABASE_URL names; the server, pg_isready
+		// and psql read it.
+		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User, "PGPORT=" + strconv.Itoa(db.Port)}, fileEnv...)),
 		Uploads:          uploads,
 		NetworksAdvanced: b.privateNetwork(b.databaseHost()),
 		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{

@@ -1,18 +1,28 @@
 package singleserver
 
 import (
+	"fmt"
+
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // image makes sure a reference is on the engine. A name that exists
-// locally is not pulled, so locally built or mirrored images work offline;
-// KeepLocally leaves it there on destroy, since other stacks may use it.
+// locally is not pulled again by itself, so locally built or mirrored
+// images work offline; with RefreshImages the registry's digest of the tag
+// is a pull trigger, so a tag that now points to a new build (a patched
+// nginx:1.30) is pulled on the next up. KeepLocally leaves the image there
+// on destroy, since other stacks may use it.
 func (b *builder) image(role, ref string) (pulumi.StringOutput, error) {
-	img, err := docker.NewRemoteImage(b.ctx, b.name+"-"+role+"-image", &docker.RemoteImageArgs{
-		Name:        pulumi.String(ref),
-		KeepLocally: pulumi.Bool(true),
-	}, b.opts()...)
+	args := &docker.RemoteImageArgs{Name: pulumi.String(ref), KeepLocally: pulumi.Bool(true)}
+	if b.args.RefreshImages {
+		latest, err := docker.LookupRegistryImage(b.ctx, &docker.LookupRegistryImageArgs{Name: ref}, pulumi.Parent(b.parent))
+		if err != nil {
+			return pulumi.StringOutput{}, fmt.Errorf("looking up %s in its registry (docker.refreshImages true; set it false for images that exist only on the host): %w", ref, err)
+		}
+		args.PullTriggers = pulumi.StringArray{pulumi.String(latest.Sha256Digest)}
+	}
+	img, err := docker.NewRemoteImage(b.ctx, b.name+"-"+role+"-image", args, b.opts()...)
 	if err != nil {
 		return pulumi.StringOutput{}, err
 	}

@@ -45,27 +45,26 @@ func (b *builder) buildMigration() error {
 		deps = append(deps, b.database)
 	}
 	var err error
-	b.migration, err = docker.NewContainer(b.ctx, b.name+"-migrate-"+id, &docker.ContainerArgs{
-		Name:             pulumi.String(b.containerName("migrate-" + id)),
+	// The app's own hardening: the migration runs the same image with the
+	// same secrets.
+	b.migration, err = docker.NewContainer(b.ctx, b.name+"-migrate-"+id, b.hardened(&docker.ContainerArgs{
+		Name:             pulumi.String(b.dockerName("migrate-" + id)),
 		Image:            b.appImage,
 		Command:          pulumi.ToStringArray(s.Migration.Command),
-		User:             pulumi.String(appUser),
 		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), fileEnv...)),
 		Uploads:          uploads,
 		NetworksAdvanced: b.privateNetwork(),
-		LogDriver:        pulumi.String(b.logDriver()),
-		LogOpts:          b.logOptions(),
 		// One shot: run to the end, keep the exit code and logs.
 		MustRun: pulumi.Bool(false),
 		Restart: pulumi.String("no"),
 		Attach:  pulumi.Bool(true),
 		Logs:    pulumi.Bool(true),
 		Rm:      pulumi.Bool(false),
-	}, b.opts(pulumi.DependsOn(deps))...)
+	}), b.opts(pulumi.DependsOn(deps))...)
 	if err != nil {
 		return err
 	}
-	name := b.containerName("migrate-" + id)
+	name := b.dockerName("migrate-" + id)
 	b.gate = pulumi.All(b.migration.ExitCode, b.migration.ContainerLogs).ApplyT(func(v []any) (string, error) {
 		code, _ := v[0].(int)
 		logs, _ := v[1].(string)

@@ -69,7 +69,7 @@ func (b *builder) buildPrometheus() error {
 		return err
 	}
 	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", &docker.ContainerArgs{
-		Name:  pulumi.String(b.containerName("prometheus")),
+		Name:  pulumi.String(b.dockerName("prometheus")),
 		Image: image,
 		Command: pulumi.ToStringArray([]string{
 			"--config.file=" + prometheusDir + "prometheus.yml",
@@ -88,11 +88,14 @@ func (b *builder) buildPrometheus() error {
 			docker.ContainerNetworksAdvancedArgs{Name: b.private.Name},
 			docker.ContainerNetworksAdvancedArgs{Name: b.edge.Name},
 		},
-		Ports:     docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9090), External: pulumi.Int(m.LocalPort), Ip: pulumi.String("127.0.0.1")}},
-		Restart:   pulumi.String("unless-stopped"),
-		Memory:    pulumi.Int(512),
-		LogDriver: pulumi.String(b.logDriver()),
-		LogOpts:   b.logOptions(),
+		Ports:   docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9090), External: pulumi.Int(m.LocalPort), Ip: pulumi.String("127.0.0.1")}},
+		Restart: pulumi.String("unless-stopped"),
+		// Prometheus needs no privilege at all.
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		Memory:       pulumi.Int(512),
+		LogDriver:    pulumi.String(b.logDriver()),
+		LogOpts:      b.logOptions(),
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
 	return err
 }

@@ -44,7 +44,7 @@ func (b *builder) buildNetworks() error {
 		return fmt.Errorf("singleserver: subnet: %w", err)
 	}
 	b.private, err = docker.NewNetwork(b.ctx, b.name+"-private", &docker.NetworkArgs{
-		Name:     pulumi.String(b.containerName("private")),
+		Name:     pulumi.String(b.dockerName("private")),
 		Driver:   pulumi.String("bridge"),
 		Internal: pulumi.Bool(b.args.Service.Database.Mode != "external"),
 		IpamConfigs: docker.NetworkIpamConfigArray{docker.NetworkIpamConfigArgs{
@@ -56,7 +56,7 @@ func (b *builder) buildNetworks() error {
 		return err
 	}
 	b.edge, err = docker.NewNetwork(b.ctx, b.name+"-edge", &docker.NetworkArgs{
-		Name:   pulumi.String(b.containerName("edge")),
+		Name:   pulumi.String(b.dockerName("edge")),
 		Driver: pulumi.String("bridge"),
 	}, b.opts()...)
 	return err

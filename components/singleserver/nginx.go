@@ -4,7 +4,9 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"text/template"
 )
 
@@ -14,7 +16,8 @@ var nginxTemplate string
 //go:embed proxy-entrypoint.sh
 var proxyEntrypoint string
 
-var nginxConf = template.Must(template.New("nginx.conf").Option("missingkey=error").Parse(nginxTemplate))
+var nginxConf = template.Must(template.New("nginx.conf").Option("missingkey=error").
+	Funcs(template.FuncMap{"mul": func(a, b int) int { return a * b }}).Parse(nginxTemplate))
 
 // NginxConfig is the data of the generated nginx.conf.
 type NginxConfig struct {
@@ -26,10 +29,28 @@ type NginxConfig struct {
 	HTTPSPortSuffix   string
 	CertFile, KeyFile string
 	BodyLimit         string
+	// RateLimit is requests a second per client address (bursts of twice
+	// that pass at once), ConnLimit its concurrent connections; 0: none.
+	RateLimit, ConnLimit int
 }
 
-// RenderNginx renders the proxy's nginx.conf.
-func RenderNginx(c NginxConfig) (string, error) { return render(nginxConf, c) }
+// RenderNginx renders the proxy's nginx.conf. Every field but
+// HTTPSPortSuffix is needed: an empty one would render a config that nginx
+// takes but that serves nothing (server_name ""), or that it refuses only
+// when the container starts.
+func RenderNginx(c NginxConfig) (string, error) {
+	var missing []string
+	for name, v := range map[string]string{"ServerName": c.ServerName, "Upstream": c.Upstream, "CertFile": c.CertFile, "KeyFile": c.KeyFile, "BodyLimit": c.BodyLimit} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return "", fmt.Errorf("rendering nginx.conf: %s not set", strings.Join(missing, ", "))
+	}
+	return render(nginxConf, c)
+}
 
 // render executes one of the embedded config templates.
 func render(t *template.Template, data any) (string, error) {

@@ -27,7 +27,7 @@ func TestNginxAcceptsTheGeneratedConfig(t *testing.T) {
 		t.Fatalf("openssl: %v\n%s", err, out)
 	}
 	for _, port := range []int{443, 8443} {
-		cfg := NginxConfigFor(goldenSpec(), "127.0.0.1", port, "10m")
+		cfg := limited(NginxConfigFor(goldenSpec(), "127.0.0.1", port, "10m"))
 		cfg.CertFile, cfg.KeyFile = cert, key
 		conf, err := RenderNginx(cfg)
 		if err != nil {

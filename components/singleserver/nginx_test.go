@@ -18,7 +18,7 @@ func goldenSpec() service.Spec {
 func TestNginxConfigGolden(t *testing.T) {
 	cases := map[string]NginxConfig{
 		"nginx-443.conf":  NginxConfigFor(goldenSpec(), "fastapi-app", 443, "10m"),
-		"nginx-8443.conf": NginxConfigFor(goldenSpec(), "fastapi-app", 8443, "1g"),
+		"nginx-8443.conf": limited(NginxConfigFor(goldenSpec(), "fastapi-app", 8443, "1g")),
 	}
 	for file, cfg := range cases {
 		got, err := RenderNginx(cfg)
@@ -42,8 +42,9 @@ func TestNginxConfigGolden(t *testing.T) {
 }
 
 func TestNginxConfigNeedsEveryField(t *testing.T) {
-	if _, err := RenderNginx(NginxConfig{}); err != nil {
-		t.Fatalf("an empty config must still render (fields are strings): %v", err)
+	_, err := RenderNginx(NginxConfig{HTTPSPortSuffix: ":8443", BodyLimit: "1m"})
+	if err == nil || err.Error() != "rendering nginx.conf: CertFile, KeyFile, ServerName, Upstream not set" {
+		t.Fatalf("a config without its fields: %v", err)
 	}
 	spec := goldenSpec()
 	spec.TLS.Mode = service.TLSProvided
@@ -79,4 +80,10 @@ func TestDemuxLogs(t *testing.T) {
 	if got := lastLines("a\nb\nc\n", 2); got != "b\nc" {
 		t.Errorf("lastLines = %q", got)
 	}
+}
+
+// limited is a config with the per-client limits on.
+func limited(c NginxConfig) NginxConfig {
+	c.RateLimit, c.ConnLimit = 100, 50
+	return c
 }

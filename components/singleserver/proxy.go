@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -68,7 +70,9 @@ func NginxConfigFor(s service.Spec, upstream string, httpsPort int, bodyLimit st
 
 func (b *builder) buildNginx() error {
 	s := b.args.Service
-	conf, err := RenderNginx(NginxConfigFor(s, b.upstreamHost(), b.args.HTTPSPort, b.args.BodyLimit))
+	cfg := NginxConfigFor(s, b.upstreamHost(), b.args.HTTPSPort, b.args.BodyLimit)
+	cfg.RateLimit, cfg.ConnLimit = b.args.RateLimit, b.args.ConnLimit
+	conf, err := RenderNginx(cfg)
 	if err != nil {
 		return err
 	}
@@ -97,7 +101,7 @@ func (b *builder) buildNginx() error {
 		volumes = docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: certs.Name, ContainerPath: pulumi.String(tlsDir)}}
 	}
 	return b.proxyContainer(&docker.ContainerArgs{
-		Name:        pulumi.String(b.containerName("proxy")),
+		Name:        pulumi.String(b.dockerName("proxy")),
 		Image:       image,
 		Entrypoints: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String(proxyDir + "entrypoint.sh")},
 		Envs: pulumi.ToStringArray([]string{
@@ -106,6 +110,10 @@ func (b *builder) buildNginx() error {
 		Uploads:     uploads,
 		Volumes:     volumes,
 		Healthcheck: healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
+		// The master binds 80 and 443 and runs its workers as www-data,
+		// owning their temporary folders; nothing else.
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")},
+			Adds: pulumi.ToStringArray([]string{"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"})},
 	})
 }
 
@@ -115,7 +123,7 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 	if b.args.Proxy != Traefik {
 		return nil
 	}
-	labels := TraefikLabels(b.args.Service, b.containerName("private"))
+	labels := TraefikLabels(b.args.Service, b.dockerName("private"), b.args.BodyLimit)
 	var out docker.ContainerLabelArray
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
@@ -141,25 +149,55 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 // a replica could not be reached, never after one answered; a 5xx answer
 // counts as a passive failure too, and the 1 s active check brings a
 // replica back as soon as it is ready again.
-func TraefikLabels(s service.Spec, network string) map[string]string {
+//
+// The replicas also carry the service label Traefik's provider is
+// constrained to, the body limit nginx applies (proxy.bodyLimit, as a
+// buffering limit) and the HSTS header nginx sends.
+func TraefikLabels(s service.Spec, network, bodyLimit string) map[string]string {
 	r := "traefik.http.routers." + s.Name
 	svc := "traefik.http.services." + s.Name + ".loadbalancer"
-	retry := s.Name + "-retry"
+	mw := "traefik.http.middlewares." + s.Name
+	retry, limit, hsts := s.Name+"-retry", s.Name+"-body", s.Name+"-hsts"
 	return map[string]string{
-		"traefik.enable":                                        "true",
-		"traefik.docker.network":                                network,
-		r + ".rule":                                             fmt.Sprintf("Host(`%s`)", s.Domain),
-		r + ".entrypoints":                                      "websecure",
-		r + ".tls.certresolver":                                 "letsencrypt",
-		r + ".middlewares":                                      retry,
-		svc + ".server.port":                                    fmt.Sprint(s.Port),
-		svc + ".healthcheck.path":                               s.Health.ReadyPath,
-		svc + ".healthcheck.interval":                           "1s",
-		svc + ".passivehealthcheck.maxfailedattempts":           "3",
-		svc + ".passivehealthcheck.failurewindow":               "5s",
-		"traefik.http.middlewares." + retry + ".retry.attempts": "6",
+		"traefik.enable":                                               "true",
+		serviceLabel:                                                   s.Name,
+		"traefik.docker.network":                                       network,
+		r + ".rule":                                                    fmt.Sprintf("Host(`%s`)", s.Domain),
+		r + ".entrypoints":                                             "websecure",
+		r + ".tls.certresolver":                                        "letsencrypt",
+		r + ".middlewares":                                             retry + "," + limit + "," + hsts,
+		mw + "-body.buffering.maxrequestbodybytes":                     fmt.Sprint(nginxSizeBytes(bodyLimit)),
+		mw + "-hsts.headers.stsseconds":                                "63072000",
+		mw + "-hsts.headers.stsincludesubdomains":                      "true",
+		mw + "-hsts.headers.contenttypenosniff":                        "true",
+		svc + ".server.port":                                           fmt.Sprint(s.Port),
+		svc + ".healthcheck.path":                                      s.Health.ReadyPath,
+		svc + ".healthcheck.interval":                                  "1s",
+		svc + ".passivehealthcheck.maxfailedattempts":                  "3",
+		svc + ".passivehealthcheck.failurewindow":                      "5s",
+		"traefik.http.middlewares." + retry + ".retry.attempts":        "6",
 		"traefik.http.middlewares." + retry + ".retry.initialinterval": "100ms",
 	}
+}
+
+// serviceLabel names the service on its replicas; Traefik's Docker provider
+// considers only containers that carry it with this service's name.
+const serviceLabel = "fastapi-infra.service"
+
+// nginxSizeBytes reads an nginx size (512k, 10m, 1g, or bytes), validated
+// by the stack config.
+func nginxSizeBytes(size string) int64 {
+	mult := int64(1)
+	switch strings.ToLower(size[len(size)-1:]) {
+	case "k":
+		mult, size = 1<<10, size[:len(size)-1]
+	case "m":
+		mult, size = 1<<20, size[:len(size)-1]
+	case "g":
+		mult, size = 1<<30, size[:len(size)-1]
+	}
+	n, _ := strconv.ParseInt(size, 10, 64)
+	return n * mult
 }
 
 // Where the Traefik container keeps ACME state (a retained volume) and the
@@ -170,13 +208,15 @@ const (
 )
 
 // TraefikCommand is the Traefik container's command: the Docker provider
-// (only labelled containers), HTTP -> HTTPS, an ACME resolver on the
-// HTTP-01 challenge with its state on the volume, and the ping endpoint
-// its healthcheck uses.
-func TraefikCommand(t service.TLS) []string {
+// (only containers labelled for this service: another stack's containers
+// on the same host are not routed, whatever their labels), HTTP -> HTTPS,
+// an ACME resolver on the HTTP-01 challenge with its state on the volume,
+// and the ping endpoint its healthcheck uses.
+func TraefikCommand(service string, t service.TLS) []string {
 	cmd := []string{
 		"--providers.docker=true",
 		"--providers.docker.exposedbydefault=false",
+		fmt.Sprintf("--providers.docker.constraints=Label(`%s`,`%s`)", serviceLabel, service),
 		"--entrypoints.web.address=:80",
 		"--entrypoints.web.http.redirections.entrypoint.to=websecure",
 		"--entrypoints.web.http.redirections.entrypoint.scheme=https",
@@ -214,10 +254,12 @@ func (b *builder) buildTraefik() error {
 		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(acmeCAFile), Content: pulumi.String(s.TLS.ACMECA)}}
 	}
 	return b.proxyContainer(&docker.ContainerArgs{
-		Name:    pulumi.String(b.containerName("proxy")),
+		Name:    pulumi.String(b.dockerName("proxy")),
 		Image:   image,
-		Command: pulumi.ToStringArray(TraefikCommand(s.TLS)),
-		Uploads: uploads,
+		Command: pulumi.ToStringArray(TraefikCommand(s.Name, s.TLS)),
+		// Binds 80 and 443 as root, nothing else.
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}, Adds: pulumi.StringArray{pulumi.String("NET_BIND_SERVICE")}},
+		Uploads:      uploads,
 		Volumes: docker.ContainerVolumeArray{
 			docker.ContainerVolumeArgs{HostPath: pulumi.String("/var/run/docker.sock"), ContainerPath: pulumi.String("/var/run/docker.sock"), ReadOnly: pulumi.Bool(true)},
 			docker.ContainerVolumeArgs{VolumeName: acme.Name, ContainerPath: pulumi.String(acmeDir)},
@@ -238,6 +280,7 @@ func (b *builder) proxyContainer(args *docker.ContainerArgs) error {
 	args.LogDriver = pulumi.String(b.logDriver())
 	args.LogOpts = b.logOptions()
 	args.StopTimeout = pulumi.Int(30)
+	args.SecurityOpts = pulumi.StringArray{pulumi.String("no-new-privileges:true")}
 	args.Wait = pulumi.Bool(true)
 	args.WaitTimeout = pulumi.Int(60)
 	var err error

@@ -115,13 +115,28 @@ func TestAppContainers(t *testing.T) {
 		app.Equal(t, "healthcheck.retries", 3)
 		app.Equal(t, "capabilities.drops", []any{"ALL"})
 		app.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-app"})
-		app.Equal(t, `tmpfs["/tmp/prometheus-multiproc"]`, "rw,noexec,nosuid,size=16m,mode=1777")
+	}
+	// The app and its migration are hardened alike: read-only root with a
+	// tmpfs /tmp (no mode option: it would be lost on a restart), no
+	// capabilities, no privilege escalation, limits.
+	for _, c := range append(byRole["app"], byRole["migrate"]...) {
+		c.Equal(t, "readOnly", true)
+		c.Equal(t, "tmpfs", map[string]any{"/tmp": "rw,noexec,nosuid,size=64m"})
+		c.Equal(t, "user", "10001:10001")
+		c.Equal(t, "capabilities.drops", []any{"ALL"})
+		c.Equal(t, "securityOpts", []any{"no-new-privileges:true"})
+		c.Equal(t, "memory", 512)
+		c.Equal(t, "memorySwap", 512)
+		c.Equal(t, "cpus", "0.5")
+		c.Equal(t, "ulimits[0].name", "nproc")
+	}
+	for _, app := range byRole["app"] {
 		// Secrets: a file and a _FILE variable, never the value in env.
 		envs := fmt.Sprint(app.Get(t, "envs"))
 		if strings.Contains(envs, mocktest.TestPassword) || strings.Contains(envs, "DATABASE_URL=") {
 			t.Errorf("DATABASE_URL is in the container env: %s", envs)
 		}
-		if !strings.Contains(envs, "DATABASE_URL_FILE=/run/secrets/DATABASE_URL") || !strings.Contains(envs, "LOG_LEVEL=debug") {
+		if !strings.Contains(envs, "DATABASE_URL_FILE=/run/secrets/DATABASE_URL") || !strings.Contains(envs, "LOG_LEVEL=info") {
 			t.Errorf("envs %s", envs)
 		}
 		v, secret, _ := app.At("uploads[0].content")
@@ -139,7 +154,8 @@ func TestDatabase(t *testing.T) {
 	db.Equal(t, "wait", true)
 	db.Equal(t, "volumes[0].containerPath", "/var/lib/postgresql/data")
 	db.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-db"})
-	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD") || strings.Contains(envs, mocktest.TestPassword) {
+	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD") || strings.Contains(envs, mocktest.TestPassword) ||
+		!strings.Contains(envs, "PGPORT=5432") {
 		t.Errorf("db envs %s", envs)
 	}
 	if _, secret, _ := db.At("uploads[0].content"); !secret {
@@ -213,7 +229,7 @@ func TestReleasesAreNewResources(t *testing.T) {
 		return c.Set("fastapi-infra:app.image", "fastapi-infra-app:0.2.0")
 	}))
 	newEnv := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:app.env.LOG_LEVEL", "info")
+		return c.Set("fastapi-infra:app.env.LOG_LEVEL", "debug")
 	}))
 	newSecret := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
 		return c.Secret("fastapi-infra:dbPassword", "rotated-password")
@@ -249,7 +265,14 @@ func TestProxyConfigAndTLS(t *testing.T) {
 	proxy.Equal(t, "entrypoints", []any{"/bin/sh", "/etc/nginx/fastapi-infra/entrypoint.sh"})
 	proxy.Equal(t, "uploads[0].file", "/etc/nginx/fastapi-infra/nginx.conf")
 	conf := proxy.Str(t, "uploads[0].content")
-	for _, want := range []string{"server fastapi-app:8000", "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host:8443$request_uri;"} {
+	proxy.Equal(t, "capabilities.drops", []any{"ALL"})
+	proxy.Equal(t, "capabilities.adds", []any{"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"})
+	proxy.Equal(t, "securityOpts", []any{"no-new-privileges:true"})
+	for _, want := range []string{"server fastapi-app:8000 max_fails=1 fail_timeout=2s;", "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host:8443$request_uri;",
+		// Unknown host names get nothing; /metrics is not public.
+		"ssl_reject_handshake on;", "return 444;",
+		// Per client address, from proxy.rateLimit and proxy.connLimit.
+		"rate=100r/s;", "limit_req zone=perclient burst=200 nodelay;", "limit_conn perclientconn 100;", "location = /metrics {\n            return 404;"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nginx.conf lacks %q", want)
 		}
@@ -298,11 +321,25 @@ func TestTraefikWithACME(t *testing.T) {
 		t.Error("the ACME volume is not retained")
 	}
 	labels := fmt.Sprint(byRole["app"][0].Get(t, "labels"))
-	if !strings.Contains(labels, "Host(`api.example.com`)") || !strings.Contains(labels, "traefik.http.routers.fastapi.tls.certresolver") ||
-		!strings.Contains(labels, "label:traefik.http.routers.fastapi.middlewares value:fastapi-retry") || !strings.Contains(labels, "label:traefik.http.middlewares.fastapi-retry.retry.attempts value:6") ||
-		!strings.Contains(labels, "label:traefik.http.services.fastapi.loadbalancer.passivehealthcheck.maxfailedattempts value:3") {
-		t.Errorf("app labels %s", labels)
+	for _, want := range []string{"Host(`api.example.com`)", "traefik.http.routers.fastapi.tls.certresolver",
+		"label:traefik.http.routers.fastapi.middlewares value:fastapi-retry,fastapi-body,fastapi-hsts",
+		"label:traefik.http.middlewares.fastapi-retry.retry.attempts value:6",
+		"label:traefik.http.services.fastapi.loadbalancer.passivehealthcheck.maxfailedattempts value:3",
+		// proxy.bodyLimit 10m, as nginx's client_max_body_size.
+		"label:traefik.http.middlewares.fastapi-body.buffering.maxrequestbodybytes value:10485760",
+		"label:traefik.http.middlewares.fastapi-hsts.headers.stsseconds value:63072000",
+		"label:fastapi-infra.service value:fastapi"} {
+		if !strings.Contains(labels, want) {
+			t.Errorf("app labels lack %s: %s", want, labels)
+		}
 	}
+	// Only this service's containers, whatever other stacks on the host
+	// label theirs.
+	if !strings.Contains(cmd, "--providers.docker.constraints=Label(`fastapi-infra.service`,`fastapi`)") {
+		t.Errorf("traefik command %s: the Docker provider is not constrained to this service", cmd)
+	}
+	proxy.Equal(t, "capabilities.drops", []any{"ALL"})
+	proxy.Equal(t, "capabilities.adds", []any{"NET_BIND_SERVICE"})
 }
 
 func TestTraefikWithAPrivateACMEServer(t *testing.T) {
@@ -357,5 +394,26 @@ func TestPrometheusAndLogDriver(t *testing.T) {
 	// Off by default in dev: no Prometheus.
 	if n := len(containers(t, mustDeployDev(t, nil))["prometheus"]); n != 0 {
 		t.Errorf("%d Prometheus containers with monitoring off", n)
+	}
+}
+
+// TestImagesFollowTheirTags: with docker.refreshImages the registry's
+// digest of each tag is a pull trigger, so a tag that now names a new
+// build (a patched nginx) is pulled on the next up; the dev stack's local
+// images are not looked up.
+func TestImagesFollowTheirTags(t *testing.T) {
+	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:docker.refreshImages", "true")
+	})
+	for _, img := range rec.ByType("docker:index/remoteImage:RemoteImage") {
+		img.Equal(t, "pullTriggers", []any{"sha256:registry-digest-of-" + img.Str(t, "name")})
+	}
+	if n := len(rec.ByType("docker:index/remoteImage:RemoteImage")); n == 0 {
+		t.Fatal("no remote images registered")
+	}
+	for _, img := range mustDeployDev(t, nil).ByType("docker:index/remoteImage:RemoteImage") {
+		if img.Has("pullTriggers") {
+			t.Errorf("the dev stack's local image %s is looked up in a registry", img.Str(t, "name"))
+		}
 	}
 }
