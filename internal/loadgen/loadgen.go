@@ -174,3 +174,48 @@ func (r Result) String() string {
 	}
 	return s
 }
+
+// Saturate sends requests from conns workers back to back for d (closed
+// loop: each waits for its answer) and returns the answered requests per
+// second and the failures: a throughput figure, not a latency one.
+func Saturate(client *http.Client, newRequest func(context.Context) (*http.Request, error), conns int, d time.Duration) (perSecond float64, failed int) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var mu sync.Mutex
+	ok := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, err := newRequest(ctx)
+				if err != nil {
+					return
+				}
+				resp, err := client.Do(req)
+				if ctx.Err() != nil {
+					if resp != nil {
+						resp.Body.Close()
+					}
+					return
+				}
+				good := err == nil && resp.StatusCode == http.StatusOK
+				if resp != nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				mu.Lock()
+				if good {
+					ok++
+				} else {
+					failed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(ok) / time.Since(start).Seconds(), failed
+}

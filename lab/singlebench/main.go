@@ -1,0 +1,437 @@
+// Command singlebench runs the seed's compose pattern and the project's
+// single server side by side on this machine's Docker engine, on the same
+// local images, interleaved, and prints what each costs:
+//
+//	go run ./lab/singlebench [-rounds 3]
+//
+// The project's side is exactly what the dev stack registers: stacks.Run
+// under the mock engine with Pulumi.dev.yaml (ports, subnet and images
+// pointed at this run), its docker resources made through the Engine API
+// as the provider would (internal/dockerplan); the pulumi-docker provider
+// itself cannot be had here, so its own time (engine, plugin, state) is not
+// in these figures. The compose side is lab/singlebench/compose, the
+// seed's file and nginx.conf made runnable. Each round measures, for each
+// side: the cold start to HTTPS 200 on /items; throughput through the TLS
+// proxy on /health/live and /items; an app release (new replicas) under a
+// steady 50 requests a second; and a SIGKILL of one replica's PID 1 under
+// the same load. Load goes to 127.0.0.1 only, bounded in time.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"embed"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
+	"github.com/fastapi-infra/fastapi-infra/internal/loadgen"
+	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+	"github.com/fastapi-infra/fastapi-infra/internal/pki"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
+)
+
+//go:embed compose
+var composeFiles embed.FS
+
+func main() {
+	rounds := flag.Int("rounds", 3, "interleaved rounds (medians are printed)")
+	flag.Parse()
+	if err := run(*rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "singlebench:", err)
+		os.Exit(1)
+	}
+}
+
+// side is one way to run the single server.
+type side interface {
+	name() string
+	// up creates everything from nothing; it returns when every
+	// container is started as the tool does it (compose: started; the
+	// project: what the provider waits for).
+	up(ctx context.Context) error
+	// release rolls the app replicas to a new environment.
+	release(ctx context.Context, n int) error
+	// replicas are the running app containers' IDs or names.
+	replicas(ctx context.Context) ([]string, error)
+	down(ctx context.Context)
+	httpsPort() int
+}
+
+// figures are one side's measurements of one round.
+type figures struct {
+	coldStart, releaseTook, backAfterKill time.Duration
+	liveRPS, itemsRPS                     float64
+	release, kill                         loadgen.Result
+}
+
+func run(rounds int) error {
+	ctx := context.Background()
+	repo, err := filepath.Abs(".")
+	if err != nil {
+		return err
+	}
+	images, err := buildImages(repo)
+	if err != nil {
+		return err
+	}
+	engine := dockerplan.NewEngine("")
+	results := map[string][]figures{}
+	for round := range rounds {
+		sides := []side{newCompose(repo, images, round), &project{repo: repo, images: images, engine: engine, round: round}}
+		if round%2 == 1 {
+			slices.Reverse(sides) // interleaved: neither side always goes first
+		}
+		for _, s := range sides {
+			fmt.Fprintf(os.Stderr, "singlebench: round %d, %s\n", round+1, s.name())
+			f, err := measure(ctx, engine, s)
+			s.down(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name(), err)
+			}
+			results[s.name()] = append(results[s.name()], f)
+		}
+	}
+	report(rounds, results["compose"], results["fastapi-infra"])
+	return nil
+}
+
+func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, error) {
+	var f figures
+	client := httpsClient()
+	base := fmt.Sprintf("https://localhost:%d", s.httpsPort())
+	get := func(path string) func(context.Context) (*http.Request, error) {
+		return func(ctx context.Context) (*http.Request, error) {
+			return http.NewRequestWithContext(ctx, "GET", base+path, nil)
+		}
+	}
+	start := time.Now()
+	if err := s.up(ctx); err != nil {
+		return f, err
+	}
+	if err := waitOK(client, base+"/items", 2*time.Minute); err != nil {
+		return f, err
+	}
+	f.coldStart = time.Since(start)
+	time.Sleep(3 * time.Second) // let both replicas settle
+	f.liveRPS, _ = loadgen.Saturate(client, get("/health/live"), 32, 10*time.Second)
+	f.itemsRPS, _ = loadgen.Saturate(client, get("/items"), 32, 10*time.Second)
+
+	load := loadgen.Start(client, get("/items"), loadgen.Options{Rate: 50, Max: 3 * time.Minute})
+	time.Sleep(2 * time.Second)
+	start = time.Now()
+	if err := s.release(ctx, 2); err != nil {
+		return f, err
+	}
+	f.releaseTook = time.Since(start)
+	time.Sleep(3 * time.Second)
+	f.release = load.Stop()
+
+	reps, err := s.replicas(ctx)
+	if err != nil || len(reps) == 0 {
+		return f, fmt.Errorf("no replicas to kill: %v", err)
+	}
+	load = loadgen.Start(client, get("/items"), loadgen.Options{Rate: 50, Max: 3 * time.Minute})
+	time.Sleep(2 * time.Second)
+	victim := reps[0]
+	st, err := engine.Inspect(ctx, victim)
+	if err != nil {
+		return f, err
+	}
+	// SIGKILL of PID 1 from the host, as the OOM killer or a crash ends it
+	// (docker kill would count as a wanted stop and skip the restart).
+	if err := syscall.Kill(st.State.Pid, syscall.SIGKILL); err != nil {
+		return f, err
+	}
+	f.backAfterKill = backAgain(ctx, engine, victim, st.RestartCount, 60*time.Second)
+	time.Sleep(2 * time.Second)
+	f.kill = load.Stop()
+	return f, nil
+}
+
+// backAgain is how long until the container restarted and its app answers
+// its live endpoint from inside (60 s when it never does).
+func backAgain(ctx context.Context, engine *dockerplan.Engine, id string, restarts int, limit time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < limit {
+		st, err := engine.Inspect(ctx, id)
+		if err == nil && st.RestartCount > restarts && st.State.Running {
+			if _, code, err := engine.Exec(ctx, id, "python3", "-c",
+				"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=1)"); err == nil && code == 0 {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return limit
+}
+
+func httpsClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, _ := net.SplitHostPort(addr)
+			return dialer.DialContext(ctx, "tcp4", "127.0.0.1:"+port)
+		},
+		MaxIdleConnsPerHost: 64,
+	}}
+}
+
+func waitOK(client *http.Client, url string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if resp, err := client.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("no HTTPS 200 on %s within %s", url, within)
+}
+
+func buildImages(repo string) (map[string]string, error) {
+	cmd := exec.Command(filepath.Join(repo, "images", "build.sh"), "dev")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("images/build.sh dev: %w", err)
+	}
+	images := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			images[k] = v
+		}
+	}
+	return images, nil
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// compose is the seed's compose pattern, run by docker-compose.
+type compose struct {
+	dir, project string
+	env          []string
+	https        int
+}
+
+func newCompose(repo string, images map[string]string, round int) *compose {
+	return &compose{project: fmt.Sprintf("singlebench%d%d", os.Getpid()%1000, round), https: freePort(), env: []string{
+		"APP_IMAGE=" + images["APP"], "POSTGRES_IMAGE=" + images["POSTGRES"], "NGINX_IMAGE=" + images["NGINX"],
+		fmt.Sprintf("HTTP_PORT=%d", freePort())}}
+}
+
+func (c *compose) name() string   { return "compose" }
+func (c *compose) httpsPort() int { return c.https }
+
+func (c *compose) run(ctx context.Context, release int, args ...string) error {
+	cmd := exec.CommandContext(ctx, "docker-compose", append([]string{"-p", c.project}, args...)...)
+	cmd.Dir = c.dir
+	cmd.Env = append(append(os.Environ(), c.env...), fmt.Sprintf("HTTPS_PORT=%d", c.https), fmt.Sprintf("RELEASE=%d", release))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (c *compose) up(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "singlebench-compose-")
+	if err != nil {
+		return err
+	}
+	c.dir = dir
+	for _, f := range []string{"docker-compose.yml", "nginx.conf"} {
+		raw, err := composeFiles.ReadFile("compose/" + f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil {
+			return err
+		}
+	}
+	ca, err := pki.NewCA("singlebench")
+	if err != nil {
+		return err
+	}
+	cert, key, err := ca.Issue(pki.Subject{CommonName: "localhost", Names: []string{"localhost"}, Server: true})
+	if err != nil {
+		return err
+	}
+	live := filepath.Join(dir, "certs", "live", "localhost")
+	if err := os.MkdirAll(live, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(live, "fullchain.pem"), cert, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(live, "privkey.pem"), key, 0o644); err != nil {
+		return err
+	}
+	return c.run(ctx, 1, "up", "-d")
+}
+
+func (c *compose) release(ctx context.Context, n int) error { return c.run(ctx, n, "up", "-d") }
+
+func (c *compose) replicas(ctx context.Context) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "docker-compose", "-p", c.project, "ps", "-q", "api")
+	cmd.Dir = c.dir
+	cmd.Env = append(append(os.Environ(), c.env...), fmt.Sprintf("HTTPS_PORT=%d", c.https), "RELEASE=2")
+	out, err := cmd.Output()
+	return strings.Fields(string(out)), err
+}
+
+func (c *compose) down(ctx context.Context) {
+	_ = c.run(ctx, 2, "down", "-v", "--remove-orphans")
+	_ = os.RemoveAll(c.dir)
+}
+
+// project is the dev stack's single server, as the component registers it.
+type project struct {
+	repo   string
+	images map[string]string
+	engine *dockerplan.Engine
+	round  int
+	d      dockerplan.Deployment
+	https  int
+	prefix string
+	config mocktest.Config
+}
+
+func (p *project) name() string   { return "fastapi-infra" }
+func (p *project) httpsPort() int { return p.https }
+
+// plan records what stacks.Run registers for the dev stack with this
+// run's images, ports, subnet and release.
+func (p *project) plan(release int) (dockerplan.Plan, error) {
+	c := p.config.Set("fastapi-infra:app.env.RELEASE", fmt.Sprint(release))
+	rec := &mocktest.Recorder{Outputs: dockerplan.Outputs}
+	if err := mocktest.Record("dev", c, stacks.Run, rec); err != nil {
+		return dockerplan.Plan{}, err
+	}
+	var docker []mocktest.Resource
+	for _, r := range rec.All() {
+		if r.Type != "pulumi:providers:docker" {
+			docker = append(docker, r)
+		}
+	}
+	return dockerplan.FromRecording(docker)
+}
+
+func (p *project) up(ctx context.Context) error {
+	c, err := mocktest.ReadStackFile(filepath.Join(p.repo, "Pulumi.dev.yaml"))
+	if err != nil {
+		return err
+	}
+	p.https = freePort()
+	p.prefix = fmt.Sprintf("singlebench%d%d", os.Getpid()%1000, p.round)
+	p.config = c.Set("fastapi-infra:app.name", p.prefix).
+		Set("fastapi-infra:docker.namePrefix", p.prefix).
+		// One client address sends everything here; the compose side has
+		// no per-client limits either.
+		Set("fastapi-infra:proxy.rateLimit", "0").Set("fastapi-infra:proxy.connLimit", "0").
+		Set("fastapi-infra:app.image", p.images["APP"]).
+		Set("fastapi-infra:db.image", p.images["POSTGRES"]).
+		Set("fastapi-infra:proxy.image", p.images["NGINX"]).
+		Set("fastapi-infra:proxy.httpPort", fmt.Sprint(freePort())).
+		Set("fastapi-infra:proxy.httpsPort", fmt.Sprint(p.https)).
+		Set("fastapi-infra:docker.subnet", fmt.Sprintf("172.31.%d.0/24", 220+p.round%30)).
+		Secret("fastapi-infra:dbPassword", "bench-project-pw").
+		Secret("fastapi-infra:rolloutKey", "0123456789abcdef0123456789abcdef")
+	plan, err := p.plan(1)
+	if err != nil {
+		return err
+	}
+	return p.engine.Apply(ctx, plan, &p.d)
+}
+
+func (p *project) release(ctx context.Context, n int) error {
+	plan, err := p.plan(n)
+	if err != nil {
+		return err
+	}
+	if err := p.engine.Apply(ctx, plan, &p.d); err != nil {
+		return err
+	}
+	// Then the old release goes, as Pulumi deletes replaced resources at
+	// the end of the update.
+	for _, name := range p.d.Names(p.prefix + "-app-") {
+		if !slices.ContainsFunc(plan.Containers, func(c dockerplan.Container) bool { return c.Name == name }) {
+			if _, err := p.engine.Retire(ctx, &p.d, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *project) replicas(context.Context) ([]string, error) {
+	var ids []string
+	for _, name := range p.d.Names(p.prefix + "-app-") {
+		ids = append(ids, p.d.IDs[name])
+	}
+	return ids, nil
+}
+
+func (p *project) down(ctx context.Context) { p.engine.Destroy(ctx, &p.d, true) }
+
+func report(rounds int, compose, project []figures) {
+	med := func(fs []figures, get func(figures) float64) float64 {
+		var v []float64
+		for _, f := range fs {
+			v = append(v, get(f))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	sum := func(fs []figures, get func(figures) int) int {
+		n := 0
+		for _, f := range fs {
+			n += get(f)
+		}
+		return n
+	}
+	secs := func(d time.Duration) float64 { return d.Seconds() }
+	ms := func(d time.Duration) float64 { return float64(d.Milliseconds()) }
+	row := func(what, unit string, get func(figures) float64) {
+		c, p := med(compose, get), med(project, get)
+		ratio := "-"
+		if c > 0 {
+			ratio = fmt.Sprintf("%.2fx", p/c)
+		}
+		fmt.Printf("%-52s %12.2f %12.2f %8s  %s\n", what, c, p, ratio, unit)
+	}
+	fmt.Printf("single server: the seed's compose pattern vs fastapi-infra's dev stack (median of %d interleaved rounds; same images, same machine)\n", rounds)
+	fmt.Printf("%-52s %12s %12s %8s\n", "", "compose", "fastapi-infra", "ratio")
+	row("cold start -> HTTPS 200 on /items", "s", func(f figures) float64 { return secs(f.coldStart) })
+	row("throughput via the TLS proxy, /health/live (32 conns)", "req/s", func(f figures) float64 { return f.liveRPS })
+	row("throughput via the TLS proxy, /items (32 conns)", "req/s", func(f figures) float64 { return f.itemsRPS })
+	row("app release: duration", "s", func(f figures) float64 { return secs(f.releaseTook) })
+	row("app release under 50 req/s: p99", "ms", func(f figures) float64 { return ms(f.release.P99) })
+	row("app release under 50 req/s: max", "ms", func(f figures) float64 { return ms(f.release.Max) })
+	row("SIGKILL of a replica under 50 req/s: p99", "ms", func(f figures) float64 { return ms(f.kill.P99) })
+	row("killed replica answering again after", "s", func(f figures) float64 { return secs(f.backAfterKill) })
+	fmt.Printf("%-52s %12s %12s\n", "app release under 50 req/s: failed (all rounds)",
+		fmt.Sprintf("%d/%d", sum(compose, func(f figures) int { return f.release.Failed }), sum(compose, func(f figures) int { return f.release.Sent })),
+		fmt.Sprintf("%d/%d", sum(project, func(f figures) int { return f.release.Failed }), sum(project, func(f figures) int { return f.release.Sent })))
+	fmt.Printf("%-52s %12s %12s\n", "SIGKILL of a replica under 50 req/s: failed (all rounds)",
+		fmt.Sprintf("%d/%d", sum(compose, func(f figures) int { return f.kill.Failed }), sum(compose, func(f figures) int { return f.kill.Sent })),
+		fmt.Sprintf("%d/%d", sum(project, func(f figures) int { return f.kill.Failed }), sum(project, func(f figures) int { return f.kill.Sent })))
+}
