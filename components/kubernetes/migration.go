@@ -1,10 +1,6 @@
 package kubernetes
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
-
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -17,8 +13,7 @@ import (
 // command is a new Job (Jobs are immutable), the same release keeps its
 // completed Job and runs nothing again.
 func MigrationJobName(s service.Spec) string {
-	sum := sha256.Sum256([]byte(s.Image.Ref + "\x00" + strings.Join(s.Migration.Command, "\x00")))
-	return s.Name + "-migrate-" + hex.EncodeToString(sum[:])[:10]
+	return s.Name + "-migrate-" + service.ReleaseID(append([]string{s.Image.Ref}, s.Migration.Command...)...)
 }
 
 // migrationFailurePolicy runs a migration pod again when the cluster took

@@ -145,34 +145,33 @@ func (b *builder) buildNetworkPolicies() error {
 		if p.role == "migration" && s.Migration.Strategy != service.MigrationJob {
 			continue
 		}
-		if _, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-"+p.role+"-netpol", &networkingv1.NetworkPolicyArgs{
-			Metadata: b.meta(s.Name+"-"+p.role, p.role),
-			Spec: networkingv1.NetworkPolicySpecArgs{
-				PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector(p.role)},
-				PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
-				Ingress:     p.ingress,
-				Egress:      egress,
-			},
-		}, b.opts()...); err != nil {
+		if err := b.networkPolicy(p.role, p.ingress, egress); err != nil {
 			return err
 		}
 	}
 	if s.Database.Mode != service.DatabaseInCluster {
 		return nil
 	}
-	_, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-database-netpol", &networkingv1.NetworkPolicyArgs{
-		Metadata: b.meta(s.Name+"-database", "database"),
+	return b.networkPolicy("database", networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
+		From: networkingv1.NetworkPolicyPeerArray{
+			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")}},
+			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("migration")}},
+		},
+		Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Database.Port)}},
+	}}, networkingv1.NetworkPolicyEgressRuleArray{dns})
+}
+
+// networkPolicy admits exactly ingress and egress to the pods of a role;
+// everything else is denied (both policy types are set, so empty rules
+// mean none).
+func (b *builder) networkPolicy(role string, ingress networkingv1.NetworkPolicyIngressRuleArray, egress networkingv1.NetworkPolicyEgressRuleArray) error {
+	_, err := networkingv1.NewNetworkPolicy(b.ctx, b.name+"-"+role+"-netpol", &networkingv1.NetworkPolicyArgs{
+		Metadata: b.meta(b.args.Service.Name+"-"+role, role),
 		Spec: networkingv1.NetworkPolicySpecArgs{
-			PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("database")},
+			PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector(role)},
 			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
-			Ingress: networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
-				From: networkingv1.NetworkPolicyPeerArray{
-					networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")}},
-					networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("migration")}},
-				},
-				Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Database.Port)}},
-			}},
-			Egress: networkingv1.NetworkPolicyEgressRuleArray{dns},
+			Ingress:     ingress,
+			Egress:      egress,
 		},
 	}, b.opts()...)
 	return err

@@ -28,3 +28,14 @@ func TestURL(t *testing.T) {
 		t.Errorf("URL(8443) = %q", got)
 	}
 }
+
+func TestReleaseID(t *testing.T) {
+	a := ReleaseID("app:1", "alembic", "upgrade", "head")
+	if len(a) != 10 || a != ReleaseID("app:1", "alembic", "upgrade", "head") {
+		t.Fatalf("ReleaseID is %q, not a stable 10-character name", a)
+	}
+	// Parts are separated: moving a boundary is another release.
+	if a == ReleaseID("app:1alembic", "upgrade", "head") || a == ReleaseID("app:2", "alembic", "upgrade", "head") {
+		t.Error("different parts give the same ID")
+	}
+}

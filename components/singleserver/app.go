@@ -8,6 +8,8 @@ import (
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // appUser is the non-root user and group of the app image (app/Dockerfile).
@@ -77,7 +79,7 @@ func (b *builder) releaseID() string {
 		string(b.args.Proxy), b.net.ProxyIP, s.Domain}
 	parts = append(parts, plainEnv(s.Env)...)
 	parts = append(parts, slices.Sorted(maps.Keys(s.SecretEnv))...)
-	return shortHash(parts...)
+	return service.ReleaseID(parts...)
 }
 
 // buildApps creates the replicas. Each answers on the private network under

@@ -1,9 +1,7 @@
 package singleserver
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -13,17 +11,11 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
-// shortHash names a release after what it consists of.
-func shortHash(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:])[:10]
-}
-
 // migrationID is the same for the same image and command: the migration
 // runs once per release, not on every `up` as a compose one-shot does.
 func (b *builder) migrationID() string {
 	s := b.args.Service
-	return shortHash(append([]string{s.Image.Ref, s.Image.BuildContext}, s.Migration.Command...)...)
+	return service.ReleaseID(append([]string{s.Image.Ref, s.Image.BuildContext}, s.Migration.Command...)...)
 }
 
 // buildMigration runs the migration command once, after the database is
