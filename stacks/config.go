@@ -53,6 +53,7 @@ type Config struct {
 	tlsCert, tlsKey                                                                  secretValue
 
 	DBMode, DBImage, DBHost, DBName, DBUser, DBSSLMode, DBStorageSize string
+	DBCPU, DBMemory                                                   string
 	DBPort                                                            int
 	dbPassword                                                        secretValue
 	DBRetainOnDelete                                                  bool
@@ -348,6 +349,8 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		DBSSLMode:        r.str("db.sslmode"),
 		DBRetainOnDelete: r.boolean("db.retainOnDelete"),
 		DBStorageSize:    r.str("db.storageSize"),
+		DBCPU:            r.str("db.cpu"),
+		DBMemory:         r.str("db.memory"),
 
 		RegistryServer:    r.str("registry.server"),
 		RegistryUsername:  r.str("registry.username"),

@@ -14,6 +14,8 @@ import (
 func (c *Config) Spec() service.Spec {
 	cpu, _ := service.ParseCPU(c.CPU)
 	mem, _ := service.ParseMemory(c.Memory)
+	dbCPU, _ := service.ParseCPU(c.DBCPU)
+	dbMem, _ := service.ParseMemory(c.DBMemory)
 	secretEnv := map[string]pulumi.StringOutput{}
 	for name, v := range c.SecretEnv {
 		secretEnv[name] = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
@@ -57,6 +59,7 @@ func (c *Config) Spec() service.Spec {
 			SSLMode:        c.DBSSLMode,
 			RetainOnDelete: c.DBRetainOnDelete,
 			StorageSize:    c.DBStorageSize,
+			Resources:      service.Resources{CPU: dbCPU, Memory: dbMem},
 		},
 	}
 	if c.RegistryServer != "" {

@@ -82,17 +82,7 @@ func (c *Config) validate() []error {
 	p.between("app.workers", c.Workers, 1, 64)
 	p.between("app.replicas", c.Replicas, 1, 100)
 	p.between("app.shutdownGraceSeconds", c.ShutdownGraceSeconds, 1, 3600)
-	cpu, err := service.ParseCPU(c.CPU)
-	if err != nil {
-		p.add("app.cpu", "%v", err)
-	} else if cpu.Value < 10 || cpu.Value > 64000 {
-		p.add("app.cpu", "must be between 10m and 64 cores, got %q", c.CPU)
-	}
-	if mem, err := service.ParseMemory(c.Memory); err != nil {
-		p.add("app.memory", "%v", err)
-	} else if mem.Value < 32<<20 {
-		p.add("app.memory", "must be at least 32Mi for a Python process, got %q", c.Memory)
-	}
+	p.limits("app.cpu", c.CPU, "app.memory", c.Memory, 32<<20, "32Mi for a Python process")
 	p.match("proxy.bodyLimit", c.BodyLimit, nginxSize, "an nginx size such as 512k, 10m or 1g")
 	validateEnv(&p, "app.env", c.Env)
 	validateEnv(&p, "secretEnv", c.SecretEnv)
@@ -293,6 +283,22 @@ func (c *Config) validateDatabase(p *problems, prod bool) {
 	}
 	if c.DBMode != "external" {
 		c.validateImageRef(p, "db.image", c.DBImage)
+		p.limits("db.cpu", c.DBCPU, "db.memory", c.DBMemory, 128<<20, "128Mi for PostgreSQL's shared buffers and a few connections")
+	}
+}
+
+// limits checks a container's CPU and memory limits: a CPU amount Docker
+// and Kubernetes both accept, and memory the process can start in.
+func (p *problems) limits(cpuKey, cpu, memKey, mem string, minMem int64, why string) {
+	if q, err := service.ParseCPU(cpu); err != nil {
+		p.add(cpuKey, "%v", err)
+	} else if q.Value < 10 || q.Value > 64000 {
+		p.add(cpuKey, "must be between 10m and 64 cores, got %q", cpu)
+	}
+	if q, err := service.ParseMemory(mem); err != nil {
+		p.add(memKey, "%v", err)
+	} else if q.Value < minMem {
+		p.add(memKey, "must be at least %s, got %q", why, mem)
 	}
 }
 

@@ -110,8 +110,11 @@ func (b *builder) buildDatabase() error {
 							}},
 						},
 						Resources: corev1.ResourceRequirementsArgs{
-							Requests: pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": pulumi.String("256Mi"), "ephemeral-storage": pulumi.String("128Mi")},
-							Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": pulumi.String("1Gi"), "ephemeral-storage": pulumi.String("128Mi")},
+							// db.cpu and db.memory; requests a quarter of the CPU
+							// and all the memory, so the scheduler never
+							// overcommits the memory PostgreSQL will use.
+							Requests: pulumi.StringMap{"cpu": pulumi.String(quarter(db.Resources.CPU)), "memory": pulumi.String(db.Resources.Memory.String()), "ephemeral-storage": pulumi.String("128Mi")},
+							Limits:   pulumi.StringMap{"cpu": pulumi.String(db.Resources.CPU.String()), "memory": pulumi.String(db.Resources.Memory.String()), "ephemeral-storage": pulumi.String("128Mi")},
 						},
 						SecurityContext: sc,
 						ReadinessProbe:  ready,
@@ -130,4 +133,11 @@ func (b *builder) buildDatabase() error {
 		},
 	}, b.opts()...)
 	return err
+}
+
+// quarter is a quarter of a CPU amount, in millicores: the database's CPU
+// request. Its load is bursty (migrations, vacuum); requesting the whole
+// limit would hold a core idle on small development clusters.
+func quarter(cpu service.Quantity) string {
+	return fmt.Sprintf("%dm", max(cpu.Value/4, 1))
 }

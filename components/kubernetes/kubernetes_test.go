@@ -315,6 +315,14 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	if job := rec.One(t, "kubernetes:batch/v1:Job"); !job.DependsOn(sts.Name) {
 		t.Errorf("the migration Job does not wait for the database; deps %v", job.Dependencies)
 	}
+	sts.Equal(t, "spec.template.spec.containers[0].resources.limits", map[string]any{"cpu": "1", "memory": "1Gi", "ephemeral-storage": "128Mi"})
+	sts.Equal(t, "spec.template.spec.containers[0].resources.requests", map[string]any{"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "128Mi"})
+	sized := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").
+			Set("fastapi-infra:db.cpu", "2").Set("fastapi-infra:db.memory", "4Gi")
+	}).One(t, "kubernetes:apps/v1:StatefulSet")
+	sized.Equal(t, "spec.template.spec.containers[0].resources.limits", map[string]any{"cpu": "2", "memory": "4Gi", "ephemeral-storage": "128Mi"})
+	sized.Equal(t, "spec.template.spec.containers[0].resources.requests.cpu", "500m")
 	optOut := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Set("fastapi-infra:db.retainOnDelete", "false")
 	})

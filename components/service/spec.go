@@ -155,6 +155,9 @@ type Database struct {
 	RetainOnDelete bool
 	// StorageSize is the in-cluster volume size, e.g. 10Gi.
 	StorageSize string
+	// Resources limit the database container (container and in-cluster):
+	// a runaway query must not starve the app on a shared host.
+	Resources Resources
 }
 
 // Registry holds optional pull credentials for the app image.

@@ -48,8 +48,16 @@ func (b *builder) buildDatabase() error {
 		}},
 		Healthcheck: healthcheck("pg_isready", "-U", db.User, "-d", db.Name),
 		Restart:     pulumi.String("unless-stopped"),
-		LogDriver:   pulumi.String(b.logDriver()),
-		LogOpts:     b.logOptions(),
+		// db.cpu and db.memory: a runaway query slows the database, not the
+		// app and proxy beside it; no swap beyond the limit.
+		Memory:     pulumi.Int(db.Resources.Memory.Megabytes()),
+		MemorySwap: pulumi.Int(db.Resources.Memory.Megabytes()),
+		Cpus:       pulumi.String(cpus(db.Resources.CPU.Value)),
+		// Docker's default 64 MiB /dev/shm is too small for parallel
+		// queries' shared memory; a quarter of the memory limit.
+		ShmSize:   pulumi.Int(db.Resources.Memory.Megabytes() / 4),
+		LogDriver: pulumi.String(b.logDriver()),
+		LogOpts:   b.logOptions(),
 		// PostgreSQL checkpoints on SIGTERM (smart shutdown); give it time.
 		StopTimeout:         pulumi.Int(60),
 		DestroyGraceSeconds: pulumi.Int(60),

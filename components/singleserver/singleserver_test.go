@@ -161,6 +161,17 @@ func TestDatabase(t *testing.T) {
 	if _, secret, _ := db.At("uploads[0].content"); !secret {
 		t.Error("the password upload is not secret")
 	}
+	// db.cpu and db.memory default to 1 core and 1Gi, no swap, and a /dev/shm
+	// of a quarter of the memory instead of Docker's 64 MiB.
+	db.Equal(t, "memory", 1024)
+	db.Equal(t, "memorySwap", 1024)
+	db.Equal(t, "cpus", "1")
+	db.Equal(t, "shmSize", 256)
+	sized := containers(t, mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:db.cpu", "1500m").Set("fastapi-infra:db.memory", "2Gi")
+	}))["db"][0]
+	sized.Equal(t, "memory", 2048)
+	sized.Equal(t, "cpus", "1.5")
 	vol := rec.Named(t, "fastapi-db-data")
 	vol.Equal(t, "name", "fastapi-db-data")
 	if !vol.RetainOnDelete {
