@@ -280,3 +280,32 @@ func TestProdStackOnARealCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageClassIsCheckedOnTheCluster: against the real API server, an
+// in-cluster database whose db.storageClass the cluster lacks stops `up`
+// before anything is created (it used to create 13 resources, then time
+// out on the claim after 5 minutes); the lab's default class passes.
+func TestStorageClassIsCheckedOnTheCluster(t *testing.T) {
+	s := newProdStack(t, map[string]string{"environment": "development", "db.mode": "in-cluster", "db.storageClass": "no-such-class"})
+	start := time.Now()
+	res, out, err := s.preview(t)
+	if err == nil {
+		t.Fatalf("preview with a missing StorageClass passed:\n%s\n%s", res, out)
+	}
+	want := `fastapi-infra:db.storageClass: the cluster has no StorageClass "no-such-class" (it has: ` + lab.StorageClass
+	if !strings.Contains(out+err.Error(), want) {
+		t.Fatalf("the error does not say %q:\n%s\n%v", want, out, err)
+	}
+	t.Logf("refused in %s", time.Since(start).Round(time.Millisecond))
+	if _, out, err := s.up(t); err == nil || !strings.Contains(out+err.Error(), want) {
+		t.Fatalf("up with a missing StorageClass did not stop on it:\n%s\n%v", out, err)
+	}
+	if out := kubectlRun(t, "get", "namespace", s.namespace, "--ignore-not-found"); strings.TrimSpace(out) != "" {
+		t.Errorf("namespace %s was created before the check failed:\n%s", s.namespace, out)
+	}
+	// Naming the lab's class (its default) deploys the claim with it.
+	s.setPath(t, "db.storageClass", lab.StorageClass)
+	if _, out, err := s.preview(t); err != nil {
+		t.Fatalf("preview with the lab's StorageClass failed:\n%s\n%v", out, err)
+	}
+}

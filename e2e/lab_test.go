@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/lab"
@@ -201,6 +202,16 @@ func (s *stack) up(t *testing.T) (auto.UpResult, string, error) {
 	s.ups++
 	_ = os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("up-%d.log", s.ups)), out.Bytes(), 0o644)
 	return res, out.String(), err
+}
+
+// preview runs `pulumi preview` and returns the engine's output too.
+func (s *stack) preview(t *testing.T) (string, string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := s.Preview(ctx, optpreview.ProgressStreams(&out))
+	return res.StdOut, out.String(), err
 }
 
 // kubectl runs kubectl against the lab and decodes its JSON output.

@@ -94,7 +94,8 @@ func TestNodeManifests(t *testing.T) {
 	manifest, err := renderString("node.yaml.tmpl", map[string]any{
 		"Node": RealNodeName, "NodeIP": "192.0.2.7", "DNSServiceIP": dnsServiceIP, "DNSPort": corednsPort,
 		"IngressClass": IngressClass, "IngressNamespace": IngressNamespace,
-		"Volumes": []localVolume{{"lab-local-1", "/lab/node/volumes/1"}, {"lab-local-2", "/lab/node/volumes/2"}},
+		"Volumes":      []localVolume{{"lab-local-1", "/lab/node/volumes/1"}, {"lab-local-2", "/lab/node/volumes/2"}},
+		"StorageClass": StorageClass,
 	})
 	if err != nil {
 		t.Fatal(err)

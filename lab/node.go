@@ -50,6 +50,7 @@ func (l *Lab) startNode(ctx context.Context) error {
 	if err := l.apply(ctx, "node.yaml.tmpl", map[string]any{
 		"Node": RealNodeName, "NodeIP": l.NodeIP.String(), "DNSServiceIP": dnsServiceIP, "DNSPort": corednsPort,
 		"IngressClass": IngressClass, "IngressNamespace": IngressNamespace, "Volumes": volumes,
+		"StorageClass": StorageClass,
 	}); err != nil {
 		return fmt.Errorf("applying the node's services: %w", err)
 	}
@@ -164,6 +165,9 @@ func (l *Lab) startKubelet(ctx context.Context) error {
 	})
 }
 
+// StorageClass is the lab's default class: local volumes on the real node.
+const StorageClass = "lab-local"
+
 // localVolume is a folder on the node that backs one PersistentVolume.
 type localVolume struct{ Name, Path string }
 
@@ -173,7 +177,7 @@ type localVolume struct{ Name, Path string }
 func (l *Lab) localVolumes() ([]localVolume, error) {
 	var vols []localVolume
 	for i := 1; i <= 20; i++ {
-		v := localVolume{Name: fmt.Sprintf("lab-local-%d", i), Path: l.nodeDir("volumes", fmt.Sprintf("%d", i))}
+		v := localVolume{Name: fmt.Sprintf("%s-%d", StorageClass, i), Path: l.nodeDir("volumes", fmt.Sprintf("%d", i))}
 		if err := os.MkdirAll(v.Path, 0o777); err != nil {
 			return nil, err
 		}

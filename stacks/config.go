@@ -53,7 +53,7 @@ type Config struct {
 	tlsCert, tlsKey                                                                  secretValue
 
 	DBMode, DBImage, DBHost, DBName, DBUser, DBSSLMode, DBStorageSize string
-	DBCPU, DBMemory                                                   string
+	DBCPU, DBMemory, DBStorageClass                                   string
 	DBPort                                                            int
 	dbPassword                                                        secretValue
 	DBRetainOnDelete                                                  bool
@@ -350,6 +350,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		DBRetainOnDelete: r.boolean("db.retainOnDelete"),
 		DBStorageSize:    r.str("db.storageSize"),
 		DBCPU:            r.str("db.cpu"),
+		DBStorageClass:   r.str("db.storageClass"),
 		DBMemory:         r.str("db.memory"),
 
 		RegistryServer:    r.str("registry.server"),

@@ -48,6 +48,10 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:app.memory: must be a memory quantity such as 512Mi, 1Gi or 512M, got "512MB"`},
 		{"tiny memory", "dev", set("app.memory", "1Mi"),
 			`fastapi-infra:app.memory: must be at least 32Mi for a Python process, got "1Mi"`},
+		{"storage class with capitals", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("environment"), "development").Set(FullKey("db.mode"), "in-cluster").Set(FullKey("db.storageClass"), "Fast_SSD")
+		},
+			`fastapi-infra:db.storageClass: must be a StorageClass name (lower-case letters, digits, '-' and '.'), or empty for the cluster's default, got "Fast_SSD"`},
 		{"tiny database memory", "dev", set("db.memory", "64Mi"),
 			`fastapi-infra:db.memory: must be at least 128Mi for PostgreSQL's shared buffers and a few connections, got "64Mi"`},
 		{"malformed database cpu", "dev", set("db.cpu", "two"),

@@ -70,6 +70,7 @@ var Keys = []Key{
 	{"db.sslmode", "string", "prefer", false, "libpq sslmode in DATABASE_URL: disable, allow, prefer, require, verify-ca, verify-full"},
 	{"db.retainOnDelete", "boolean", true, false, "keep the database volume through replacement and pulumi destroy; false lets destroy delete the data"},
 	{"db.storageSize", "string", "10Gi", false, "in-cluster database volume size"},
+	{"db.storageClass", "string", "", false, "StorageClass of the in-cluster database's volume; empty: the cluster's default. Checked against the cluster before anything is created"},
 	{"db.cpu", "string", "1", false, "CPU limit of the database container (container and in-cluster): cores (1) or millicores (1000m)"},
 	{"db.memory", "string", "1Gi", false, "memory limit of the database container (container and in-cluster); PostgreSQL's shared_buffers must fit well inside it"},
 

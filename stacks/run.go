@@ -35,6 +35,9 @@ func Run(ctx *pulumi.Context) error {
 }
 
 func deployKubernetes(ctx *pulumi.Context, c *Config) error {
+	if err := c.checkStorage(ctx.Context()); err != nil {
+		return err
+	}
 	provArgs := &k8s.ProviderArgs{EnableServerSideApply: pulumi.Bool(true)}
 	switch {
 	case c.RenderYAMLTo != "":

@@ -59,6 +59,7 @@ func (c *Config) Spec() service.Spec {
 			SSLMode:        c.DBSSLMode,
 			RetainOnDelete: c.DBRetainOnDelete,
 			StorageSize:    c.DBStorageSize,
+			StorageClass:   c.DBStorageClass,
 			Resources:      service.Resources{CPU: dbCPU, Memory: dbMem},
 		},
 	}

@@ -21,6 +21,7 @@ var (
 	sqlName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 	email        = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	nginxSize    = regexp.MustCompile(`^[0-9]+[kKmMgG]?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	storageSize  = regexp.MustCompile(`^[0-9]+(Mi|Gi|Ti)$`)
 	retention    = regexp.MustCompile(`^[0-9]+(h|d|w|y)$`)
 	imageRepo    = regexp.MustCompile(`^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`)
@@ -280,6 +281,9 @@ func (c *Config) validateDatabase(p *problems, prod bool) {
 			p.add("db.mode", "in-cluster PostgreSQL is for non-production clusters; use external (a managed database) in production")
 		}
 		p.match("db.storageSize", c.DBStorageSize, storageSize, "a volume size such as 10Gi")
+		if c.DBStorageClass != "" {
+			p.match("db.storageClass", c.DBStorageClass, dnsSubdomain, "a StorageClass name (lower-case letters, digits, '-' and '.'), or empty for the cluster's default")
+		}
 	}
 	if c.DBMode != "external" {
 		c.validateImageRef(p, "db.image", c.DBImage)

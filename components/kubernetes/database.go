@@ -42,12 +42,16 @@ func (b *builder) buildDatabase() error {
 		// `pulumi destroy`; `db.retainOnDelete: false` opts out.
 		claimOpts = append(claimOpts, pulumi.RetainOnDelete(true))
 	}
+	spec := corev1.PersistentVolumeClaimSpecArgs{
+		AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
+		Resources:   corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(db.StorageSize)}},
+	}
+	if db.StorageClass != "" {
+		spec.StorageClassName = pulumi.String(db.StorageClass)
+	}
 	claim, err := corev1.NewPersistentVolumeClaim(b.ctx, b.name+"-db-data", &corev1.PersistentVolumeClaimArgs{
 		Metadata: b.meta(name+"-data", "database"),
-		Spec: corev1.PersistentVolumeClaimSpecArgs{
-			AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
-			Resources:   corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(db.StorageSize)}},
-		},
+		Spec:     spec,
 	}, b.opts(claimOpts...)...)
 	if err != nil {
 		return err

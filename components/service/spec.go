@@ -155,6 +155,8 @@ type Database struct {
 	RetainOnDelete bool
 	// StorageSize is the in-cluster volume size, e.g. 10Gi.
 	StorageSize string
+	// StorageClass is the in-cluster volume's class; empty: the default.
+	StorageClass string
 	// Resources limit the database container (container and in-cluster):
 	// a runaway query must not starve the app on a shared host.
 	Resources Resources

@@ -1,0 +1,123 @@
+// Package cluster asks a Kubernetes API server the questions the program
+// must answer before it creates anything, with the same kubeconfig the
+// kubernetes provider uses. The provider has no way to list objects, and a
+// missing StorageClass otherwise shows up only as a volume claim that
+// times out after resources were already created.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Access is how the provider reaches the cluster: a kubeconfig file
+// (empty: $KUBECONFIG or ~/.kube/config, else the in-cluster account), or
+// its content, and a context (empty: the current one).
+type Access struct {
+	KubeconfigPath, KubeconfigContent, Context string
+}
+
+// Client reads from one cluster.
+type Client struct {
+	host string
+	http *http.Client
+}
+
+// Connect loads the kubeconfig as clientcmd (kubectl's loader) does.
+func Connect(a Access) (*Client, error) {
+	var cfg *rest.Config
+	var err error
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: a.Context}
+	if a.KubeconfigContent != "" {
+		api, loadErr := clientcmd.Load([]byte(a.KubeconfigContent))
+		if loadErr != nil {
+			return nil, fmt.Errorf("loading the kubeconfig: %w", loadErr)
+		}
+		cfg, err = clientcmd.NewDefaultClientConfig(*api, overrides).ClientConfig()
+	} else {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		rules.ExplicitPath = a.KubeconfigPath
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	cfg.Timeout = 15 * time.Second
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{host: cfg.Host, http: hc}, nil
+}
+
+// StorageClass is a class's name and whether claims without a class get it.
+type StorageClass struct {
+	Name    string
+	Default bool
+}
+
+// The annotations that mark the default class; the beta one is still
+// honoured by the API server's DefaultStorageClass admission plugin.
+var defaultAnnotations = []string{"storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class"}
+
+// StorageClasses lists the cluster's StorageClasses, sorted by name.
+func (c *Client) StorageClasses(ctx context.Context) ([]StorageClass, error) {
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name        string            `json:"name"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := c.get(ctx, "/apis/storage.k8s.io/v1/storageclasses", &list); err != nil {
+		return nil, err
+	}
+	var out []StorageClass
+	for _, it := range list.Items {
+		sc := StorageClass{Name: it.Metadata.Name}
+		for _, a := range defaultAnnotations {
+			sc.Default = sc.Default || it.Metadata.Annotations[a] == "true"
+		}
+		out = append(out, sc)
+	}
+	slices.SortFunc(out, func(a, b StorageClass) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.host+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, firstLine(body))
+	}
+	return json.Unmarshal(body, into)
+}
+
+func firstLine(b []byte) string {
+	if len(b) > 300 {
+		b = b[:300]
+	}
+	return string(b)
+}
