@@ -88,12 +88,11 @@ func (b *builder) releaseID() string {
 func (b *builder) buildApps() error {
 	s := b.args.Service
 	release := b.releaseID()
-	uploads, fileEnv := secretFiles(b.appSecrets())
 	// Several workers per container: the metrics client adds them up from
 	// files in this folder (see multiprocDir).
-	envs := append(append(plainEnv(s.Env), fileEnv...), "PROMETHEUS_MULTIPROC_DIR="+multiprocDir)
+	envs := append(append(plainEnv(s.Env), b.secrets.env...), "PROMETHEUS_MULTIPROC_DIR="+multiprocDir)
 	liveURL := fmt.Sprintf("http://127.0.0.1:%d%s", s.Port, s.Health.LivePath)
-	var deps []pulumi.Resource
+	deps := []pulumi.Resource{b.secrets.carrier}
 	if b.migration != nil {
 		deps = append(deps, b.migration)
 	}
@@ -111,7 +110,7 @@ func (b *builder) buildApps() error {
 			Image:            b.appImage,
 			Command:          pulumi.ToStringArray(s.ServerCommand(b.net.ProxyIP)),
 			Envs:             pulumi.ToStringArray(envs),
-			Uploads:          uploads,
+			Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
 			Labels:           labels,
 			NetworksAdvanced: b.privateNetwork(b.upstreamHost()),
 			Healthcheck: healthcheck("python3", "-c",

@@ -142,6 +142,7 @@ type builder struct {
 	volumes       []*docker.Volume
 	appImage      pulumi.StringOutput
 	database      *docker.Container
+	secrets       appSecrets
 	migration     *docker.Container
 	gate          pulumi.StringOutput
 	apps          []*docker.Container
@@ -154,6 +155,7 @@ func (b *builder) build() error {
 		b.buildNetworks,
 		b.buildAppImage,
 		b.buildDatabase,
+		b.buildAppSecrets,
 		b.buildMigration,
 		b.buildApps,
 		b.buildProxy,

@@ -13,7 +13,7 @@ import (
 // before it starts, named by NAME_FILE variables (the Docker secrets
 // convention the postgres image and the example app follow), so they never
 // show in `docker inspect` or the container's environment.
-const secretsDir = "/run/secrets/"
+const secretsDir = secretsMount + "/"
 
 // logDriver and logOptions are every container's logging: json-file with
 // rotation by default, as the seed asks, or a forwarding driver.

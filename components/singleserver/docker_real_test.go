@@ -233,7 +233,7 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 		killed := time.Now()
 		// SIGKILL of PID 1, as the kernel's OOM killer or a crash ends it;
 		// the restart policy starts it again.
-		if err := r.engine.Kill(r.ctx, r.d.IDs[victim], "SIGKILL"); err != nil {
+		if err := r.engine.Crash(r.ctx, r.d.IDs[victim]); err != nil {
 			t.Fatal(err)
 		}
 		back := waitFor(t, victim+" healthy again after a restart", 60*time.Second, func() error {

@@ -31,8 +31,7 @@ func (b *builder) buildMigration() error {
 		return nil
 	}
 	id := b.migrationID()
-	uploads, fileEnv := secretFiles(b.appSecrets())
-	var deps []pulumi.Resource
+	deps := []pulumi.Resource{b.secrets.carrier}
 	if b.database != nil {
 		deps = append(deps, b.database)
 	}
@@ -43,8 +42,8 @@ func (b *builder) buildMigration() error {
 		Name:             pulumi.String(b.dockerName("migrate-" + id)),
 		Image:            b.appImage,
 		Command:          pulumi.ToStringArray(s.Migration.Command),
-		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), fileEnv...)),
-		Uploads:          uploads,
+		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), b.secrets.env...)),
+		Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
 		NetworksAdvanced: b.privateNetwork(),
 		// One shot: run to the end, keep the exit code and logs.
 		MustRun: pulumi.Bool(false),

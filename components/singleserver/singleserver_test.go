@@ -139,11 +139,46 @@ func TestAppContainers(t *testing.T) {
 		if !strings.Contains(envs, "DATABASE_URL_FILE=/run/secrets/DATABASE_URL") || !strings.Contains(envs, "LOG_LEVEL=info") {
 			t.Errorf("envs %s", envs)
 		}
-		v, secret, _ := app.At("uploads[0].content")
-		if !secret || v.StringValue() != "postgresql://app:"+mocktest.TestPassword+"@fastapi-db:5432/app?sslmode=prefer" {
-			t.Errorf("the DATABASE_URL upload is %v (secret %v)", v, secret)
+	}
+	// The files come from the release's secrets volume, mounted read-only.
+	carrier := byRole["secrets"]
+	if len(carrier) != 1 {
+		t.Fatalf("want one secrets carrier, got %d", len(carrier))
+	}
+	v, secret, _ := carrier[0].At("uploads[0].content")
+	if !secret || v.StringValue() != "postgresql://app:"+mocktest.TestPassword+"@fastapi-db:5432/app?sslmode=prefer" {
+		t.Errorf("the DATABASE_URL upload is %v (secret %v)", v, secret)
+	}
+	carrier[0].Equal(t, "uploads[0].file", "/run/secrets/DATABASE_URL")
+	carrier[0].Equal(t, "start", false)
+	carrier[0].Equal(t, "networkMode", "none")
+	volume := carrier[0].Str(t, "volumes[0].volumeName")
+	carrier[0].Equal(t, "volumes[0].containerPath", "/run/secrets")
+	for _, c := range append(byRole["app"], byRole["migrate"]...) {
+		c.Equal(t, "volumes[0].volumeName", volume)
+		c.Equal(t, "volumes[0].containerPath", "/run/secrets")
+		c.Equal(t, "volumes[0].readOnly", true)
+		if !c.DependsOn(carrier[0].Name) {
+			t.Errorf("%s does not wait for the secrets upload", c.Name)
 		}
-		app.Equal(t, "uploads[0].file", "/run/secrets/DATABASE_URL")
+	}
+}
+
+// TestNoUploadIntoAReadOnlyContainer: pulumi-docker uploads files through
+// Docker's archive API at "/", which Docker refuses for a read-only root
+// file system ("container rootfs is marked read-only"): the app's secret
+// files once went that way, and the single server could not start.
+func TestNoUploadIntoAReadOnlyContainer(t *testing.T) {
+	for _, rec := range []*mocktest.Recorder{mustDeployDev(t, nil), mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
+			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.com").
+			Set("fastapi-infra:monitoring.enabled", "true")
+	})} {
+		for _, c := range rec.ByType(containerType) {
+			if ro, _, _ := c.At("readOnly"); ro.IsBool() && ro.BoolValue() && c.Has("uploads[0].file") {
+				t.Errorf("%s is read-only and has uploads: Docker refuses them", c.Name)
+			}
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -225,9 +226,23 @@ func (e *Engine) Stop(ctx context.Context, id string, timeout int) error {
 	return e.post(ctx, "/containers/"+id+"/stop", url.Values{"t": {fmt.Sprint(timeout)}}, nil, nil)
 }
 
-// Kill sends a signal to the container's main process.
-func (e *Engine) Kill(ctx context.Context, id, signal string) error {
-	return e.post(ctx, "/containers/"+id+"/kill", url.Values{"signal": {signal}}, nil, nil)
+// Crash ends the container's main process with SIGKILL from the host, as
+// the kernel's OOM killer or a segfault does. Docker's own kill would not
+// do: Docker 20.10 counts it as a stop by hand, and the restart policy,
+// which a crash test is about, never starts the container again. Needs
+// the engine on this host and the right to signal its processes (root).
+func (e *Engine) Crash(ctx context.Context, id string) error {
+	st, err := e.Inspect(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !st.State.Running || st.State.Pid <= 0 {
+		return fmt.Errorf("container %s is not running (%s)", id, st.State.Status)
+	}
+	if err := syscall.Kill(st.State.Pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL to PID %d of container %s (the engine must run on this host): %w", st.State.Pid, id, err)
+	}
+	return nil
 }
 
 // Remove deletes a container, running or not.
@@ -280,6 +295,7 @@ type Deployment struct {
 	// IDs of the containers by Docker name.
 	IDs        map[string]string
 	plan       Plan
+	scratch    []string // every release's scratch volumes
 	containers []string
 	made       []Container
 }
@@ -304,6 +320,11 @@ func (e *Engine) Apply(ctx context.Context, p Plan, d *Deployment) error {
 		}
 	}
 	d.plan.Networks, d.plan.Volumes = p.Networks, p.Volumes
+	for _, v := range p.Scratch {
+		if !slices.Contains(d.scratch, v) {
+			d.scratch = append(d.scratch, v)
+		}
+	}
 	for _, c := range p.Containers {
 		if _, exists := d.IDs[c.Name]; exists {
 			continue
@@ -316,6 +337,9 @@ func (e *Engine) Apply(ctx context.Context, p Plan, d *Deployment) error {
 		}
 		if err != nil {
 			return err
+		}
+		if c.NoStart {
+			continue
 		}
 		if err := e.Start(ctx, id); err != nil {
 			return fmt.Errorf("starting %s: %w", c.Name, err)
@@ -339,14 +363,17 @@ func (e *Engine) Apply(ctx context.Context, p Plan, d *Deployment) error {
 	return nil
 }
 
-// Destroy removes the containers (newest first), the networks and, with
-// volumes, the volumes.
+// Destroy removes the containers (newest first), the networks, the scratch
+// volumes and, with volumes, the data volumes too.
 func (e *Engine) Destroy(ctx context.Context, d *Deployment, volumes bool) {
 	for i := len(d.containers) - 1; i >= 0; i-- {
 		_ = e.Remove(ctx, d.IDs[d.containers[i]])
 	}
 	for _, n := range d.plan.Networks {
 		_ = e.RemoveNetwork(ctx, n.Name)
+	}
+	for _, v := range d.scratch {
+		_ = e.RemoveVolume(ctx, v)
 	}
 	if volumes {
 		for _, v := range d.plan.Volumes {

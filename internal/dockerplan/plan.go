@@ -32,8 +32,11 @@ const (
 
 // Plan is the engine's view of a program's docker resources.
 type Plan struct {
-	Networks   []Network
-	Volumes    []string
+	Networks []Network
+	Volumes  []string
+	// Scratch are the volumes not retained on delete: they go with the
+	// deployment, where the others (data) stay unless asked.
+	Scratch    []string
 	Containers []Container // in dependency order
 }
 
@@ -59,6 +62,9 @@ type Container struct {
 	// OneShot containers (mustRun false, attach) run to the end; the
 	// provider records their exit code and logs.
 	OneShot bool
+	// NoStart containers are created (and receive their uploads) but never
+	// started (start false).
+	NoStart bool
 	// Wait: the provider waits until Docker reports the container healthy.
 	Wait        bool
 	WaitTimeout time.Duration
@@ -119,6 +125,7 @@ type HostConfig struct {
 	Init           *bool                    `json:"Init,omitempty"`
 	Ulimits        []Ulimit                 `json:"Ulimits,omitempty"`
 	ShmSize        int64                    `json:"ShmSize,omitempty"`
+	NetworkMode    string                   `json:"NetworkMode,omitempty"`
 }
 
 type PortBinding struct {
@@ -191,6 +198,9 @@ func FromRecording(resources []mocktest.Resource) (Plan, error) {
 		case VolumeType:
 			err = only(in, "name")
 			p.Volumes = append(p.Volumes, str(in["name"]))
+			if !r.RetainOnDelete {
+				p.Scratch = append(p.Scratch, str(in["name"]))
+			}
 		case ContainerType:
 			var c Container
 			c, err = container(r, in)
@@ -266,7 +276,8 @@ func network(in map[string]any) (Network, error) {
 var containerInputs = []string{"name", "image", "command", "entrypoints", "envs", "user", "labels", "healthcheck",
 	"stopSignal", "stopTimeout", "destroyGraceSeconds", "uploads", "networksAdvanced", "ports", "volumes", "tmpfs",
 	"restart", "memory", "memorySwap", "cpus", "logDriver", "logOpts", "securityOpts", "capabilities", "wait",
-	"waitTimeout", "mustRun", "attach", "logs", "rm", "readOnly", "init", "ulimits", "shmSize"}
+	"waitTimeout", "mustRun", "attach", "logs", "rm", "readOnly", "init", "ulimits", "shmSize",
+	"start", "networkMode"}
 
 func container(r mocktest.Resource, in map[string]any) (Container, error) {
 	c := Container{Logical: r.Name, Name: str(in["name"])}
@@ -322,6 +333,7 @@ func container(r mocktest.Resource, in map[string]any) (Container, error) {
 		hc.Init = &v
 	}
 	hc.ShmSize = int64(num(in["shmSize"])) << 20
+	hc.NetworkMode = str(in["networkMode"])
 	for _, u := range list(in["ulimits"]) {
 		hc.Ulimits = append(hc.Ulimits, Ulimit{Name: str(u["name"]), Soft: int64(num(u["soft"])), Hard: int64(num(u["hard"]))})
 	}
@@ -374,6 +386,7 @@ func container(r mocktest.Resource, in map[string]any) (Container, error) {
 		c.Uploads = append(c.Uploads, Upload{Path: str(u["file"]), Content: []byte(str(u["content"])), Mode: mode})
 	}
 	c.OneShot = in["mustRun"] == false && in["attach"] == true
+	c.NoStart = in["start"] == false
 	c.DestroyGrace = int(num(in["destroyGraceSeconds"]))
 	c.Wait = in["wait"] == true
 	c.WaitTimeout = time.Duration(num(in["waitTimeout"])) * time.Second

@@ -57,9 +57,9 @@ func TestPlanOfTheSingleServer(t *testing.T) {
 		order = append(order, role)
 		byRole[role] = c
 	}
-	// The provider's order: the database, the migration, the replicas,
-	// then the proxy.
-	if want := []string{"db", "migrate", "app", "app", "proxy"}; !slices.Equal(order, want) {
+	// The provider's order: the database, the secrets' carrier, the
+	// migration, the replicas, then the proxy.
+	if want := []string{"db", "secrets", "migrate", "app", "app", "proxy"}; !slices.Equal(order, want) {
 		t.Fatalf("containers in order %v, want %v", order, want)
 	}
 	if len(p.Networks) != 2 || !p.Networks[0].Internal && !p.Networks[1].Internal {
@@ -70,10 +70,19 @@ func TestPlanOfTheSingleServer(t *testing.T) {
 		app.Create.HostConfig.NanoCPUs != 5e8 || app.Create.Healthcheck == nil || !app.Wait {
 		t.Errorf("an app replica's create: %+v", app.Create)
 	}
-	if !slices.ContainsFunc(app.Uploads, func(u Upload) bool {
+	carrier := byRole["secrets"]
+	if !slices.ContainsFunc(carrier.Uploads, func(u Upload) bool {
 		return u.Path == "/run/secrets/DATABASE_URL" && strings.Contains(string(u.Content), ":pw-1@") && u.Mode == 0o444
-	}) {
-		t.Errorf("the app's secret file: %+v", app.Uploads)
+	}) || !carrier.NoStart || carrier.Create.HostConfig.NetworkMode != "none" {
+		t.Errorf("the secrets' carrier: %+v", carrier)
+	}
+	if len(app.Uploads) > 0 || !slices.ContainsFunc(app.Create.HostConfig.Binds, func(b string) bool { return strings.HasSuffix(b, ":/run/secrets:ro") }) {
+		t.Errorf("the app's secret files: uploads %+v, binds %v", app.Uploads, app.Create.HostConfig.Binds)
+	}
+	// Volumes not retained on delete go with the deployment; the
+	// database's stays.
+	if !slices.ContainsFunc(p.Scratch, func(v string) bool { return strings.HasPrefix(v, "t1-secrets-") }) || slices.Contains(p.Scratch, "t1-db-data") {
+		t.Errorf("scratch volumes %v: want the release's secrets, not the database's", p.Scratch)
 	}
 	if !byRole["migrate"].OneShot || byRole["migrate"].Create.HostConfig.RestartPolicy.Name != "no" {
 		t.Errorf("the migration is not a one-shot: %+v", byRole["migrate"])

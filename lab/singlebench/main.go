@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
@@ -147,9 +146,7 @@ func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, e
 	if err != nil {
 		return f, err
 	}
-	// SIGKILL of PID 1 from the host, as the OOM killer or a crash ends it
-	// (docker kill would count as a wanted stop and skip the restart).
-	if err := syscall.Kill(st.State.Pid, syscall.SIGKILL); err != nil {
+	if err := engine.Crash(ctx, victim); err != nil {
 		return f, err
 	}
 	f.backAfterKill = backAgain(ctx, engine, victim, st.RestartCount, 60*time.Second)

@@ -1,0 +1,67 @@
+package singleserver
+
+import (
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// buildAppSecrets puts the app's secret files (DATABASE_URL, secretEnv) in a
+// volume of their own, one per release, that the migration and the
+// replicas mount read-only at /run/secrets.
+//
+// Why not upload them into each container, as the database's password is:
+// pulumi-docker uploads through Docker's archive API at the root of the
+// file system, which Docker refuses for a read-only one ("container rootfs
+// is marked read-only"), and the app's root file system is read-only. So a
+// carrier container, created and never started and not read-only, receives
+// the upload; its /run/secrets is the volume, so the files land there.
+// The volume is named by the release, which changes with the secrets, so a
+// rotation makes a new volume and the old one goes with the old release.
+func (b *builder) buildAppSecrets() error {
+	release := b.releaseID()
+	vol, err := docker.NewVolume(b.ctx, b.name+"-secrets-"+release, &docker.VolumeArgs{
+		Name: pulumi.String(b.dockerName("secrets-" + release)),
+	}, b.opts()...)
+	if err != nil {
+		return err
+	}
+	uploads, env := secretFiles(b.appSecrets())
+	carrier, err := docker.NewContainer(b.ctx, b.name+"-secrets-carrier-"+release, &docker.ContainerArgs{
+		Name:    pulumi.String(b.dockerName("secrets-carrier-" + release)),
+		Image:   b.appImage,
+		Command: pulumi.ToStringArray([]string{"true"}),
+		Uploads: uploads,
+		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
+			VolumeName: vol.Name, ContainerPath: pulumi.String(secretsMount),
+		}},
+		// Never runs: it only holds the volume's files.
+		Start:   pulumi.Bool(false),
+		MustRun: pulumi.Bool(false),
+		Restart: pulumi.String("no"),
+		// No network: it has nothing to reach.
+		NetworkMode: pulumi.String("none"),
+		LogDriver:   pulumi.String(b.logDriver()),
+		LogOpts:     b.logOptions(),
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{vol}))...)
+	if err != nil {
+		return err
+	}
+	// What the migration and the replicas take: the NAME_FILE variables,
+	// the read-only mount, and the carrier to wait for (the upload).
+	b.secrets = appSecrets{
+		env:     env,
+		mount:   docker.ContainerVolumeArgs{VolumeName: vol.Name, ContainerPath: pulumi.String(secretsMount), ReadOnly: pulumi.Bool(true)},
+		carrier: carrier,
+	}
+	return nil
+}
+
+// appSecrets is how the app's containers get their secret files.
+type appSecrets struct {
+	env     []string
+	mount   docker.ContainerVolumeArgs
+	carrier *docker.Container
+}
+
+// secretsMount is the folder of the secret files.
+const secretsMount = "/run/secrets"
