@@ -89,9 +89,20 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 			return err
 		}
 	}
+	// A migration that failed on the last `up` runs again (see
+	// deploy.FailedMigrations); a preview shows that it will.
+	var retry []string
+	if op == "up" || op == "preview" {
+		if retry, err = deploy.FailedMigrations(ctx, s); err != nil {
+			return err
+		}
+		for _, urn := range retry {
+			fmt.Fprintf(os.Stderr, "the last up left a failed migration; it runs again: %s\n", urn)
+		}
+	}
 	if changes && !f.yes {
 		production := cfg["fastapi-infra:environment"].Value == "production"
-		if err := confirm(ctx, s, op, production, f, term); err != nil {
+		if err := confirm(ctx, s, op, production, retry, f, term); err != nil {
 			return err
 		}
 	}
@@ -109,6 +120,9 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 		if f.diff {
 			opts = append(opts, optpreview.Diff())
 		}
+		if len(retry) > 0 {
+			opts = append(opts, optpreview.Replace(retry))
+		}
 		_, err = s.Preview(ctx, opts...)
 	case "up":
 		opts := []optup.Option{optup.ProgressStreams(outs), optup.ErrorProgressStreams(errs)}
@@ -117,6 +131,9 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 		}
 		if f.diff {
 			opts = append(opts, optup.Diff())
+		}
+		if len(retry) > 0 {
+			opts = append(opts, optup.Replace(retry))
 		}
 		if _, err = s.Up(ctx, opts...); err == nil {
 			err = printOutputs(ctx, s, false)
@@ -140,13 +157,16 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 
 // confirm shows what the operation would do and asks, as `pulumi up`
 // does; destroying a production stack also takes its name.
-func confirm(ctx context.Context, s auto.Stack, op string, production bool, f flags, term *terminal) error {
+func confirm(ctx context.Context, s auto.Stack, op string, production bool, retry []string, f flags, term *terminal) error {
 	var err error
 	switch op {
 	case "up":
 		opts := []optpreview.Option{optpreview.ProgressStreams(os.Stdout), optpreview.ErrorProgressStreams(os.Stderr)}
 		if f.diff {
 			opts = append(opts, optpreview.Diff())
+		}
+		if len(retry) > 0 {
+			opts = append(opts, optpreview.Replace(retry))
 		}
 		_, err = s.Preview(ctx, opts...)
 	case "destroy":

@@ -45,6 +45,8 @@ func (b *builder) buildMigration() error {
 		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), b.secrets.env...)),
 		Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
 		NetworksAdvanced: b.privateNetwork(),
+		// What the driver looks for to run a failed migration again.
+		Labels: docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(MigrationRole)}},
 		// One shot: run to the end, keep the exit code and logs.
 		MustRun: pulumi.Bool(false),
 		Restart: pulumi.String("no"),
@@ -56,16 +58,33 @@ func (b *builder) buildMigration() error {
 		return err
 	}
 	name := b.dockerName("migrate-" + id)
-	b.gate = pulumi.All(b.migration.ExitCode, b.migration.ContainerLogs).ApplyT(func(v []any) (string, error) {
+	b.gate = pulumi.All(b.migration.ExitCode, b.migration.ContainerLogs, b.migration.URN()).ApplyT(func(v []any) (string, error) {
 		code, _ := v[0].(int)
 		logs, _ := v[1].(string)
+		urn, _ := v[2].(pulumi.URN)
 		if code != 0 {
-			return "", fmt.Errorf("the migration %s (%s) exited with code %d; its last log lines:\n%s\nNothing of the new release was created: the running release keeps serving. Fix the cause and run up again (a new image or migration command runs a new migration).",
-				name, strings.Join(s.Migration.Command, " "), code, indent(lastLines(demuxLogs(logs), 20)))
+			return "", fmt.Errorf("the migration %s (%s) exited with code %d; its last log lines:\n%s\n%s",
+				name, strings.Join(s.Migration.Command, " "), code, indent(lastLines(demuxLogs(logs), 20)), migrationFailedHint(urn))
 		}
 		return id, nil
 	}).(pulumi.StringOutput)
 	return nil
+}
+
+// RoleLabel and MigrationRole mark the migration container, so that the
+// driver (deploy.FailedMigrations) can find one that failed in the state.
+const (
+	RoleLabel     = "fastapi-infra.role"
+	MigrationRole = "migration"
+)
+
+// migrationFailedHint says what a failed migration left and how to run it
+// again: the failed run stays in the state as a created container, so a
+// plain `pulumi up` would only read its exit code again.
+func migrationFailedHint(urn pulumi.URN) string {
+	return "Nothing of the new release was created: the running release keeps serving. " +
+		"Fix the cause (or wait out a passing one) and run `./infra up` again: it replaces the failed migration, which runs again. " +
+		"With the Pulumi CLI: pulumi up --replace '" + string(urn) + "'."
 }
 
 // demuxLogs strips the 8-byte frame headers (stream, 0, 0, 0, length) that

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
@@ -245,7 +246,10 @@ func TestFailedMigrationStopsTheRelease(t *testing.T) {
 	if err == nil {
 		t.Fatal("a migration that exited 3 did not fail the update")
 	}
-	for _, want := range []string{"exited with code 3", "alembic upgrade head", "INFO  upgrade 1 -> 2", "ERROR relation exists", "the running release keeps serving"} {
+	// It says how to run the migration again (the failed run stays in the
+	// state) and the driver can find it there by its role label.
+	for _, want := range []string{"exited with code 3", "alembic upgrade head", "INFO  upgrade 1 -> 2", "ERROR relation exists", "the running release keeps serving",
+		"run `./infra up` again", "pulumi up --replace 'urn:pulumi:", "::fastapi-migrate-"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
@@ -257,6 +261,10 @@ func TestFailedMigrationStopsTheRelease(t *testing.T) {
 	// the mock engine saw none of them.
 	if n := len(containers(t, rec)["app"]); n != 0 {
 		t.Errorf("%d app containers were registered after a failed migration", n)
+	}
+	for _, m := range containers(t, rec)["migrate"] {
+		m.Equal(t, "labels[0].label", singleserver.RoleLabel)
+		m.Equal(t, "labels[0].value", singleserver.MigrationRole)
 	}
 }
 
