@@ -139,16 +139,12 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 //
 // The retry and the passive health check cover a replica's stop: between
 // uvicorn's SIGTERM (it stops accepting at once) and Traefik dropping the
-// container on Docker's die event, Traefik still sends it requests, and
-// without either each of those is a 502 (the real-Docker test: 19-24 of
-// ~500 requests). The retry alone (six attempts from 100 ms) kept landing
-// on the stopping replica (0-2 lost of 267-563, some requests retrying for
-// 3.5 s); with the passive check, three failed attempts take the replica
-// out of the balancer and later attempts go elsewhere (0-1 lost of 472-608,
-// slowest request 0.37 s). Not zero as with nginx. Traefik retries only when
-// a replica could not be reached, never after one answered; a 5xx answer
-// counts as a passive failure too, and the 1 s active check brings a
-// replica back as soon as it is ready again.
+// container on Docker's die event, Traefik still sends it requests. Three
+// failed attempts take the replica out of the balancer and later attempts
+// go elsewhere (the measurements are in the README's Tests section).
+// Traefik retries only when a replica could not be reached, never after
+// one answered; a 5xx answer counts as a passive failure too, and the 1 s
+// active check brings a replica back as soon as it is ready again.
 //
 // The replicas also carry the service label Traefik's provider is
 // constrained to, the body limit nginx applies (proxy.bodyLimit, as a
@@ -225,6 +221,15 @@ func TraefikCommand(service string, t service.TLS) []string {
 		"--certificatesresolvers.letsencrypt.acme.email=" + t.ACMEEmail,
 		"--certificatesresolvers.letsencrypt.acme.storage=" + acmeDir + "/acme.json",
 		"--ping=true",
+		// A replica that is gone leaves an address nobody answers: a
+		// connect waits out Go's 30 s dial timeout, through every retry,
+		// until the client gives up (measured: 33-54 of ~660 requests hung
+		// 10 s in a release). On the private bridge a connect takes well
+		// under a millisecond, so half a second means gone, and the retry
+		// and passive health check move on. And the new set of replicas
+		// takes effect 0.5 s after Docker's events, not Traefik's default 2 s.
+		"--serverstransport.forwardingtimeouts.dialtimeout=500ms",
+		"--providers.providersthrottleduration=500ms",
 	}
 	if t.ACMEServer != "" {
 		cmd = append(cmd, "--certificatesresolvers.letsencrypt.acme.caserver="+t.ACMEServer)
