@@ -54,6 +54,8 @@ type Config struct {
 
 	DBMode, DBImage, DBHost, DBName, DBUser, DBSSLMode, DBStorageSize string
 	DBCPU, DBMemory, DBStorageClass                                   string
+	DBBackupSchedule                                                  string
+	DBBackupKeep                                                      int
 	DBPort                                                            int
 	dbPassword                                                        secretValue
 	DBRetainOnDelete                                                  bool
@@ -352,6 +354,8 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		DBCPU:            r.str("db.cpu"),
 		DBStorageClass:   r.str("db.storageClass"),
 		DBMemory:         r.str("db.memory"),
+		DBBackupSchedule: r.str("db.backup.schedule"),
+		DBBackupKeep:     r.integer("db.backup.keep"),
 
 		RegistryServer:    r.str("registry.server"),
 		RegistryUsername:  r.str("registry.username"),

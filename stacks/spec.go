@@ -60,6 +60,7 @@ func (c *Config) Spec() service.Spec {
 			RetainOnDelete: c.DBRetainOnDelete,
 			StorageSize:    c.DBStorageSize,
 			StorageClass:   c.DBStorageClass,
+			Backup:         service.Backup{Schedule: c.DBBackupSchedule, Keep: c.DBBackupKeep},
 			Resources:      service.Resources{CPU: dbCPU, Memory: dbMem},
 		},
 	}

@@ -288,6 +288,12 @@ func (c *Config) validateDatabase(p *problems, prod bool) {
 	if c.DBMode != "external" {
 		c.validateImageRef(p, "db.image", c.DBImage)
 		p.limits("db.cpu", c.DBCPU, "db.memory", c.DBMemory, 128<<20, "128Mi for PostgreSQL's shared buffers and a few connections")
+		if c.DBBackupSchedule != "" {
+			if _, err := service.ParseSchedule(c.DBBackupSchedule); err != nil {
+				p.add("db.backup.schedule", "%v; or empty for no backups", err)
+			}
+		}
+		p.between("db.backup.keep", c.DBBackupKeep, 1, 1000)
 	}
 }
 

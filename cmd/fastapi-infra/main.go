@@ -15,13 +15,15 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 )
 
-const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs STACK
+const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs|backup|restore STACK
 
 Runs the operation on STACK (dev, prod, or any Pulumi.<stack>.yaml) with the
 program in this process. up, destroy and refresh show the preview and ask
 first, as pulumi does; --yes skips the question (CI). Destroying a
 production stack also asks for its name. Ctrl-C lets the engine finish the
 step it is in and release the stack; a second Ctrl-C stops it at once.
+On a single server, backup takes a database backup now, restore lists the
+backups and restore --from NAME puts one back (the app stops meanwhile).
 Backend: --backend, else $PULUMI_BACKEND_URL, else the one you are logged
 into, else a local file backend in ~/.fastapi-infra.
 
@@ -36,6 +38,7 @@ func main() {
 	flag.BoolVar(&f.expectNoChanges, "expect-no-changes", false, "preview/up: fail when the stack would change (drift check)")
 	flag.BoolVar(&f.diff, "diff", false, "preview/up: show a detailed diff")
 	flag.BoolVar(&f.showSecrets, "show-secrets", false, "outputs: print secret values")
+	flag.StringVar(&f.from, "from", "", "restore: the backup to restore (./infra restore STACK lists them)")
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage); flag.PrintDefaults() }
 	flag.Parse()
 	if flag.NArg() != 2 {

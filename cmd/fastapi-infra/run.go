@@ -23,6 +23,7 @@ import (
 
 type flags struct {
 	yes, expectNoChanges, diff, showSecrets bool
+	from                                    string
 }
 
 // terminal is where the driver asks before it changes anything.
@@ -56,11 +57,11 @@ var errDeclined = errors.New("nothing was changed: the answer was not yes")
 
 func run(ctx context.Context, op string, o deploy.Options, f flags, term *terminal) error {
 	switch op {
-	case "preview", "up", "destroy", "refresh", "outputs":
+	case "preview", "up", "destroy", "refresh", "outputs", "backup", "restore":
 	default:
-		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh or outputs", op)
+		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh, outputs, backup or restore", op)
 	}
-	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "destroy" {
+	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "destroy" && op != "backup" && op != "restore" {
 		return fmt.Errorf("no Pulumi.%s.yaml in %s: create it with the overrides of the new stack (see the README)", o.Stack, o.ProjectDir)
 	}
 	changes := op == "up" || op == "destroy" || op == "refresh"
@@ -80,6 +81,9 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	cfg, err := deploy.ReadConfig(ctx, s)
 	if err != nil {
 		return err
+	}
+	if op == "backup" || op == "restore" {
+		return database(ctx, op, s, cfg, f.from, f.yes, term)
 	}
 	if err := deploy.EnsurePlugin(ctx, s, cfg, os.Stderr); err != nil {
 		return err

@@ -160,6 +160,8 @@ type Database struct {
 	// Resources limit the database container (container and in-cluster):
 	// a runaway query must not starve the app on a shared host.
 	Resources Resources
+	// Backup is the scheduled dump of a container or in-cluster database.
+	Backup Backup
 }
 
 // Registry holds optional pull credentials for the app image.

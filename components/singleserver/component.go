@@ -67,6 +67,7 @@ type SingleServer struct {
 
 	// Children that tests and callers reach.
 	Database  *docker.Container
+	Backup    *docker.Container // nil without backups
 	Migration *docker.Container // nil without migrations
 	Apps      []*docker.Container
 	Proxy     *docker.Container
@@ -83,7 +84,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := b.build(); err != nil {
 		return nil, err
 	}
-	c.Database, c.Migration, c.Apps, c.Proxy = b.database, b.migration, b.apps, b.proxy
+	c.Database, c.Backup, c.Migration, c.Apps, c.Proxy = b.database, b.backup, b.migration, b.apps, b.proxy
 	c.URL = pulumi.String(a.Service.URL(a.HTTPSPort)).ToStringOutput()
 	c.Network = b.private.Name
 	var names pulumi.StringArray
@@ -142,6 +143,8 @@ type builder struct {
 	volumes       []*docker.Volume
 	appImage      pulumi.StringOutput
 	database      *docker.Container
+	dbImage       pulumi.StringOutput
+	backup        *docker.Container
 	secrets       appSecrets
 	migration     *docker.Container
 	gate          pulumi.StringOutput
@@ -155,6 +158,7 @@ func (b *builder) build() error {
 		b.buildNetworks,
 		b.buildAppImage,
 		b.buildDatabase,
+		b.buildBackup,
 		b.buildAppSecrets,
 		b.buildMigration,
 		b.buildApps,
@@ -170,7 +174,7 @@ func (b *builder) build() error {
 
 func (b *builder) containers() []*docker.Container {
 	var all []*docker.Container
-	for _, c := range append([]*docker.Container{b.database, b.migration}, b.apps...) {
+	for _, c := range append([]*docker.Container{b.database, b.backup, b.migration}, b.apps...) {
 		if c != nil {
 			all = append(all, c)
 		}

@@ -34,6 +34,7 @@ func (b *builder) buildDatabase() error {
 	if err != nil {
 		return err
 	}
+	b.dbImage = image
 	uploads, fileEnv := secretFiles(map[string]pulumi.StringOutput{"POSTGRES_PASSWORD": db.Password})
 	b.database, err = docker.NewContainer(b.ctx, b.name+"-db", &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("db")),
@@ -46,7 +47,12 @@ func (b *builder) buildDatabase() error {
 		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
 			VolumeName: data.Name, ContainerPath: pulumi.String("/var/lib/postgresql/data"),
 		}},
-		Healthcheck: healthcheck("pg_isready", "-U", db.User, "-d", db.Name),
+		// Over TCP, not the default socket: on a new volume the entrypoint
+		// first runs a server on the socket only (to create the database)
+		// and stops it again; a socket check called that one ready, and the
+		// migration could start between the two servers (seen in the
+		// restore drill: psql exit 2 right after "healthy").
+		Healthcheck: healthcheck("pg_isready", "-h", "127.0.0.1", "-U", db.User, "-d", db.Name),
 		Restart:     pulumi.String("unless-stopped"),
 		// db.cpu and db.memory: a runaway query slows the database, not the
 		// app and proxy beside it; no swap beyond the limit.

@@ -18,16 +18,23 @@ import (
 // The volume is named by the release, which changes with the secrets, so a
 // rotation makes a new volume and the old one goes with the old release.
 func (b *builder) buildAppSecrets() error {
-	release := b.releaseID()
-	vol, err := docker.NewVolume(b.ctx, b.name+"-secrets-"+release, &docker.VolumeArgs{
-		Name: pulumi.String(b.dockerName("secrets-" + release)),
+	var err error
+	b.secrets, err = b.secretVolume("secrets-"+b.releaseID(), b.appSecrets())
+	return err
+}
+
+// secretVolume makes the volume (Docker name <prefix>-<name>) and its
+// carrier for the files, and returns what a container takes to read them.
+func (b *builder) secretVolume(name string, files map[string]pulumi.StringOutput) (appSecrets, error) {
+	vol, err := docker.NewVolume(b.ctx, b.name+"-"+name, &docker.VolumeArgs{
+		Name: pulumi.String(b.dockerName(name)),
 	}, b.opts()...)
 	if err != nil {
-		return err
+		return appSecrets{}, err
 	}
-	uploads, env := secretFiles(b.appSecrets())
-	carrier, err := docker.NewContainer(b.ctx, b.name+"-secrets-carrier-"+release, &docker.ContainerArgs{
-		Name:    pulumi.String(b.dockerName("secrets-carrier-" + release)),
+	uploads, env := secretFiles(files)
+	carrier, err := docker.NewContainer(b.ctx, b.name+"-"+name+"-carrier", &docker.ContainerArgs{
+		Name:    pulumi.String(b.dockerName(name + "-carrier")),
 		Image:   b.appImage,
 		Command: pulumi.ToStringArray([]string{"true"}),
 		Uploads: uploads,
@@ -44,16 +51,15 @@ func (b *builder) buildAppSecrets() error {
 		LogOpts:     b.logOptions(),
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{vol}))...)
 	if err != nil {
-		return err
+		return appSecrets{}, err
 	}
-	// What the migration and the replicas take: the NAME_FILE variables,
-	// the read-only mount, and the carrier to wait for (the upload).
-	b.secrets = appSecrets{
+	// What the containers take: the NAME_FILE variables, the read-only
+	// mount, and the carrier to wait for (the upload).
+	return appSecrets{
 		env:     env,
 		mount:   docker.ContainerVolumeArgs{VolumeName: vol.Name, ContainerPath: pulumi.String(secretsMount), ReadOnly: pulumi.Bool(true)},
 		carrier: carrier,
-	}
-	return nil
+	}, nil
 }
 
 // appSecrets is how the app's containers get their secret files.

@@ -186,7 +186,9 @@ func TestNoUploadIntoAReadOnlyContainer(t *testing.T) {
 func TestDatabase(t *testing.T) {
 	rec := mustDeployDev(t, nil)
 	db := containers(t, rec)["db"][0]
-	db.Equal(t, "healthcheck.tests", []any{"CMD", "pg_isready", "-U", "app", "-d", "app"})
+	// Over TCP: the entrypoint's first server on a new volume listens on
+	// the socket only, and is not the one that serves.
+	db.Equal(t, "healthcheck.tests", []any{"CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"})
 	db.Equal(t, "wait", true)
 	db.Equal(t, "volumes[0].containerPath", "/var/lib/postgresql/data")
 	db.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-db"})
@@ -473,4 +475,79 @@ func TestImagesFollowTheirTags(t *testing.T) {
 			t.Errorf("the dev stack's local image %s is looked up in a registry", img.Str(t, "name"))
 		}
 	}
+}
+
+// TestDatabaseBackups: the container database is dumped on db.backup.schedule
+// by a container of the database's image into a retained volume, with the
+// password only as a file and none of the host's privileges.
+func TestDatabaseBackups(t *testing.T) {
+	rec := mustDeployDev(t, nil)
+	backup := rec.Named(t, "fastapi-backup")
+	db := rec.Named(t, "fastapi-db")
+	backup.Equal(t, "image", db.Get(t, "image"))
+	backup.Equal(t, "entrypoints", toAny(singleserver.BackupCommand()))
+	backup.Equal(t, "command", []any{"loop"})
+	envs := fmt.Sprint(backup.Get(t, "envs"))
+	for _, want := range []string{"BACKUP_SCHEDULE=30 3 * * *", "BACKUP_KEEP=7", "BACKUP_DIR=/backups", "PGHOST=fastapi-db", "PGPORT=5432",
+		"PGUSER=app", "PGDATABASE=app", "PGPASSWORD_FILE=/run/secrets/PGPASSWORD"} {
+		if !strings.Contains(envs, want) {
+			t.Errorf("the backup container's environment lacks %q: %s", want, envs)
+		}
+	}
+	if strings.Contains(envs, mocktest.TestPassword) {
+		t.Error("the password is in the backup container's environment")
+	}
+	backup.Equal(t, "labels[0].label", singleserver.RoleLabel)
+	backup.Equal(t, "labels[0].value", singleserver.BackupRole)
+	backup.Equal(t, "volumes[1].containerPath", singleserver.BackupDir)
+	backup.Equal(t, "volumes[1].volumeName", "fastapi-backups")
+	backup.Equal(t, "volumes[0].readOnly", true)
+	backup.Equal(t, "capabilities.drops", []any{"ALL"})
+	backup.Equal(t, "readOnly", true)
+	backup.Equal(t, "restart", "unless-stopped")
+	if !backup.DependsOn("fastapi-db") {
+		t.Error("the backup container does not wait for the database")
+	}
+	if !rec.Named(t, "fastapi-backups").RetainOnDelete {
+		t.Error("the backups volume is not retained on delete")
+	}
+	// The password reaches the volume as a secret upload through the carrier.
+	carrier := rec.Named(t, "fastapi-backup-secrets-"+releaseOfSecrets(t, rec)+"-carrier")
+	carrier.Equal(t, "uploads[0].file", "/run/secrets/PGPASSWORD")
+	if _, secret, _ := carrier.At("uploads[0].content"); !secret {
+		t.Error("the password upload is not secret")
+	}
+
+	for name, edit := range map[string]func(mocktest.Config) mocktest.Config{
+		"no schedule": func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.backup.schedule", "") },
+		"external database": func(c mocktest.Config) mocktest.Config {
+			return c.Set("fastapi-infra:db.mode", "external").Set("fastapi-infra:db.host", "db.example.com")
+		},
+	} {
+		for _, c := range mustDeployDev(t, edit).ByType(containerType) {
+			if strings.Contains(c.Name, "backup") {
+				t.Errorf("%s: a backup container %s is created", name, c.Name)
+			}
+		}
+	}
+}
+
+// releaseOfSecrets finds the id in the backup secret volume's name.
+func releaseOfSecrets(t *testing.T, rec *mocktest.Recorder) string {
+	t.Helper()
+	for _, v := range rec.ByType("docker:index/volume:Volume") {
+		if id, ok := strings.CutPrefix(v.Name, "fastapi-backup-secrets-"); ok {
+			return id
+		}
+	}
+	t.Fatal("no backup secrets volume")
+	return ""
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

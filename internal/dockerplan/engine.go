@@ -432,3 +432,26 @@ func (d *Deployment) Names(prefix string) []string {
 	}
 	return out
 }
+
+// List finds containers, running or not, with a label (key or key=value):
+// Docker name (without the leading slash) -> ID.
+func (e *Engine) List(ctx context.Context, label string) (map[string]string, error) {
+	filters, err := json.Marshal(map[string][]string{"label": {label}})
+	if err != nil {
+		return nil, err
+	}
+	var found []struct {
+		ID    string `json:"Id"`
+		Names []string
+	}
+	if err := e.call(ctx, "GET", "/containers/json", url.Values{"all": {"1"}, "filters": {string(filters)}}, nil, "", &found); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, c := range found {
+		for _, n := range c.Names {
+			out[strings.TrimPrefix(n, "/")] = c.ID
+		}
+	}
+	return out, nil
+}

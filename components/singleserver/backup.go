@@ -1,0 +1,96 @@
+package singleserver
+
+import (
+	_ "embed"
+	"strconv"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// backupScript is the backup container's program (see its header): bash
+// in the database's image, whose pg_dump matches the server.
+//
+//go:embed backup.sh
+var backupScript string
+
+// BackupDir is where the backup container keeps the dumps: the backups
+// volume, retained like the data volume, so a lost data volume does not
+// take its backups with it.
+const BackupDir = "/backups"
+
+// BackupRole is the backup container's fastapi-infra.role label.
+const BackupRole = "backup"
+
+// BackupCommand runs an action of backup.sh: the container's entrypoint is
+// BackupCommand() and its command "loop"; the driver and the tests run
+// "now", "list" and "restore NAME" in it with docker exec. An entrypoint,
+// not a command: the database image's own entrypoint starts PostgreSQL.
+func BackupCommand(action ...string) []string {
+	return append([]string{"bash", "-c", backupScript, "backup"}, action...)
+}
+
+// buildBackup runs the scheduled pg_dump of the container database
+// (db.backup.schedule, db.backup.keep) in a container of its own: the
+// database's image, on the private network, writing custom-format dumps to
+// the retained backups volume. A failed backup logs the cause, exits the
+// `now` action non-zero and turns the container unhealthy until a backup
+// succeeds again.
+func (b *builder) buildBackup() error {
+	db := b.args.Service.Database
+	if db.Mode == service.DatabaseExternal || db.Backup.Schedule == "" {
+		return nil
+	}
+	dumps, err := b.volume("backups", true)
+	if err != nil {
+		return err
+	}
+	// Its own secret volume: the password only, renewed with the secrets.
+	secrets, err := b.secretVolume("backup-secrets-"+service.ReleaseID(b.args.SecretsDigest), map[string]pulumi.StringOutput{"PGPASSWORD": db.Password})
+	if err != nil {
+		return err
+	}
+	env := append([]string{
+		"BACKUP_SCHEDULE=" + db.Backup.Schedule, "BACKUP_KEEP=" + strconv.Itoa(db.Backup.Keep), "BACKUP_DIR=" + BackupDir,
+		"PGHOST=" + b.databaseHost(), "PGPORT=" + strconv.Itoa(db.Port), "PGUSER=" + db.User, "PGDATABASE=" + db.Name,
+	}, secrets.env...)
+	healthy := `[ ! -e ` + BackupDir + `/.last-failure ] || [ ` + BackupDir + `/.last-success -nt ` + BackupDir + `/.last-failure ]`
+	b.backup, err = docker.NewContainer(b.ctx, b.name+"-backup", &docker.ContainerArgs{
+		Name:        pulumi.String(b.dockerName("backup")),
+		Image:       b.dbImage,
+		Entrypoints: pulumi.ToStringArray(BackupCommand()),
+		Command:     pulumi.StringArray{pulumi.String("loop")},
+		// libpq has no PGPASSWORD_FILE: the script reads the file into
+		// its own PGPASSWORD, never the container's environment.
+		Envs:             pulumi.ToStringArray(env),
+		Labels:           docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(BackupRole)}},
+		NetworksAdvanced: b.privateNetwork(),
+		Volumes: docker.ContainerVolumeArray{
+			secrets.mount,
+			docker.ContainerVolumeArgs{VolumeName: dumps.Name, ContainerPath: pulumi.String(BackupDir)},
+		},
+		// Root, for the volume Docker makes root-owned, but with no
+		// capability at all: it can write what root owns and nothing else
+		// of the host's; the dumps are 0600.
+		User:         pulumi.String("0:0"),
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		ReadOnly:     pulumi.Bool(true),
+		Tmpfs:        scratchTmpfs,
+		Healthcheck: docker.ContainerHealthcheckArgs{
+			Tests: pulumi.StringArray{pulumi.String("CMD-SHELL"), pulumi.String(healthy)}, Interval: pulumi.String("30s"), Timeout: pulumi.String("5s"), Retries: pulumi.Int(1),
+		},
+		Restart:    pulumi.String("unless-stopped"),
+		Memory:     pulumi.Int(256),
+		MemorySwap: pulumi.Int(256),
+		Cpus:       pulumi.String("0.5"),
+		LogDriver:  pulumi.String(b.logDriver()),
+		LogOpts:    b.logOptions(),
+		// A dump in progress is cut; the next one is whole (dumps are
+		// renamed into place only when complete).
+		StopTimeout: pulumi.Int(10),
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, dumps, secrets.carrier}))...)
+	return err
+}

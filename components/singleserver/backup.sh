@@ -1,0 +1,97 @@
+# The single server's database backups, run by bash in the database's own
+# image (its pg_dump matches the server's major version). The container's
+# command is `bash -c <this> backup <action>`:
+#   loop              every minute the schedule is due, back up (the container's command)
+#   now               back up once; exit non-zero when it failed
+#   list              the backups, newest first
+#   restore FILE      pg_restore FILE (a name in the backups folder) into the database
+#   due EPOCH         exit 0 when the schedule fires in that minute (the tests compare it with Go's)
+# Settings come from the environment: BACKUP_SCHEDULE (cron, UTC),
+# BACKUP_KEEP, BACKUP_DIR, and libpq's PGHOST, PGPORT, PGUSER, PGDATABASE,
+# PGPASSFILE.
+set -u
+umask 077
+# The schedule is in UTC, whatever the image's zone.
+export TZ=UTC
+if [[ -n ${PGPASSWORD_FILE:-} ]]; then
+	PGPASSWORD=$(<"$PGPASSWORD_FILE")
+	export PGPASSWORD
+fi
+
+# One cron field: values, a-b ranges, */n and a-b/n steps, comma lists.
+field_has() { # value field min max
+	local v=$((10#$1)) item range step lo hi
+	local -a items
+	IFS=, read -ra items <<<"$2"
+	for item in "${items[@]}"; do
+		range=${item%/*} step=1
+		[[ $item == */* ]] && step=${item#*/}
+		if [[ $range == '*' ]]; then lo=$3 hi=$4
+		elif [[ $range == *-* ]]; then lo=${range%-*} hi=${range#*-}
+		else lo=$range hi=$range; [[ $item == */* ]] && hi=$4; fi
+		((v >= lo && v <= hi && (v - lo) % step == 0)) && return 0
+	done
+	return 1
+}
+
+# due EPOCH: whether the schedule fires in that minute; as in cron, when
+# both day fields are restricted either one matching is enough.
+due() {
+	local m h dom mon dow now
+	# bash's own strftime: no process per minute checked.
+	printf -v now '%(%M %H %d %m %w)T' "$1"
+	read -r m h dom mon dow <<<"$now"
+	set -f
+	set -- $BACKUP_SCHEDULE
+	set +f
+	field_has "$m" "$1" 0 59 && field_has "$h" "$2" 0 23 && field_has "$mon" "$4" 1 12 || return 1
+	if [[ $3 == '*' || $5 == '*' ]]; then
+		field_has "$dom" "$3" 1 31 && field_has "$dow" "$5" 0 6
+	else
+		field_has "$dom" "$3" 1 31 || field_has "$dow" "$5" 0 6
+	fi
+}
+
+# backup: a custom-format dump written beside its final name and renamed
+# when complete, so a listed backup is always whole; then the oldest
+# beyond BACKUP_KEEP go. The status files feed the healthcheck.
+backup() {
+	local name file
+	name="$PGDATABASE-$(date -u +%Y%m%dT%H%M%SZ).dump"
+	file="$BACKUP_DIR/$name"
+	if pg_dump --format=custom --file="$file.partial" && mv "$file.partial" "$file"; then
+		echo "backup: wrote $name ($(stat -c %s "$file") bytes)"
+		touch "$BACKUP_DIR/.last-success"
+		ls -1t "$BACKUP_DIR"/*.dump | tail -n +"$((BACKUP_KEEP + 1))" | xargs -r rm -f --
+		return 0
+	fi
+	rm -f "$file.partial"
+	echo "backup: FAILED: pg_dump of $PGDATABASE on $PGHOST:$PGPORT (the lines above say why)" >&2
+	touch "$BACKUP_DIR/.last-failure"
+	return 1
+}
+
+case "${1:-loop}" in
+loop)
+	trap 'exit 0' TERM INT
+	echo "backup: schedule \"$BACKUP_SCHEDULE\" (UTC) into $BACKUP_DIR, keeping $BACKUP_KEEP"
+	while :; do
+		now=$(date +%s)
+		next=$(((now / 60 + 1) * 60))
+		sleep "$((next - now))" &
+		wait $!
+		due "$next" && backup
+	done
+	;;
+now) backup ;;
+list) ls -1t "$BACKUP_DIR" | grep '\.dump$' ;;
+restore)
+	file="$BACKUP_DIR/${2:?restore needs a backup name}"
+	[[ $2 != */* && -f $file ]] || { echo "backup: no backup named $2 in $BACKUP_DIR" >&2; exit 2; }
+	# One transaction: a restore that fails leaves the database as it was.
+	pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error --dbname="$PGDATABASE" "$file" &&
+		echo "backup: restored $2 into $PGDATABASE"
+	;;
+due) due "$2" ;;
+*) echo "backup: unknown action $1" >&2; exit 2 ;;
+esac

@@ -1,0 +1,103 @@
+//go:build e2e
+
+package singleserver_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
+)
+
+// TestRestoreDrillOnRealDocker is the restore drill the README's Data
+// section promises, on the real engine with the component's containers:
+// write rows, back up (the backup container's own pg_dump), lose the data
+// volume, get an empty database, restore with the driver's code
+// (operations.Running, what ./infra restore runs), and read the same rows
+// back, through the app too. A backup of a database that is down fails
+// loudly.
+func TestRestoreDrillOnRealDocker(t *testing.T) {
+	r := singleserver.NewRealServer(t, "dev")
+	ctx := context.Background()
+	args := r.Args()
+	// A schedule that does not fire during the test: the drill backs up
+	// by hand, as ./infra backup does.
+	args.Service.Database.Backup = service.Backup{Schedule: "0 0 1 1 *", Keep: 3}
+	plan := r.Plan(args)
+	r.Up(plan)
+	p := r.Prefix()
+	db, app := p+"-db", r.Deployment().Names(p + "-app-")[0]
+	psql := func(sql string) string {
+		return strings.TrimSpace(r.Exec(db, "psql", "-U", "app", "-d", "app", "-tAc", sql))
+	}
+	viaApp := func() string {
+		return r.Exec(app, "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/items').read().decode())")
+	}
+	psql("INSERT INTO items (name, description, created_at) VALUES ('drill-1', 'kept', now()), ('drill-2', 'kept too', now())")
+	before := psql("SELECT string_agg(name || ':' || description, ',' ORDER BY id) FROM items")
+	if before != "drill-1:kept,drill-2:kept too" {
+		t.Fatalf("rows written: %q", before)
+	}
+
+	ops := operations.Running{Engine: r.Engine(), Prefix: p}
+	report, err := ops.BackupNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("backup: %s", report)
+	backups, err := ops.Backups(ctx)
+	if err != nil || len(backups) != 1 || !strings.HasPrefix(backups[0], "app-") || !strings.HasSuffix(backups[0], ".dump") {
+		t.Fatalf("backups after one backup: %v, %v", backups, err)
+	}
+	if mode := r.Exec(p+"-backup", "stat", "-c", "%a %U", singleserver.BackupDir+"/"+backups[0]); strings.TrimSpace(mode) != "600 root" {
+		t.Errorf("the dump is %s, want 600 root (only root may read it)", mode)
+	}
+
+	// The data volume is lost: the database comes back empty (a new
+	// volume, initialised by the entrypoint), and the app has no table.
+	engine, d := r.Engine(), r.Deployment()
+	if err := engine.Remove(ctx, d.IDs[db]); err != nil {
+		t.Fatal(err)
+	}
+	delete(d.IDs, db)
+	if err := engine.RemoveVolume(ctx, p+"-db-data"); err != nil {
+		t.Fatal(err)
+	}
+	r.Up(plan)
+	if tables := psql("SELECT count(*) FROM pg_tables WHERE tablename = 'items'"); tables != "0" {
+		t.Fatalf("the new database has the items table (%s): the data volume was not lost", tables)
+	}
+
+	// A backup of a database that is down fails, with a non-zero exit.
+	if err := engine.Stop(ctx, d.IDs[db], 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ops.BackupNow(ctx); err == nil || !strings.Contains(err.Error(), "backup: FAILED") {
+		t.Errorf("a backup with the database down: %v, want the backup container's FAILED line and a non-zero exit", err)
+	}
+	if err := engine.Start(ctx, d.IDs[db]); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.WaitHealthy(ctx, d.IDs[db], 60e9); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ops.Restore(ctx, "no-such.dump", io.Discard); err == nil || !strings.Contains(err.Error(), backups[0]) {
+		t.Errorf("restoring a backup that does not exist: %v, want an error listing %s", err, backups[0])
+	}
+	var progress strings.Builder
+	if err := ops.Restore(ctx, backups[0], &progress); err != nil {
+		t.Fatalf("restore: %v\n%s", err, progress.String())
+	}
+	t.Logf("restore:\n%s", progress.String())
+	if after := psql("SELECT string_agg(name || ':' || description, ',' ORDER BY id) FROM items"); after != before {
+		t.Errorf("after the restore the rows are %q, want %q", after, before)
+	}
+	if got := viaApp(); !strings.Contains(got, "drill-1") || !strings.Contains(got, "drill-2") {
+		t.Errorf("the app does not serve the restored rows: %s", got)
+	}
+}
