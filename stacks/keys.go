@@ -72,7 +72,7 @@ var Keys = []Key{
 	{"db.storageSize", "string", "10Gi", false, "in-cluster database volume size"},
 	{"db.storageClass", "string", "", false, "StorageClass of the in-cluster database's volume; empty: the cluster's default. Checked against the cluster before anything is created"},
 	{"db.cpu", "string", "1", false, "CPU limit of the database container (container and in-cluster): cores (1) or millicores (1000m)"},
-	{"db.backup.schedule", "string", "30 3 * * *", false, "when the container database is dumped (pg_dump, custom format) into its retained backups volume: a cron expression in UTC; empty: no backups. Single server; the in-cluster database has none yet"},
+	{"db.backup.schedule", "string", "30 3 * * *", false, "when the container database is dumped (pg_dump, custom format) into a retained volume (single server: a backup container) or claim (in-cluster: a CronJob): a cron expression in UTC; empty: no backups"},
 	{"db.backup.keep", "integer", 7, false, "how many of the newest backups stay; older ones are deleted after each successful backup"},
 	{"db.memory", "string", "1Gi", false, "memory limit of the database container (container and in-cluster); PostgreSQL's shared_buffers must fit well inside it"},
 

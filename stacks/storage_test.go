@@ -53,11 +53,17 @@ func TestStorageClassIsCheckedBeforeAnythingIsCreated(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				claim := rec.One(t, "kubernetes:core/v1:PersistentVolumeClaim")
-				if tc.named != "" {
-					claim.Equal(t, "spec.storageClassName", tc.named)
-				} else if claim.Has("spec.storageClassName") {
-					t.Error("an empty db.storageClass sets the claim's class instead of leaving it to the default")
+				// The data claim and the backups claim.
+				claims := rec.ByType("kubernetes:core/v1:PersistentVolumeClaim")
+				if len(claims) != 2 {
+					t.Fatalf("%d claims, want the data and the backups claims", len(claims))
+				}
+				for _, claim := range claims {
+					if tc.named != "" {
+						claim.Equal(t, "spec.storageClassName", tc.named)
+					} else if claim.Has("spec.storageClassName") {
+						t.Errorf("an empty db.storageClass sets the class of claim %s instead of leaving it to the default", claim.Name)
+					}
 				}
 				return
 			}

@@ -124,6 +124,7 @@ type builder struct {
 	pullSecret  *corev1.Secret
 	account     *corev1.ServiceAccount
 	database    pulumi.Resource // the in-cluster StatefulSet; nil for an external database
+	dbSecret    *corev1.Secret  // its password; nil for an external database
 	job         pulumi.Resource
 	deployment  pulumi.Resource
 	service     *corev1.Service
@@ -134,6 +135,7 @@ func (b *builder) build() error {
 	steps := []func() error{
 		b.buildNamespace,
 		b.buildDatabase,
+		b.buildBackup,
 		b.buildEnv,
 		b.buildServiceAccount,
 		b.buildMigrationJob,

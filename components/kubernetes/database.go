@@ -63,6 +63,7 @@ func (b *builder) buildDatabase() error {
 	if err != nil {
 		return err
 	}
+	b.dbSecret = secret
 	if _, err := corev1.NewService(b.ctx, b.name+"-db-service", &corev1.ServiceArgs{
 		Metadata: b.meta(name, "database"),
 		Spec: corev1.ServiceSpecArgs{
@@ -83,8 +84,11 @@ func (b *builder) buildDatabase() error {
 	sc.RunAsUser, sc.RunAsGroup = pulumi.Int(postgresUser), pulumi.Int(postgresUser)
 	pod := podSecurityContext()
 	pod.RunAsUser, pod.RunAsGroup, pod.FsGroup = pulumi.Int(postgresUser), pulumi.Int(postgresUser), pulumi.Int(postgresUser)
+	// Over TCP: on a new volume the entrypoint first runs a server on the
+	// socket only, to create the database, and stops it; a socket probe
+	// called that one ready (the single server's restore drill saw it).
 	ready := corev1.ProbeArgs{
-		Exec:          corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-U", db.User, "-d", db.Name})},
+		Exec:          corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-h", "127.0.0.1", "-U", db.User, "-d", db.Name})},
 		PeriodSeconds: pulumi.Int(5),
 	}
 	b.database, err = appsv1.NewStatefulSet(b.ctx, b.name+"-db", &appsv1.StatefulSetArgs{

@@ -284,7 +284,7 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
 	})
-	pvc := rec.One(t, "kubernetes:core/v1:PersistentVolumeClaim")
+	pvc := rec.Named(t, "fastapi-db-data")
 	if !pvc.RetainOnDelete {
 		t.Error("the database claim is not retained on delete")
 	}
@@ -294,7 +294,7 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	pvc.Equal(t, "spec.resources.requests.storage", "10Gi")
 	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
 	sts.Equal(t, "spec.template.spec.containers[0].image", "postgres:15")
-	sts.Equal(t, "spec.template.spec.containers[0].readinessProbe.exec.command", []any{"pg_isready", "-U", "app", "-d", "app"})
+	sts.Equal(t, "spec.template.spec.containers[0].readinessProbe.exec.command", []any{"pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"})
 	sts.Equal(t, "spec.template.spec.volumes[0].persistentVolumeClaim.claimName", "fastapi-db-data")
 	sts.Equal(t, "spec.template.spec.containers[0].env[4].name", "POSTGRES_PASSWORD")
 	if sts.Has("spec.template.spec.containers[0].env[4].value") {
@@ -326,8 +326,10 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	optOut := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Set("fastapi-infra:db.retainOnDelete", "false")
 	})
-	if optOut.One(t, "kubernetes:core/v1:PersistentVolumeClaim").RetainOnDelete {
-		t.Error("db.retainOnDelete false still retains the claim")
+	for _, claim := range optOut.ByType("kubernetes:core/v1:PersistentVolumeClaim") {
+		if claim.RetainOnDelete {
+			t.Errorf("db.retainOnDelete false still retains claim %s", claim.Name)
+		}
 	}
 }
 
@@ -446,4 +448,59 @@ func TestIngressBodyLimitIsProxyBodyLimit(t *testing.T) {
 		return c.Set("fastapi-infra:proxy.bodyLimit", "25m")
 	}).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
 	ing.Equal(t, `metadata.annotations["nginx.ingress.kubernetes.io/proxy-body-size"]`, "25m")
+}
+
+// TestInClusterDatabaseBackups: a CronJob dumps the in-cluster database on
+// db.backup.schedule with the same backup.sh as the single server, in the
+// database's image, as its user under the restricted profile, into a
+// retained claim; the database's NetworkPolicy admits it.
+func TestInClusterDatabaseBackups(t *testing.T) {
+	inCluster := func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
+	}
+	rec := deployProd(t, inCluster)
+	cron := rec.One(t, "kubernetes:batch/v1:CronJob")
+	cron.Equal(t, "metadata.name", "fastapi-db-backup")
+	cron.Equal(t, "spec.schedule", "30 3 * * *")
+	cron.Equal(t, "spec.timeZone", "Etc/UTC")
+	cron.Equal(t, "spec.concurrencyPolicy", "Forbid")
+	pod := "spec.jobTemplate.spec.template.spec."
+	cron.Equal(t, pod+"containers[0].image", "postgres:15")
+	cron.Equal(t, pod+"containers[0].command", toAny(service.BackupCommand("now")))
+	cron.Equal(t, pod+"containers[0].securityContext.runAsUser", 999)
+	cron.Equal(t, pod+"containers[0].securityContext.readOnlyRootFilesystem", true)
+	cron.Equal(t, pod+"securityContext.fsGroup", 999)
+	cron.Equal(t, pod+"volumes[0].persistentVolumeClaim.claimName", "fastapi-db-backups")
+	cron.Equal(t, pod+"volumes[1].secret.items[0].key", "POSTGRES_PASSWORD")
+	cron.Equal(t, pod+"volumes[1].secret.defaultMode", 0o400)
+	envs := fmt.Sprint(cron.Get(t, pod+"containers[0].env"))
+	for _, want := range []string{"name:BACKUP_KEEP value:7", "name:PGHOST value:fastapi-db.fastapi-prod.svc", "name:PGPASSWORD_FILE value:/run/secrets/PGPASSWORD"} {
+		if !strings.Contains(envs, want) {
+			t.Errorf("the backup's environment lacks %q: %s", want, envs)
+		}
+	}
+	if strings.Contains(envs, mocktest.TestPassword) {
+		t.Error("the password is in the backup's environment")
+	}
+	if !rec.Named(t, "fastapi-db-backups").RetainOnDelete {
+		t.Error("the backups claim is not retained on delete")
+	}
+	dbPolicy := rec.Named(t, "fastapi-database-netpol")
+	dbPolicy.Equal(t, `spec.ingress[0].from[2].podSelector.matchLabels["app.kubernetes.io/component"]`, "backup")
+	rec.Named(t, "fastapi-backup-netpol").Equal(t, "spec.egress[1].ports[0].port", 5432)
+
+	off := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return inCluster(c).Set("fastapi-infra:db.backup.schedule", "")
+	})
+	if n := len(off.ByType("kubernetes:batch/v1:CronJob")); n != 0 {
+		t.Errorf("db.backup.schedule empty still makes %d CronJobs", n)
+	}
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

@@ -91,8 +91,9 @@ func (b *builder) buildIngress() error {
 
 // buildNetworkPolicies denies everything the service does not need: the
 // app pods take traffic only from the ingress controller's namespace on the
-// app port, and reach only DNS and the database. Migration pods share the
-// egress rules; the in-cluster database takes traffic only from them.
+// app port, and reach only DNS and the database. Migration and backup pods
+// share the egress rules; the in-cluster database takes traffic only from
+// them.
 func (b *builder) buildNetworkPolicies() error {
 	if !b.args.NetworkPolicy {
 		return nil
@@ -140,9 +141,11 @@ func (b *builder) buildNetworkPolicies() error {
 	}{
 		{"api", apiIngress},
 		{"migration", nil}, // takes no traffic at all
+		{"backup", nil},
 	}
+	backups := s.Database.Mode == service.DatabaseInCluster && s.Database.Backup.Schedule != ""
 	for _, p := range policies {
-		if p.role == "migration" && s.Migration.Strategy != service.MigrationJob {
+		if p.role == "migration" && s.Migration.Strategy != service.MigrationJob || p.role == "backup" && !backups {
 			continue
 		}
 		if err := b.networkPolicy(p.role, p.ingress, egress); err != nil {
@@ -156,6 +159,7 @@ func (b *builder) buildNetworkPolicies() error {
 		From: networkingv1.NetworkPolicyPeerArray{
 			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")}},
 			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("migration")}},
+			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("backup")}},
 		},
 		Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Database.Port)}},
 	}}, networkingv1.NetworkPolicyEgressRuleArray{dns})

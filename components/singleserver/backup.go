@@ -1,7 +1,6 @@
 package singleserver
 
 import (
-	_ "embed"
 	"strconv"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -10,27 +9,8 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
-// backupScript is the backup container's program (see its header): bash
-// in the database's image, whose pg_dump matches the server.
-//
-//go:embed backup.sh
-var backupScript string
-
-// BackupDir is where the backup container keeps the dumps: the backups
-// volume, retained like the data volume, so a lost data volume does not
-// take its backups with it.
-const BackupDir = "/backups"
-
 // BackupRole is the backup container's fastapi-infra.role label.
 const BackupRole = "backup"
-
-// BackupCommand runs an action of backup.sh: the container's entrypoint is
-// BackupCommand() and its command "loop"; the driver and the tests run
-// "now", "list" and "restore NAME" in it with docker exec. An entrypoint,
-// not a command: the database image's own entrypoint starts PostgreSQL.
-func BackupCommand(action ...string) []string {
-	return append([]string{"bash", "-c", backupScript, "backup"}, action...)
-}
 
 // buildBackup runs the scheduled pg_dump of the container database
 // (db.backup.schedule, db.backup.keep) in a container of its own: the
@@ -53,14 +33,15 @@ func (b *builder) buildBackup() error {
 		return err
 	}
 	env := append([]string{
-		"BACKUP_SCHEDULE=" + db.Backup.Schedule, "BACKUP_KEEP=" + strconv.Itoa(db.Backup.Keep), "BACKUP_DIR=" + BackupDir,
+		"BACKUP_SCHEDULE=" + db.Backup.Schedule, "BACKUP_KEEP=" + strconv.Itoa(db.Backup.Keep), "BACKUP_DIR=" + service.BackupDir,
 		"PGHOST=" + b.databaseHost(), "PGPORT=" + strconv.Itoa(db.Port), "PGUSER=" + db.User, "PGDATABASE=" + db.Name,
 	}, secrets.env...)
-	healthy := `[ ! -e ` + BackupDir + `/.last-failure ] || [ ` + BackupDir + `/.last-success -nt ` + BackupDir + `/.last-failure ]`
+	dir := service.BackupDir
+	healthy := `[ ! -e ` + dir + `/.last-failure ] || [ ` + dir + `/.last-success -nt ` + dir + `/.last-failure ]`
 	b.backup, err = docker.NewContainer(b.ctx, b.name+"-backup", &docker.ContainerArgs{
 		Name:        pulumi.String(b.dockerName("backup")),
 		Image:       b.dbImage,
-		Entrypoints: pulumi.ToStringArray(BackupCommand()),
+		Entrypoints: pulumi.ToStringArray(service.BackupCommand()),
 		Command:     pulumi.StringArray{pulumi.String("loop")},
 		// libpq has no PGPASSWORD_FILE: the script reads the file into
 		// its own PGPASSWORD, never the container's environment.
@@ -69,7 +50,7 @@ func (b *builder) buildBackup() error {
 		NetworksAdvanced: b.privateNetwork(),
 		Volumes: docker.ContainerVolumeArray{
 			secrets.mount,
-			docker.ContainerVolumeArgs{VolumeName: dumps.Name, ContainerPath: pulumi.String(BackupDir)},
+			docker.ContainerVolumeArgs{VolumeName: dumps.Name, ContainerPath: pulumi.String(service.BackupDir)},
 		},
 		// Root, for the volume Docker makes root-owned, but with no
 		// capability at all: it can write what root owns and nothing else

@@ -53,7 +53,7 @@ func TestRestoreDrillOnRealDocker(t *testing.T) {
 	if err != nil || len(backups) != 1 || !strings.HasPrefix(backups[0], "app-") || !strings.HasSuffix(backups[0], ".dump") {
 		t.Fatalf("backups after one backup: %v, %v", backups, err)
 	}
-	if mode := r.Exec(p+"-backup", "stat", "-c", "%a %U", singleserver.BackupDir+"/"+backups[0]); strings.TrimSpace(mode) != "600 root" {
+	if mode := r.Exec(p+"-backup", "stat", "-c", "%a %U", service.BackupDir+"/"+backups[0]); strings.TrimSpace(mode) != "600 root" {
 		t.Errorf("the dump is %s, want 600 root (only root may read it)", mode)
 	}
 

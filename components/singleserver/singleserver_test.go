@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
@@ -485,7 +486,7 @@ func TestDatabaseBackups(t *testing.T) {
 	backup := rec.Named(t, "fastapi-backup")
 	db := rec.Named(t, "fastapi-db")
 	backup.Equal(t, "image", db.Get(t, "image"))
-	backup.Equal(t, "entrypoints", toAny(singleserver.BackupCommand()))
+	backup.Equal(t, "entrypoints", toAny(service.BackupCommand()))
 	backup.Equal(t, "command", []any{"loop"})
 	envs := fmt.Sprint(backup.Get(t, "envs"))
 	for _, want := range []string{"BACKUP_SCHEDULE=30 3 * * *", "BACKUP_KEEP=7", "BACKUP_DIR=/backups", "PGHOST=fastapi-db", "PGPORT=5432",
@@ -499,7 +500,7 @@ func TestDatabaseBackups(t *testing.T) {
 	}
 	backup.Equal(t, "labels[0].label", singleserver.RoleLabel)
 	backup.Equal(t, "labels[0].value", singleserver.BackupRole)
-	backup.Equal(t, "volumes[1].containerPath", singleserver.BackupDir)
+	backup.Equal(t, "volumes[1].containerPath", service.BackupDir)
 	backup.Equal(t, "volumes[1].volumeName", "fastapi-backups")
 	backup.Equal(t, "volumes[0].readOnly", true)
 	backup.Equal(t, "capabilities.drops", []any{"ALL"})

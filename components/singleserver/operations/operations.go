@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
 )
@@ -29,7 +30,7 @@ func (r Running) backupContainer() string { return r.Prefix + "-backup" }
 // backupAction runs an action of backup.sh in the backup container, with
 // the container's own environment (database, folder, password file).
 func (r Running) backupAction(ctx context.Context, action ...string) (string, error) {
-	out, code, err := r.Engine.Exec(ctx, r.backupContainer(), singleserver.BackupCommand(action...)...)
+	out, code, err := r.Engine.Exec(ctx, r.backupContainer(), service.BackupCommand(action...)...)
 	if err != nil {
 		return out, fmt.Errorf("running %q in %s (is db.backup.schedule set, and the stack up?): %w", strings.Join(action, " "), r.backupContainer(), err)
 	}

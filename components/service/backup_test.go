@@ -1,4 +1,4 @@
-package singleserver
+package service
 
 import (
 	"fmt"
@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // The backup container decides in bash when the schedule is due; the
@@ -24,7 +22,7 @@ func TestBackupScheduleInBashAgreesWithGo(t *testing.T) {
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, expr := range []string{"30 3 * * *", "*/15 * * * *", "0 1-5/2 * * *", "0 0 1 * 0", "0 0 * * 1,3", "5/20 */6 1-7 * *", "0 12 15 6 *", "59 23 31 12 *"} {
-		sched, err := service.ParseSchedule(expr)
+		sched, err := ParseSchedule(expr)
 		if err != nil {
 			t.Fatal(err)
 		}
