@@ -6,10 +6,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,18 +49,70 @@ func runDriver(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, err error) {
 	return o.String(), e.String(), err
 }
 
+// answer is what a person types once a prompt is on the screen.
+type answer struct{ prompt, typed string }
+
 // onTerminal runs cmd's command line under script(1), which gives it a
-// terminal whose input is stdin, as a person at a keyboard.
-func onTerminal(cmd *exec.Cmd, stdin string) *exec.Cmd {
+// terminal, and types each answer only once its prompt has appeared, as a
+// person at a keyboard does. Typing ahead would not do: the driver (through
+// Bubble Tea's init, linked in by the Pulumi SDK) asks the terminal for its
+// colours at start and reads the reply from stdin, swallowing input typed
+// before (seen: the first test's "no" vanished and the driver waited on).
+func onTerminal(t *testing.T, cmd *exec.Cmd, answers ...answer) ([]byte, error) {
+	t.Helper()
 	quoted := make([]string, len(cmd.Args))
 	for i, a := range cmd.Args {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	term := exec.Command("script", "-qec", strings.Join(quoted, " "), "/dev/null")
 	term.Env = cmd.Env
-	term.Stdin = strings.NewReader(stdin)
-	return term
+	stdin, err := term.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var screen bytes.Buffer
+	term.Stdout = writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return screen.Write(p)
+	})
+	term.Stderr = term.Stdout
+	if err := term.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seen := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return screen.String()
+	}
+	from := 0
+	for _, a := range answers {
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			if i := strings.Index(seen()[from:], a.prompt); i >= 0 {
+				from += i + len(a.prompt)
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = term.Process.Kill()
+				_ = term.Wait()
+				t.Fatalf("no %q on the terminal within 5 minutes:\n%s", a.prompt, seen())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if _, err := io.WriteString(stdin, a.typed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdin.Close()
+	err = term.Wait()
+	return []byte(seen()), err
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestDriverAsksBeforeChanging: up and destroy show the preview and ask, as
 // pulumi does; without a terminal they want --yes; a production stack's
@@ -78,7 +132,8 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "up changes stack "+s.name+" and there is no terminal to ask on; run it with --yes") {
 		t.Fatalf("up without a terminal or --yes: %v\n%s", err, stderr)
 	}
-	out, err := onTerminal(s.driver(t, "", "up", s.name), "no\n").CombinedOutput()
+	const ask, name = "(yes/no)", "Type its name to destroy it:"
+	out, err := onTerminal(t, s.driver(t, "", "up", s.name), answer{ask, "no\n"})
 	if err == nil || !strings.Contains(string(out), "Do you want to up stack "+s.name+" as previewed above? (yes/no)") ||
 		!strings.Contains(string(out), "nothing was changed: the answer was not yes") || !strings.Contains(string(out), "Previewing update ("+s.name+")") {
 		t.Fatalf("up answered no: %v\n%s", err, out)
@@ -90,7 +145,7 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 		t.Fatalf("up --yes: %v\n%s", err, stderr)
 	}
 	// Destroying production: yes, then the wrong name.
-	out, err = onTerminal(s.driver(t, "", "destroy", s.name), "yes\nprod\n").CombinedOutput()
+	out, err = onTerminal(t, s.driver(t, "", "destroy", s.name), answer{ask, "yes\n"}, answer{name, "prod\n"})
 	if err == nil || !strings.Contains(string(out), s.name+" is a production stack. Type its name to destroy it:") ||
 		!strings.Contains(string(out), `nothing was changed: "prod" is not the stack's name`) {
 		t.Fatalf("destroy with the wrong name: %v\n%s", err, out)
@@ -98,7 +153,7 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 	if n := history(); n != 1 {
 		t.Fatalf("%d updates after a refused destroy, want the one up", n)
 	}
-	out, err = onTerminal(s.driver(t, "", "destroy", s.name), "yes\n"+s.name+"\n").CombinedOutput()
+	out, err = onTerminal(t, s.driver(t, "", "destroy", s.name), answer{ask, "yes\n"}, answer{name, s.name + "\n"})
 	if err != nil {
 		t.Fatalf("destroy with the stack's name: %v\n%s", err, out)
 	}
