@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -325,39 +326,88 @@ func (e *Engine) Apply(ctx context.Context, p Plan, d *Deployment) error {
 			d.scratch = append(d.scratch, v)
 		}
 	}
+	// As the engine does: every container starts once those it waits for
+	// (After) are done, independent ones at the same time (the replicas
+	// of a release are created and waited for together).
+	var mu sync.Mutex
+	failed := map[string]bool{} // nothing that waits for these is made
+	done := map[string]chan struct{}{}
 	for _, c := range p.Containers {
-		if _, exists := d.IDs[c.Name]; exists {
-			continue
+		done[c.Logical] = make(chan struct{})
+	}
+	errs := make(chan error, len(p.Containers))
+	for _, c := range p.Containers {
+		go func() {
+			defer close(done[c.Logical])
+			skip := false
+			for _, dep := range c.After {
+				if ch, ok := done[dep]; ok {
+					<-ch
+					mu.Lock()
+					skip = skip || failed[dep]
+					mu.Unlock()
+				}
+			}
+			var err error
+			if !skip {
+				err = e.applyContainer(ctx, c, d, &mu)
+			}
+			if skip || err != nil {
+				mu.Lock()
+				failed[c.Logical] = true
+				mu.Unlock()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range p.Containers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
-		id, err := e.Create(ctx, c)
-		if id != "" {
-			d.IDs[c.Name] = id
-			d.containers = append(d.containers, c.Name)
-			d.made = append(d.made, c)
-		}
+	}
+	return first
+}
+
+// applyContainer creates, starts and waits for one container of the plan,
+// unless it is there already; mu guards the deployment.
+func (e *Engine) applyContainer(ctx context.Context, c Container, d *Deployment, mu *sync.Mutex) error {
+	mu.Lock()
+	_, exists := d.IDs[c.Name]
+	mu.Unlock()
+	if exists {
+		return nil
+	}
+	id, err := e.Create(ctx, c)
+	if id != "" {
+		mu.Lock()
+		d.IDs[c.Name] = id
+		d.containers = append(d.containers, c.Name)
+		d.made = append(d.made, c)
+		mu.Unlock()
+	}
+	if err != nil {
+		return err
+	}
+	if c.NoStart {
+		return nil
+	}
+	if err := e.Start(ctx, id); err != nil {
+		return fmt.Errorf("starting %s: %w", c.Name, err)
+	}
+	switch {
+	case c.OneShot:
+		code, err := e.WaitExit(ctx, id)
 		if err != nil {
 			return err
 		}
-		if c.NoStart {
-			continue
+		if code != 0 {
+			logs, _ := e.Logs(ctx, id)
+			return fmt.Errorf("%s exited with code %d:\n%s", c.Name, code, logs)
 		}
-		if err := e.Start(ctx, id); err != nil {
-			return fmt.Errorf("starting %s: %w", c.Name, err)
-		}
-		switch {
-		case c.OneShot:
-			code, err := e.WaitExit(ctx, id)
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				logs, _ := e.Logs(ctx, id)
-				return fmt.Errorf("%s exited with code %d:\n%s", c.Name, code, logs)
-			}
-		case c.Wait:
-			if err := e.WaitHealthy(ctx, id, c.WaitTimeout); err != nil {
-				return err
-			}
+	case c.Wait:
+		if err := e.WaitHealthy(ctx, id, c.WaitTimeout); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -63,6 +63,7 @@ type side interface {
 	// replicas are the running app containers' IDs or names.
 	replicas(ctx context.Context) ([]string, error)
 	down(ctx context.Context)
+	// httpsPort is where the proxy listens; known before up.
 	httpsPort() int
 }
 
@@ -86,7 +87,7 @@ func run(rounds int) error {
 	engine := dockerplan.NewEngine("")
 	results := map[string][]figures{}
 	for round := range rounds {
-		sides := []side{newCompose(repo, images, round), &project{repo: repo, images: images, engine: engine, round: round}}
+		sides := []side{newCompose(repo, images, round), &project{repo: repo, images: images, engine: engine, round: round, https: freePort()}}
 		if round%2 == 1 {
 			slices.Reverse(sides) // interleaved: neither side always goes first
 		}
@@ -337,7 +338,6 @@ func (p *project) up(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.https = freePort()
 	p.prefix = fmt.Sprintf("singlebench%d%d", os.Getpid()%1000, p.round)
 	p.config = c.Set("fastapi-infra:app.name", p.prefix).
 		Set("fastapi-infra:docker.namePrefix", p.prefix).
