@@ -9,7 +9,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
+	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 // database runs `backup` (a backup now) and `restore` (without --from: the
@@ -49,11 +51,10 @@ func database(ctx context.Context, op string, s auto.Stack, cfg auto.ConfigMap, 
 }
 
 // runningServer finds the stack's backup container in its outputs (its
-// Docker name gives the stack's name prefix) and the engine in the
-// stack's docker:host (or DOCKER_HOST), which must be this host's socket.
+// Docker name gives the stack's name prefix) and the engine's socket.
 func runningServer(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) (operations.Running, error) {
 	var r operations.Running
-	if arch := cfg["fastapi-infra:architecture"].Value; arch == "kubernetes" {
+	if deploy.Architecture(cfg) == stacks.Kubernetes {
 		return r, fmt.Errorf("backup and restore are for the single server; stack %s is kubernetes (see the README's Data section)", s.Name())
 	}
 	outs, err := s.Outputs(ctx)
@@ -69,13 +70,9 @@ func runningServer(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) (opera
 	if r.Prefix == "" {
 		return r, fmt.Errorf("stack %s has no backup container: run ./infra up %s first, and keep db.backup.schedule set (an external database is backed up by its provider)", s.Name(), s.Name())
 	}
-	host := cfg["docker:host"].Value
-	if host == "" {
-		host = os.Getenv("DOCKER_HOST")
-	}
-	socket, ok := strings.CutPrefix(host, "unix://")
-	if host != "" && !ok {
-		return r, fmt.Errorf("the stack's Docker engine is %s; backup and restore reach it through a unix socket only: run them on the Docker host (or through an SSH-forwarded socket, DOCKER_HOST=unix:///path)", host)
+	socket, err := deploy.DockerSocket(cfg)
+	if err != nil {
+		return r, err
 	}
 	r.Engine = dockerplan.NewEngine(socket)
 	return r, nil
