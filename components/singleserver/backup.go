@@ -27,11 +27,7 @@ func (b *builder) buildBackup() error {
 	if err != nil {
 		return err
 	}
-	// Its own secret volume: the password only, renewed with the secrets.
-	secrets, err := b.secretVolume("backup-secrets-"+service.ReleaseID(b.args.SecretsDigest), map[string]pulumi.StringOutput{"PGPASSWORD": db.Password})
-	if err != nil {
-		return err
-	}
+	secrets := b.dbSecrets
 	env := append([]string{
 		"BACKUP_SCHEDULE=" + db.Backup.Schedule, "BACKUP_KEEP=" + strconv.Itoa(db.Backup.Keep), "BACKUP_DIR=" + service.BackupDir,
 		"PGHOST=" + b.databaseHost(), "PGPORT=" + strconv.Itoa(db.Port), "PGUSER=" + db.User, "PGDATABASE=" + db.Name,
@@ -72,6 +68,6 @@ func (b *builder) buildBackup() error {
 		// A dump in progress is cut; the next one is whole (dumps are
 		// renamed into place only when complete).
 		StopTimeout: pulumi.Int(10),
-	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, dumps, secrets.carrier}))...)
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, b.passwordSet, dumps, secrets.carrier}))...)
 	return err
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
@@ -99,5 +101,56 @@ func TestRestoreDrillOnRealDocker(t *testing.T) {
 	}
 	if got := viaApp(); !strings.Contains(got, "drill-1") || !strings.Contains(got, "drill-2") {
 		t.Errorf("the app does not serve the restored rows: %s", got)
+	}
+}
+
+// TestPasswordRotationOnRealDocker changes dbPassword on a running single
+// server: the database container is replaced (its password file changed)
+// on the same data volume, whose entrypoint ignores the new password; the
+// password container applies it through the socket, and the new release
+// of replicas, with the new DATABASE_URL, turns healthy and reads the rows
+// written before. The old password no longer opens a connection.
+func TestPasswordRotationOnRealDocker(t *testing.T) {
+	r := singleserver.NewRealServer(t, "dev")
+	ctx := context.Background()
+	args := r.Args()
+	r.Up(r.Plan(args))
+	p := r.Prefix()
+	db := p + "-db"
+	psql := func(password, sql string) (string, int) {
+		out, code, err := r.Engine().Exec(ctx, r.Deployment().IDs[db], "env", "PGPASSWORD="+password,
+			"psql", "-h", "127.0.0.1", "-U", "app", "-d", "app", "-tAc", sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out), code
+	}
+	old := "real-docker-test-pw"
+	if _, code := psql(old, "INSERT INTO items (name, description, created_at) VALUES ('before-rotation', 'kept', now())"); code != 0 {
+		t.Fatal("writing a row with the first password failed")
+	}
+
+	next := args
+	next.Service.Database.Password = pulumi.ToSecret(pulumi.String("rotated-pw-2")).(pulumi.StringOutput)
+	next.SecretsDigest = "r2"
+	plan := r.Plan(next)
+	// The provider replaces the database container (its upload changed):
+	// the harness does the same, the data volume stays.
+	engine, d := r.Engine(), r.Deployment()
+	if _, err := engine.Retire(ctx, d, db); err != nil {
+		t.Fatal(err)
+	}
+	r.Up(plan) // fails unless the new replicas authenticate with the new password
+	if got, code := psql("rotated-pw-2", "SELECT name FROM items WHERE name = 'before-rotation'"); code != 0 || got != "before-rotation" {
+		t.Errorf("with the new password: %q (exit %d), want the row written before", got, code)
+	}
+	if _, code := psql(old, "SELECT 1"); code == 0 {
+		t.Error("the old password still opens a connection")
+	}
+	for _, app := range d.Names(p + "-app-") {
+		out := r.Exec(app, "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/items').read().decode())")
+		if !strings.Contains(out, "before-rotation") {
+			t.Errorf("%s does not serve the row written before the rotation: %s", app, out)
+		}
 	}
 }

@@ -144,6 +144,10 @@ type builder struct {
 	appImage      pulumi.StringOutput
 	database      *docker.Container
 	dbImage       pulumi.StringOutput
+	dbSecrets     appSecrets     // the database password as a file
+	dbSocket      *docker.Volume // the database's unix socket folder
+	passwordSet   *docker.Container
+	passwordGate  pulumi.StringOutput // resolves once the password is applied
 	backup        *docker.Container
 	secrets       appSecrets
 	migration     *docker.Container
@@ -158,6 +162,7 @@ func (b *builder) build() error {
 		b.buildNetworks,
 		b.buildAppImage,
 		b.buildDatabase,
+		b.buildDatabasePassword,
 		b.buildBackup,
 		b.buildAppSecrets,
 		b.buildMigration,

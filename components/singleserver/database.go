@@ -35,6 +35,14 @@ func (b *builder) buildDatabase() error {
 		return err
 	}
 	b.dbImage = image
+	// What the password and backup containers share with it: the
+	// password as a file (renewed with the secrets) and the socket folder.
+	if b.dbSecrets, err = b.secretVolume("db-secrets-"+service.ReleaseID(b.args.SecretsDigest), map[string]pulumi.StringOutput{"PGPASSWORD": db.Password}); err != nil {
+		return err
+	}
+	if b.dbSocket, err = b.volume("db-socket", false); err != nil {
+		return err
+	}
 	uploads, fileEnv := secretFiles(map[string]pulumi.StringOutput{"POSTGRES_PASSWORD": db.Password})
 	b.database, err = docker.NewContainer(b.ctx, b.name+"-db", &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("db")),
@@ -44,9 +52,10 @@ func (b *builder) buildDatabase() error {
 		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User, "PGPORT=" + strconv.Itoa(db.Port)}, fileEnv...)),
 		Uploads:          uploads,
 		NetworksAdvanced: b.privateNetwork(b.databaseHost()),
-		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{
-			VolumeName: data.Name, ContainerPath: pulumi.String("/var/lib/postgresql/data"),
-		}},
+		Volumes: docker.ContainerVolumeArray{
+			docker.ContainerVolumeArgs{VolumeName: data.Name, ContainerPath: pulumi.String("/var/lib/postgresql/data")},
+			docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)},
+		},
 		// Over TCP, not the default socket: on a new volume the entrypoint
 		// first runs a server on the socket only (to create the database)
 		// and stops it again; a socket check called that one ready, and the

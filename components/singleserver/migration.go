@@ -27,13 +27,14 @@ func (b *builder) migrationID() string {
 func (b *builder) buildMigration() error {
 	s := b.args.Service
 	if s.Migration.Strategy == service.MigrationNone {
-		b.gate = pulumi.String("none").ToStringOutput()
+		// The replicas still wait until the database has its password.
+		b.gate = b.passwordGate
 		return nil
 	}
 	id := b.migrationID()
 	deps := []pulumi.Resource{b.secrets.carrier}
 	if b.database != nil {
-		deps = append(deps, b.database)
+		deps = append(deps, b.database, b.passwordSet)
 	}
 	var err error
 	// The app's own hardening: the migration runs the same image with the
@@ -46,7 +47,9 @@ func (b *builder) buildMigration() error {
 		Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
 		NetworksAdvanced: b.privateNetwork(),
 		// What the driver looks for to run a failed migration again.
-		Labels: docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(MigrationRole)}},
+		Labels: docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(MigrationRole)},
+			// Created only once the database has the configured password.
+			docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.db-password"), Value: b.passwordGate}},
 		// One shot: run to the end, keep the exit code and logs.
 		MustRun: pulumi.Bool(false),
 		Restart: pulumi.String("no"),

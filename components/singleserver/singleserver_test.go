@@ -27,8 +27,12 @@ func deployDev(t *testing.T, exitCode int, edit func(mocktest.Config) mocktest.C
 	rec := &mocktest.Recorder{Outputs: func(r mocktest.Resource) resource.PropertyMap {
 		switch r.Type {
 		case containerType:
+			code := 0
+			if strings.Contains(r.Name, "-migrate-") {
+				code = exitCode
+			}
 			logs := "\x01\x00\x00\x00\x00\x00\x00\x15INFO  upgrade 1 -> 2\n\x02\x00\x00\x00\x00\x00\x00\x16ERROR relation exists\n"
-			return resource.PropertyMap{"exitCode": resource.NewNumberProperty(float64(exitCode)), "containerLogs": resource.NewStringProperty(logs)}
+			return resource.PropertyMap{"exitCode": resource.NewNumberProperty(float64(code)), "containerLogs": resource.NewStringProperty(logs)}
 		case "docker:index/remoteImage:RemoteImage":
 			return resource.PropertyMap{"imageId": resource.NewStringProperty("sha256:" + r.Name)}
 		}
@@ -53,6 +57,12 @@ func containers(t *testing.T, rec *mocktest.Recorder) map[string][]mocktest.Reso
 	for _, c := range rec.ByType(containerType) {
 		name := c.Str(t, "name")
 		role := strings.Split(strings.TrimPrefix(name, "fastapi-"), "-")[0]
+		switch {
+		case strings.HasSuffix(name, "-carrier"):
+			role += "-carrier" // secret files' carriers, never started
+		case strings.HasPrefix(name, "fastapi-db-password-"):
+			role = "db-password"
+		}
 		out[role] = append(out[role], c)
 	}
 	return out
@@ -143,7 +153,7 @@ func TestAppContainers(t *testing.T) {
 		}
 	}
 	// The files come from the release's secrets volume, mounted read-only.
-	carrier := byRole["secrets"]
+	carrier := byRole["secrets-carrier"]
 	if len(carrier) != 1 {
 		t.Fatalf("want one secrets carrier, got %d", len(carrier))
 	}
@@ -513,7 +523,7 @@ func TestDatabaseBackups(t *testing.T) {
 		t.Error("the backups volume is not retained on delete")
 	}
 	// The password reaches the volume as a secret upload through the carrier.
-	carrier := rec.Named(t, "fastapi-backup-secrets-"+releaseOfSecrets(t, rec)+"-carrier")
+	carrier := rec.Named(t, "fastapi-db-secrets-"+releaseOfSecrets(t, rec)+"-carrier")
 	carrier.Equal(t, "uploads[0].file", "/run/secrets/PGPASSWORD")
 	if _, secret, _ := carrier.At("uploads[0].content"); !secret {
 		t.Error("the password upload is not secret")
@@ -537,7 +547,7 @@ func TestDatabaseBackups(t *testing.T) {
 func releaseOfSecrets(t *testing.T, rec *mocktest.Recorder) string {
 	t.Helper()
 	for _, v := range rec.ByType("docker:index/volume:Volume") {
-		if id, ok := strings.CutPrefix(v.Name, "fastapi-backup-secrets-"); ok {
+		if id, ok := strings.CutPrefix(v.Name, "fastapi-db-secrets-"); ok {
 			return id
 		}
 	}
@@ -551,4 +561,53 @@ func toAny(s []string) []any {
 		out[i] = v
 	}
 	return out
+}
+
+// TestDatabasePasswordIsApplied: dbPassword reaches a running database
+// through a one-shot container on the database's socket, once per secrets
+// digest, before the migration; the password is only a file.
+func TestDatabasePasswordIsApplied(t *testing.T) {
+	name := func(rec *mocktest.Recorder) mocktest.Resource {
+		t.Helper()
+		found := containers(t, rec)["db-password"]
+		if len(found) != 1 {
+			t.Fatalf("want one password container, got %d", len(found))
+		}
+		return found[0]
+	}
+	rec := mustDeployDev(t, nil)
+	pw := name(rec)
+	script := fmt.Sprint(pw.Get(t, "entrypoints"))
+	if !strings.Contains(script, `ALTER ROLE :"role" PASSWORD :'pw'`) || !strings.Contains(script, "-h /var/run/postgresql") {
+		t.Errorf("the password container does not set the role's password over the socket: %s", script)
+	}
+	envs := fmt.Sprint(pw.Get(t, "envs"))
+	if !strings.Contains(envs, "PGPASSWORD_FILE=/run/secrets/PGPASSWORD") || strings.Contains(envs+script, mocktest.TestPassword) {
+		t.Errorf("the password must arrive as a file only: %s", envs)
+	}
+	pw.Equal(t, "volumes[1].containerPath", "/var/run/postgresql")
+	pw.Equal(t, "volumes[1].volumeName", "fastapi-db-socket")
+	pw.Equal(t, "networkMode", "none")
+	pw.Equal(t, "readOnly", true)
+	db := rec.Named(t, "fastapi-db")
+	db.Equal(t, "volumes[1].containerPath", "/var/run/postgresql")
+	db.Equal(t, "volumes[1].volumeName", "fastapi-db-socket")
+	if !pw.DependsOn("fastapi-db") {
+		t.Error("the password is set before the database is healthy")
+	}
+	if migrate := containers(t, rec)["migrate"][0]; !migrate.DependsOn(pw.Name) {
+		t.Error("the migration does not wait for the password")
+	}
+	rotated := name(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Secret("fastapi-infra:dbPassword", "rotated-password")
+	}))
+	if rotated.Name == pw.Name {
+		t.Error("a new dbPassword does not run the password container again")
+	}
+	external := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:db.mode", "external").Set("fastapi-infra:db.host", "db.example.com")
+	})
+	if n := len(containers(t, external)["db-password"]); n != 0 {
+		t.Errorf("an external database gets %d password containers", n)
+	}
 }

@@ -53,13 +53,21 @@ func TestPlanOfTheSingleServer(t *testing.T) {
 	var order []string
 	byRole := map[string]Container{}
 	for _, c := range p.Containers {
-		role := strings.Split(strings.TrimPrefix(c.Name, "t1-"), "-")[0]
+		// The name without the prefix, the replica number and the ids.
+		var parts []string
+		for _, part := range strings.Split(strings.TrimPrefix(c.Name, "t1-"), "-") {
+			if len(part) != 10 && len(part) > 1 {
+				parts = append(parts, part)
+			}
+		}
+		role := strings.Join(parts, "-")
 		order = append(order, role)
 		byRole[role] = c
 	}
-	// The provider's order: the database, the secrets' carrier, the
-	// migration, the replicas, then the proxy.
-	if want := []string{"db", "secrets", "migrate", "app", "app", "proxy"}; !slices.Equal(order, want) {
+	// An order the provider could take (dependencies first): the
+	// database and its password file, the password applied, the app's
+	// secrets, the migration, the replicas, then the proxy.
+	if want := []string{"db", "db-secrets-carrier", "db-password", "secrets-carrier", "migrate", "app", "app", "proxy"}; !slices.Equal(order, want) {
 		t.Fatalf("containers in order %v, want %v", order, want)
 	}
 	if len(p.Networks) != 2 || !p.Networks[0].Internal && !p.Networks[1].Internal {
@@ -70,7 +78,7 @@ func TestPlanOfTheSingleServer(t *testing.T) {
 		app.Create.HostConfig.NanoCPUs != 5e8 || app.Create.Healthcheck == nil || !app.Wait {
 		t.Errorf("an app replica's create: %+v", app.Create)
 	}
-	carrier := byRole["secrets"]
+	carrier := byRole["secrets-carrier"]
 	if !slices.ContainsFunc(carrier.Uploads, func(u Upload) bool {
 		return u.Path == "/run/secrets/DATABASE_URL" && strings.Contains(string(u.Content), ":pw-1@") && u.Mode == 0o444
 	}) || !carrier.NoStart || carrier.Create.HostConfig.NetworkMode != "none" {

@@ -1,0 +1,82 @@
+package singleserver
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+)
+
+// socketDir is where PostgreSQL puts its unix socket; the database shares
+// it with the password container through a volume.
+const socketDir = "/var/run/postgresql"
+
+// setPasswordScript makes the role's password the configured one, over
+// the unix socket (local connections are trusted by both the official
+// image and ours), with the password read by psql from the file: it never
+// appears in a command line or the environment.
+const setPasswordScript = `set -eu
+psql -X -q -v ON_ERROR_STOP=1 -h ` + socketDir + ` -d postgres -v role="$PGUSER" <<'SQL'
+\set pw ` + "`cat \"$PGPASSWORD_FILE\"`" + `
+ALTER ROLE :"role" PASSWORD :'pw';
+SQL
+echo "the password of role $PGUSER is the configured one"
+`
+
+// buildDatabasePassword applies dbPassword to the running database. The
+// image's entrypoint sets the password only when it creates the data
+// directory, so without this a changed dbPassword reached the app while
+// the database kept the old one, and every new connection failed to
+// authenticate. A one-shot container of the database's image runs
+// ALTER ROLE through the shared socket after the database is healthy,
+// once per secrets digest (its name carries it, so a rotation runs it
+// again); the migration and the replicas wait for it, and its exit code
+// gates them as the migration's does. Old replicas keep their open
+// connections; their new ones fail until the new release (which carries
+// the new password) has replaced them.
+func (b *builder) buildDatabasePassword() error {
+	db := b.args.Service.Database
+	if db.Mode == service.DatabaseExternal {
+		b.passwordGate = pulumi.String("external").ToStringOutput()
+		return nil
+	}
+	id := service.ReleaseID(b.args.SecretsDigest)
+	name := b.dockerName("db-password-" + id)
+	var err error
+	b.passwordSet, err = docker.NewContainer(b.ctx, b.name+"-db-password-"+id, &docker.ContainerArgs{
+		Name:        pulumi.String(name),
+		Image:       b.dbImage,
+		Entrypoints: pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String(setPasswordScript)},
+		Envs:        pulumi.ToStringArray(append([]string{"PGUSER=" + db.User, fmt.Sprintf("PGPORT=%d", db.Port)}, b.dbSecrets.env...)),
+		// The database's own user (999 in the official image and ours).
+		User:         pulumi.String("999:999"),
+		NetworkMode:  pulumi.String("none"),
+		Volumes:      docker.ContainerVolumeArray{b.dbSecrets.mount, docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)}},
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		ReadOnly:     pulumi.Bool(true),
+		Tmpfs:        scratchTmpfs,
+		LogDriver:    pulumi.String(b.logDriver()),
+		LogOpts:      b.logOptions(),
+		// One shot: run to the end, keep the exit code and logs.
+		MustRun: pulumi.Bool(false),
+		Restart: pulumi.String("no"),
+		Attach:  pulumi.Bool(true),
+		Logs:    pulumi.Bool(true),
+		Rm:      pulumi.Bool(false),
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, b.dbSecrets.carrier}))...)
+	if err != nil {
+		return err
+	}
+	b.passwordGate = pulumi.All(b.passwordSet.ExitCode, b.passwordSet.ContainerLogs).ApplyT(func(v []any) (string, error) {
+		code, _ := v[0].(int)
+		logs, _ := v[1].(string)
+		if code != 0 {
+			return "", fmt.Errorf("setting the database password (%s) exited with code %d; its log:\n%s\nNothing that connects to the database was changed.", name, code, indent(lastLines(demuxLogs(logs), 20)))
+		}
+		return id, nil
+	}).(pulumi.StringOutput)
+	return nil
+}
