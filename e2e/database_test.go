@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
@@ -37,6 +39,31 @@ func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
 	expect(t, "database ready", sts.str("status.readyReplicas"), "1")
 	uid, volume := pvc.str("metadata.uid"), pvc.str("spec.volumeName")
 	backups := restoreDrill(t, ns)
+
+	// A new dbPassword reaches the running database: the pod rolls (a new
+	// Secret), its sidecar applies the password before it turns ready,
+	// and up's migration and app connect with it.
+	old, err := s.GetConfig(context.Background(), "fastapi-infra:dbPassword")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := "rotated-" + randomSuffix(t) + randomSuffix(t)
+	if err := s.SetConfig(context.Background(), "fastapi-infra:dbPassword", auto.ConfigValue{Value: rotated, Secret: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, err := s.up(t); err != nil {
+		t.Fatalf("up after the password change failed:\n%s\n%v", out, err)
+	}
+	tcp := func(password string) error {
+		return exec.Command("kubectl", "--kubeconfig", env.lab.Kubeconfig, "-n", ns, "exec", "fastapi-db-0", "-c", "postgres", "--",
+			"env", "PGPASSWORD="+password, "psql", "-h", "127.0.0.1", "-U", "app", "-d", "app", "-tAc", "SELECT 1").Run()
+	}
+	if err := tcp(rotated); err != nil {
+		t.Errorf("the new password does not open a connection: %v", err)
+	}
+	if err := tcp(old.Value); err == nil {
+		t.Error("the old password still opens a connection")
+	}
 
 	if _, err := s.Destroy(context.Background()); err != nil {
 		t.Fatalf("destroy: %v", err)

@@ -95,12 +95,7 @@ func (b *builder) buildBackup() error {
 							}},
 							Volumes: corev1.VolumeArray{
 								corev1.VolumeArgs{Name: pulumi.String("backups"), PersistentVolumeClaim: corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: claim.Metadata.Name().Elem()}},
-								corev1.VolumeArgs{Name: pulumi.String("password"), Secret: corev1.SecretVolumeSourceArgs{
-									SecretName: b.dbSecret.Metadata.Name(),
-									Items:      corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String("POSTGRES_PASSWORD"), Path: pulumi.String("PGPASSWORD")}},
-									// Readable by the database's user only.
-									DefaultMode: pulumi.Int(0o400),
-								}},
+								passwordVolume(b.dbSecret),
 								tmpVol,
 							},
 						},

@@ -131,10 +131,10 @@ func (b *builder) buildDatabase() error {
 							corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String("/var/lib/postgresql/data")},
 							runMount, tmpMount,
 						},
-					}},
+					}, b.passwordSidecar(secret, sc, runMount, tmpMount)},
 					Volumes: corev1.VolumeArray{
 						corev1.VolumeArgs{Name: pulumi.String("data"), PersistentVolumeClaim: corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: claim.Metadata.Name().Elem()}},
-						runVol, tmpVol,
+						runVol, tmpVol, passwordVolume(secret),
 					},
 				},
 			},
@@ -148,4 +148,55 @@ func (b *builder) buildDatabase() error {
 // limit would hold a core idle on small development clusters.
 func quarter(cpu service.Quantity) string {
 	return fmt.Sprintf("%dm", max(cpu.Value/4, 1))
+}
+
+// passwordSidecar makes the role's password the configured one on every
+// start of the database pod. The image's entrypoint sets a password only
+// when it creates the data directory, so a changed dbPassword would reach
+// the app (a new Secret rolls the pod) while the database kept the old
+// one. The sidecar waits for the server on the socket the pod shares (local
+// connections are trusted), runs ALTER ROLE with the password read by psql
+// from the Secret's file, and only then turns ready: the pod, and so the
+// StatefulSet the migration and the app wait for, is ready once the
+// password is applied.
+func (b *builder) passwordSidecar(secret *corev1.Secret, sc *corev1.SecurityContextArgs, runMount, tmpMount corev1.VolumeMountArgs) corev1.ContainerArgs {
+	db := b.args.Service.Database
+	script := `set -eu
+trap 'exit 0' TERM INT
+until pg_isready -q -h /var/run/postgresql; do sleep 1; done
+` + service.SetRolePassword + `touch /tmp/password-applied
+sleep infinity &
+wait
+`
+	small := pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi"), "ephemeral-storage": pulumi.String("16Mi")}
+	return corev1.ContainerArgs{
+		Name:    pulumi.String("password"),
+		Image:   pulumi.String(db.Image),
+		Command: pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String(script)},
+		Env: corev1.EnvVarArray{
+			corev1.EnvVarArgs{Name: pulumi.String("PGUSER"), Value: pulumi.String(db.User)},
+			corev1.EnvVarArgs{Name: pulumi.String("PGPORT"), Value: pulumi.String(fmt.Sprint(db.Port))},
+			corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD_FILE"), Value: pulumi.String("/run/secrets/PGPASSWORD")},
+		},
+		Resources:       corev1.ResourceRequirementsArgs{Requests: small, Limits: small},
+		SecurityContext: sc,
+		ReadinessProbe: corev1.ProbeArgs{
+			Exec:          corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"test", "-e", "/tmp/password-applied"})},
+			PeriodSeconds: pulumi.Int(2),
+		},
+		VolumeMounts: corev1.VolumeMountArray{
+			runMount, tmpMount,
+			corev1.VolumeMountArgs{Name: pulumi.String("password"), MountPath: pulumi.String("/run/secrets"), ReadOnly: pulumi.Bool(true)},
+		},
+	}
+}
+
+// passwordVolume is the database password as the file PGPASSWORD, readable
+// by the database's user only.
+func passwordVolume(secret *corev1.Secret) corev1.VolumeArgs {
+	return corev1.VolumeArgs{Name: pulumi.String("password"), Secret: corev1.SecretVolumeSourceArgs{
+		SecretName:  secret.Metadata.Name(),
+		Items:       corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String("POSTGRES_PASSWORD"), Path: pulumi.String("PGPASSWORD")}},
+		DefaultMode: pulumi.Int(0o400),
+	}}
 }

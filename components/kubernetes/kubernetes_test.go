@@ -504,3 +504,29 @@ func toAny(s []string) []any {
 	}
 	return out
 }
+
+// TestInClusterDatabaseAppliesItsPassword: a sidecar in the database pod
+// applies dbPassword over the pod's socket on every start and turns ready
+// only then, so a rotated password reaches the running database before
+// the migration and the app connect with it.
+func TestInClusterDatabaseAppliesItsPassword(t *testing.T) {
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
+	})
+	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
+	side := "spec.template.spec.containers[1]."
+	sts.Equal(t, side+"name", "password")
+	sts.Equal(t, side+"image", "postgres:15")
+	script := fmt.Sprint(sts.Get(t, side+"command"))
+	if !strings.Contains(script, service.SetRolePassword) || !strings.Contains(script, "touch /tmp/password-applied") {
+		t.Errorf("the sidecar does not apply the password before it is ready: %s", script)
+	}
+	sts.Equal(t, side+"readinessProbe.exec.command", []any{"test", "-e", "/tmp/password-applied"})
+	sts.Equal(t, side+"securityContext.runAsUser", 999)
+	sts.Equal(t, side+"volumeMounts[0].mountPath", "/var/run/postgresql")
+	sts.Equal(t, side+"volumeMounts[2].mountPath", "/run/secrets")
+	sts.Equal(t, "spec.template.spec.volumes[3].secret.items[0].key", "POSTGRES_PASSWORD")
+	if strings.Contains(fmt.Sprint(sts.Get(t, side+"env")), mocktest.TestPassword) {
+		t.Error("the password is in the sidecar's environment")
+	}
+}

@@ -41,7 +41,29 @@ func migrationFailurePolicy() batchv1.PodFailurePolicyArgs {
 // which `pulumi up` prints; without a message the provider prints only
 // the exit code, with one only the message. python3 is what the app
 // command already needs, so the image has it; signals reach the command.
-const ExitCodeReporter = `import signal, subprocess, sys
+//
+// First it waits (up to DB_WAIT_SECONDS, 120) until DATABASE_URL's host
+// accepts a connection: an in-cluster database pod that rolls in the same
+// update (a new password Secret rolls it) is out of its headless Service's
+// DNS until every container is ready, its password sidecar included, and
+// the provider's StatefulSet await can return before that (seen in the
+// lab: "could not translate host name" from a migration run 1 s into the
+// update, which backoffLimit 0 made a failed up).
+const ExitCodeReporter = `import os, signal, socket, subprocess, sys, time, urllib.parse
+url = os.environ.get("DATABASE_URL", "")
+if url:
+    u = urllib.parse.urlsplit(url)
+    wait = int(os.environ.get("DB_WAIT_SECONDS", "120"))
+    deadline = time.time() + wait
+    while True:
+        try:
+            socket.create_connection((u.hostname, u.port or 5432), timeout=3).close()
+            break
+        except OSError as e:
+            if time.time() > deadline:
+                print("fastapi-infra: the database %s:%s did not accept a connection within %d s: %s" % (u.hostname, u.port or 5432, wait, e), file=sys.stderr)
+                sys.exit(3)
+            time.sleep(1)
 p = subprocess.Popen(sys.argv[1:])
 for s in (signal.SIGTERM, signal.SIGINT):
     signal.signal(s, lambda n, _: p.send_signal(n))

@@ -2,9 +2,12 @@ package kubernetes_test
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
 )
@@ -36,5 +39,33 @@ func TestExitCodeReporterRunsTheCommand(t *testing.T) {
 	}
 	if code, _ := run("sh", "-c", "kill -TERM $$"); code != 128+15 {
 		t.Errorf("a command killed by SIGTERM: exit %d, want %d", code, 128+15)
+	}
+	// It waits for the database to accept a connection first, and gives
+	// up with the reason after DB_WAIT_SECONDS.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now
+	t.Setenv("DB_WAIT_SECONDS", "2")
+	t.Setenv("DATABASE_URL", fmt.Sprintf("postgresql://app:pw@127.0.0.1:%d/app", port))
+	start := time.Now()
+	code, out = run("sh", "-c", "echo migrated")
+	if code != 3 || !strings.Contains(out, fmt.Sprintf("the database 127.0.0.1:%d did not accept a connection within 2 s", port)) || strings.Contains(out, "migrated") {
+		t.Errorf("no database: exit %d, output %q", code, out)
+	}
+	if waited := time.Since(start); waited < 2*time.Second {
+		t.Errorf("gave up after %s, before DB_WAIT_SECONDS", waited)
+	}
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			t.Cleanup(func() { l.Close() })
+		}
+	}()
+	t.Setenv("DB_WAIT_SECONDS", "20")
+	if code, out := run("sh", "-c", "echo migrated"); code != 0 || out != "migrated\n" {
+		t.Errorf("a database that comes up: exit %d, output %q", code, out)
 	}
 }

@@ -22,3 +22,17 @@ const BackupDir = "/backups"
 func BackupCommand(action ...string) []string {
 	return append([]string{"bash", "-c", backupScript, "backup"}, action...)
 }
+
+// SetRolePassword is the shell step that makes $PGUSER's password the one
+// in the file $PGPASSWORD_FILE, over the database's unix socket in
+// /var/run/postgresql (local connections are trusted by the official image
+// and ours): psql reads the file itself, so the password is never in a
+// command line or an environment. The database's entrypoint sets a
+// password only when it creates the data directory; both architectures
+// run this after every start to apply a rotated dbPassword.
+const SetRolePassword = `psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -d postgres -v role="$PGUSER" <<'SQL'
+\set pw ` + "`cat \"$PGPASSWORD_FILE\"`" + `
+ALTER ROLE :"role" PASSWORD :'pw';
+SQL
+echo "the password of role $PGUSER is the configured one"
+`

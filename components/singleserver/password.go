@@ -13,17 +13,8 @@ import (
 // it with the password container through a volume.
 const socketDir = "/var/run/postgresql"
 
-// setPasswordScript makes the role's password the configured one, over
-// the unix socket (local connections are trusted by both the official
-// image and ours), with the password read by psql from the file: it never
-// appears in a command line or the environment.
-const setPasswordScript = `set -eu
-psql -X -q -v ON_ERROR_STOP=1 -h ` + socketDir + ` -d postgres -v role="$PGUSER" <<'SQL'
-\set pw ` + "`cat \"$PGPASSWORD_FILE\"`" + `
-ALTER ROLE :"role" PASSWORD :'pw';
-SQL
-echo "the password of role $PGUSER is the configured one"
-`
+// setPasswordScript applies dbPassword through the shared socket.
+const setPasswordScript = "set -eu\n" + service.SetRolePassword
 
 // buildDatabasePassword applies dbPassword to the running database. The
 // image's entrypoint sets the password only when it creates the data
