@@ -46,32 +46,39 @@ func (b *builder) buildMigration() error {
 		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), b.secrets.env...)),
 		Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
 		NetworksAdvanced: b.privateNetwork(),
+		// One shot: run to the end, keep the exit code and logs.
+		MustRun: pulumi.Bool(false), Restart: pulumi.String("no"), Attach: pulumi.Bool(true), Logs: pulumi.Bool(true), Rm: pulumi.Bool(false),
 		// What the driver looks for to run a failed migration again.
 		Labels: docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(MigrationRole)},
 			// Created only once the database has the configured password.
 			docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.db-password"), Value: b.passwordGate}},
-		// One shot: run to the end, keep the exit code and logs.
-		MustRun: pulumi.Bool(false),
-		Restart: pulumi.String("no"),
-		Attach:  pulumi.Bool(true),
-		Logs:    pulumi.Bool(true),
-		Rm:      pulumi.Bool(false),
 	}), b.opts(pulumi.DependsOn(deps))...)
 	if err != nil {
 		return err
 	}
 	name := b.dockerName("migrate-" + id)
-	b.gate = pulumi.All(b.migration.ExitCode, b.migration.ContainerLogs, b.migration.URN()).ApplyT(func(v []any) (string, error) {
+	b.gate = exitGate(b.migration, id, func(code int, logs string, urn pulumi.URN) error {
+		return fmt.Errorf("the migration %s (%s) exited with code %d; its last log lines:\n%s\n%s",
+			name, strings.Join(s.Migration.Command, " "), code, logs, migrationFailedHint(urn))
+	})
+	return nil
+}
+
+// exitGate resolves to ok once the one-shot container c exited 0; a
+// non-zero exit fails it with failed(code, its last log lines indented,
+// its URN). pulumi-docker records a one-shot's exit code without failing
+// on it, so whatever takes the gate as an input is never created after a
+// failure.
+func exitGate(c *docker.Container, ok string, failed func(code int, logs string, urn pulumi.URN) error) pulumi.StringOutput {
+	return pulumi.All(c.ExitCode, c.ContainerLogs, c.URN()).ApplyT(func(v []any) (string, error) {
 		code, _ := v[0].(int)
 		logs, _ := v[1].(string)
 		urn, _ := v[2].(pulumi.URN)
 		if code != 0 {
-			return "", fmt.Errorf("the migration %s (%s) exited with code %d; its last log lines:\n%s\n%s",
-				name, strings.Join(s.Migration.Command, " "), code, indent(lastLines(demuxLogs(logs), 20)), migrationFailedHint(urn))
+			return "", failed(code, indent(lastLines(demuxLogs(logs), 20)), urn)
 		}
-		return id, nil
+		return ok, nil
 	}).(pulumi.StringOutput)
-	return nil
 }
 
 // RoleLabel and MigrationRole mark the migration container, so that the

@@ -52,22 +52,13 @@ func (b *builder) buildDatabasePassword() error {
 		LogDriver:    pulumi.String(b.logDriver()),
 		LogOpts:      b.logOptions(),
 		// One shot: run to the end, keep the exit code and logs.
-		MustRun: pulumi.Bool(false),
-		Restart: pulumi.String("no"),
-		Attach:  pulumi.Bool(true),
-		Logs:    pulumi.Bool(true),
-		Rm:      pulumi.Bool(false),
+		MustRun: pulumi.Bool(false), Restart: pulumi.String("no"), Attach: pulumi.Bool(true), Logs: pulumi.Bool(true), Rm: pulumi.Bool(false),
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, b.dbSecrets.carrier}))...)
 	if err != nil {
 		return err
 	}
-	b.passwordGate = pulumi.All(b.passwordSet.ExitCode, b.passwordSet.ContainerLogs).ApplyT(func(v []any) (string, error) {
-		code, _ := v[0].(int)
-		logs, _ := v[1].(string)
-		if code != 0 {
-			return "", fmt.Errorf("setting the database password (%s) exited with code %d; its log:\n%s\nNothing that connects to the database was changed.", name, code, indent(lastLines(demuxLogs(logs), 20)))
-		}
-		return id, nil
-	}).(pulumi.StringOutput)
+	b.passwordGate = exitGate(b.passwordSet, id, func(code int, logs string, _ pulumi.URN) error {
+		return fmt.Errorf("setting the database password (%s) exited with code %d; its log:\n%s\nNothing that connects to the database was changed.", name, code, logs)
+	})
 	return nil
 }
