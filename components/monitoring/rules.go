@@ -2,6 +2,7 @@ package monitoring
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -83,6 +84,19 @@ func Alerts(service, job string, t Thresholds) Group {
 				service+" cannot reach its database"),
 		},
 	}
+}
+
+// WithLabels adds labels to every rule of a copy of g, as external labels
+// would where the Prometheus is not the stack's own.
+func (g Group) WithLabels(labels map[string]string) Group {
+	out := Group{Name: g.Name}
+	for _, r := range g.Rules {
+		l := maps.Clone(r.Labels)
+		maps.Copy(l, labels)
+		r.Labels = l
+		out.Rules = append(out.Rules, r)
+	}
+	return out
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
