@@ -183,6 +183,12 @@ func TestProdStackOnARealCluster(t *testing.T) {
 	expect(t, "ServiceMonitor endpoint port", sm.str("spec.endpoints[0].port"), "http")
 	pr := get(t, ns, "prometheusrule", "fastapi")
 	expect(t, "PrometheusRule first alert", pr.str("spec.groups[0].rules[0].alert"), "FastAPIServiceDown")
+	amc := get(t, ns, "alertmanagerconfig", "fastapi")
+	expect(t, "AlertmanagerConfig warning route", amc.str("spec.route.routes[1].receiver"), "warning")
+	hookSecret := get(t, ns, "secret", amc.str("spec.receivers[0].webhookConfigs[0].urlSecret.name"))
+	if _, ok := hookSecret.dig("data").(map[string]any)["webhook-url"]; !ok {
+		t.Errorf("the Secret the AlertmanagerConfig reads has no webhook-url")
+	}
 	labels, _ := get(t, "", "namespace", ns).dig("metadata.labels").(map[string]any)
 	expect(t, "namespace enforces restricted", labels["pod-security.kubernetes.io/enforce"], "restricted")
 

@@ -154,7 +154,8 @@ func newStack(t *testing.T, shipped string, config func(namespace string) map[st
 }
 
 // newProdStack is the prod stack file on kwok's fake nodes (its managed
-// database does not exist, which only fake pods can ignore).
+// database does not exist, which only fake pods can ignore), with a webhook
+// receiver for its alerts.
 func newProdStack(t *testing.T, overrides map[string]string) *stack {
 	t.Helper()
 	return newStack(t, "prod", func(namespace string) map[string]string {
@@ -165,7 +166,7 @@ func newProdStack(t *testing.T, overrides map[string]string) *stack {
 			set[k] = v
 		}
 		return set
-	}, nil)
+	}, map[string]string{"alertWebhookUrl": "https://hooks.example.com/lab-e2e"})
 }
 
 func (s *stack) setPath(t *testing.T, key, value string) {

@@ -4,10 +4,11 @@
 # Debian's packages (debootstrap, the mirror read from this machine's apt
 # sources), imported as a base image, and thin images on top of it.
 #
-#   images/build.sh [dev]    prints NAME=IMAGE lines for base, app, postgres, nginx
-#                            and prometheus, and tags them fastapi-infra-app:dev,
-#                            fastapi-infra-postgres:15, fastapi-infra-nginx:1.22,
-#                            fastapi-infra-prometheus:2.42
+#   images/build.sh [dev]    prints NAME=IMAGE lines for base, app, postgres, nginx,
+#                            prometheus and alertmanager, and tags them
+#                            fastapi-infra-app:dev, fastapi-infra-postgres:15,
+#                            fastapi-infra-nginx:1.22, fastapi-infra-prometheus:2.42,
+#                            fastapi-infra-alertmanager:0.25
 #   images/build.sh acme     prints TRAEFIK=IMAGE and PEBBLE=IMAGE: Traefik and
 #                            Let's Encrypt's test ACME server, built by
 #                            cmd/toolchain, for the Traefik real-Docker test
@@ -130,7 +131,7 @@ current)
 *) die "unknown target '$1': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA) or current (the app's test image on current FastAPI)" ;;
 esac
 
-base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,ca-certificates"
+base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,ca-certificates"
 echo "BASE=$base_tag"
 
 # build NAME ALIAS CONTEXT DOCKERFILE [ARGS...]: tag = hash of the context
@@ -166,3 +167,4 @@ build app dev "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base
 build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"
 build nginx 1.22 "$here/nginx" "$here/nginx/Dockerfile"
 build prometheus 2.42 "$here/prometheus" "$here/prometheus/Dockerfile"
+build alertmanager 0.25 "$here/alertmanager" "$here/alertmanager/Dockerfile"

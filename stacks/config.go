@@ -81,8 +81,15 @@ type Config struct {
 	MonitoringNamespace, ErrorRatio, P95Seconds string
 	PrometheusImage, Retention                  string
 	DownMinutes, RestartsPerHour, LocalPort     int
+	MonitoringInterval                          string
 	LogDriver                                   string
 	LogOptions                                  map[string]string
+
+	AlertmanagerImage                                        string
+	AlertmanagerPort                                         int
+	SlackChannel, EmailTo, EmailFrom, SMTPHost, SMTPUsername string
+	GroupWait, GroupInterval, RepeatInterval                 string
+	alertWebhookURL, alertSlackURL, alertSMTPPassword        secretValue
 
 	stack string // the stack's name, for names that must differ per stack
 }
@@ -403,6 +410,20 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		PrometheusImage:     r.str("monitoring.prometheusImage"),
 		Retention:           r.str("monitoring.retention"),
 		LocalPort:           r.integer("monitoring.localPort"),
+		MonitoringInterval:  r.str("monitoring.interval"),
+		AlertmanagerImage:   r.str("alerting.alertmanagerImage"),
+		AlertmanagerPort:    r.integer("alerting.localPort"),
+		SlackChannel:        r.str("alerting.slackChannel"),
+		EmailTo:             r.str("alerting.emailTo"),
+		EmailFrom:           r.str("alerting.emailFrom"),
+		SMTPHost:            r.str("alerting.smtpHost"),
+		SMTPUsername:        r.str("alerting.smtpUsername"),
+		GroupWait:           r.str("alerting.groupWait"),
+		GroupInterval:       r.str("alerting.groupInterval"),
+		RepeatInterval:      r.str("alerting.repeatInterval"),
+		alertWebhookURL:     r.secret("alertWebhookUrl"),
+		alertSlackURL:       r.secret("alertSlackUrl"),
+		alertSMTPPassword:   r.secret("alertSmtpPassword"),
 		LogDriver:           r.str("logging.driver"),
 		LogOptions:          r.stringMap("logging.options"),
 	}

@@ -165,6 +165,24 @@ func TestInvalidConfig(t *testing.T) {
 		{"bad retention", "dev", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("monitoring.enabled"), "true").Set(FullKey("monitoring.retention"), "forever")
 		}, `fastapi-infra:monitoring.retention: must be a Prometheus duration such as 15d, 12h or 4w, got "forever"`},
+		{"webhook URL in plain text", "dev", set("alertWebhookUrl", "https://hooks.example.com/hunter2"),
+			`fastapi-infra:alertWebhookUrl: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret alertWebhookUrl <value>`},
+		{"webhook URL not a URL", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Secret(FullKey("alertSlackUrl"), "hooks.slack.com/hunter2")
+		}, `fastapi-infra:alertSlackUrl: must be an http(s) URL such as https://hooks.example.com/...; the value is not shown because it is a secret`},
+		{"alert e-mail without a server", "prod", set("alerting.emailTo", "oncall@example.com"),
+			`fastapi-infra:alerting.smtpHost: must be host:port such as smtp.example.com:587 when alert e-mails are configured, got ""`},
+		{"SMTP login without password", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("alerting.emailTo"), "oncall@example.com").Set(FullKey("alerting.emailFrom"), "alerts@example.com").
+				Set(FullKey("alerting.smtpHost"), "smtp.example.com:587").Set(FullKey("alerting.smtpUsername"), "alerts")
+		}, `fastapi-infra:alertSmtpPassword: is required with alerting.smtpUsername; run: pulumi config set --secret alertSmtpPassword <value>`},
+		{"bad repeat interval", "prod", set("alerting.repeatInterval", "hourly"),
+			`fastapi-infra:alerting.repeatInterval: must be a duration such as 30s, 5m or 4h, got "hourly"`},
+		{"bad scrape interval", "dev", set("monitoring.interval", "often"),
+			`fastapi-infra:monitoring.interval: must be a Prometheus duration such as 15s or 1m: "often" is not a duration such as 30s, 5m or 4h`},
+		{"Alertmanager on Prometheus's port", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("monitoring.enabled"), "true").Set(FullKey("alerting.localPort"), "9090")
+		}, `fastapi-infra:alerting.localPort: must differ from monitoring.localPort (9090): Prometheus publishes its UI there`},
 		{"external database without host", "prod", set("db.host", ""),
 			`fastapi-infra:db.host: is required for db.mode external (the managed database's host name)`},
 	}

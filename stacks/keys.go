@@ -119,6 +119,17 @@ var Keys = []Key{
 	{"monitoring.prometheusImage", "string", "prom/prometheus:v3.13.2", false, "single server: the Prometheus image (monitoring.enabled runs it beside the app)"},
 	{"monitoring.retention", "string", "15d", false, "single server: how long Prometheus keeps samples (its volume is retained on delete)"},
 	{"monitoring.localPort", "integer", 9090, false, "single server: Prometheus's UI and API on the host's 127.0.0.1 only (reach it through an SSH tunnel)"},
+	{"monitoring.interval", "string", "15s", false, "how often Prometheus scrapes the app and evaluates the alerts (single server; Kubernetes: the ServiceMonitor's interval)"},
+	{"alerting.alertmanagerImage", "string", "prom/alertmanager:v0.28.1", false, "single server: the Alertmanager image, run beside Prometheus (monitoring.enabled) to deliver the alerts"},
+	{"alerting.localPort", "integer", 9093, false, "single server: Alertmanager's UI and API (alerts, silences) on the host's 127.0.0.1 only"},
+	{"alerting.slackChannel", "string", "", false, "Slack channel for alertSlackUrl, e.g. #oncall; empty: the incoming webhook's own channel"},
+	{"alerting.emailTo", "string", "", false, "e-mail alerts to this address (needs alerting.emailFrom and alerting.smtpHost)"},
+	{"alerting.emailFrom", "string", "", false, "sender address of alert e-mails"},
+	{"alerting.smtpHost", "string", "", false, "SMTP server as host:port for alert e-mails (STARTTLS required)"},
+	{"alerting.smtpUsername", "string", "", false, "SMTP login for alert e-mails; its password is the secret alertSmtpPassword; empty: no login"},
+	{"alerting.groupWait", "string", "30s", false, "how long a new alert waits for others of its group before the first notification"},
+	{"alerting.groupInterval", "string", "5m", false, "how long before a changed group (a new or a resolved alert) is notified again"},
+	{"alerting.repeatInterval", "string", "1h", false, "critical alerts that still fire are sent again this often; warnings three times as seldom"},
 	{"logging.driver", "string", "json-file", false, "single server: Docker log driver (json-file rotates at 10m x 3; fluentd, gelf, syslog ... forward)"},
 	{"logging.options", "object", map[string]any{}, false, "single server: log driver options, e.g. fluentd-address: 10.0.0.5:24224; empty for json-file means max-size 10m, max-file 3"},
 
@@ -130,6 +141,9 @@ var Keys = []Key{
 	{"dbPassword", "string", nil, true, "database password (required, secret): pulumi config set --secret dbPassword <value>"},
 	{"registryPassword", "string", "", true, "registry password or token (secret)"},
 	{"kubeconfig", "string", "", true, "kubeconfig content (secret), instead of a path in kubernetes.kubeconfig: pulumi config set --secret kubeconfig < ~/.kube/config"},
+	{"alertWebhookUrl", "string", "", true, "alerts as Alertmanager's JSON to this URL (secret: such URLs carry tokens), e.g. an on-call tool's integration URL"},
+	{"alertSlackUrl", "string", "", true, "Slack incoming-webhook URL for alerts (secret)"},
+	{"alertSmtpPassword", "string", "", true, "SMTP password of alerting.smtpUsername (secret)"},
 	{"rolloutKey", "string", "", true, "single server: a random key (secret) that the app containers' names are derived from together with the secrets, so that a secret change rolls the replicas while the names say nothing about the secrets; ./infra generates it once per stack"},
 }
 

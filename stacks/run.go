@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	k8s "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -86,7 +87,11 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		args.Monitoring = &kubernetes.Monitoring{
 			Operator:  c.PrometheusOperator,
 			Namespace: c.MonitoringNamespace,
-			Rules:     c.Alerts(),
+			// The cluster's Prometheus has its own external labels: the
+			// stack's go on the rules.
+			Rules:    c.Alerts().WithLabels(c.alertLabels()),
+			Interval: c.MonitoringInterval,
+			Alerting: &kubernetes.Alerting{Receivers: c.Receivers(), Routing: c.Routing()},
 		}
 	}
 	svc, err := kubernetes.New(ctx, c.AppName, args, pulumi.Providers(prov))
@@ -109,7 +114,9 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	var mon *singleserver.Monitoring
 	if c.Monitoring {
 		mon = &singleserver.Monitoring{Image: c.PrometheusImage, Retention: c.Retention, LocalPort: c.LocalPort,
-			Rules: c.Alerts()}
+			Rules: c.Alerts(), Interval: c.MonitoringInterval, ExternalLabels: c.alertLabels(),
+			Alertmanager: &singleserver.Alertmanager{Image: c.AlertmanagerImage, LocalPort: c.AlertmanagerPort,
+				Receivers: c.Receivers(), Routing: c.Routing()}}
 	}
 	srv, err := singleserver.New(ctx, c.AppName, &singleserver.Args{
 		Service:       c.Spec(),
@@ -136,12 +143,23 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	ctx.Export("network", srv.Network)
 	ctx.Export("containers", srv.ContainerNames)
 	ctx.Export("volumes", srv.Volumes)
-	monitoringOut := "off (monitoring.enabled false)"
+	monitoringOut, alertingOut := "off (monitoring.enabled false)", "off (monitoring.enabled false)"
 	if c.Monitoring {
 		monitoringOut = fmt.Sprintf("Prometheus on http://127.0.0.1:%d of the Docker host (alerts: /alerts), scraping job %s", c.LocalPort, c.AppName)
+		alertingOut = fmt.Sprintf("Alertmanager on http://127.0.0.1:%d of the Docker host (alerts, silences); %s", c.AlertmanagerPort, deliveryOutput(c))
 	}
 	ctx.Export("monitoring", pulumi.String(monitoringOut))
+	ctx.Export("alerting", pulumi.String(alertingOut))
 	return nil
+}
+
+// deliveryOutput says who alerts reach, naming the channels, never a URL.
+func deliveryOutput(c *Config) string {
+	r := c.Receivers()
+	if !r.Any() {
+		return "no receiver: alerts reach no one until alertWebhookUrl, alertSlackUrl or alerting.emailTo is set"
+	}
+	return "delivers to " + strings.Join(r.Channels(), ", ")
 }
 
 // secretsDigest changes when a secret that reaches the app containers

@@ -80,3 +80,23 @@ func (c *Config) Alerts() monitoring.Group {
 		DownMinutes: c.DownMinutes, ErrorRatio: ratio, P95Seconds: p95, RestartsPerHour: c.RestartsPerHour,
 	})
 }
+
+// Receivers are the alert channels the stack configures.
+func (c *Config) Receivers() monitoring.Receivers {
+	return monitoring.Receivers{
+		WebhookURL: c.alertWebhookURL.plain,
+		SlackURL:   c.alertSlackURL.plain, SlackChannel: c.SlackChannel,
+		EmailTo: c.EmailTo, EmailFrom: c.EmailFrom, SMTPHost: c.SMTPHost, SMTPUser: c.SMTPUsername, SMTPPassword: c.alertSMTPPassword.plain,
+	}
+}
+
+// Routing is the stack's grouping and repetition of notifications.
+func (c *Config) Routing() monitoring.Routing {
+	return monitoring.Routing{GroupWait: c.GroupWait, GroupInterval: c.GroupInterval, RepeatInterval: c.RepeatInterval}
+}
+
+// alertLabels go on every alert that leaves the stack's Prometheus, so a
+// notification says where it comes from.
+func (c *Config) alertLabels() map[string]string {
+	return map[string]string{"stack": c.stack, "environment": c.Environment}
+}

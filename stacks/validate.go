@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
@@ -422,12 +424,56 @@ func (c *Config) validateMonitoring(p *problems) {
 	if c.Monitoring && c.Architecture == Kubernetes {
 		p.match("monitoring.namespace", c.MonitoringNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
 	}
+	if _, err := monitoring.ParseDuration(c.MonitoringInterval); err != nil {
+		p.add("monitoring.interval", "must be a Prometheus duration such as 15s or 1m: %v", err)
+	}
+	c.validateAlerting(p)
 	if c.Monitoring && c.Architecture == SingleServer {
 		c.validateImageRef(p, "monitoring.prometheusImage", c.PrometheusImage)
+		c.validateImageRef(p, "alerting.alertmanagerImage", c.AlertmanagerImage)
+		p.between("alerting.localPort", c.AlertmanagerPort, 1, 65535)
+		if c.AlertmanagerPort == c.LocalPort {
+			p.add("alerting.localPort", "must differ from monitoring.localPort (%d): Prometheus publishes its UI there", c.LocalPort)
+		}
 		p.match("monitoring.retention", c.Retention, retention, "a Prometheus duration such as 15d, 12h or 4w")
 		p.between("monitoring.localPort", c.LocalPort, 1, 65535)
 	}
 	validateLogDriver(p, c.LogDriver)
+}
+
+// validateAlerting checks the receivers and the routing intervals; the
+// secret URLs are checked for their form without ever being printed.
+func (c *Config) validateAlerting(p *problems) {
+	for _, k := range []struct {
+		key string
+		v   secretValue
+	}{{"alertWebhookUrl", c.alertWebhookURL}, {"alertSlackUrl", c.alertSlackURL}} {
+		p.secret(k.key, k.v, false)
+		if k.v.set {
+			if u, err := url.Parse(k.v.plain); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				p.add(k.key, "must be an http(s) URL such as https://hooks.example.com/...; the value is not shown because it is a secret")
+			}
+		}
+	}
+	p.secret("alertSmtpPassword", c.alertSMTPPassword, false)
+	if c.EmailTo != "" || c.EmailFrom != "" || c.SMTPHost != "" {
+		for _, k := range []struct{ key, v string }{{"alerting.emailTo", c.EmailTo}, {"alerting.emailFrom", c.EmailFrom}} {
+			if _, err := mail.ParseAddress(k.v); err != nil {
+				p.add(k.key, "must be an e-mail address such as oncall@example.com when alert e-mails are configured, got %q", k.v)
+			}
+		}
+		if _, port, err := net.SplitHostPort(c.SMTPHost); err != nil || port == "" {
+			p.add("alerting.smtpHost", "must be host:port such as smtp.example.com:587 when alert e-mails are configured, got %q", c.SMTPHost)
+		}
+	}
+	if c.SMTPUsername != "" && !c.alertSMTPPassword.set {
+		p.add("alertSmtpPassword", "is required with alerting.smtpUsername; run: pulumi config set --secret alertSmtpPassword <value>")
+	}
+	for _, k := range []struct{ key, v string }{{"alerting.groupWait", c.GroupWait}, {"alerting.groupInterval", c.GroupInterval}, {"alerting.repeatInterval", c.RepeatInterval}} {
+		if _, err := monitoring.ParseDuration(k.v); err != nil {
+			p.add(k.key, "must be a duration such as 30s, 5m or 4h, got %q", k.v)
+		}
+	}
 }
 
 // dockerLogDrivers are the log drivers built into the Docker engine on

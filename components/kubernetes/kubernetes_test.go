@@ -365,6 +365,54 @@ func TestMonitoringWithTheOperator(t *testing.T) {
 	}
 }
 
+// TestAlertmanagerConfigWithTheOperator: the stack's receivers become an
+// AlertmanagerConfig that routes by severity and inhibits, reading every
+// URL and password from a Secret; without a receiver there is none.
+func TestAlertmanagerConfigWithTheOperator(t *testing.T) {
+	const hook, pw = "https://hooks.example.com/services/T0K3N", "smtp-s3cret"
+	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return c.Secret("fastapi-infra:alertWebhookUrl", hook).Secret("fastapi-infra:alertSmtpPassword", pw).
+			Set("fastapi-infra:alerting.emailTo", "oncall@example.com").Set("fastapi-infra:alerting.emailFrom", "alerts@example.com").
+			Set("fastapi-infra:alerting.smtpHost", "smtp.example.com:587").Set("fastapi-infra:alerting.smtpUsername", "alerts")
+	})
+	amc := rec.One(t, "kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig")
+	var secret mocktest.Resource
+	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
+		if strings.HasSuffix(s.Name, "-alerting-secret") {
+			secret = s
+		}
+	}
+	if secret.Name == "" {
+		t.Fatal("no Secret with the receivers' URLs")
+	}
+	for key, want := range map[string]string{"webhook-url": hook, "smtp-password": pw} {
+		if v, isSecret, _ := secret.At("stringData." + key); !isSecret || v.StringValue() != want {
+			t.Errorf("Secret key %s: secret %v", key, isSecret)
+		}
+	}
+	name := secret.Name + mocktest.AutoNameSuffix
+	amc.Equal(t, "spec.route.receiver", "critical")
+	amc.Equal(t, "spec.route.groupBy", []any{"alertname", "service", "stack"})
+	amc.Equal(t, "spec.route.routes[1].receiver", "warning")
+	amc.Equal(t, "spec.route.routes[1].matchers[0]", map[string]any{"name": "severity", "matchType": "=", "value": "warning"})
+	amc.Equal(t, "spec.route.routes[1].repeatInterval", "3h")
+	amc.Equal(t, "spec.receivers[0].webhookConfigs[0].urlSecret", map[string]any{"name": name, "key": "webhook-url"})
+	amc.Equal(t, "spec.receivers[0].webhookConfigs[0].sendResolved", true)
+	amc.Equal(t, "spec.receivers[1].emailConfigs[0].authPassword", map[string]any{"name": name, "key": "smtp-password"})
+	amc.Equal(t, "spec.receivers[1].emailConfigs[0].to", "oncall@example.com")
+	amc.Equal(t, "spec.inhibitRules[0].sourceMatch[0].value", "FastAPIServiceDown")
+	for _, r := range rec.All() {
+		if r.Type != "kubernetes:core/v1:Secret" && (strings.Contains(fmt.Sprint(r.Inputs), "T0K3N") || strings.Contains(fmt.Sprint(r.Inputs), pw)) {
+			t.Errorf("%s %s holds a receiver's secret outside a Secret", r.Type, r.Name)
+		}
+	}
+	pr := rec.One(t, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+	pr.Equal(t, "spec.groups[0].rules[0].labels.stack", "prod")
+	if n := len(deployProd(t, nil).ByType("kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig")); n != 0 {
+		t.Errorf("%d AlertmanagerConfigs without a receiver", n)
+	}
+}
+
 func TestMonitoringWithAnnotations(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:monitoring.prometheusOperator", "false")

@@ -1,8 +1,11 @@
 package kubernetes
 
 import (
+	"cmp"
+
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
@@ -18,6 +21,19 @@ type Monitoring struct {
 	Namespace string
 	// Rules are the alerts (components/monitoring).
 	Rules monitoring.Group
+	// Interval is the ServiceMonitor's scrape interval; default 30s.
+	Interval string
+	// Alerting, with the Operator and at least one receiver, adds an
+	// AlertmanagerConfig that the cluster's Alertmanager merges: the
+	// stack's receivers, routes by severity and inhibitions, with the
+	// receivers' URLs and password in a Secret.
+	Alerting *Alerting
+}
+
+// Alerting is where the service's alerts go.
+type Alerting struct {
+	Receivers monitoring.Receivers
+	Routing   monitoring.Routing
 }
 
 // scrapeAnnotations are the prometheus.io conventions that annotation-based
@@ -50,7 +66,7 @@ func (b *builder) buildMonitoring() error {
 		Metadata:   b.meta(s.Name, "api"),
 		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
 			"selector":  map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": s.Name, "app.kubernetes.io/component": "api"}},
-			"endpoints": []any{map[string]any{"port": "http", "path": "/metrics", "interval": "30s"}},
+			"endpoints": []any{map[string]any{"port": "http", "path": "/metrics", "interval": cmp.Or(m.Interval, "30s")}},
 		}},
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.service}))...); err != nil {
 		return err
@@ -69,6 +85,109 @@ func (b *builder) buildMonitoring() error {
 		Metadata:   b.meta(s.Name, "api"),
 		OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
 			"groups": []any{map[string]any{"name": m.Rules.Name, "rules": rules}},
+		}},
+	}, b.opts()...)
+	if err != nil {
+		return err
+	}
+	return b.buildAlertmanagerConfig()
+}
+
+// alertingSecretKeys name the receivers' secret values in the Secret.
+const (
+	webhookKey  = "webhook-url"
+	slackKey    = "slack-url"
+	smtpPassKey = "smtp-password"
+)
+
+// buildAlertmanagerConfig renders the shared routing (components/monitoring)
+// as an AlertmanagerConfig. The Operator scopes its routes to the
+// namespace, so it only ever sees this service's alerts.
+func (b *builder) buildAlertmanagerConfig() error {
+	m := b.args.Monitoring
+	if m.Alerting == nil || !m.Alerting.Receivers.Any() {
+		return nil
+	}
+	r, rt := m.Alerting.Receivers, m.Alerting.Routing
+	severities, err := monitoring.SeverityRoutes(rt)
+	if err != nil {
+		return err
+	}
+	data := pulumi.StringMap{}
+	for key, v := range map[string]string{webhookKey: r.WebhookURL, slackKey: r.SlackURL, smtpPassKey: r.SMTPPassword} {
+		if v != "" {
+			data[key] = pulumi.String(v)
+		}
+	}
+	secret, err := corev1.NewSecret(b.ctx, b.name+"-alerting-secret", &corev1.SecretArgs{
+		Metadata:   b.autoNamed("alerting"),
+		Type:       pulumi.String("Opaque"),
+		StringData: pulumi.ToSecret(data).(pulumi.StringMapOutput),
+	}, b.opts()...)
+	if err != nil {
+		return err
+	}
+	type obj = map[string]any
+	ref := func(key string) pulumi.Map {
+		return pulumi.Map{"name": secret.Metadata.Name().Elem(), "key": pulumi.String(key)}
+	}
+	receiver := func(name string) pulumi.Map {
+		rec := pulumi.Map{"name": pulumi.String(name)}
+		if r.WebhookURL != "" {
+			rec["webhookConfigs"] = pulumi.Array{pulumi.Map{"urlSecret": ref(webhookKey), "sendResolved": pulumi.Bool(true)}}
+		}
+		if r.SlackURL != "" {
+			slack := pulumi.Map{"apiURL": ref(slackKey), "sendResolved": pulumi.Bool(true)}
+			if r.SlackChannel != "" {
+				slack["channel"] = pulumi.String(r.SlackChannel)
+			}
+			rec["slackConfigs"] = pulumi.Array{slack}
+		}
+		if r.EmailTo != "" {
+			email := pulumi.Map{"to": pulumi.String(r.EmailTo), "from": pulumi.String(r.EmailFrom), "smarthost": pulumi.String(r.SMTPHost),
+				"requireTLS": pulumi.Bool(true), "sendResolved": pulumi.Bool(true)}
+			if r.SMTPUser != "" {
+				email["authUsername"] = pulumi.String(r.SMTPUser)
+				email["authPassword"] = ref(smtpPassKey)
+			}
+			rec["emailConfigs"] = pulumi.Array{email}
+		}
+		return rec
+	}
+	matchers := func(ms []monitoring.Matcher) []any {
+		var out []any
+		for _, x := range ms {
+			out = append(out, obj{"name": x.Name, "matchType": x.Op, "value": x.Value})
+		}
+		return out
+	}
+	var routes []any
+	for _, sr := range severities {
+		route := obj{"receiver": sr.Receiver, "matchers": matchers([]monitoring.Matcher{{Name: "severity", Op: "=", Value: sr.Severity}})}
+		if sr.Repeat != "" {
+			route["repeatInterval"] = sr.Repeat
+		}
+		routes = append(routes, route)
+	}
+	var inhibit []any
+	for _, i := range monitoring.Inhibitions() {
+		inhibit = append(inhibit, obj{"sourceMatch": matchers(i.Source), "targetMatch": matchers(i.Target), "equal": i.Equal})
+	}
+	_, err = apiextensions.NewCustomResource(b.ctx, b.name+"-alertmanagerconfig", &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("monitoring.coreos.com/v1alpha1"),
+		Kind:       pulumi.String("AlertmanagerConfig"),
+		Metadata:   b.meta(b.args.Service.Name, "api"),
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			"route": pulumi.ToMap(obj{
+				"receiver":       monitoring.CriticalReceiver,
+				"groupBy":        monitoring.GroupBy,
+				"groupWait":      rt.GroupWait,
+				"groupInterval":  rt.GroupInterval,
+				"repeatInterval": rt.RepeatInterval,
+				"routes":         routes,
+			}),
+			"inhibitRules": pulumi.ToArray(inhibit),
+			"receivers":    pulumi.Array{receiver(monitoring.CriticalReceiver), receiver(monitoring.WarningReceiver)},
 		}},
 	}, b.opts()...)
 	return err

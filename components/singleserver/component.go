@@ -129,6 +129,11 @@ func withDefaults(a Args) Args {
 	if a.LogDriver == "json-file" && len(a.LogOptions) == 0 {
 		a.LogOptions = map[string]string{"max-size": "10m", "max-file": "3"}
 	}
+	if a.Monitoring != nil && a.Monitoring.Interval == "" {
+		m := *a.Monitoring // the caller's Args stay as they were
+		m.Interval = "15s"
+		a.Monitoring = &m
+	}
 	return a
 }
 
@@ -155,6 +160,7 @@ type builder struct {
 	apps          []*docker.Container
 	proxy         *docker.Container
 	prometheus    *docker.Container
+	alertmanager  *docker.Container
 }
 
 func (b *builder) build() error {
@@ -168,6 +174,7 @@ func (b *builder) build() error {
 		b.buildMigration,
 		b.buildApps,
 		b.buildProxy,
+		b.buildAlertmanager,
 		b.buildPrometheus,
 	} {
 		if err := step(); err != nil {
@@ -185,8 +192,10 @@ func (b *builder) containers() []*docker.Container {
 		}
 	}
 	all = append(all, b.proxy)
-	if b.prometheus != nil {
-		all = append(all, b.prometheus)
+	for _, c := range []*docker.Container{b.alertmanager, b.prometheus} {
+		if c != nil {
+			all = append(all, c)
+		}
 	}
 	return all
 }

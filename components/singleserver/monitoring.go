@@ -2,6 +2,9 @@ package singleserver
 
 import (
 	_ "embed"
+	"fmt"
+	"maps"
+	"slices"
 	"text/template"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -20,6 +23,28 @@ type Monitoring struct {
 	LocalPort int
 	// Rules are the alerts (components/monitoring).
 	Rules monitoring.Group
+	// Interval is how often Prometheus scrapes the replicas and evaluates
+	// the rules; default 15s.
+	Interval string
+	// ExternalLabels go on every series and alert that leaves Prometheus:
+	// the stack and environment a notification comes from.
+	ExternalLabels map[string]string
+	// Alertmanager, when non-nil, delivers the alerts to people.
+	Alertmanager *Alertmanager
+}
+
+// Alertmanager runs beside Prometheus and delivers its alerts.
+type Alertmanager struct {
+	// Image is the Alertmanager image (required).
+	Image string
+	// LocalPort publishes the UI and API (silences) on the host's
+	// 127.0.0.1 only.
+	LocalPort int
+	// Receivers are the channels; their secret fields reach only the
+	// rendered configuration, which is a secret.
+	Receivers monitoring.Receivers
+	// Routing is the grouping and repetition of notifications.
+	Routing monitoring.Routing
 }
 
 //go:embed prometheus.yml.tmpl
@@ -36,6 +61,11 @@ type PrometheusConfig struct {
 	Upstream string
 	Port     int
 	RuleFile string
+	Interval string
+	// ExternalLabels are sorted name/value pairs.
+	ExternalLabels [][2]string
+	// Alertmanager is host:port of the Alertmanager; empty: none.
+	Alertmanager string
 }
 
 // RenderPrometheus renders prometheus.yml.
@@ -52,7 +82,14 @@ func (b *builder) buildPrometheus() error {
 		return nil
 	}
 	s := b.args.Service
-	conf, err := RenderPrometheus(PrometheusConfig{Job: s.Name, Upstream: b.upstreamHost(), Port: s.Port, RuleFile: prometheusDir + "rules.yml"})
+	pc := PrometheusConfig{Job: s.Name, Upstream: b.upstreamHost(), Port: s.Port, RuleFile: prometheusDir + "rules.yml", Interval: m.Interval}
+	for _, k := range slices.Sorted(maps.Keys(m.ExternalLabels)) {
+		pc.ExternalLabels = append(pc.ExternalLabels, [2]string{k, m.ExternalLabels[k]})
+	}
+	if b.alertmanager != nil {
+		pc.Alertmanager = b.dockerName("alertmanager") + ":9093"
+	}
+	conf, err := RenderPrometheus(pc)
 	if err != nil {
 		return err
 	}
@@ -67,6 +104,10 @@ func (b *builder) buildPrometheus() error {
 	data, err := b.volume("prometheus-data", true)
 	if err != nil {
 		return err
+	}
+	deps := []pulumi.Resource{data}
+	if b.alertmanager != nil {
+		deps = append(deps, b.alertmanager)
 	}
 	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("prometheus")),
@@ -94,6 +135,64 @@ func (b *builder) buildPrometheus() error {
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
 		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
 		Memory:       pulumi.Int(512),
+		LogDriver:    pulumi.String(b.logDriver()),
+		LogOpts:      b.logOptions(),
+	}, b.opts(pulumi.DependsOn(deps))...)
+	return err
+}
+
+const alertmanagerDir = "/etc/alertmanager/fastapi-infra/"
+
+// buildAlertmanager runs Alertmanager for Prometheus's alerts: the private
+// network, where Prometheus reaches it by name, and the edge network, to
+// reach webhooks, Slack and SMTP servers and to publish the UI on the
+// host's loopback. Silences and notification state live on a volume that
+// survives replacement and destroy, so an upgrade does not page again.
+func (b *builder) buildAlertmanager() error {
+	if b.args.Monitoring == nil || b.args.Monitoring.Alertmanager == nil {
+		return nil
+	}
+	am := b.args.Monitoring.Alertmanager
+	conf, err := monitoring.AlertmanagerConfig(am.Receivers, am.Routing)
+	if err != nil {
+		return err
+	}
+	image, err := b.image("alertmanager", am.Image)
+	if err != nil {
+		return err
+	}
+	data, err := b.volume("alertmanager-data", true)
+	if err != nil {
+		return err
+	}
+	b.alertmanager, err = docker.NewContainer(b.ctx, b.name+"-alertmanager", &docker.ContainerArgs{
+		Name:  pulumi.String(b.dockerName("alertmanager")),
+		Image: image,
+		Command: pulumi.ToStringArray([]string{
+			"--config.file=" + alertmanagerDir + "alertmanager.yml",
+			"--storage.path=/alertmanager",
+			"--web.listen-address=:9093",
+			"--web.external-url=" + fmt.Sprintf("http://127.0.0.1:%d/", am.LocalPort),
+			// One instance: no gossip port to open or to secure.
+			"--cluster.listen-address=",
+		}),
+		Uploads: docker.ContainerUploadArray{docker.ContainerUploadArgs{
+			File: pulumi.String(alertmanagerDir + "alertmanager.yml"),
+			// Receiver URLs carry tokens, the SMTP password is one: the
+			// whole file is a secret in the state.
+			Content:     pulumi.ToSecret(pulumi.String(conf)).(pulumi.StringOutput),
+			Permissions: pulumi.String("0444"),
+		}},
+		Volumes: docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: data.Name, ContainerPath: pulumi.String("/alertmanager")}},
+		NetworksAdvanced: docker.ContainerNetworksAdvancedArray{
+			docker.ContainerNetworksAdvancedArgs{Name: b.private.Name},
+			docker.ContainerNetworksAdvancedArgs{Name: b.edge.Name},
+		},
+		Ports:        docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9093), External: pulumi.Int(am.LocalPort), Ip: pulumi.String("127.0.0.1")}},
+		Restart:      pulumi.String("unless-stopped"),
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		Memory:       pulumi.Int(128),
 		LogDriver:    pulumi.String(b.logDriver()),
 		LogOpts:      b.logOptions(),
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)

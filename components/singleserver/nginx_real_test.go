@@ -64,7 +64,9 @@ func TestPromtoolAcceptsThePrometheusConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := RenderPrometheus(PrometheusConfig{Job: "fastapi", Upstream: "fastapi-app", Port: 8000, RuleFile: filepath.Join(dir, "rules.yml")})
+	pc := goldenPrometheus() // with external labels and an Alertmanager
+	pc.RuleFile = filepath.Join(dir, "rules.yml")
+	conf, err := RenderPrometheus(pc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,19 +25,26 @@ func TestNginxConfigGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := "testdata/" + file + ".golden"
-		if *update {
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
+		golden(t, file, got)
+	}
+}
+
+// golden compares generated configuration with testdata/FILE.golden, or
+// rewrites it with -update.
+func golden(t *testing.T, file, got string) {
+	t.Helper()
+	path := "testdata/" + file + ".golden"
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if got != string(want) {
-			t.Errorf("%s differs from %s; if the change is meant, run: go test ./components/singleserver -run Golden -update", file, path)
-		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s; if the change is meant, run: go test ./components/singleserver -run Golden -update", file, path)
 	}
 }
 

@@ -467,6 +467,49 @@ func TestPrometheusAndLogDriver(t *testing.T) {
 	}
 }
 
+// TestAlertmanagerDeliversTheAlerts: with monitoring on, Alertmanager runs
+// beside Prometheus with the stack's receivers in a secret configuration,
+// its UI on the host's loopback, its silences on a retained volume, and
+// Prometheus sends it the alerts with the stack's labels.
+func TestAlertmanagerDeliversTheAlerts(t *testing.T) {
+	const hook = "https://hooks.example.com/services/T0K3N"
+	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:monitoring.enabled", "true").Secret("fastapi-infra:alertWebhookUrl", hook)
+	})
+	byRole := containers(t, rec)
+	if len(byRole["alertmanager"]) != 1 {
+		t.Fatalf("want one Alertmanager container, got %v", byRole["alertmanager"])
+	}
+	am := byRole["alertmanager"][0]
+	rec.Named(t, "fastapi-alertmanager-image").Equal(t, "name", "fastapi-infra-alertmanager:0.25")
+	am.Equal(t, "ports[0].ip", "127.0.0.1")
+	am.Equal(t, "ports[0].external", 9093)
+	am.Equal(t, "networksAdvanced[0].name", "fastapi-private")
+	am.Equal(t, "capabilities.drops", []any{"ALL"})
+	am.Equal(t, "uploads[0].file", "/etc/alertmanager/fastapi-infra/alertmanager.yml")
+	if _, secret, _ := am.At("uploads[0].content"); !secret {
+		t.Error("alertmanager.yml, which holds the receivers' URLs, is not a secret")
+	}
+	if conf := am.Str(t, "uploads[0].content"); !strings.Contains(conf, "url: "+hook) || !strings.Contains(conf, "send_resolved: true") {
+		t.Errorf("alertmanager.yml:\n%s", conf)
+	}
+	if !rec.Named(t, "fastapi-alertmanager-data").RetainOnDelete {
+		t.Error("Alertmanager's volume (silences, notification log) is not retained")
+	}
+	prom := byRole["prometheus"][0]
+	if conf := prom.Str(t, "uploads[0].content"); !strings.Contains(conf, "targets: [fastapi-alertmanager:9093]") || !strings.Contains(conf, `stack: "dev"`) {
+		t.Errorf("prometheus.yml does not send the alerts with the stack's label:\n%s", conf)
+	}
+	if !prom.DependsOn("fastapi-alertmanager") {
+		t.Error("Prometheus starts before the Alertmanager it sends to")
+	}
+	for _, c := range rec.ByType(containerType) {
+		if v, secret, ok := c.At("envs"); ok && !secret && strings.Contains(fmt.Sprint(v), "T0K3N") {
+			t.Errorf("%s has the webhook URL in its environment", c.Name)
+		}
+	}
+}
+
 // TestImagesFollowTheirTags: with docker.refreshImages the registry's
 // digest of each tag is a pull trigger, so a tag that now names a new
 // build (a patched nginx) is pulled on the next up; the dev stack's local

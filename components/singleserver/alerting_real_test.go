@@ -1,0 +1,222 @@
+//go:build e2e
+
+package singleserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
+)
+
+// notification is the part of Alertmanager's webhook payload a receiver
+// reads.
+type notification struct {
+	Receiver string `json:"receiver"`
+	Status   string `json:"status"`
+	Alerts   []struct {
+		Status string            `json:"status"`
+		Labels map[string]string `json:"labels"`
+	} `json:"alerts"`
+}
+
+// inbox is a webhook receiver on the host.
+type inbox struct {
+	mu   sync.Mutex
+	got  []notification
+	from time.Time
+}
+
+func (in *inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var n notification
+	if err := json.NewDecoder(r.Body).Decode(&n); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	in.mu.Lock()
+	in.got = append(in.got, n)
+	in.mu.Unlock()
+}
+
+// clear forgets what arrived so far.
+func (in *inbox) clear() {
+	in.mu.Lock()
+	in.got = nil
+	in.mu.Unlock()
+}
+
+// summary lists what arrived: status and alert names.
+func (in *inbox) summary() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var s []string
+	for _, n := range in.got {
+		for _, a := range n.Alerts {
+			s = append(s, a.Status+" "+a.Labels["alertname"])
+		}
+	}
+	return fmt.Sprint(s)
+}
+
+// find returns the first alert of a notification with status whose alert
+// is named alert.
+func (in *inbox) find(status, alert string) (notification, map[string]string, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, n := range in.got {
+		for _, a := range n.Alerts {
+			if a.Status == status && a.Labels["alertname"] == alert {
+				return n, a.Labels, true
+			}
+		}
+	}
+	return notification{}, nil, false
+}
+
+// dockerBridgeGateway is the host's address on Docker's default bridge
+// (docker0): a container on any network reaches the host there (the packet
+// is for the host itself, so the isolation between bridges does not
+// apply), and a listener bound to it is not reachable from outside the
+// host.
+func dockerBridgeGateway(t *testing.T) string {
+	iface, err := net.InterfaceByName("docker0")
+	if err != nil {
+		t.Fatalf("no docker0 bridge on this host, where the webhook receiver would listen: %v", err)
+	}
+	addrs, err := iface.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	t.Fatalf("docker0 has no IPv4 address: %v", addrs)
+	return ""
+}
+
+// TestAlertDeliveryOnRealDocker stops every app replica and waits for the
+// webhook receiver to get FastAPIServiceDown from Alertmanager, with the
+// stack's labels, and then the resolved notification once the replicas
+// are back: Prometheus scraping, rule evaluation, Prometheus → Alertmanager
+// on the private network, routing, and delivery over the edge network, all
+// as the component registers them. Intervals are shortened by config (2 s
+// scrapes, no `for`, 1 s group wait).
+func TestAlertDeliveryOnRealDocker(t *testing.T) {
+	r := newRealServer(t, "dev")
+	ln, err := net.Listen("tcp", dockerBridgeGateway(t)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &inbox{}
+	srv := &http.Server{Handler: in, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+
+	args := r.args()
+	args.Monitoring = &Monitoring{Image: r.images["PROMETHEUS"], Retention: "1d", LocalPort: freePort(t), Interval: "2s",
+		Rules:          monitoring.Alerts(r.prefix, r.prefix, monitoring.Thresholds{DownMinutes: 0, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3}),
+		ExternalLabels: map[string]string{"stack": "alerting-e2e", "environment": "development"},
+		Alertmanager: &Alertmanager{Image: r.images["ALERTMANAGER"], LocalPort: freePort(t),
+			Receivers: monitoring.Receivers{WebhookURL: "http://" + ln.Addr().String() + "/alerts"},
+			Routing:   monitoring.Routing{GroupWait: "1s", GroupInterval: "2s", RepeatInterval: "1h"}},
+	}
+	r.up(r.plan(args))
+
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/", args.Monitoring.LocalPort)
+	waitFor(t, "Prometheus seeing both replicas up and an Alertmanager", 90*time.Second, func() error {
+		if v, err := promQuery(api, fmt.Sprintf(`sum(up{job=%q})`, r.prefix)); err != nil || v != "2" {
+			return fmt.Errorf("sum(up) = %q, %v", v, err)
+		}
+		var am struct {
+			Data struct {
+				Active []struct{ URL string } `json:"activeAlertmanagers"`
+			} `json:"data"`
+		}
+		if err := getJSON(api+"alertmanagers", &am); err != nil || len(am.Data.Active) != 1 {
+			return fmt.Errorf("alertmanagers %+v, %v", am, err)
+		}
+		return nil
+	})
+	// Whatever fired while the replicas started (absent(up) before the
+	// first scrape) has resolved by now; start from an empty inbox.
+	time.Sleep(5 * time.Second)
+	in.clear()
+
+	apps := r.apps()
+	stopped := time.Now()
+	for _, app := range apps {
+		if err := r.engine.Stop(r.ctx, r.d.IDs[app], 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fired map[string]string
+	waitFor(t, "the webhook receiving FastAPIServiceDown", 60*time.Second, func() error {
+		var ok bool
+		if _, fired, ok = in.find("firing", "FastAPIServiceDown"); !ok {
+			return fmt.Errorf("received %s", in.summary())
+		}
+		return nil
+	})
+	t.Logf("FastAPIServiceDown delivered %.1f s after the replicas stopped: %v", time.Since(stopped).Seconds(), fired)
+	for k, want := range map[string]string{"service": r.prefix, "severity": "critical", "stack": "alerting-e2e", "environment": "development"} {
+		if fired[k] != want {
+			t.Errorf("the notification's label %s is %q, want %q (labels %v)", k, fired[k], want, fired)
+		}
+	}
+	if n, _, _ := in.find("firing", "FastAPIServiceDown"); n.Receiver != monitoring.CriticalReceiver {
+		t.Errorf("a critical alert went to receiver %q, want %q", n.Receiver, monitoring.CriticalReceiver)
+	}
+
+	started := time.Now()
+	for _, app := range apps {
+		if err := r.engine.Start(r.ctx, r.d.IDs[app]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the webhook receiving FastAPIServiceDown resolved", 90*time.Second, func() error {
+		if _, _, ok := in.find("resolved", "FastAPIServiceDown"); !ok {
+			return fmt.Errorf("received %s", in.summary())
+		}
+		return nil
+	})
+	t.Logf("resolved delivered %.1f s after the replicas started again", time.Since(started).Seconds())
+}
+
+// promQuery answers an instant query with one result's value.
+func promQuery(api, query string) (string, error) {
+	var res struct {
+		Data struct {
+			Result []struct {
+				Value []any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := getJSON(api+"query?query="+url.QueryEscape(query), &res); err != nil {
+		return "", err
+	}
+	if len(res.Data.Result) != 1 || len(res.Data.Result[0].Value) != 2 {
+		return "", fmt.Errorf("answer %+v", res)
+	}
+	return fmt.Sprint(res.Data.Result[0].Value[1]), nil
+}
+
+func getJSON(u string, out any) error {
+	resp, err := http.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
