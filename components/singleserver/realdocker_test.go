@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,15 +144,11 @@ func (r *realServer) up(p dockerplan.Plan) []dockerplan.Retired {
 	if err := r.engine.Apply(r.ctx, p, &r.d); err != nil {
 		r.t.Fatal(err)
 	}
-	var retired []dockerplan.Retired
-	for _, name := range r.d.Names(r.prefix + "-app-") {
-		if !slices.ContainsFunc(p.Containers, func(c dockerplan.Container) bool { return c.Name == name }) {
-			ret, err := r.engine.Retire(r.ctx, &r.d, name)
-			if err != nil {
-				r.t.Fatal(err)
-			}
-			retired = append(retired, ret)
-		}
+	// The old replicas go at once, as Pulumi deletes resources that do not
+	// depend on each other in parallel.
+	retired, err := r.engine.RetireAll(r.ctx, &r.d, r.d.Replaced(p, r.prefix+"-app-")...)
+	if err != nil {
+		r.t.Fatal(err)
 	}
 	return retired
 }

@@ -654,3 +654,26 @@ func TestDatabasePasswordIsApplied(t *testing.T) {
 		t.Errorf("an external database gets %d password containers", n)
 	}
 }
+
+// TestReplicasBehindTraefikDrain: behind Traefik the replicas run under the
+// drain wrapper with the drain added to the stop timeout; behind nginx,
+// uvicorn runs as it is.
+func TestReplicasBehindTraefikDrain(t *testing.T) {
+	traefik := containers(t, mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
+			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.com")
+	}))
+	for _, app := range traefik["app"] {
+		cmd := app.Get(t, "command").([]any)
+		if len(cmd) < 5 || cmd[0] != "python3" || cmd[2] != singleserver.DrainWrapper || cmd[3] != "3" || cmd[4] != "python3" || !strings.Contains(cmd[6].(string), "uvicorn") {
+			t.Errorf("%s: command %q is not uvicorn under the drain wrapper", app.Name, cmd)
+		}
+		app.Equal(t, "stopTimeout", 30+singleserver.TraefikDrainSeconds)
+		app.Equal(t, "destroyGraceSeconds", 30+singleserver.TraefikDrainSeconds)
+	}
+	for _, app := range containers(t, mustDeployDev(t, nil))["app"] {
+		app.Equal(t, "command[0]", "python3")
+		app.Equal(t, "command[1]", "-m")
+		app.Equal(t, "stopTimeout", 30)
+	}
+}

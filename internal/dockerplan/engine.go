@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -442,33 +443,77 @@ type Retired struct {
 // Retire deletes a container the way the provider deletes a replaced
 // one: stop (SIGTERM, then destroyGraceSeconds) and remove.
 func (e *Engine) Retire(ctx context.Context, d *Deployment, name string) (Retired, error) {
-	id, ok := d.IDs[name]
-	if !ok {
-		return Retired{}, fmt.Errorf("dockerplan: no container %s", name)
-	}
-	grace := 10
-	for _, c := range d.made {
-		if c.Name == name && c.DestroyGrace > 0 {
-			grace = c.DestroyGrace
-		}
-	}
-	start := time.Now()
-	if err := e.Stop(ctx, id, grace); err != nil {
+	r, err := e.RetireAll(ctx, d, name)
+	if len(r) == 0 {
 		return Retired{}, err
 	}
-	r := Retired{Stopped: time.Since(start)}
-	st, err := e.Inspect(ctx, id)
-	if err != nil {
-		return r, err
+	return r[0], err
+}
+
+// RetireAll retires containers at once, as the provider deletes resources
+// that do not depend on each other in parallel; results are in the order
+// of names.
+func (e *Engine) RetireAll(ctx context.Context, d *Deployment, names ...string) ([]Retired, error) {
+	type job struct {
+		id    string
+		grace int
 	}
-	r.ExitCode = st.State.ExitCode
-	if err := e.Remove(ctx, id); err != nil {
-		return r, err
+	jobs := make([]job, len(names))
+	for i, name := range names {
+		id, ok := d.IDs[name]
+		if !ok {
+			return nil, fmt.Errorf("dockerplan: no container %s", name)
+		}
+		jobs[i] = job{id: id, grace: 10}
+		for _, c := range d.made {
+			if c.Name == name && c.DestroyGrace > 0 {
+				jobs[i].grace = c.DestroyGrace
+			}
+		}
 	}
-	delete(d.IDs, name)
-	d.containers = slices.DeleteFunc(d.containers, func(n string) bool { return n == name })
-	d.made = slices.DeleteFunc(d.made, func(c Container) bool { return c.Name == name })
-	return r, nil
+	out := make([]Retired, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			if errs[i] = e.Stop(ctx, j.id, j.grace); errs[i] != nil {
+				return
+			}
+			out[i].Stopped = time.Since(start)
+			st, err := e.Inspect(ctx, j.id)
+			if errs[i] = err; err != nil {
+				return
+			}
+			out[i].ExitCode = st.State.ExitCode
+			errs[i] = e.Remove(ctx, j.id)
+		}()
+	}
+	wg.Wait()
+	for i, name := range names {
+		if errs[i] != nil {
+			continue
+		}
+		delete(d.IDs, name)
+		d.containers = slices.DeleteFunc(d.containers, func(n string) bool { return n == name })
+		d.made = slices.DeleteFunc(d.made, func(c Container) bool { return c.Name == name })
+	}
+	return out, errors.Join(errs...)
+}
+
+// Replaced are the containers Apply made whose names start with prefix and
+// that plan p no longer has: an older release, which Pulumi deletes at the
+// end of an update.
+func (d *Deployment) Replaced(p Plan, prefix string) []string {
+	var out []string
+	for _, name := range d.Names(prefix) {
+		if !slices.ContainsFunc(p.Containers, func(c Container) bool { return c.Name == name }) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Names are the Docker names of the containers Apply made whose names

@@ -368,15 +368,9 @@ func (p *project) release(ctx context.Context, n int) error {
 		return err
 	}
 	// Then the old release goes, as Pulumi deletes replaced resources at
-	// the end of the update.
-	for _, name := range p.d.Names(p.prefix + "-app-") {
-		if !slices.ContainsFunc(plan.Containers, func(c dockerplan.Container) bool { return c.Name == name }) {
-			if _, err := p.engine.Retire(ctx, &p.d, name); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	// the end of the update, in parallel.
+	_, err = p.engine.RetireAll(ctx, &p.d, p.d.Replaced(plan, p.prefix+"-app-")...)
+	return err
 }
 
 func (p *project) replicas(context.Context) ([]string, error) {
