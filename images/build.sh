@@ -5,10 +5,11 @@
 # sources), imported as a base image, and thin images on top of it.
 #
 #   images/build.sh [dev]    prints NAME=IMAGE lines for base, app, postgres, nginx,
-#                            prometheus and alertmanager, and tags them
-#                            fastapi-infra-app:dev, fastapi-infra-postgres:15,
+#                            prometheus, alertmanager and postgres-exporter, and
+#                            tags them fastapi-infra-app:dev, fastapi-infra-postgres:15,
 #                            fastapi-infra-nginx:1.22, fastapi-infra-prometheus:2.42,
-#                            fastapi-infra-alertmanager:0.25
+#                            fastapi-infra-alertmanager:0.25,
+#                            fastapi-infra-postgres-exporter:0.11
 #   images/build.sh acme     prints TRAEFIK=IMAGE and PEBBLE=IMAGE: Traefik and
 #                            Let's Encrypt's test ACME server, built by
 #                            cmd/toolchain, for the Traefik real-Docker test
@@ -168,3 +169,4 @@ build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"
 build nginx 1.22 "$here/nginx" "$here/nginx/Dockerfile"
 build prometheus 2.42 "$here/prometheus" "$here/prometheus/Dockerfile"
 build alertmanager 0.25 "$here/alertmanager" "$here/alertmanager/Dockerfile"
+build postgres-exporter 0.11 "$here/postgres-exporter" "$here/postgres-exporter/Dockerfile"

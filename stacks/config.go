@@ -81,7 +81,7 @@ type Config struct {
 	MonitoringNamespace, ErrorRatio, P95Seconds string
 	PrometheusImage, Retention                  string
 	DownMinutes, RestartsPerHour, LocalPort     int
-	MonitoringInterval                          string
+	MonitoringInterval, PostgresExporterImage   string
 	LogDriver                                   string
 	LogOptions                                  map[string]string
 
@@ -400,32 +400,33 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		HPACPUTarget:     r.integer("kubernetes.hpa.cpuTarget"),
 		NetworkPolicy:    r.boolean("kubernetes.networkPolicy"),
 
-		Monitoring:          r.boolean("monitoring.enabled"),
-		PrometheusOperator:  r.boolean("monitoring.prometheusOperator"),
-		MonitoringNamespace: r.str("monitoring.namespace"),
-		DownMinutes:         r.integer("monitoring.downMinutes"),
-		ErrorRatio:          r.str("monitoring.errorRatio"),
-		P95Seconds:          r.str("monitoring.p95Seconds"),
-		RestartsPerHour:     r.integer("monitoring.restartsPerHour"),
-		PrometheusImage:     r.str("monitoring.prometheusImage"),
-		Retention:           r.str("monitoring.retention"),
-		LocalPort:           r.integer("monitoring.localPort"),
-		MonitoringInterval:  r.str("monitoring.interval"),
-		AlertmanagerImage:   r.str("alerting.alertmanagerImage"),
-		AlertmanagerPort:    r.integer("alerting.localPort"),
-		SlackChannel:        r.str("alerting.slackChannel"),
-		EmailTo:             r.str("alerting.emailTo"),
-		EmailFrom:           r.str("alerting.emailFrom"),
-		SMTPHost:            r.str("alerting.smtpHost"),
-		SMTPUsername:        r.str("alerting.smtpUsername"),
-		GroupWait:           r.str("alerting.groupWait"),
-		GroupInterval:       r.str("alerting.groupInterval"),
-		RepeatInterval:      r.str("alerting.repeatInterval"),
-		alertWebhookURL:     r.secret("alertWebhookUrl"),
-		alertSlackURL:       r.secret("alertSlackUrl"),
-		alertSMTPPassword:   r.secret("alertSmtpPassword"),
-		LogDriver:           r.str("logging.driver"),
-		LogOptions:          r.stringMap("logging.options"),
+		Monitoring:            r.boolean("monitoring.enabled"),
+		PrometheusOperator:    r.boolean("monitoring.prometheusOperator"),
+		MonitoringNamespace:   r.str("monitoring.namespace"),
+		DownMinutes:           r.integer("monitoring.downMinutes"),
+		ErrorRatio:            r.str("monitoring.errorRatio"),
+		P95Seconds:            r.str("monitoring.p95Seconds"),
+		RestartsPerHour:       r.integer("monitoring.restartsPerHour"),
+		PrometheusImage:       r.str("monitoring.prometheusImage"),
+		Retention:             r.str("monitoring.retention"),
+		LocalPort:             r.integer("monitoring.localPort"),
+		MonitoringInterval:    r.str("monitoring.interval"),
+		PostgresExporterImage: r.str("monitoring.postgresExporterImage"),
+		AlertmanagerImage:     r.str("alerting.alertmanagerImage"),
+		AlertmanagerPort:      r.integer("alerting.localPort"),
+		SlackChannel:          r.str("alerting.slackChannel"),
+		EmailTo:               r.str("alerting.emailTo"),
+		EmailFrom:             r.str("alerting.emailFrom"),
+		SMTPHost:              r.str("alerting.smtpHost"),
+		SMTPUsername:          r.str("alerting.smtpUsername"),
+		GroupWait:             r.str("alerting.groupWait"),
+		GroupInterval:         r.str("alerting.groupInterval"),
+		RepeatInterval:        r.str("alerting.repeatInterval"),
+		alertWebhookURL:       r.secret("alertWebhookUrl"),
+		alertSlackURL:         r.secret("alertSlackUrl"),
+		alertSMTPPassword:     r.secret("alertSmtpPassword"),
+		LogDriver:             r.str("logging.driver"),
+		LogOptions:            r.stringMap("logging.options"),
 	}
 	c.SecretEnv, c.secretEnvIsSecret = r.secretMap("secretEnv")
 	applyDefaults(c)

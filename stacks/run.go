@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
 
@@ -113,8 +114,14 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	}
 	var mon *singleserver.Monitoring
 	if c.Monitoring {
+		rules := c.Alerts()
+		exporter := ""
+		if c.DBMode == "container" {
+			exporter = c.PostgresExporterImage
+			rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.AppName, c.backupMaxAge())...)
+		}
 		mon = &singleserver.Monitoring{Image: c.PrometheusImage, Retention: c.Retention, LocalPort: c.LocalPort,
-			Rules: c.Alerts(), Interval: c.MonitoringInterval, ExternalLabels: c.alertLabels(),
+			Rules: rules, Interval: c.MonitoringInterval, ExternalLabels: c.alertLabels(), PostgresExporterImage: exporter,
 			Alertmanager: &singleserver.Alertmanager{Image: c.AlertmanagerImage, LocalPort: c.AlertmanagerPort,
 				Receivers: c.Receivers(), Routing: c.Routing()}}
 	}

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -99,4 +100,18 @@ func (c *Config) Routing() monitoring.Routing {
 // notification says where it comes from.
 func (c *Config) alertLabels() map[string]string {
 	return map[string]string{"stack": c.stack, "environment": c.Environment}
+}
+
+// backupMaxAge is the longest gap of db.backup.schedule (0 without
+// backups): how old the newest backup may be. Only called after validate
+// checked the schedule.
+func (c *Config) backupMaxAge() time.Duration {
+	if c.DBBackupSchedule == "" {
+		return 0
+	}
+	s, err := service.ParseSchedule(c.DBBackupSchedule)
+	if err != nil {
+		return 0
+	}
+	return s.LongestGap()
 }

@@ -431,6 +431,9 @@ func (c *Config) validateMonitoring(p *problems) {
 	if c.Monitoring && c.Architecture == SingleServer {
 		c.validateImageRef(p, "monitoring.prometheusImage", c.PrometheusImage)
 		c.validateImageRef(p, "alerting.alertmanagerImage", c.AlertmanagerImage)
+		if c.DBMode == "container" {
+			c.validateImageRef(p, "monitoring.postgresExporterImage", c.PostgresExporterImage)
+		}
 		p.between("alerting.localPort", c.AlertmanagerPort, 1, 65535)
 		if c.AlertmanagerPort == c.LocalPort {
 			p.add("alerting.localPort", "must differ from monitoring.localPort (%d): Prometheus publishes its UI there", c.LocalPort)

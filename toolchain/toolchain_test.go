@@ -49,7 +49,20 @@ func TestEnsureWaitsPerToolAndSaysWhy(t *testing.T) {
 	if err := (Builder{Cache: cache, Progress: &bytes.Buffer{}}).ensure(context.Background(), other); err != nil {
 		t.Fatalf("another tool waited for slow's build: %v", err)
 	}
-	// The same tool waits, and says so.
+	// The same tool waits, and says so: once the first caller is inside
+	// slow's build, holding its lock (before, the second could take the
+	// lock first; seen once on a busy machine).
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		inside := built == 1
+		mu.Unlock()
+		if inside {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the first caller never started slow's build")
+		}
+	}
 	var progress syncBuffer
 	second := make(chan error, 1)
 	go func() { second <- (Builder{Cache: cache, Progress: &progress}).ensure(context.Background(), slow) }()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -21,6 +22,7 @@ func TestPromtoolChecksAndUnitTestsTheRules(t *testing.T) {
 		t.Fatal("promtool is not installed, so the rules cannot be checked: apt-get install prometheus")
 	}
 	g := Alerts("fastapi", "fastapi", testThresholds)
+	g.Rules = append(g.Rules, DatabaseAlerts("fastapi", 24*time.Hour)...)
 	rules, err := RuleFile(g)
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +131,37 @@ func TestPromtoolChecksAndUnitTestsTheRules(t *testing.T) {
 				{`app_start_time_seconds` + job + `,instance="a"}`, "1000x60"},
 			},
 			AlertTests: []alertTest{silent("FastAPIReadinessFailing", "15m"), silent("FastAPIDatabaseUnreachable", "15m"), silent("FastAPIRestartLoop", "50m")},
+		},
+		{ // the database down from minute 2 (for 1m): firing at 4m
+			Interval:    "1m",
+			InputSeries: []series{{`pg_up{job="fastapi-postgres"}`, "1 1 0 0 0 0 0"}},
+			AlertTests:  []alertTest{silent("PostgresDown", "1m"), fires("PostgresDown", "4m")},
+		},
+		{ // 90 of 100 connections for 5 minutes; 50 of 100 is fine
+			Interval: "1m",
+			InputSeries: []series{
+				{`pg_stat_activity_count{job="fastapi-postgres",datname="app",state="active"}`, "90x10"},
+				{`pg_settings_max_connections{job="fastapi-postgres"}`, "100x10"},
+			},
+			AlertTests: []alertTest{silent("PostgresConnectionsNearLimit", "3m"), fires("PostgresConnectionsNearLimit", "7m")},
+		},
+		{
+			Interval: "1m",
+			InputSeries: []series{
+				{`pg_stat_activity_count{job="fastapi-postgres",datname="app",state="active"}`, "50x10"},
+				{`pg_settings_max_connections{job="fastapi-postgres"}`, "100x10"},
+			},
+			AlertTests: []alertTest{silent("PostgresConnectionsNearLimit", "9m")},
+		},
+		{ // a daily schedule: the last backup at 0 is too old after 25 hours
+			Interval:    "10m",
+			InputSeries: []series{{BackupMetric + `{job="fastapi-postgres"}`, "0x200"}},
+			AlertTests:  []alertTest{silent("PostgresBackupTooOld", "1490m"), fires("PostgresBackupTooOld", "1510m")},
+		},
+		{ // backups every 10 minutes: never too old
+			Interval:    "10m",
+			InputSeries: []series{{BackupMetric + `{job="fastapi-postgres"}`, "0+600x200"}},
+			AlertTests:  []alertTest{silent("PostgresBackupTooOld", "1510m")},
 		},
 		{ // a process that restarts every 5 minutes
 			Interval:    "5m",

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -97,6 +98,45 @@ func (g Group) WithLabels(labels map[string]string) Group {
 		out.Rules = append(out.Rules, r)
 	}
 	return out
+}
+
+// PostgresJob is the scrape job of a service's database exporter.
+func PostgresJob(service string) string { return service + "-postgres" }
+
+// BackupMetric is the newest successful backup's time, which the database
+// exporter reads from the table the backup job writes after each dump.
+const BackupMetric = "fastapi_infra_backup_last_success_timestamp_seconds"
+
+// DatabaseAlerts watch the service's PostgreSQL through its exporter
+// (postgres_exporter, job PostgresJob): the database (or its exporter) is
+// down, connections near max_connections, and, when backups are
+// scheduled (backupMaxAge > 0), a newest backup older than the schedule's
+// longest gap plus an hour.
+func DatabaseAlerts(service string, backupMaxAge time.Duration) []Rule {
+	sel := fmt.Sprintf(`job=%q`, PostgresJob(service))
+	rule := func(name, expr string, forMinutes int, severity, summary string) Rule {
+		r := Rule{Alert: name, Expr: expr, Labels: map[string]string{"severity": severity, "service": service},
+			Annotations: map[string]string{"summary": summary,
+				"description": "fastapi-infra alert for " + service + "'s database; see the README's monitoring section for what to check."}}
+		if forMinutes > 0 {
+			r.For = strconv.Itoa(forMinutes) + "m"
+		}
+		return r
+	}
+	rules := []Rule{
+		rule("PostgresDown", fmt.Sprintf(`min(pg_up{%s}) == 0 or absent(pg_up{%s})`, sel, sel), 1, "critical",
+			service+"'s PostgreSQL does not answer its exporter (or the exporter is down)"),
+		rule("PostgresConnectionsNearLimit",
+			fmt.Sprintf(`sum(pg_stat_activity_count{%s}) > 0.8 * max(pg_settings_max_connections{%s})`, sel, sel), 5, "warning",
+			service+"'s PostgreSQL uses more than 80% of max_connections"),
+	}
+	if backupMaxAge > 0 {
+		hours := formatFloat((backupMaxAge + time.Hour).Hours())
+		rules = append(rules, rule("PostgresBackupTooOld",
+			fmt.Sprintf(`time() - max(%s{%s}) > %d`, BackupMetric, sel, int((backupMaxAge+time.Hour).Seconds())), 0, "warning",
+			fmt.Sprintf("%s's newest database backup is older than %s hours: a scheduled backup was missed or failed", service, hours)))
+	}
+	return rules
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -52,6 +52,16 @@ due() {
 	fi
 }
 
+# record SQL: the table of finished backups in the postgres database, which
+# the database exporter reads for the backup age alert (never in the app's
+# database, where a migration tool would find a table it does not know).
+# A failure to record is logged, never fatal: the dump is what matters.
+record() {
+	psql -X -q -d postgres -v ON_ERROR_STOP=1 \
+		-c 'CREATE TABLE IF NOT EXISTS fastapi_infra_backup (finished timestamptz NOT NULL)' -c "$1" >/dev/null ||
+		echo "backup: could not record in the postgres database's fastapi_infra_backup table (the backup age alert reads it)" >&2
+}
+
 # backup: a custom-format dump written beside its final name and renamed
 # when complete, so a listed backup is always whole; then the oldest
 # beyond BACKUP_KEEP go. The status files feed the healthcheck.
@@ -62,6 +72,7 @@ backup() {
 	if pg_dump --format=custom --file="$file.partial" && mv "$file.partial" "$file"; then
 		echo "backup: wrote $name ($(stat -c %s "$file") bytes)"
 		touch "$BACKUP_DIR/.last-success"
+		record "INSERT INTO fastapi_infra_backup VALUES (now()); DELETE FROM fastapi_infra_backup WHERE finished < now() - interval '400 days'"
 		ls -1t "$BACKUP_DIR"/*.dump | tail -n +"$((BACKUP_KEEP + 1))" | xargs -r rm -f --
 		return 0
 	fi
@@ -75,6 +86,9 @@ case "${1:-loop}" in
 loop)
 	trap 'exit 0' TERM INT
 	echo "backup: schedule \"$BACKUP_SCHEDULE\" (UTC) into $BACKUP_DIR, keeping $BACKUP_KEEP"
+	# The age is counted from the first start: a new database is not
+	# reported as missing a backup before its first is due.
+	record 'INSERT INTO fastapi_infra_backup SELECT now() WHERE NOT EXISTS (SELECT 1 FROM fastapi_infra_backup)'
 	while :; do
 		now=$(date +%s)
 		next=$(((now / 60 + 1) * 60))

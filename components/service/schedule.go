@@ -111,3 +111,27 @@ func (s Schedule) Due(t time.Time) bool {
 	}
 	return dom || dow
 }
+
+// LongestGap is the longest time between two runs of the schedule over
+// 400 days from a fixed start (a schedule that runs at most once in that
+// time says 400 days): how old the newest backup may be before a run was
+// missed.
+func (s Schedule) LongestGap() time.Duration {
+	const span = 400 * 24 * time.Hour
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var last time.Time
+	longest := time.Duration(0)
+	for t := start; t.Before(start.Add(span)); t = t.Add(time.Minute) {
+		if !s.Due(t) {
+			continue
+		}
+		if !last.IsZero() && t.Sub(last) > longest {
+			longest = t.Sub(last)
+		}
+		last = t
+	}
+	if longest == 0 {
+		return span
+	}
+	return longest
+}

@@ -47,3 +47,23 @@ func TestParseSchedule(t *testing.T) {
 		}
 	}
 }
+
+func TestLongestGap(t *testing.T) {
+	for expr, want := range map[string]time.Duration{
+		"0 3 * * *":    24 * time.Hour,
+		"*/15 * * * *": 15 * time.Minute,
+		"0 3 * * 1":    7 * 24 * time.Hour,
+		"0 2,14 * * *": 12 * time.Hour,
+		"0 3 * * 1-5":  3 * 24 * time.Hour, // Friday to Monday
+		"30 1 1 * *":   31 * 24 * time.Hour,
+		"0 0 29 2 *":   400 * 24 * time.Hour, // once in four years
+	} {
+		s, err := ParseSchedule(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.LongestGap(); got != want {
+			t.Errorf("%s: longest gap %s, want %s", expr, got, want)
+		}
+	}
+}

@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // notification is the part of Alertmanager's webhook payload a receiver
@@ -122,8 +124,11 @@ func TestAlertDeliveryOnRealDocker(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 
 	args := r.args()
+	args.Service.Database.Backup = service.Backup{Schedule: "0 3 * * *", Keep: 3}
+	rules := monitoring.Alerts(r.prefix, r.prefix, monitoring.Thresholds{DownMinutes: 0, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3})
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(r.prefix, 24*time.Hour)...)
 	args.Monitoring = &Monitoring{Image: r.images["PROMETHEUS"], Retention: "1d", LocalPort: freePort(t), Interval: "2s",
-		Rules:          monitoring.Alerts(r.prefix, r.prefix, monitoring.Thresholds{DownMinutes: 0, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3}),
+		Rules: rules, PostgresExporterImage: r.images["POSTGRES_EXPORTER"],
 		ExternalLabels: map[string]string{"stack": "alerting-e2e", "environment": "development"},
 		Alertmanager: &Alertmanager{Image: r.images["ALERTMANAGER"], LocalPort: freePort(t),
 			Receivers: monitoring.Receivers{WebhookURL: "http://" + ln.Addr().String() + "/alerts"},
@@ -146,6 +151,24 @@ func TestAlertDeliveryOnRealDocker(t *testing.T) {
 		}
 		return nil
 	})
+	// The database's exporter answers, with the backup job's record of
+	// when the database was first watched (no backup has run yet).
+	waitFor(t, "Prometheus seeing the database up and the backup age", 60*time.Second, func() error {
+		if v, err := promQuery(api, fmt.Sprintf(`pg_up{job=%q}`, monitoring.PostgresJob(r.prefix))); err != nil || v != "1" {
+			return fmt.Errorf("pg_up = %q, %v", v, err)
+		}
+		v, err := promQuery(api, fmt.Sprintf(`time() - %s{job=%q}`, monitoring.BackupMetric, monitoring.PostgresJob(r.prefix)))
+		if err != nil {
+			return err
+		}
+		if age, err := strconv.ParseFloat(v, 64); err != nil || age < 0 || age > 600 {
+			return fmt.Errorf("backup age %q s, want the few seconds since the backup job started", v)
+		}
+		return nil
+	})
+	if v, err := promQuery(api, `count(ALERTS{alertstate="firing",alertname=~"Postgres.*"})`); err == nil {
+		t.Errorf("database alerts fire on a healthy database: %s", v)
+	}
 	// Whatever fired while the replicas started (absent(up) before the
 	// first scrape) has resolved by now; start from an empty inbox.
 	time.Sleep(5 * time.Second)

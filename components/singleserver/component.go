@@ -161,6 +161,7 @@ type builder struct {
 	proxy         *docker.Container
 	prometheus    *docker.Container
 	alertmanager  *docker.Container
+	pgExporter    *docker.Container
 }
 
 func (b *builder) build() error {
@@ -175,6 +176,7 @@ func (b *builder) build() error {
 		b.buildApps,
 		b.buildProxy,
 		b.buildAlertmanager,
+		b.buildPostgresExporter,
 		b.buildPrometheus,
 	} {
 		if err := step(); err != nil {
@@ -192,7 +194,7 @@ func (b *builder) containers() []*docker.Container {
 		}
 	}
 	all = append(all, b.proxy)
-	for _, c := range []*docker.Container{b.alertmanager, b.prometheus} {
+	for _, c := range []*docker.Container{b.alertmanager, b.pgExporter, b.prometheus} {
 		if c != nil {
 			all = append(all, c)
 		}

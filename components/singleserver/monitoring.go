@@ -11,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // Monitoring runs a Prometheus of the service's own on the private network.
@@ -31,6 +32,10 @@ type Monitoring struct {
 	ExternalLabels map[string]string
 	// Alertmanager, when non-nil, delivers the alerts to people.
 	Alertmanager *Alertmanager
+	// PostgresExporterImage, with a container database, runs
+	// postgres_exporter beside it (job monitoring.PostgresJob); the rules
+	// for its metrics are monitoring.DatabaseAlerts. Empty: none.
+	PostgresExporterImage string
 }
 
 // Alertmanager runs beside Prometheus and delivers its alerts.
@@ -66,6 +71,9 @@ type PrometheusConfig struct {
 	ExternalLabels [][2]string
 	// Alertmanager is host:port of the Alertmanager; empty: none.
 	Alertmanager string
+	// PostgresJob and PostgresExporter (host:port) scrape the database's
+	// exporter; empty: none.
+	PostgresJob, PostgresExporter string
 }
 
 // RenderPrometheus renders prometheus.yml.
@@ -89,6 +97,9 @@ func (b *builder) buildPrometheus() error {
 	if b.alertmanager != nil {
 		pc.Alertmanager = b.dockerName("alertmanager") + ":9093"
 	}
+	if b.pgExporter != nil {
+		pc.PostgresJob, pc.PostgresExporter = monitoring.PostgresJob(s.Name), b.dockerName("postgres-exporter")+":9187"
+	}
 	conf, err := RenderPrometheus(pc)
 	if err != nil {
 		return err
@@ -106,8 +117,10 @@ func (b *builder) buildPrometheus() error {
 		return err
 	}
 	deps := []pulumi.Resource{data}
-	if b.alertmanager != nil {
-		deps = append(deps, b.alertmanager)
+	for _, c := range []*docker.Container{b.alertmanager, b.pgExporter} {
+		if c != nil {
+			deps = append(deps, c)
+		}
 	}
 	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("prometheus")),
@@ -196,5 +209,65 @@ func (b *builder) buildAlertmanager() error {
 		LogDriver:    pulumi.String(b.logDriver()),
 		LogOpts:      b.logOptions(),
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
+	return err
+}
+
+// exporterQueries are postgres_exporter's extra queries: the newest
+// finished backup, from the table the backup job writes in the postgres
+// database (service/backup.sh), as monitoring.BackupMetric.
+const exporterQueries = `fastapi_infra_backup:
+  query: "SELECT extract(epoch FROM max(finished)) AS last_success_timestamp_seconds FROM fastapi_infra_backup"
+  metrics:
+    - last_success_timestamp_seconds:
+        usage: "GAUGE"
+        description: "When the newest database backup finished (fastapi-infra's backup job)"
+`
+
+const exporterDir = "/etc/postgres-exporter/fastapi-infra/"
+
+// buildPostgresExporter runs postgres_exporter beside a container
+// database: it connects to the postgres database with the service's role,
+// the password read from the database's secrets volume (never the
+// environment), and answers Prometheus on the private network only.
+func (b *builder) buildPostgresExporter() error {
+	m := b.args.Monitoring
+	db := b.args.Service.Database
+	if m == nil || m.PostgresExporterImage == "" || db.Mode == service.DatabaseExternal {
+		return nil
+	}
+	image, err := b.image("postgres-exporter", m.PostgresExporterImage)
+	if err != nil {
+		return err
+	}
+	env := []string{
+		fmt.Sprintf("DATA_SOURCE_URI=%s:%d/postgres?sslmode=disable", b.databaseHost(), db.Port),
+		"DATA_SOURCE_USER=" + db.User,
+		"DATA_SOURCE_PASS_FILE=" + secretsDir + "PGPASSWORD",
+	}
+	var uploads docker.ContainerUploadArray
+	if db.Backup.Schedule != "" {
+		env = append(env, "PG_EXPORTER_EXTEND_QUERY_PATH="+exporterDir+"queries.yaml")
+		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(exporterDir + "queries.yaml"), Content: pulumi.String(exporterQueries)}}
+	}
+	deps := []pulumi.Resource{b.database, b.dbSecrets.carrier}
+	if b.passwordSet != nil {
+		deps = append(deps, b.passwordSet)
+	}
+	b.pgExporter, err = docker.NewContainer(b.ctx, b.name+"-postgres-exporter", &docker.ContainerArgs{
+		Name:             pulumi.String(b.dockerName("postgres-exporter")),
+		Image:            image,
+		Command:          pulumi.StringArray{pulumi.String("--web.listen-address=:9187")},
+		Envs:             pulumi.ToStringArray(env),
+		Uploads:          uploads,
+		Volumes:          docker.ContainerVolumeArray{b.dbSecrets.mount},
+		NetworksAdvanced: b.privateNetwork(),
+		Restart:          pulumi.String("unless-stopped"),
+		User:             pulumi.String("65534:65534"),
+		Capabilities:     docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts:     pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		Memory:           pulumi.Int(64),
+		LogDriver:        pulumi.String(b.logDriver()),
+		LogOpts:          b.logOptions(),
+	}, b.opts(pulumi.DependsOn(deps))...)
 	return err
 }

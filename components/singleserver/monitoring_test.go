@@ -9,7 +9,8 @@ import (
 // goldenPrometheus is the dev stack's prometheus.yml with Alertmanager.
 func goldenPrometheus() PrometheusConfig {
 	return PrometheusConfig{Job: "fastapi", Upstream: "fastapi-app", Port: 8000, RuleFile: prometheusDir + "rules.yml", Interval: "15s",
-		ExternalLabels: [][2]string{{"environment", "development"}, {"stack", "dev"}}, Alertmanager: "fastapi-dev-alertmanager:9093"}
+		ExternalLabels: [][2]string{{"environment", "development"}, {"stack", "dev"}}, Alertmanager: "fastapi-dev-alertmanager:9093",
+		PostgresJob: "fastapi-postgres", PostgresExporter: "fastapi-dev-postgres-exporter:9187"}
 }
 
 func TestPrometheusConfigGolden(t *testing.T) {

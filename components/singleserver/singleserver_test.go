@@ -510,6 +510,52 @@ func TestAlertmanagerDeliversTheAlerts(t *testing.T) {
 	}
 }
 
+// TestPostgresExporterWatchesTheDatabase: with monitoring on and a
+// container database, postgres_exporter runs beside it on the private
+// network only, with the password from the secrets volume, its backup
+// query, a scrape job, and the database rules.
+func TestPostgresExporterWatchesTheDatabase(t *testing.T) {
+	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:monitoring.enabled", "true")
+	})
+	byRole := containers(t, rec)
+	if len(byRole["postgres"]) != 1 {
+		t.Fatalf("want one postgres-exporter container, got roles %v", byRole)
+	}
+	ex := byRole["postgres"][0]
+	ex.Equal(t, "name", "fastapi-postgres-exporter")
+	rec.Named(t, "fastapi-postgres-exporter-image").Equal(t, "name", "fastapi-infra-postgres-exporter:0.11")
+	envs := fmt.Sprint(ex.Get(t, "envs"))
+	for _, want := range []string{"DATA_SOURCE_URI=fastapi-db:5432/postgres?sslmode=disable", "DATA_SOURCE_USER=app", "DATA_SOURCE_PASS_FILE=/run/secrets/PGPASSWORD", "PG_EXPORTER_EXTEND_QUERY_PATH="} {
+		if !strings.Contains(envs, want) {
+			t.Errorf("exporter env %s lacks %s", envs, want)
+		}
+	}
+	if strings.Contains(envs, mocktest.TestPassword) {
+		t.Error("the database password is in the exporter's environment")
+	}
+	if ex.Has("ports[0]") || ex.Has("networksAdvanced[1]") {
+		t.Error("the exporter is reachable beyond the private network")
+	}
+	if q := ex.Str(t, "uploads[0].content"); !strings.Contains(q, "FROM fastapi_infra_backup") {
+		t.Errorf("queries.yaml:\n%s", q)
+	}
+	prom := byRole["prometheus"][0]
+	if conf := prom.Str(t, "uploads[0].content"); !strings.Contains(conf, "job_name: fastapi-postgres") || !strings.Contains(conf, "targets: [fastapi-postgres-exporter:9187]") {
+		t.Errorf("prometheus.yml does not scrape the exporter:\n%s", conf)
+	}
+	rules := prom.Str(t, "uploads[1].content")
+	for _, alert := range []string{"PostgresDown", "PostgresConnectionsNearLimit", "PostgresBackupTooOld"} {
+		if !strings.Contains(rules, "alert: "+alert) {
+			t.Errorf("rules.yml lacks %s", alert)
+		}
+	}
+	// The dev stack backs up daily: too old after 25 hours.
+	if !strings.Contains(rules, "> 90000") {
+		t.Errorf("the backup age threshold is not the daily schedule's 24 h + 1 h:\n%s", rules)
+	}
+}
+
 // TestImagesFollowTheirTags: with docker.refreshImages the registry's
 // digest of each tag is a pull trigger, so a tag that now names a new
 // build (a patched nginx) is pulled on the next up; the dev stack's local
