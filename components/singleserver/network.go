@@ -55,9 +55,14 @@ func (b *builder) buildNetworks() error {
 	if err != nil {
 		return err
 	}
+	// The edge network after the private one: Docker gives it a /16 of
+	// its default pools (172.17-31.x), skipping those that overlap a
+	// network that exists. Created at the same time, the edge network
+	// could take the /16 the private /24 lies in, and the private one
+	// was refused (seen in CI: "networks have overlapping IPv4").
 	b.edge, err = docker.NewNetwork(b.ctx, b.name+"-edge", &docker.NetworkArgs{
 		Name:   pulumi.String(b.dockerName("edge")),
 		Driver: pulumi.String("bridge"),
-	}, b.opts()...)
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.private}))...)
 	return err
 }

@@ -101,6 +101,10 @@ func TestPrivateNetwork(t *testing.T) {
 		}
 	}
 	private.Equal(t, "internal", true)
+	// Docker must see the private /24 before it picks a pool for the edge.
+	if !rec.Named(t, "fastapi-edge").DependsOn("fastapi-private") {
+		t.Error("the edge network is created at the same time as the private one, and may take the /16 the private /24 lies in")
+	}
 	private.Equal(t, "ipamConfigs[0].subnet", "172.30.57.0/24")
 	private.Equal(t, "ipamConfigs[0].ipRange", "172.30.57.0/25")
 }

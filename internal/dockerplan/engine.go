@@ -3,6 +3,7 @@ package dockerplan
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -311,7 +312,18 @@ func (e *Engine) Apply(ctx context.Context, p Plan, d *Deployment) error {
 	if d.IDs == nil {
 		d.IDs = map[string]string{}
 	}
-	for _, n := range p.Networks {
+	// Networks with a subnet of their own first, as the component orders
+	// them (dependsOn): Docker then gives the others a pool that does not
+	// overlap them.
+	// Known before they are made, so that a Destroy after a failed Apply
+	// removes those that were (a leftover network's subnet is refused to
+	// the next run).
+	d.plan.Networks, d.plan.Volumes = p.Networks, p.Volumes
+	networks := slices.Clone(p.Networks)
+	slices.SortStableFunc(networks, func(a, b Network) int {
+		return cmp.Compare(boolRank(a.Subnet == ""), boolRank(b.Subnet == ""))
+	})
+	for _, n := range networks {
 		if err := e.CreateNetwork(ctx, n); err != nil && !strings.Contains(err.Error(), "already exists") {
 			return err
 		}
@@ -321,7 +333,6 @@ func (e *Engine) Apply(ctx context.Context, p Plan, d *Deployment) error {
 			return err
 		}
 	}
-	d.plan.Networks, d.plan.Volumes = p.Networks, p.Volumes
 	for _, v := range p.Scratch {
 		if !slices.Contains(d.scratch, v) {
 			d.scratch = append(d.scratch, v)
@@ -431,6 +442,13 @@ func (e *Engine) Destroy(ctx context.Context, d *Deployment, volumes bool) {
 			_ = e.RemoveVolume(ctx, v)
 		}
 	}
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Retired is how a deleted container went: how long its stop took and the
