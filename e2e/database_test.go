@@ -65,6 +65,22 @@ func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
 		t.Error("the old password still opens a connection")
 	}
 
+	// A PostgreSQL major upgrade through db.image is refused by the
+	// driver before anything changes (the running image is PostgreSQL 15).
+	image, err := s.GetConfigWithOptions(context.Background(), "fastapi-infra:db.image", &auto.ConfigOptions{Path: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setPath(t, "db.image", "postgres:16.4")
+	_, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name))
+	if err == nil || !strings.Contains(stderr, "fastapi-infra:db.image: postgres:16.4 is PostgreSQL 16, but the stack's database runs "+image.Value+", PostgreSQL 15") {
+		t.Errorf("up with a PostgreSQL 16 image over 15's data: %v\n%s", err, stderr)
+	}
+	if sts := get(t, ns, "statefulset", "fastapi-db"); sts.str("spec.template.spec.containers[0].image") != image.Value {
+		t.Errorf("the refused up changed the database to %s", sts.str("spec.template.spec.containers[0].image"))
+	}
+	s.setPath(t, "db.image", image.Value)
+
 	if _, err := s.Destroy(context.Background()); err != nil {
 		t.Fatalf("destroy: %v", err)
 	}

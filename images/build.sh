@@ -135,13 +135,15 @@ esac
 base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,ca-certificates"
 echo "BASE=$base_tag"
 
-# build NAME ALIAS CONTEXT DOCKERFILE [ARGS...]: tag = hash of the context
-# and args; ALIAS is the stable tag the dev stack runs (Pulumi.dev.yaml).
+# build NAME ALIAS CONTEXT DOCKERFILE [ARGS...]: tag = ALIAS-hash of the context
+# and args (so a tag says the version, e.g. postgres:15-<hash>, which the
+# driver's major-version guard reads); ALIAS is the stable tag the dev stack
+# runs (Pulumi.dev.yaml).
 build() {
 	local name=$1 alias=$2 ctx=$3 file=$4
 	shift 4
 	local tag
-	tag="fastapi-infra-$name:$( (cd "$ctx" && find . -type f ! -path './tests/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "$base_tag $*") | hash_of)"
+	tag="fastapi-infra-$name:$alias-$( (cd "$ctx" && find . -type f ! -path './tests/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "$base_tag $*") | hash_of)"
 	if ! exists "$tag"; then
 		log "building $tag"
 		docker build -q -t "$tag" -f "$file" "$@" --build-arg "BASE=$base_tag" "$ctx" >/dev/null 2>"$cache/build-$name.log" ||

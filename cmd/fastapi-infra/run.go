@@ -97,6 +97,11 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	// deploy.FailedMigrations); a preview shows that it will.
 	var retry []string
 	if op == "up" || op == "preview" {
+		// A PostgreSQL major upgrade through db.image would leave the
+		// release without a database: refused before anything changes.
+		if err := deploy.DatabaseMajorGuard(ctx, s, cfg); err != nil {
+			return err
+		}
 		if retry, err = deploy.FailedMigrations(ctx, s); err != nil {
 			return err
 		}
