@@ -23,6 +23,7 @@ import (
 	"embed"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -425,4 +426,19 @@ func report(rounds int, compose, project []figures) {
 	fmt.Printf("%-52s %12s %12s\n", "SIGKILL of a replica under 50 req/s: failed (all rounds)",
 		fmt.Sprintf("%d/%d", sum(compose, func(f figures) int { return f.kill.Failed }), sum(compose, func(f figures) int { return f.kill.Sent })),
 		fmt.Sprintf("%d/%d", sum(project, func(f figures) int { return f.kill.Failed }), sum(project, func(f figures) int { return f.kill.Sent })))
+	// What failed, so that a loss explains itself.
+	for _, phase := range []struct {
+		what string
+		get  func(figures) loadgen.Result
+	}{{"release", func(f figures) loadgen.Result { return f.release }}, {"SIGKILL", func(f figures) loadgen.Result { return f.kill }}} {
+		errs := map[string]int{}
+		for _, f := range project {
+			for msg, n := range phase.get(f).Errors {
+				errs[msg] += n
+			}
+		}
+		for _, msg := range slices.Sorted(maps.Keys(errs)) {
+			fmt.Printf("fastapi-infra %s failures: %dx %s\n", phase.what, errs[msg], msg)
+		}
+	}
 }
