@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -145,31 +144,12 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 
 	t.Run("prometheus finds every replica and loads the alerts", func(t *testing.T) {
 		api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/", args.Monitoring.LocalPort)
-		query := api + "query?query=" + url.QueryEscape(fmt.Sprintf(`sum(up{job=%q})`, r.prefix))
 		waitFor(t, "Prometheus seeing both replicas up", 90*time.Second, func() error {
-			var res struct {
-				Data struct {
-					Result []struct {
-						Value []any `json:"value"`
-					} `json:"result"`
-				} `json:"data"`
-			}
-			resp, err := http.Get(query)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			_ = json.NewDecoder(resp.Body).Decode(&res)
-			if len(res.Data.Result) != 1 || fmt.Sprint(res.Data.Result[0].Value[1]) != "2" {
-				return fmt.Errorf("answer %+v", res)
+			if v, err := promQuery(api, fmt.Sprintf(`sum(up{job=%q})`, r.prefix)); err != nil || v != "2" {
+				return fmt.Errorf("sum(up) = %q, %v", v, err)
 			}
 			return nil
 		})
-		resp, err := http.Get(api + "rules")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var rules struct {
 			Data struct {
 				Groups []struct {
@@ -177,7 +157,7 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 				} `json:"groups"`
 			} `json:"data"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&rules); err != nil {
+		if err := getJSON(api+"rules", &rules); err != nil {
 			t.Fatal(err)
 		}
 		if len(rules.Data.Groups) != 1 || len(rules.Data.Groups[0].Rules) != 6 {

@@ -81,6 +81,18 @@ func RenderPrometheus(c PrometheusConfig) (string, error) { return render(promet
 
 const prometheusDir = "/etc/prometheus/fastapi-infra/"
 
+// unprivileged is what every monitoring container shares: none needs a
+// capability or a new privilege; each restarts unless stopped by hand and
+// logs like the rest of the service.
+func (b *builder) unprivileged(args *docker.ContainerArgs) *docker.ContainerArgs {
+	args.Restart = pulumi.String("unless-stopped")
+	args.Capabilities = docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}}
+	args.SecurityOpts = pulumi.StringArray{pulumi.String("no-new-privileges:true")}
+	args.LogDriver = pulumi.String(b.logDriver())
+	args.LogOpts = b.logOptions()
+	return args
+}
+
 // buildPrometheus runs Prometheus beside the app: it finds the replicas
 // through the private network's DNS, evaluates the alert rules, and keeps
 // its samples on a volume that survives replacement and destroy.
@@ -122,7 +134,7 @@ func (b *builder) buildPrometheus() error {
 			deps = append(deps, c)
 		}
 	}
-	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", &docker.ContainerArgs{
+	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", b.unprivileged(&docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("prometheus")),
 		Image: image,
 		Command: pulumi.ToStringArray([]string{
@@ -142,15 +154,9 @@ func (b *builder) buildPrometheus() error {
 			docker.ContainerNetworksAdvancedArgs{Name: b.private.Name},
 			docker.ContainerNetworksAdvancedArgs{Name: b.edge.Name},
 		},
-		Ports:   docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9090), External: pulumi.Int(m.LocalPort), Ip: pulumi.String("127.0.0.1")}},
-		Restart: pulumi.String("unless-stopped"),
-		// Prometheus needs no privilege at all.
-		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
-		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
-		Memory:       pulumi.Int(512),
-		LogDriver:    pulumi.String(b.logDriver()),
-		LogOpts:      b.logOptions(),
-	}, b.opts(pulumi.DependsOn(deps))...)
+		Ports:  docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9090), External: pulumi.Int(m.LocalPort), Ip: pulumi.String("127.0.0.1")}},
+		Memory: pulumi.Int(512),
+	}), b.opts(pulumi.DependsOn(deps))...)
 	return err
 }
 
@@ -178,7 +184,7 @@ func (b *builder) buildAlertmanager() error {
 	if err != nil {
 		return err
 	}
-	b.alertmanager, err = docker.NewContainer(b.ctx, b.name+"-alertmanager", &docker.ContainerArgs{
+	b.alertmanager, err = docker.NewContainer(b.ctx, b.name+"-alertmanager", b.unprivileged(&docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("alertmanager")),
 		Image: image,
 		Command: pulumi.ToStringArray([]string{
@@ -201,14 +207,9 @@ func (b *builder) buildAlertmanager() error {
 			docker.ContainerNetworksAdvancedArgs{Name: b.private.Name},
 			docker.ContainerNetworksAdvancedArgs{Name: b.edge.Name},
 		},
-		Ports:        docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9093), External: pulumi.Int(am.LocalPort), Ip: pulumi.String("127.0.0.1")}},
-		Restart:      pulumi.String("unless-stopped"),
-		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
-		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
-		Memory:       pulumi.Int(128),
-		LogDriver:    pulumi.String(b.logDriver()),
-		LogOpts:      b.logOptions(),
-	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
+		Ports:  docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9093), External: pulumi.Int(am.LocalPort), Ip: pulumi.String("127.0.0.1")}},
+		Memory: pulumi.Int(128),
+	}), b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
 	return err
 }
 
@@ -253,7 +254,7 @@ func (b *builder) buildPostgresExporter() error {
 	if b.passwordSet != nil {
 		deps = append(deps, b.passwordSet)
 	}
-	b.pgExporter, err = docker.NewContainer(b.ctx, b.name+"-postgres-exporter", &docker.ContainerArgs{
+	b.pgExporter, err = docker.NewContainer(b.ctx, b.name+"-postgres-exporter", b.unprivileged(&docker.ContainerArgs{
 		Name:             pulumi.String(b.dockerName("postgres-exporter")),
 		Image:            image,
 		Command:          pulumi.StringArray{pulumi.String("--web.listen-address=:9187")},
@@ -261,13 +262,8 @@ func (b *builder) buildPostgresExporter() error {
 		Uploads:          uploads,
 		Volumes:          docker.ContainerVolumeArray{b.dbSecrets.mount},
 		NetworksAdvanced: b.privateNetwork(),
-		Restart:          pulumi.String("unless-stopped"),
 		User:             pulumi.String("65534:65534"),
-		Capabilities:     docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
-		SecurityOpts:     pulumi.StringArray{pulumi.String("no-new-privileges:true")},
 		Memory:           pulumi.Int(64),
-		LogDriver:        pulumi.String(b.logDriver()),
-		LogOpts:          b.logOptions(),
-	}, b.opts(pulumi.DependsOn(deps))...)
+	}), b.opts(pulumi.DependsOn(deps))...)
 	return err
 }
