@@ -67,12 +67,8 @@ func configuredDatabaseImage(cfg auto.ConfigMap) string {
 	if db.Image != "" {
 		return db.Image
 	}
-	for _, k := range stacks.Keys {
-		if k.Name == "db.image" {
-			return fmt.Sprint(k.Default)
-		}
-	}
-	return ""
+	k, _ := stacks.LookupKey("db.image")
+	return fmt.Sprint(k.Default)
 }
 
 // runningDatabaseImage is the database image in the stack's state: the

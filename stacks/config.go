@@ -264,7 +264,7 @@ func (r *reader) tryObject(key string, out any) (secret bool, err error) {
 }
 
 func defaultOf(key string) any {
-	k, ok := keyIndex(key)
+	k, ok := LookupKey(key)
 	if !ok {
 		panic("stacks: reading undeclared key " + key) // a programming error, caught by the tests
 	}

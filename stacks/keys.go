@@ -152,8 +152,8 @@ var Keys = []Key{
 // required secret can be, as the engine requires every declared secret.
 func (k Key) DeclaredSecret() bool { return k.Secret && k.Default == nil }
 
-// keyIndex finds a declared key.
-func keyIndex(name string) (Key, bool) {
+// LookupKey finds a declared key.
+func LookupKey(name string) (Key, bool) {
 	i := slices.IndexFunc(Keys, func(k Key) bool { return k.Name == name })
 	if i < 0 {
 		return Key{}, false
@@ -181,7 +181,7 @@ func unknownKeys(config map[string]string) []error {
 		}
 		// The engine hands path-set values over as their top-level object,
 		// so a dotted name here is a flat key that the program never reads.
-		if _, declared := keyIndex(name); declared && strings.Contains(name, ".") {
+		if _, declared := LookupKey(name); declared && strings.Contains(name, ".") {
 			errs = append(errs, fmt.Errorf("%s: is a flat key, but dotted keys are paths; the program reads it from %s. Move it: pulumi config rm %s && pulumi config set --path %s <value>",
 				full, FullKey(strings.Split(name, ".")[0]), name, name))
 			continue
@@ -195,7 +195,7 @@ func unknownKeys(config map[string]string) []error {
 // declared keys (app -> app.replicas), but not into declared objects
 // (app.env holds the user's own names).
 func unknownPaths(path string, value json.RawMessage) []error {
-	if _, declared := keyIndex(path); declared {
+	if _, declared := LookupKey(path); declared {
 		return nil
 	}
 	isGroup := slices.ContainsFunc(Keys, func(k Key) bool { return strings.HasPrefix(k.Name, path+".") })

@@ -46,19 +46,7 @@ type Group struct {
 func Alerts(service, job string, t Thresholds) Group {
 	sel := fmt.Sprintf(`job=%q`, job)
 	rule := func(name, expr string, forMinutes int, severity, summary string) Rule {
-		r := Rule{
-			Alert:  name,
-			Expr:   expr,
-			Labels: map[string]string{"severity": severity, "service": service},
-			Annotations: map[string]string{
-				"summary":     summary,
-				"description": "fastapi-infra alert for " + service + "; see the README's monitoring section for what to check.",
-			},
-		}
-		if forMinutes > 0 {
-			r.For = strconv.Itoa(forMinutes) + "m"
-		}
-		return r
+		return newRule(service, service, name, expr, forMinutes, severity, summary)
 	}
 	return Group{
 		Name: "fastapi-infra-" + service,
@@ -115,13 +103,7 @@ const BackupMetric = "fastapi_infra_backup_last_success_timestamp_seconds"
 func DatabaseAlerts(service string, backupMaxAge time.Duration) []Rule {
 	sel := fmt.Sprintf(`job=%q`, PostgresJob(service))
 	rule := func(name, expr string, forMinutes int, severity, summary string) Rule {
-		r := Rule{Alert: name, Expr: expr, Labels: map[string]string{"severity": severity, "service": service},
-			Annotations: map[string]string{"summary": summary,
-				"description": "fastapi-infra alert for " + service + "'s database; see the README's monitoring section for what to check."}}
-		if forMinutes > 0 {
-			r.For = strconv.Itoa(forMinutes) + "m"
-		}
-		return r
+		return newRule(service, service+"'s database", name, expr, forMinutes, severity, summary)
 	}
 	rules := []Rule{
 		rule("PostgresDown", fmt.Sprintf(`min(pg_up{%s}) == 0 or absent(pg_up{%s})`, sel, sel), 1, "critical",
@@ -131,12 +113,30 @@ func DatabaseAlerts(service string, backupMaxAge time.Duration) []Rule {
 			service+"'s PostgreSQL uses more than 80% of max_connections"),
 	}
 	if backupMaxAge > 0 {
-		hours := formatFloat((backupMaxAge + time.Hour).Hours())
+		limit := backupMaxAge + time.Hour
 		rules = append(rules, rule("PostgresBackupTooOld",
-			fmt.Sprintf(`time() - max(%s{%s}) > %d`, BackupMetric, sel, int((backupMaxAge+time.Hour).Seconds())), 0, "warning",
-			fmt.Sprintf("%s's newest database backup is older than %s hours: a scheduled backup was missed or failed", service, hours)))
+			fmt.Sprintf(`time() - max(%s{%s}) > %d`, BackupMetric, sel, int(limit.Seconds())), 0, "warning",
+			fmt.Sprintf("%s's newest database backup is older than %s hours: a scheduled backup was missed or failed", service, formatFloat(limit.Hours()))))
 	}
 	return rules
+}
+
+// newRule is one alert of a service; subject says in the description whose
+// alert it is (the service, or the service's database).
+func newRule(service, subject, name, expr string, forMinutes int, severity, summary string) Rule {
+	r := Rule{
+		Alert:  name,
+		Expr:   expr,
+		Labels: map[string]string{"severity": severity, "service": service},
+		Annotations: map[string]string{
+			"summary":     summary,
+			"description": "fastapi-infra alert for " + subject + "; see the README's monitoring section for what to check.",
+		},
+	}
+	if forMinutes > 0 {
+		r.For = strconv.Itoa(forMinutes) + "m"
+	}
+	return r
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -3,7 +3,6 @@ package dockerplan
 import (
 	"archive/tar"
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -319,13 +318,14 @@ func (e *Engine) Apply(ctx context.Context, p Plan, d *Deployment) error {
 	// removes those that were (a leftover network's subnet is refused to
 	// the next run).
 	d.plan.Networks, d.plan.Volumes = p.Networks, p.Volumes
-	networks := slices.Clone(p.Networks)
-	slices.SortStableFunc(networks, func(a, b Network) int {
-		return cmp.Compare(boolRank(a.Subnet == ""), boolRank(b.Subnet == ""))
-	})
-	for _, n := range networks {
-		if err := e.CreateNetwork(ctx, n); err != nil && !strings.Contains(err.Error(), "already exists") {
-			return err
+	for _, withSubnet := range []bool{true, false} {
+		for _, n := range p.Networks {
+			if (n.Subnet != "") != withSubnet {
+				continue
+			}
+			if err := e.CreateNetwork(ctx, n); err != nil && !strings.Contains(err.Error(), "already exists") {
+				return err
+			}
 		}
 	}
 	for _, v := range p.Volumes {
@@ -442,13 +442,6 @@ func (e *Engine) Destroy(ctx context.Context, d *Deployment, volumes bool) {
 			_ = e.RemoveVolume(ctx, v)
 		}
 	}
-}
-
-func boolRank(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Retired is how a deleted container went: how long its stop took and the
