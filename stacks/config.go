@@ -53,11 +53,12 @@ type Config struct {
 	tlsCert, tlsKey                                                                  secretValue
 
 	DBMode, DBImage, DBHost, DBName, DBUser, DBSSLMode, DBStorageSize string
+	DBAppUser, DBCACert                                               string
 	DBCPU, DBMemory, DBStorageClass                                   string
 	DBBackupSchedule                                                  string
 	DBBackupKeep                                                      int
 	DBPort                                                            int
-	dbPassword                                                        secretValue
+	dbPassword, dbAppPassword                                         secretValue
 	DBRetainOnDelete                                                  bool
 
 	RegistryServer, RegistryUsername string
@@ -355,7 +356,10 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		DBName:           r.str("db.name"),
 		DBUser:           r.str("db.user"),
 		dbPassword:       r.secret("dbPassword"),
+		DBAppUser:        r.str("db.appUser"),
+		dbAppPassword:    r.secret("dbAppPassword"),
 		DBSSLMode:        r.str("db.sslmode"),
+		DBCACert:         r.str("db.caCert"),
 		DBRetainOnDelete: r.boolean("db.retainOnDelete"),
 		DBStorageSize:    r.str("db.storageSize"),
 		DBCPU:            r.str("db.cpu"),

@@ -49,7 +49,7 @@ func TestInvalidConfig(t *testing.T) {
 		{"tiny memory", "dev", set("app.memory", "1Mi"),
 			`fastapi-infra:app.memory: must be at least 32Mi for a Python process, got "1Mi"`},
 		{"storage class with capitals", "prod", func(c mocktest.Config) mocktest.Config {
-			return c.Set(FullKey("environment"), "development").Set(FullKey("db.mode"), "in-cluster").Set(FullKey("db.storageClass"), "Fast_SSD")
+			return c.Set(FullKey("environment"), "development").Set(FullKey("db.mode"), "in-cluster").Without(FullKey("db.caCert")).Set(FullKey("db.storageClass"), "Fast_SSD")
 		},
 			`fastapi-infra:db.storageClass: must be a StorageClass name (lower-case letters, digits, '-' and '.'), or empty for the cluster's default, got "Fast_SSD"`},
 		{"tiny database memory", "dev", set("db.memory", "64Mi"),
@@ -185,6 +185,33 @@ func TestInvalidConfig(t *testing.T) {
 		}, `fastapi-infra:alerting.localPort: must differ from monitoring.localPort (9090): Prometheus publishes its UI there`},
 		{"external database without host", "prod", set("db.host", ""),
 			`fastapi-infra:db.host: is required for db.mode external (the managed database's host name)`},
+		{"app role that owns the database", "dev", set("db.appUser", "app"),
+			`fastapi-infra:db.appUser: is db.user ("app"): the app must not connect as the role that owns the database and runs the migrations; give another role, or leave it empty`},
+		{"app role not an identifier", "dev", set("db.appUser", "app-rw"),
+			`fastapi-infra:db.appUser: must be a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw, got "app-rw"`},
+		{"external app role without its password", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("dbAppPassword")) },
+			`fastapi-infra:dbAppPassword: is required and not set; run: pulumi config set --secret dbAppPassword <value>`},
+		{"app password in plain text", "dev", set("dbAppPassword", "hunter2"),
+			`fastapi-infra:dbAppPassword: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret dbAppPassword <value>`},
+		{"production database not verified", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("db.sslmode"), "require").Without(FullKey("db.caCert"))
+		}, `fastapi-infra:db.sslmode: is require: in production the app must verify the database server; set verify-full (the production default) and db.caCert to your provider's CA bundle`},
+		{"verify-full without a CA", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("db.caCert")) },
+			`fastapi-infra:db.caCert: is required with db.sslmode verify-full: the PEM of the CA that signed the database's certificate (your provider publishes it); set it with: pulumi config set --path db.caCert -- "$(cat ca.pem)"`},
+		{"CA that is not PEM", "prod", set("db.caCert", "/etc/ssl/rds-ca.pem"),
+			`fastapi-infra:db.caCert: must be PEM CA certificate(s) (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)`},
+		{"CA that does not parse", "prod", set("db.caCert", tlsCert),
+			`fastapi-infra:db.caCert: certificate 1 does not parse: x509: malformed certificate`},
+		{"CA beside a private key", "prod", func(c mocktest.Config) mocktest.Config {
+			ca := mocktest.NewCA(t)
+			_, key := ca.Issue(t, "db.example.com")
+			return c.Set(FullKey("db.caCert"), ca.CertPEM+key)
+		}, `fastapi-infra:db.caCert: must hold only PEM certificates, found a "EC PRIVATE KEY" block`},
+		{"CA that nothing verifies with", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "db.example.com").Set(FullKey("db.caCert"), mocktest.NewCA(t).CertPEM)
+		}, `fastapi-infra:db.caCert: is set but db.sslmode is prefer, which does not verify the server: set db.sslmode verify-full, or remove db.caCert`},
+		{"TLS to the stack's own database", "dev", set("db.sslmode", "verify-full"),
+			`fastapi-infra:db.sslmode: verify-full needs a server with TLS; the stack's own database (db.mode container) serves none and is reached on its private network only: use prefer, or an external database`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,12 +249,23 @@ func TestArchitectureDefaults(t *testing.T) {
 	rec.One(t, "kubernetes:networking.k8s.io/v1:Ingress").Equal(t, "spec.tls[0].secretName", "fastapi-tls")
 
 	prod := staging.Set(FullKey("environment"), "production").Set(FullKey("db.host"), "db.internal")
-	rec, err = run(t, "prod", prod)
+	if _, err := run(t, "prod", prod); err == nil || !strings.Contains(err.Error(), FullKey("db.caCert")+": is required with db.sslmode verify-full") {
+		t.Errorf("production verifies an external database by default, so it needs db.caCert; got %v", err)
+	}
+	rec, err = run(t, "prod", prod.Set(FullKey("db.caCert"), mocktest.NewCA(t).CertPEM))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(rec.ByType("kubernetes:apps/v1:StatefulSet")); n != 0 {
 		t.Errorf("production defaulted to an in-cluster database")
+	}
+	if url := rec.Named(t, "fastapi-env-secret").Str(t, "stringData.DATABASE_URL"); !strings.HasSuffix(url, "?sslmode=verify-full&sslrootcert=/run/secrets/DB_CA_CERT") {
+		t.Errorf("production's DATABASE_URL does not verify the server: %s", url)
+	}
+	// The stack's own database: its app role, derived password, no TLS.
+	rec, _ = run(t, "staging", staging)
+	if url := rec.Named(t, "fastapi-env-secret").Str(t, "stringData.DATABASE_URL"); !strings.HasPrefix(url, "postgresql://app_rw:") || !strings.HasSuffix(url, "?sslmode=prefer") {
+		t.Errorf("staging's app does not connect as app_rw over its private network: %s", url)
 	}
 }
 

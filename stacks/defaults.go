@@ -1,6 +1,9 @@
 package stacks
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"math"
 
 	"github.com/fastapi-infra/fastapi-infra/components/service"
@@ -35,6 +38,38 @@ func applyDefaults(c *Config) {
 			c.DBMode = "in-cluster"
 		}
 	}
+	if c.DBSSLMode == "" {
+		// A production database is reached across a network the stack
+		// does not own: verify who answers. The stack's own is on its
+		// private network and serves no TLS; a development one may be a
+		// laptop's.
+		c.DBSSLMode = "prefer"
+		if c.DBMode == "external" && production {
+			c.DBSSLMode = "verify-full"
+		}
+	}
+	if c.DBMode != "external" {
+		if c.DBAppUser == "" {
+			c.DBAppUser = c.DBUser + "_rw"
+		}
+		if !c.dbAppPassword.set {
+			c.dbAppPassword = derivedAppPassword(c.dbPassword.plain, c.DBAppUser)
+		}
+	}
+}
+
+// derivedAppPassword is the app role's password when dbAppPassword is not
+// set: an HMAC of the role's name keyed with dbPassword. It is as strong as
+// dbPassword, changes with it (a rotation rotates both), and the app's
+// password, which the app's containers hold, gives nothing away about the
+// owner's. Stored nowhere but in the database and the app's secret.
+func derivedAppPassword(owner, role string) secretValue {
+	if owner == "" {
+		return secretValue{} // dbPassword is reported missing
+	}
+	h := hmac.New(sha256.New, []byte(owner))
+	h.Write([]byte("fastapi-infra app role\x00" + role))
+	return secretValue{plain: base64.RawURLEncoding.EncodeToString(h.Sum(nil)), set: true, isSecret: true}
 }
 
 // defaultWorkers follows the seed: one process per pod on Kubernetes, where

@@ -177,7 +177,7 @@ func deliveryOutput(c *Config) string {
 // name would let a dictionary find a human-chosen password.
 func (c *Config) secretsDigest() string {
 	h := hmac.New(sha256.New, []byte(c.rolloutKey.plain))
-	h.Write([]byte(c.dbPassword.plain + "\x00"))
+	h.Write([]byte(c.dbPassword.plain + "\x00" + c.dbAppPassword.plain + "\x00"))
 	for _, k := range slices.Sorted(maps.Keys(c.SecretEnv)) {
 		h.Write([]byte(k + "=" + c.SecretEnv[k] + "\x00"))
 	}

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) {
 // inCluster is the prod stack as a development cluster with its database
 // in the cluster, the README's staging example.
 func inCluster(t *testing.T) mocktest.Config {
-	return stackConfig(t, "prod").Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
+	return stackConfig(t, "prod").Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Without("fastapi-infra:db.caCert")
 }
 
 // TestStorageClassIsCheckedBeforeAnythingIsCreated: on a cluster without a

@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"maps"
 	"net"
@@ -121,7 +123,7 @@ func (c *Config) validate() []error {
 	p.between("db.port", c.DBPort, 1, 65535)
 	p.match("db.name", c.DBName, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
 	p.match("db.user", c.DBUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
-	p.oneOf("db.sslmode", c.DBSSLMode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+	c.validateDatabaseAccess(&p, prod)
 
 	p.secret("registryPassword", c.registryPassword, c.RegistryServer != "")
 	if c.RegistryServer != "" && c.RegistryUsername == "" {
@@ -297,6 +299,62 @@ func (c *Config) validateDatabase(p *problems, prod bool) {
 		}
 		p.between("db.backup.keep", c.DBBackupKeep, 1, 1000)
 	}
+}
+
+// validateDatabaseAccess checks how the app and its migrations reach the
+// database: the app's own role, and TLS that verifies an external server.
+func (c *Config) validateDatabaseAccess(p *problems, prod bool) {
+	external := c.DBMode == "external"
+	if c.DBAppUser != "" {
+		p.match("db.appUser", c.DBAppUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw")
+		if c.DBAppUser == c.DBUser {
+			p.add("db.appUser", "is db.user (%q): the app must not connect as the role that owns the database and runs the migrations; give another role, or leave it empty", c.DBUser)
+		}
+	}
+	p.secret("dbAppPassword", c.dbAppPassword, external && c.DBAppUser != "")
+	if !p.oneOf("db.sslmode", c.DBSSLMode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full") {
+		return
+	}
+	verifies := c.DBSSLMode == "verify-ca" || c.DBSSLMode == "verify-full"
+	switch {
+	case !external && !slices.Contains([]string{"disable", "allow", "prefer"}, c.DBSSLMode):
+		p.add("db.sslmode", "%s needs a server with TLS; the stack's own database (db.mode %s) serves none and is reached on its private network only: use prefer, or an external database", c.DBSSLMode, c.DBMode)
+	case external && prod && !verifies:
+		p.add("db.sslmode", "is %s: in production the app must verify the database server; set verify-full (the production default) and db.caCert to your provider's CA bundle", c.DBSSLMode)
+	}
+	switch {
+	case verifies && c.DBCACert == "":
+		p.add("db.caCert", "is required with db.sslmode %s: the PEM of the CA that signed the database's certificate (your provider publishes it); set it with: pulumi config set --path db.caCert -- \"$(cat ca.pem)\"", c.DBSSLMode)
+	case c.DBCACert != "" && !verifies:
+		p.add("db.caCert", "is set but db.sslmode is %s, which does not verify the server: set db.sslmode verify-full, or remove db.caCert", c.DBSSLMode)
+	case c.DBCACert != "":
+		if err := checkCACerts(c.DBCACert); err != nil {
+			p.add("db.caCert", "%v", err)
+		}
+	}
+}
+
+// checkCACerts parses PEM CA certificates: at least one, nothing else.
+func checkCACerts(bundle string) error {
+	rest, n := []byte(bundle), 0
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return fmt.Errorf("must hold only PEM certificates, found a %q block", block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("certificate %d does not parse: %v", n+1, err)
+		}
+		n++
+	}
+	if n == 0 || strings.TrimSpace(string(rest)) != "" {
+		return fmt.Errorf("must be PEM CA certificate(s) (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)")
+	}
+	return nil
 }
 
 // limits checks a container's CPU and memory limits: a CPU amount Docker

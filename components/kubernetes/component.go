@@ -120,6 +120,8 @@ type builder struct {
 
 	namespace   pulumi.Resource // nil when it exists already
 	envSecret   *corev1.Secret
+	ownerSecret *corev1.Secret    // the owner's DATABASE_URL, for the migration only
+	dbCA        *corev1.ConfigMap // db.caCert, when DATABASE_URL verifies the server
 	envConfig   *corev1.ConfigMap
 	pullSecret  *corev1.Secret
 	account     *corev1.ServiceAccount
@@ -128,7 +130,8 @@ type builder struct {
 	job         pulumi.Resource
 	deployment  pulumi.Resource
 	service     *corev1.Service
-	databaseURL pulumi.StringOutput
+	appURL      pulumi.StringOutput // DATABASE_URL of the app's least-privileged role
+	ownerURL    pulumi.StringOutput // DATABASE_URL of the owner, which migrates
 }
 
 func (b *builder) build() error {

@@ -30,11 +30,12 @@ func (b *builder) databaseDeps() []pulumi.Resource {
 func (b *builder) buildDatabase() error {
 	db := b.args.Service.Database
 	if db.Mode != service.DatabaseInCluster {
-		b.databaseURL = db.URL(db.Host)
+		b.appURL, b.ownerURL = db.AppURL(db.Host), db.OwnerURL(db.Host)
 		return nil
 	}
 	name := b.args.Service.Name + "-db"
-	b.databaseURL = db.URL(fmt.Sprintf("%s.%s.svc", name, b.args.Namespace))
+	host := fmt.Sprintf("%s.%s.svc", name, b.args.Namespace)
+	b.appURL, b.ownerURL = db.AppURL(host), db.OwnerURL(host)
 
 	var claimOpts []pulumi.ResourceOption
 	if db.RetainOnDelete {
@@ -57,8 +58,11 @@ func (b *builder) buildDatabase() error {
 		return err
 	}
 	secret, err := corev1.NewSecret(b.ctx, b.name+"-db-secret", &corev1.SecretArgs{
-		Metadata:   b.autoNamed("database"),
-		StringData: pulumi.StringMap{"POSTGRES_PASSWORD": pulumi.ToSecret(db.Password).(pulumi.StringOutput)},
+		Metadata: b.autoNamed("database"),
+		StringData: pulumi.StringMap{
+			"POSTGRES_PASSWORD": pulumi.ToSecret(db.Password).(pulumi.StringOutput),
+			"APP_PASSWORD":      pulumi.ToSecret(db.AppPassword).(pulumi.StringOutput),
+		},
 	}, b.opts()...)
 	if err != nil {
 		return err
@@ -150,21 +154,22 @@ func quarter(cpu service.Quantity) string {
 	return fmt.Sprintf("%dm", max(cpu.Value/4, 1))
 }
 
-// passwordSidecar makes the role's password the configured one on every
-// start of the database pod. The image's entrypoint sets a password only
-// when it creates the data directory, so a changed dbPassword would reach
-// the app (a new Secret rolls the pod) while the database kept the old
-// one. The sidecar waits for the server on the socket the pod shares (local
-// connections are trusted), runs ALTER ROLE with the password read by psql
-// from the Secret's file, and only then turns ready: the pod, and so the
-// StatefulSet the migration and the app wait for, is ready once the
-// password is applied.
+// passwordSidecar makes the roles what the stack says on every start of
+// the database pod (service.SetupRoles): the owner's password, and the
+// app's least-privileged role with its password and grants. The image's
+// entrypoint sets a password only when it creates the data directory, so
+// a changed dbPassword would reach the app (a new Secret rolls the pod)
+// while the database kept the old one. The sidecar waits for the server on
+// the socket the pod shares (local connections are trusted), runs psql
+// with the passwords read from the Secret's files, and only then turns
+// ready: the pod, and so the StatefulSet the migration and the app wait
+// for, is ready once the roles are set up.
 func (b *builder) passwordSidecar(secret *corev1.Secret, sc *corev1.SecurityContextArgs, runMount, tmpMount corev1.VolumeMountArgs) corev1.ContainerArgs {
 	db := b.args.Service.Database
 	script := `set -eu
 trap 'exit 0' TERM INT
 until pg_isready -q -h /var/run/postgresql; do sleep 1; done
-` + service.SetRolePassword + `touch /tmp/password-applied
+` + service.SetupRoles + `touch /tmp/password-applied
 sleep infinity &
 wait
 `
@@ -175,8 +180,11 @@ wait
 		Command: pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String(script)},
 		Env: corev1.EnvVarArray{
 			corev1.EnvVarArgs{Name: pulumi.String("PGUSER"), Value: pulumi.String(db.User)},
+			corev1.EnvVarArgs{Name: pulumi.String("PGDATABASE"), Value: pulumi.String(db.Name)},
 			corev1.EnvVarArgs{Name: pulumi.String("PGPORT"), Value: pulumi.String(fmt.Sprint(db.Port))},
 			corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD_FILE"), Value: pulumi.String("/run/secrets/PGPASSWORD")},
+			corev1.EnvVarArgs{Name: pulumi.String("APP_USER"), Value: pulumi.String(db.AppUser)},
+			corev1.EnvVarArgs{Name: pulumi.String("APP_PASSWORD_FILE"), Value: pulumi.String("/run/secrets/APP_PGPASSWORD")},
 		},
 		Resources:       corev1.ResourceRequirementsArgs{Requests: small, Limits: small},
 		SecurityContext: sc,
@@ -191,12 +199,15 @@ wait
 	}
 }
 
-// passwordVolume is the database password as the file PGPASSWORD, readable
-// by the database's user only.
+// passwordVolume is the owner's and the app role's passwords as the files
+// PGPASSWORD and APP_PGPASSWORD, readable by the database's user only.
 func passwordVolume(secret *corev1.Secret) corev1.VolumeArgs {
 	return corev1.VolumeArgs{Name: pulumi.String("password"), Secret: corev1.SecretVolumeSourceArgs{
-		SecretName:  secret.Metadata.Name(),
-		Items:       corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String("POSTGRES_PASSWORD"), Path: pulumi.String("PGPASSWORD")}},
+		SecretName: secret.Metadata.Name(),
+		Items: corev1.KeyToPathArray{
+			corev1.KeyToPathArgs{Key: pulumi.String("POSTGRES_PASSWORD"), Path: pulumi.String("PGPASSWORD")},
+			corev1.KeyToPathArgs{Key: pulumi.String("APP_PASSWORD"), Path: pulumi.String("APP_PGPASSWORD")},
+		},
 		DefaultMode: pulumi.Int(0o400),
 	}}
 }

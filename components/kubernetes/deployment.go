@@ -20,7 +20,6 @@ const preStopSeconds = 5
 // never drops below the desired count, and a graceful stop.
 func (b *builder) buildDeployment() error {
 	s := b.args.Service
-	tmp, _ := tmpVolume()
 	// uvicorn believes X-Forwarded-* only from the ingress controller's
 	// addresses: trusting every peer would let any pod forge a client
 	// address (a NetworkPolicy limits who connects only where the CNI
@@ -42,7 +41,7 @@ func (b *builder) buildDeployment() error {
 		TerminationGracePeriodSeconds: pulumi.Int(preStopSeconds + s.ShutdownGraceSeconds),
 		ImagePullSecrets:              b.imagePullSecrets(),
 		Containers:                    corev1.ContainerArray{app},
-		Volumes:                       corev1.VolumeArray{tmp},
+		Volumes:                       b.podVolumes(),
 		TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{corev1.TopologySpreadConstraintArgs{
 			MaxSkew:           pulumi.Int(1),
 			TopologyKey:       pulumi.String("kubernetes.io/hostname"),
@@ -60,7 +59,7 @@ func (b *builder) buildDeployment() error {
 		}},
 	}
 	if s.Migration.Strategy == service.MigrationInitContainer {
-		pod.InitContainers = corev1.ContainerArray{b.container("migrate", migrationCommand(s.Migration.Command))}
+		pod.InitContainers = corev1.ContainerArray{b.migrationContainer(s.Migration.Command)}
 	}
 
 	spec := appsv1.DeploymentSpecArgs{

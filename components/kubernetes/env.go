@@ -4,11 +4,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"maps"
+	"path"
 	"slices"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // autoNamed is metadata without a name: Pulumi names the object with a
@@ -19,11 +22,13 @@ func (b *builder) autoNamed(component string) *metav1.ObjectMetaArgs {
 	return &metav1.ObjectMetaArgs{Namespace: pulumi.String(b.args.Namespace), Labels: b.labels(component)}
 }
 
-// buildEnv creates the Secret with DATABASE_URL and the secret env, and the
-// ConfigMap with the plain env.
+// buildEnv creates the Secret with the app role's DATABASE_URL and the
+// secret env, the migration's Secret with the owner's DATABASE_URL (which
+// no app container refers to), the ConfigMap with the plain env, and the
+// database's CA when DATABASE_URL verifies the server.
 func (b *builder) buildEnv() error {
 	s := b.args.Service
-	secretData := pulumi.StringMap{"DATABASE_URL": b.databaseURL}
+	secretData := pulumi.StringMap{"DATABASE_URL": b.appURL}
 	for _, k := range slices.Sorted(maps.Keys(s.SecretEnv)) {
 		secretData[k] = s.SecretEnv[k]
 	}
@@ -35,6 +40,25 @@ func (b *builder) buildEnv() error {
 	}, b.opts()...)
 	if err != nil {
 		return err
+	}
+	if s.Migration.Strategy != service.MigrationNone {
+		b.ownerSecret, err = corev1.NewSecret(b.ctx, b.name+"-migration-secret", &corev1.SecretArgs{
+			Metadata:   b.autoNamed("migration"),
+			Type:       pulumi.String("Opaque"),
+			StringData: pulumi.StringMap{"DATABASE_URL": pulumi.ToSecret(b.ownerURL).(pulumi.StringOutput)},
+		}, b.opts()...)
+		if err != nil {
+			return err
+		}
+	}
+	if db := s.Database; db.VerifiesServer() && db.CACert != "" {
+		b.dbCA, err = corev1.NewConfigMap(b.ctx, b.name+"-db-ca", &corev1.ConfigMapArgs{
+			Metadata: b.autoNamed("api"),
+			Data:     pulumi.StringMap{path.Base(service.CACertFile): pulumi.String(db.CACert)},
+		}, b.opts()...)
+		if err != nil {
+			return err
+		}
 	}
 	plain := pulumi.StringMap{}
 	for _, k := range slices.Sorted(maps.Keys(s.Env)) {

@@ -75,30 +75,59 @@ func TestDeploymentPodSpec(t *testing.T) {
 	if d.Has(c + ".env") {
 		t.Error("the app container has inline env")
 	}
-	cm, secret := rec.One(t, "kubernetes:core/v1:ConfigMap"), rec.One(t, "kubernetes:core/v1:Secret")
+	cm, secret := rec.Named(t, "fastapi-env"), rec.Named(t, "fastapi-env-secret")
 	d.Equal(t, c+".envFrom[0].configMapRef.name", cm.Name+mocktest.AutoNameSuffix)
 	d.Equal(t, c+".envFrom[1].secretRef.name", secret.Name+mocktest.AutoNameSuffix)
+	// db.caCert (prod verifies its managed database) as the file that
+	// DATABASE_URL's sslrootcert names.
+	ca := rec.Named(t, "fastapi-db-ca")
+	if !strings.Contains(ca.Str(t, "data.DB_CA_CERT"), "-----BEGIN CERTIFICATE-----") {
+		t.Error("the db-ca ConfigMap does not hold db.caCert")
+	}
+	d.Equal(t, c+".volumeMounts[1].mountPath", "/run/secrets")
+	d.Equal(t, c+".volumeMounts[1].readOnly", true)
+	d.Equal(t, "spec.template.spec.volumes[1].name", "db-ca")
+	d.Equal(t, "spec.template.spec.volumes[1].configMap.name", ca.Name+mocktest.AutoNameSuffix)
+	if service.CACertFile != "/run/secrets/DB_CA_CERT" {
+		t.Errorf("service.CACertFile moved to %s: the mount above no longer holds it", service.CACertFile)
+	}
 }
 
 func TestSecretHoldsDatabaseURLAsSecret(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
 		return c.Secret("fastapi-infra:secretEnv", `{"API_KEY":"k-123"}`)
 	})
-	s := rec.One(t, "kubernetes:core/v1:Secret")
-	for key, want := range map[string]string{
-		"DATABASE_URL": "postgresql://app:" + mocktest.TestPassword + "@postgres.prod.example.internal:5432/app?sslmode=require",
-		"API_KEY":      "k-123",
+	// The app's Secret: its own role (db.appUser), verifying the server.
+	// The migration's: the owner, which may change the schema.
+	const query = "@postgres.prod.example.internal:5432/app?sslmode=verify-full&sslrootcert=/run/secrets/DB_CA_CERT"
+	for name, data := range map[string]map[string]string{
+		"fastapi-env-secret": {
+			"DATABASE_URL": "postgresql://app_runtime:" + mocktest.TestAppPassword + query,
+			"API_KEY":      "k-123",
+		},
+		"fastapi-migration-secret": {"DATABASE_URL": "postgresql://app:" + mocktest.TestPassword + query},
 	} {
-		v, secret, ok := s.At("stringData." + key)
-		if !ok || v.StringValue() != want {
-			t.Errorf("stringData.%s = %v, want %q", key, v, want)
-		}
-		if !secret {
-			t.Errorf("stringData.%s is not marked secret", key)
+		s := rec.Named(t, name)
+		for key, want := range data {
+			v, secret, ok := s.At("stringData." + key)
+			if !ok || v.StringValue() != want {
+				t.Errorf("%s: stringData.%s = %v, want %q", name, key, v, want)
+			}
+			if !secret {
+				t.Errorf("%s: stringData.%s is not marked secret", name, key)
+			}
 		}
 	}
+	// The Job's container takes DATABASE_URL from the migration's Secret
+	// (over envFrom's); no app container refers to it.
+	job := rec.One(t, "kubernetes:batch/v1:Job")
+	job.Equal(t, "spec.template.spec.containers[0].env[0].name", "DATABASE_URL")
+	job.Equal(t, "spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.name", "fastapi-migration-secret"+mocktest.AutoNameSuffix)
+	if d := rec.One(t, "kubernetes:apps/v1:Deployment"); strings.Contains(fmt.Sprint(d.Inputs), "migration-secret") {
+		t.Error("the Deployment refers to the owner's Secret")
+	}
 	// The plain ConfigMap never carries it.
-	cm := rec.One(t, "kubernetes:core/v1:ConfigMap")
+	cm := rec.Named(t, "fastapi-env")
 	if strings.Contains(fmt.Sprint(cm.Get(t, "data")), mocktest.TestPassword) {
 		t.Error("the password is in the ConfigMap")
 	}
@@ -282,7 +311,7 @@ func TestPullSecretAndProvidedTLS(t *testing.T) {
 
 func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
+		return inClusterDev(c)
 	})
 	pvc := rec.Named(t, "fastapi-db-data")
 	if !pvc.RetainOnDelete {
@@ -302,7 +331,7 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	}
 	var url string
 	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
-		if s.Has("stringData.DATABASE_URL") {
+		if s.Name == "fastapi-env-secret" {
 			url = s.Str(t, "stringData.DATABASE_URL")
 		}
 	}
@@ -318,13 +347,13 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	sts.Equal(t, "spec.template.spec.containers[0].resources.limits", map[string]any{"cpu": "1", "memory": "1Gi", "ephemeral-storage": "128Mi"})
 	sts.Equal(t, "spec.template.spec.containers[0].resources.requests", map[string]any{"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "128Mi"})
 	sized := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").
+		return inClusterDev(c).
 			Set("fastapi-infra:db.cpu", "2").Set("fastapi-infra:db.memory", "4Gi")
 	}).One(t, "kubernetes:apps/v1:StatefulSet")
 	sized.Equal(t, "spec.template.spec.containers[0].resources.limits", map[string]any{"cpu": "2", "memory": "4Gi", "ephemeral-storage": "128Mi"})
 	sized.Equal(t, "spec.template.spec.containers[0].resources.requests.cpu", "500m")
 	optOut := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Set("fastapi-infra:db.retainOnDelete", "false")
+		return inClusterDev(c).Set("fastapi-infra:db.retainOnDelete", "false")
 	})
 	for _, claim := range optOut.ByType("kubernetes:core/v1:PersistentVolumeClaim") {
 		if claim.RetainOnDelete {
@@ -428,7 +457,7 @@ func TestMonitoringWithAnnotations(t *testing.T) {
 
 func TestNodeSelectorPlacesEveryPod(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").
+		return inClusterDev(c).
 			Set("fastapi-infra:kubernetes.nodeSelector", `{"example.com/pool":"api"}`)
 	})
 	for _, typ := range []string{"kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:apps/v1:StatefulSet"} {
@@ -450,7 +479,7 @@ func TestRenderedManifestsHoldNoSecret(t *testing.T) {
 	})
 	for _, r := range rec.All() {
 		inputs := fmt.Sprint(r.Inputs)
-		for _, secret := range []string{mocktest.TestPassword, "k-123", "CERT-PEM", "KEY-PEM"} {
+		for _, secret := range []string{mocktest.TestPassword, mocktest.TestAppPassword, "k-123", "CERT-PEM", "KEY-PEM"} {
 			if strings.Contains(inputs, secret) {
 				t.Errorf("%s %s would be rendered with a secret value in it", r.Type, r.Name)
 			}
@@ -458,7 +487,7 @@ func TestRenderedManifestsHoldNoSecret(t *testing.T) {
 	}
 	var found bool
 	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
-		if s.Has("stringData.DATABASE_URL") {
+		if s.Name == "fastapi-env-secret" {
 			found = strings.Contains(s.Str(t, "stringData.DATABASE_URL"), service.RedactedSecret) &&
 				s.Str(t, "stringData.API_KEY") == service.RedactedSecret
 		}
@@ -472,7 +501,7 @@ func TestRenderedManifestsHoldNoSecret(t *testing.T) {
 // in-cluster server listens there, its Service and NetworkPolicy say so.
 func TestDatabasePortIsHonoured(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Set("fastapi-infra:db.port", "6543")
+		return inClusterDev(c).Set("fastapi-infra:db.port", "6543")
 	})
 	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
 	sts.Equal(t, "spec.template.spec.containers[0].ports[0].containerPort", 6543)
@@ -504,7 +533,7 @@ func TestIngressBodyLimitIsProxyBodyLimit(t *testing.T) {
 // retained claim; the database's NetworkPolicy admits it.
 func TestInClusterDatabaseBackups(t *testing.T) {
 	inCluster := func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
+		return inClusterDev(c)
 	}
 	rec := deployProd(t, inCluster)
 	cron := rec.One(t, "kubernetes:batch/v1:CronJob")
@@ -559,14 +588,14 @@ func toAny(s []string) []any {
 // the migration and the app connect with it.
 func TestInClusterDatabaseAppliesItsPassword(t *testing.T) {
 	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster")
+		return inClusterDev(c)
 	})
 	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
 	side := "spec.template.spec.containers[1]."
 	sts.Equal(t, side+"name", "password")
 	sts.Equal(t, side+"image", "postgres:15")
 	script := fmt.Sprint(sts.Get(t, side+"command"))
-	if !strings.Contains(script, service.SetRolePassword) || !strings.Contains(script, "touch /tmp/password-applied") {
+	if !strings.Contains(script, service.SetupRoles) || !strings.Contains(script, "touch /tmp/password-applied") {
 		t.Errorf("the sidecar does not apply the password before it is ready: %s", script)
 	}
 	sts.Equal(t, side+"readinessProbe.exec.command", []any{"test", "-e", "/tmp/password-applied"})
@@ -577,4 +606,10 @@ func TestInClusterDatabaseAppliesItsPassword(t *testing.T) {
 	if strings.Contains(fmt.Sprint(sts.Get(t, side+"env")), mocktest.TestPassword) {
 		t.Error("the password is in the sidecar's environment")
 	}
+}
+
+// inClusterDev turns the prod stack into a development cluster with an
+// in-cluster database (which serves no TLS, so db.caCert goes too).
+func inClusterDev(c mocktest.Config) mocktest.Config {
+	return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Without("fastapi-infra:db.caCert")
 }

@@ -86,7 +86,6 @@ func (b *builder) buildMigrationJob() error {
 	if s.Migration.Strategy != service.MigrationJob {
 		return nil
 	}
-	tmp, _ := tmpVolume()
 	meta := b.meta(MigrationJobName(s), "migration")
 	meta.Annotations = pulumi.StringMap{
 		// A Job left failed by an earlier update is replaced on the next one
@@ -110,8 +109,8 @@ func (b *builder) buildMigrationJob() error {
 					AutomountServiceAccountToken: pulumi.Bool(false),
 					SecurityContext:              podSecurityContext(),
 					ImagePullSecrets:             b.imagePullSecrets(),
-					Containers:                   corev1.ContainerArray{b.container("migrate", migrationCommand(s.Migration.Command))},
-					Volumes:                      corev1.VolumeArray{tmp},
+					Containers:                   corev1.ContainerArray{b.migrationContainer(s.Migration.Command)},
+					Volumes:                      b.podVolumes(),
 				},
 			},
 		},

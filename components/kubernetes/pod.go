@@ -1,8 +1,12 @@
 package kubernetes
 
 import (
+	"path"
+
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // The app image runs as this user and group (see app/Dockerfile); high ids
@@ -68,8 +72,36 @@ func (b *builder) nodeSelector() pulumi.StringMap {
 }
 
 // container is the common part of the app, migration and init containers.
+// podVolumes are the volumes of a pod of app containers: /tmp, and the
+// database's CA when there is one.
+func (b *builder) podVolumes() corev1.VolumeArray {
+	tmp, _ := tmpVolume()
+	vols := corev1.VolumeArray{tmp}
+	if b.dbCA != nil {
+		vols = append(vols, corev1.VolumeArgs{Name: pulumi.String("db-ca"), ConfigMap: corev1.ConfigMapVolumeSourceArgs{
+			Name: b.dbCA.Metadata.Name(), DefaultMode: pulumi.Int(0o444),
+		}})
+	}
+	return vols
+}
+
+// migrationContainer is the app's container running the migration, as the
+// database's owner: DATABASE_URL from the migration's Secret, which an
+// explicit env entry takes over envFrom's.
+func (b *builder) migrationContainer(command []string) corev1.ContainerArgs {
+	c := b.container("migrate", migrationCommand(command))
+	c.Env = corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("DATABASE_URL"), ValueFrom: corev1.EnvVarSourceArgs{
+		SecretKeyRef: corev1.SecretKeySelectorArgs{Name: b.ownerSecret.Metadata.Name(), Key: pulumi.String("DATABASE_URL")},
+	}}}
+	return c
+}
+
 func (b *builder) container(name string, command []string) corev1.ContainerArgs {
 	_, tmpMount := tmpVolume()
+	mounts := corev1.VolumeMountArray{tmpMount}
+	if b.dbCA != nil {
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("db-ca"), MountPath: pulumi.String(path.Dir(service.CACertFile)), ReadOnly: pulumi.Bool(true)})
+	}
 	return corev1.ContainerArgs{
 		Name:            pulumi.String(name),
 		Image:           pulumi.String(b.args.Service.Image.Ref),
@@ -78,7 +110,7 @@ func (b *builder) container(name string, command []string) corev1.ContainerArgs 
 		EnvFrom:         b.envFrom(),
 		Resources:       b.resources(),
 		SecurityContext: containerSecurityContext(),
-		VolumeMounts:    corev1.VolumeMountArray{tmpMount},
+		VolumeMounts:    mounts,
 		// A container that fails leaves its last log lines as its
 		// termination message, which `pulumi up` prints with the error.
 		TerminationMessagePolicy: pulumi.String("FallbackToLogsOnError"),

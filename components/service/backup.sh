@@ -7,7 +7,8 @@
 #   restore FILE      pg_restore FILE (a name in the backups folder) into the database
 #   due EPOCH         exit 0 when the schedule fires in that minute (the tests compare it with Go's)
 # Settings come from the environment: BACKUP_SCHEDULE (cron, UTC),
-# BACKUP_KEEP, BACKUP_DIR, and libpq's PGHOST, PGPORT, PGUSER, PGDATABASE,
+# BACKUP_KEEP, BACKUP_DIR, APP_USER (the app role restored tables are
+# granted to), and libpq's PGHOST, PGPORT, PGUSER, PGDATABASE,
 # PGPASSFILE.
 set -u
 umask 077
@@ -17,6 +18,17 @@ if [[ -n ${PGPASSWORD_FILE:-} ]]; then
 	PGPASSWORD=$(<"$PGPASSWORD_FILE")
 	export PGPASSWORD
 fi
+
+# grant_app gives the app role APP_USER the rows of the restored tables:
+# a dump made before the role existed carries no grants for it (the same
+# statements as service.GrantApp, which the role step runs).
+grant_app() {
+	[[ -n ${APP_USER:-} ]] || return 0
+	psql -X -q -v ON_ERROR_STOP=1 -v app="$APP_USER" <<'SQL'
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app";
+SQL
+}
 
 # One cron field: values, a-b ranges, */n and a-b/n steps, comma lists.
 field_has() { # value field min max
@@ -104,6 +116,7 @@ restore)
 	[[ $2 != */* && -f $file ]] || { echo "backup: no backup named $2 in $BACKUP_DIR" >&2; exit 2; }
 	# One transaction: a restore that fails leaves the database as it was.
 	pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error --dbname="$PGDATABASE" "$file" &&
+		grant_app &&
 		echo "backup: restored $2 into $PGDATABASE"
 	;;
 due) due "$2" ;;

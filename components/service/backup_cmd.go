@@ -23,16 +23,49 @@ func BackupCommand(action ...string) []string {
 	return append([]string{"bash", "-c", backupScript, "backup"}, action...)
 }
 
-// SetRolePassword is the shell step that makes $PGUSER's password the one
-// in the file $PGPASSWORD_FILE, over the database's unix socket in
-// /var/run/postgresql (local connections are trusted by the official image
-// and ours): psql reads the file itself, so the password is never in a
+// SetupRoles is the shell step that makes the database's roles what the
+// stack says, over the database's unix socket in /var/run/postgresql
+// (local connections are trusted by the official image and ours), as the
+// owner $PGUSER, in $PGDATABASE:
+//   - the owner's password is the one in the file $PGPASSWORD_FILE;
+//   - the app role $APP_USER exists, may log in with the password in
+//     $APP_PASSWORD_FILE, and is no superuser, cannot create roles or
+//     databases, replicate or bypass row security, owns nothing and is in
+//     no predefined role (so no COPY ... TO PROGRAM, no server files);
+//   - it may read and write the rows of every table and sequence in the
+//     public schema, those there now and those the owner's migrations make
+//     later (default privileges), and create nothing there.
+//
+// psql reads the password files itself, so no password is ever in a
 // command line or an environment. The database's entrypoint sets a
 // password only when it creates the data directory; both architectures
-// run this after every start to apply a rotated dbPassword.
-const SetRolePassword = `psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -d postgres -v role="$PGUSER" <<'SQL'
+// run this after every start, so a rotated dbPassword (or dbAppPassword)
+// takes effect, and a database made before the app role existed gets it.
+const SetupRoles = `psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -d "$PGDATABASE" \
+	-v owner="$PGUSER" -v app="$APP_USER" -v db="$PGDATABASE" <<'SQL'
 \set pw ` + "`cat \"$PGPASSWORD_FILE\"`" + `
-ALTER ROLE :"role" PASSWORD :'pw';
+\set apppw ` + "`cat \"$APP_PASSWORD_FILE\"`" + `
+BEGIN;
+ALTER ROLE :"owner" PASSWORD :'pw';
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') AS new_app \gset
+\if :new_app
+CREATE ROLE :"app";
+\endif
+ALTER ROLE :"app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'apppw';
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
+GRANT USAGE ON SCHEMA public TO :"app";
+` + GrantApp + `ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
+ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO :"app";
+COMMIT;
 SQL
-echo "the password of role $PGUSER is the configured one"
+echo "roles: $PGUSER owns $PGDATABASE with the configured password; $APP_USER may read and write its rows"
+`
+
+// GrantApp gives the app role (psql variable app) the rows of what is in
+// the public schema now. The role step runs it; so does a restore, whose
+// dump may come from before the app role existed.
+const GrantApp = `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app";
 `

@@ -7,17 +7,48 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// URL is the DATABASE_URL for the database at host (the container's or
-// Service's name, or db.host for an external one). It is secret because the
-// password is: outputs derived from a secret stay secret in state and logs.
-func (d Database) URL(host string) pulumi.StringOutput {
-	return d.Password.ApplyT(func(pw string) string {
+// CACertFile is where the app and its migration find db.caCert: a file in
+// their secrets folder on both architectures (not a secret, but it travels
+// with DATABASE_URL, which names it).
+const CACertFile = "/run/secrets/DB_CA_CERT"
+
+// OwnerURL is the DATABASE_URL of the owner role, for the migrations only.
+// It is secret because the password is: outputs derived from a secret stay
+// secret in state and logs.
+func (d Database) OwnerURL(host string) pulumi.StringOutput {
+	return d.url(host, d.User, d.Password)
+}
+
+// AppURL is the DATABASE_URL of the app's replicas: the least-privileged
+// AppUser, or the owner when there is none (an external database without
+// db.appUser).
+func (d Database) AppURL(host string) pulumi.StringOutput {
+	if d.AppUser == "" {
+		return d.OwnerURL(host)
+	}
+	return d.url(host, d.AppUser, d.AppPassword)
+}
+
+// VerifiesServer says whether libpq checks the server's certificate, so
+// the app needs the CA.
+func (d Database) VerifiesServer() bool {
+	return d.SSLMode == "verify-ca" || d.SSLMode == "verify-full"
+}
+
+func (d Database) url(host, user string, password pulumi.StringOutput) pulumi.StringOutput {
+	return password.ApplyT(func(pw string) string {
+		// Written out, not url.Values: libpq and SQLAlchemy read the
+		// path unescaped too, and people read this URL in a pod's env.
+		q := "sslmode=" + d.SSLMode
+		if d.VerifiesServer() && d.CACert != "" {
+			q += "&sslrootcert=" + CACertFile
+		}
 		u := url.URL{
 			Scheme:   "postgresql",
-			User:     url.UserPassword(d.User, pw),
+			User:     url.UserPassword(user, pw),
 			Host:     fmt.Sprintf("%s:%d", host, d.Port),
 			Path:     "/" + d.Name,
-			RawQuery: "sslmode=" + d.SSLMode,
+			RawQuery: q,
 		}
 		return u.String()
 	}).(pulumi.StringOutput)

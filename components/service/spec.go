@@ -43,12 +43,12 @@ type Spec struct {
 // checks, and must not hold what only a Secret object should.
 const RedactedSecret = "REDACTED-by-fastapi-infra-set-by-pulumi-up"
 
-// Redacted returns the spec with every secret value (database password,
+// Redacted returns the spec with every secret value (database passwords,
 // TLS certificate and key, secret env, registry password) replaced by
 // RedactedSecret.
 func (s Spec) Redacted() Spec {
 	redacted := pulumi.ToSecret(pulumi.String(RedactedSecret)).(pulumi.StringOutput)
-	s.Database.Password = redacted
+	s.Database.Password, s.Database.AppPassword = redacted, redacted
 	s.TLS.Cert, s.TLS.Key = redacted, redacted
 	s.Registry.Password = redacted
 	env := map[string]pulumi.StringOutput{}
@@ -147,10 +147,23 @@ type Database struct {
 	Host  string // for external; derived otherwise
 	Port  int
 	Name  string
-	User  string
-	// Password is secret.
+	// User owns the database and runs the migrations (DDL); Password is
+	// secret.
+	User     string
 	Password pulumi.StringOutput
-	SSLMode  string
+	// AppUser is the role the app's replicas connect as: it owns nothing,
+	// cannot create roles or databases, is no superuser, and may only read
+	// and write rows (container and in-cluster: the database's role step
+	// creates it and grants that). Empty for an external database without
+	// db.appUser: the app then connects as User. AppPassword is secret.
+	AppUser     string
+	AppPassword pulumi.StringOutput
+	SSLMode     string
+	// CACert is the PEM of the CA that signed an external database's
+	// server certificate; with SSLMode verify-ca or verify-full it reaches
+	// the app as the file CACertFile, which DATABASE_URL's sslrootcert
+	// names.
+	CACert string
 	// RetainOnDelete keeps the data volume through replacement and destroy.
 	RetainOnDelete bool
 	// StorageSize is the in-cluster volume size, e.g. 10Gi.

@@ -3,6 +3,7 @@ package singleserver
 import (
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 
@@ -55,14 +56,30 @@ func (b *builder) hardened(args *docker.ContainerArgs) *docker.ContainerArgs {
 // maxProcesses bounds the app user's processes and threads.
 const maxProcesses = 4096
 
-// appSecrets are the values that reach the app only as secret files.
+// appSecrets are the values that reach the app's replicas only as secret
+// files: DATABASE_URL as the least-privileged app role, the secret env,
+// and the database's CA when DATABASE_URL verifies the server.
 func (b *builder) appSecrets() map[string]pulumi.StringOutput {
+	return b.secretFilesWith(b.args.Service.Database.AppURL(b.databaseHost()))
+}
+
+// migrationSecrets are the migration's: the same, but DATABASE_URL is the
+// owner's, which may change the schema. They live in a volume of their
+// own, which no replica mounts.
+func (b *builder) migrationSecretFiles() map[string]pulumi.StringOutput {
+	return b.secretFilesWith(b.args.Service.Database.OwnerURL(b.databaseHost()))
+}
+
+func (b *builder) secretFilesWith(databaseURL pulumi.StringOutput) map[string]pulumi.StringOutput {
 	s := b.args.Service
 	secrets := maps.Clone(s.SecretEnv)
 	if secrets == nil {
 		secrets = map[string]pulumi.StringOutput{}
 	}
-	secrets["DATABASE_URL"] = s.Database.URL(b.databaseHost())
+	secrets["DATABASE_URL"] = databaseURL
+	if s.Database.VerifiesServer() && s.Database.CACert != "" {
+		secrets[path.Base(service.CACertFile)] = pulumi.String(s.Database.CACert).ToStringOutput()
+	}
 	return secrets
 }
 

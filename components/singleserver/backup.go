@@ -31,6 +31,7 @@ func (b *builder) buildBackup() error {
 	env := append([]string{
 		"BACKUP_SCHEDULE=" + db.Backup.Schedule, "BACKUP_KEEP=" + strconv.Itoa(db.Backup.Keep), "BACKUP_DIR=" + service.BackupDir,
 		"PGHOST=" + b.databaseHost(), "PGPORT=" + strconv.Itoa(db.Port), "PGUSER=" + db.User, "PGDATABASE=" + db.Name,
+		"APP_USER=" + db.AppUser,
 	}, secrets.env...)
 	dir := service.BackupDir
 	healthy := `[ ! -e ` + dir + `/.last-failure ] || [ ` + dir + `/.last-success -nt ` + dir + `/.last-failure ]`
@@ -68,6 +69,6 @@ func (b *builder) buildBackup() error {
 		// A dump in progress is cut; the next one is whole (dumps are
 		// renamed into place only when complete).
 		StopTimeout: pulumi.Int(10),
-	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, b.passwordSet, dumps, secrets.carrier}))...)
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, b.rolesSet, dumps, secrets.carrier}))...)
 	return err
 }

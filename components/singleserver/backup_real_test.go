@@ -109,7 +109,8 @@ func TestRestoreDrillOnRealDocker(t *testing.T) {
 // on the same data volume, whose entrypoint ignores the new password; the
 // password container applies it through the socket, and the new release
 // of replicas, with the new DATABASE_URL, turns healthy and reads the rows
-// written before. The old password no longer opens a connection.
+// written before. The old passwords (owner's and app role's) no longer
+// open a connection.
 func TestPasswordRotationOnRealDocker(t *testing.T) {
 	r := singleserver.NewRealServer(t, "dev")
 	ctx := context.Background()
@@ -117,21 +118,23 @@ func TestPasswordRotationOnRealDocker(t *testing.T) {
 	r.Up(r.Plan(args))
 	p := r.Prefix()
 	db := p + "-db"
-	psql := func(password, sql string) (string, int) {
+	psqlAs := func(user, password, sql string) (string, int) {
 		out, code, err := r.Engine().Exec(ctx, r.Deployment().IDs[db], "env", "PGPASSWORD="+password,
-			"psql", "-h", "127.0.0.1", "-U", "app", "-d", "app", "-tAc", sql)
+			"psql", "-h", "127.0.0.1", "-U", user, "-d", "app", "-tAc", sql)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return strings.TrimSpace(out), code
 	}
-	old := "real-docker-test-pw"
+	psql := func(password, sql string) (string, int) { return psqlAs("app", password, sql) }
+	old, oldApp := "real-docker-test-pw", "real-docker-test-app-pw"
 	if _, code := psql(old, "INSERT INTO items (name, description, created_at) VALUES ('before-rotation', 'kept', now())"); code != 0 {
 		t.Fatal("writing a row with the first password failed")
 	}
 
 	next := args
 	next.Service.Database.Password = pulumi.ToSecret(pulumi.String("rotated-pw-2")).(pulumi.StringOutput)
+	next.Service.Database.AppPassword = pulumi.ToSecret(pulumi.String("rotated-app-pw-2")).(pulumi.StringOutput)
 	next.SecretsDigest = "r2"
 	plan := r.Plan(next)
 	// The provider replaces the database container (its upload changed):
@@ -146,6 +149,14 @@ func TestPasswordRotationOnRealDocker(t *testing.T) {
 	}
 	if _, code := psql(old, "SELECT 1"); code == 0 {
 		t.Error("the old password still opens a connection")
+	}
+	// The app's role rotates with it (dbPassword derives it when
+	// dbAppPassword is not set).
+	if got, code := psqlAs("app_rw", "rotated-app-pw-2", "SELECT current_user"); code != 0 || got != "app_rw" {
+		t.Errorf("the app role's new password: %q (exit %d)", got, code)
+	}
+	if _, code := psqlAs("app_rw", oldApp, "SELECT 1"); code == 0 {
+		t.Error("the app role's old password still opens a connection")
 	}
 	for _, app := range d.Names(p + "-app-") {
 		out := r.Exec(app, "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/items').read().decode())")

@@ -151,17 +151,19 @@ type builder struct {
 	dbImage       pulumi.StringOutput
 	dbSecrets     appSecrets     // the database password as a file
 	dbSocket      *docker.Volume // the database's unix socket folder
-	passwordSet   *docker.Container
-	passwordGate  pulumi.StringOutput // resolves once the password is applied
+	rolesSet      *docker.Container
+	rolesGate     pulumi.StringOutput // resolves once the roles are set up
 	backup        *docker.Container
-	secrets       appSecrets
-	migration     *docker.Container
-	gate          pulumi.StringOutput
-	apps          []*docker.Container
-	proxy         *docker.Container
-	prometheus    *docker.Container
-	alertmanager  *docker.Container
-	pgExporter    *docker.Container
+	secrets       appSecrets // the replicas' secret files
+	// migrationSecrets are the migration's: DATABASE_URL is the owner's.
+	migrationSecrets appSecrets
+	migration        *docker.Container
+	gate             pulumi.StringOutput
+	apps             []*docker.Container
+	proxy            *docker.Container
+	prometheus       *docker.Container
+	alertmanager     *docker.Container
+	pgExporter       *docker.Container
 }
 
 func (b *builder) build() error {
@@ -169,7 +171,7 @@ func (b *builder) build() error {
 		b.buildNetworks,
 		b.buildAppImage,
 		b.buildDatabase,
-		b.buildDatabasePassword,
+		b.buildDatabaseRoles,
 		b.buildBackup,
 		b.buildAppSecrets,
 		b.buildMigration,

@@ -35,21 +35,23 @@ func (b *builder) buildDatabase() error {
 		return err
 	}
 	b.dbImage = image
-	// What the password and backup containers share with it: the
-	// password as a file (renewed with the secrets) and the socket folder.
-	if b.dbSecrets, err = b.secretVolume("db-secrets-"+service.ReleaseID(b.args.SecretsDigest), map[string]pulumi.StringOutput{"PGPASSWORD": db.Password}); err != nil {
+	// What the roles and backup containers share with it: the passwords
+	// as files (renewed with the secrets) and the socket folder.
+	passwords := map[string]pulumi.StringOutput{ownerPasswordFile: db.Password, appPasswordFile: db.AppPassword}
+	if b.dbSecrets, err = b.secretVolume("db-secrets-"+service.ReleaseID(b.args.SecretsDigest), passwords); err != nil {
 		return err
 	}
 	if b.dbSocket, err = b.volume("db-socket", false); err != nil {
 		return err
 	}
-	uploads, fileEnv := secretFiles(map[string]pulumi.StringOutput{"POSTGRES_PASSWORD": db.Password})
+	uploads, fileEnv := secretFiles(map[string]pulumi.StringOutput{"POSTGRES_PASSWORD": db.Password, appPasswordFile: db.AppPassword})
+	uploads = append(uploads, docker.ContainerUploadArgs{File: pulumi.String(initRolesPath), Content: pulumi.String(initRolesScript), Executable: pulumi.Bool(true)})
 	b.database, err = docker.NewContainer(b.ctx, b.name+"-db", &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("db")),
 		Image: image,
 		// PGPORT: db.port, which DATABASE_URL names; the server, pg_isready
 		// and psql read it.
-		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User, "PGPORT=" + strconv.Itoa(db.Port)}, fileEnv...)),
+		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User, "APP_USER=" + db.AppUser, "PGPORT=" + strconv.Itoa(db.Port)}, fileEnv...)),
 		Uploads:          uploads,
 		NetworksAdvanced: b.privateNetwork(b.databaseHost()),
 		Volumes: docker.ContainerVolumeArray{

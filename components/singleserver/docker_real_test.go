@@ -61,6 +61,30 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("the app's role owns nothing and may only read and write rows", func(t *testing.T) {
+		// The replica's own DATABASE_URL, from its secret file; the table
+		// is the migration's (run as the owner).
+		out := r.exec(app, "python3", "-c", `import psycopg2
+c = psycopg2.connect(open("/run/secrets/DATABASE_URL").read()); c.autocommit = True; cur = c.cursor()
+cur.execute("SELECT current_user, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"); print(*cur.fetchone())
+cur.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'items'"); print("items owned by", cur.fetchone()[0])
+cur.execute("INSERT INTO items (name, description, created_at) VALUES ('least-privilege', '', now()) RETURNING id"); print("insert ok")
+for q in ["CREATE TABLE evil (x int)", "COPY (SELECT 1) TO PROGRAM 'id'", "DROP TABLE items", "CREATE ROLE evil", "ALTER TABLE items ADD COLUMN evil int", "SELECT pg_read_file('/etc/passwd')"]:
+    try:
+        cur.execute(q); print("ALLOWED:", q)
+    except psycopg2.Error as e:
+        print("denied:", e.pgcode)`)
+		t.Logf("as the app:\n%s", out)
+		for _, want := range []string{"app_rw False False False", "items owned by app", "insert ok"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("want %q in:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "ALLOWED") || strings.Count(out, "denied: 42501") != 6 {
+			t.Errorf("the app's role may do more than read and write rows (42501 is insufficient_privilege):\n%s", out)
+		}
+	})
+
 	t.Run("http redirects to https", func(t *testing.T) {
 		resp, err := client.Get(fmt.Sprintf("http://localhost:%d/items?x=1", args.HTTPPort))
 		if err != nil {

@@ -28,30 +28,30 @@ func (b *builder) buildMigration() error {
 	s := b.args.Service
 	if s.Migration.Strategy == service.MigrationNone {
 		// The replicas still wait until the database has its password.
-		b.gate = b.passwordGate
+		b.gate = b.rolesGate
 		return nil
 	}
 	id := b.migrationID()
-	deps := []pulumi.Resource{b.secrets.carrier}
+	deps := []pulumi.Resource{b.migrationSecrets.carrier}
 	if b.database != nil {
-		deps = append(deps, b.database, b.passwordSet)
+		deps = append(deps, b.database, b.rolesSet)
 	}
 	var err error
 	// The app's own hardening: the migration runs the same image with the
-	// same secrets.
+	// same secrets, but as the database's owner.
 	b.migration, err = docker.NewContainer(b.ctx, b.name+"-migrate-"+id, b.hardened(&docker.ContainerArgs{
 		Name:             pulumi.String(b.dockerName("migrate-" + id)),
 		Image:            b.appImage,
 		Command:          pulumi.ToStringArray(s.Migration.Command),
-		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), b.secrets.env...)),
-		Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
+		Envs:             pulumi.ToStringArray(append(plainEnv(s.Env), b.migrationSecrets.env...)),
+		Volumes:          docker.ContainerVolumeArray{b.migrationSecrets.mount},
 		NetworksAdvanced: b.privateNetwork(),
 		// One shot: run to the end, keep the exit code and logs.
 		MustRun: pulumi.Bool(false), Restart: pulumi.String("no"), Attach: pulumi.Bool(true), Logs: pulumi.Bool(true), Rm: pulumi.Bool(false),
 		// What the driver looks for to run a failed migration again.
 		Labels: docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(MigrationRole)},
 			// Created only once the database has the configured password.
-			docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.db-password"), Value: b.passwordGate}},
+			docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.db-roles"), Value: b.rolesGate}},
 	}), b.opts(pulumi.DependsOn(deps))...)
 	if err != nil {
 		return err

@@ -243,7 +243,7 @@ func (b *builder) buildPostgresExporter() error {
 	env := []string{
 		fmt.Sprintf("DATA_SOURCE_URI=%s:%d/postgres?sslmode=disable", b.databaseHost(), db.Port),
 		"DATA_SOURCE_USER=" + db.User,
-		"DATA_SOURCE_PASS_FILE=" + secretsDir + "PGPASSWORD",
+		"DATA_SOURCE_PASS_FILE=" + secretsDir + ownerPasswordFile,
 	}
 	var uploads docker.ContainerUploadArray
 	if db.Backup.Schedule != "" {
@@ -251,8 +251,8 @@ func (b *builder) buildPostgresExporter() error {
 		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(exporterDir + "queries.yaml"), Content: pulumi.String(exporterQueries)}}
 	}
 	deps := []pulumi.Resource{b.database, b.dbSecrets.carrier}
-	if b.passwordSet != nil {
-		deps = append(deps, b.passwordSet)
+	if b.rolesSet != nil {
+		deps = append(deps, b.rolesSet)
 	}
 	b.pgExporter, err = docker.NewContainer(b.ctx, b.name+"-postgres-exporter", b.unprivileged(&docker.ContainerArgs{
 		Name:             pulumi.String(b.dockerName("postgres-exporter")),

@@ -3,6 +3,8 @@ package singleserver
 import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // buildAppSecrets puts the app's secret files (DATABASE_URL, secretEnv) in a
@@ -17,9 +19,17 @@ import (
 // the upload; its /run/secrets is the volume, so the files land there.
 // The volume is named by the release, which changes with the secrets, so a
 // rotation makes a new volume and the old one goes with the old release.
+//
+// The migration's files are in a volume of their own: its DATABASE_URL is
+// the owner's, which no replica may read.
 func (b *builder) buildAppSecrets() error {
 	var err error
-	b.secrets, err = b.secretVolume("secrets-"+b.releaseID(), b.appSecrets())
+	if b.secrets, err = b.secretVolume("secrets-"+b.releaseID(), b.appSecrets()); err != nil {
+		return err
+	}
+	if b.args.Service.Migration.Strategy != service.MigrationNone {
+		b.migrationSecrets, err = b.secretVolume("migration-secrets-"+b.releaseID(), b.migrationSecretFiles())
+	}
 	return err
 }
 

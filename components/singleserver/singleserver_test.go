@@ -58,10 +58,12 @@ func containers(t *testing.T, rec *mocktest.Recorder) map[string][]mocktest.Reso
 		name := c.Str(t, "name")
 		role := strings.Split(strings.TrimPrefix(name, "fastapi-"), "-")[0]
 		switch {
+		case strings.HasPrefix(name, "fastapi-migration-secrets-"):
+			role = "migration-carrier"
 		case strings.HasSuffix(name, "-carrier"):
 			role += "-carrier" // secret files' carriers, never started
-		case strings.HasPrefix(name, "fastapi-db-password-"):
-			role = "db-password"
+		case strings.HasPrefix(name, "fastapi-db-roles-"):
+			role = "db-roles"
 		}
 		out[role] = append(out[role], c)
 	}
@@ -156,26 +158,46 @@ func TestAppContainers(t *testing.T) {
 			t.Errorf("envs %s", envs)
 		}
 	}
-	// The files come from the release's secrets volume, mounted read-only.
-	carrier := byRole["secrets-carrier"]
-	if len(carrier) != 1 {
-		t.Fatalf("want one secrets carrier, got %d", len(carrier))
-	}
-	v, secret, _ := carrier[0].At("uploads[0].content")
-	if !secret || v.StringValue() != "postgresql://app:"+mocktest.TestPassword+"@fastapi-db:5432/app?sslmode=prefer" {
-		t.Errorf("the DATABASE_URL upload is %v (secret %v)", v, secret)
-	}
-	carrier[0].Equal(t, "uploads[0].file", "/run/secrets/DATABASE_URL")
-	carrier[0].Equal(t, "start", false)
-	carrier[0].Equal(t, "networkMode", "none")
-	volume := carrier[0].Str(t, "volumes[0].volumeName")
-	carrier[0].Equal(t, "volumes[0].containerPath", "/run/secrets")
-	for _, c := range append(byRole["app"], byRole["migrate"]...) {
-		c.Equal(t, "volumes[0].volumeName", volume)
-		c.Equal(t, "volumes[0].containerPath", "/run/secrets")
-		c.Equal(t, "volumes[0].readOnly", true)
-		if !c.DependsOn(carrier[0].Name) {
-			t.Errorf("%s does not wait for the secrets upload", c.Name)
+	// The files come from secrets volumes, mounted read-only: the
+	// replicas' holds the app role's DATABASE_URL, the migration's (which
+	// no replica mounts) the owner's.
+	for carrierRole, want := range map[string]struct {
+		url        string
+		containers []mocktest.Resource
+	}{
+		"secrets-carrier":   {"postgresql://app_rw:@fastapi-db:5432/app?sslmode=prefer", byRole["app"]},
+		"migration-carrier": {"postgresql://app:" + mocktest.TestPassword + "@fastapi-db:5432/app?sslmode=prefer", byRole["migrate"]},
+	} {
+		carrier := byRole[carrierRole]
+		if len(carrier) != 1 {
+			t.Fatalf("want one %s, got %d", carrierRole, len(carrier))
+		}
+		v, secret, _ := carrier[0].At("uploads[0].content")
+		got := v.StringValue()
+		if carrierRole == "secrets-carrier" { // the derived password
+			if pw, ok := strings.CutPrefix(got, "postgresql://app_rw:"); !ok || len(pw) < 43 || strings.Contains(got, mocktest.TestPassword) {
+				t.Errorf("the replicas' DATABASE_URL is not the app role's with its own password: %s", got)
+			}
+			got = "postgresql://app_rw:@" + got[strings.Index(got, "@")+1:]
+		}
+		if !secret || got != want.url {
+			t.Errorf("%s: the DATABASE_URL upload is %v (secret %v), want %s", carrierRole, got, secret, want.url)
+		}
+		carrier[0].Equal(t, "uploads[0].file", "/run/secrets/DATABASE_URL")
+		carrier[0].Equal(t, "start", false)
+		carrier[0].Equal(t, "networkMode", "none")
+		volume := carrier[0].Str(t, "volumes[0].volumeName")
+		carrier[0].Equal(t, "volumes[0].containerPath", "/run/secrets")
+		if len(want.containers) == 0 {
+			t.Fatalf("no containers mount %s", volume)
+		}
+		for _, c := range want.containers {
+			c.Equal(t, "volumes[0].volumeName", volume)
+			c.Equal(t, "volumes[0].containerPath", "/run/secrets")
+			c.Equal(t, "volumes[0].readOnly", true)
+			if !c.DependsOn(carrier[0].Name) {
+				t.Errorf("%s does not wait for the secrets upload", c.Name)
+			}
 		}
 	}
 }
@@ -617,9 +639,12 @@ func TestDatabaseBackups(t *testing.T) {
 	}
 	// The password reaches the volume as a secret upload through the carrier.
 	carrier := rec.Named(t, "fastapi-db-secrets-"+releaseOfSecrets(t, rec)+"-carrier")
-	carrier.Equal(t, "uploads[0].file", "/run/secrets/PGPASSWORD")
-	if _, secret, _ := carrier.At("uploads[0].content"); !secret {
-		t.Error("the password upload is not secret")
+	carrier.Equal(t, "uploads[0].file", "/run/secrets/APP_PGPASSWORD")
+	carrier.Equal(t, "uploads[1].file", "/run/secrets/PGPASSWORD")
+	for i := range 2 {
+		if _, secret, _ := carrier.At(fmt.Sprintf("uploads[%d].content", i)); !secret {
+			t.Errorf("the password upload %d is not secret", i)
+		}
 	}
 
 	for name, edit := range map[string]func(mocktest.Config) mocktest.Config{
@@ -656,26 +681,31 @@ func toAny(s []string) []any {
 	return out
 }
 
-// TestDatabasePasswordIsApplied: dbPassword reaches a running database
-// through a one-shot container on the database's socket, once per secrets
-// digest, before the migration; the password is only a file.
-func TestDatabasePasswordIsApplied(t *testing.T) {
+// TestDatabaseRolesAreApplied: dbPassword and the app role reach a running
+// database through a one-shot container on the database's socket, once per
+// secrets digest, before the migration; the passwords are only files.
+func TestDatabaseRolesAreApplied(t *testing.T) {
 	name := func(rec *mocktest.Recorder) mocktest.Resource {
 		t.Helper()
-		found := containers(t, rec)["db-password"]
+		found := containers(t, rec)["db-roles"]
 		if len(found) != 1 {
-			t.Fatalf("want one password container, got %d", len(found))
+			t.Fatalf("want one roles container, got %d", len(found))
 		}
 		return found[0]
 	}
 	rec := mustDeployDev(t, nil)
 	pw := name(rec)
 	script := fmt.Sprint(pw.Get(t, "entrypoints"))
-	if !strings.Contains(script, `ALTER ROLE :"role" PASSWORD :'pw'`) || !strings.Contains(script, "-h /var/run/postgresql") {
-		t.Errorf("the password container does not set the role's password over the socket: %s", script)
+	if !strings.Contains(script, service.SetupRoles) || !strings.Contains(script, "-h /var/run/postgresql") {
+		t.Errorf("the roles container does not run the role step over the socket: %s", script)
 	}
 	envs := fmt.Sprint(pw.Get(t, "envs"))
-	if !strings.Contains(envs, "PGPASSWORD_FILE=/run/secrets/PGPASSWORD") || strings.Contains(envs+script, mocktest.TestPassword) {
+	for _, want := range []string{"PGUSER=app", "APP_USER=app_rw", "PGDATABASE=app", "PGPASSWORD_FILE=/run/secrets/PGPASSWORD", "APP_PASSWORD_FILE=/run/secrets/APP_PGPASSWORD"} {
+		if !strings.Contains(envs, want) {
+			t.Errorf("the roles container's env lacks %s: %s", want, envs)
+		}
+	}
+	if strings.Contains(envs+script, mocktest.TestPassword) {
 		t.Errorf("the password must arrive as a file only: %s", envs)
 	}
 	pw.Equal(t, "volumes[1].containerPath", "/var/run/postgresql")
@@ -700,7 +730,7 @@ func TestDatabasePasswordIsApplied(t *testing.T) {
 	external := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
 		return c.Set("fastapi-infra:db.mode", "external").Set("fastapi-infra:db.host", "db.example.com")
 	})
-	if n := len(containers(t, external)["db-password"]); n != 0 {
+	if n := len(containers(t, external)["db-roles"]); n != 0 {
 		t.Errorf("an external database gets %d password containers", n)
 	}
 }

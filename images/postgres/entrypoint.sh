@@ -28,6 +28,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	if [ "$POSTGRES_DB" != postgres ]; then
 		as_postgres psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -c "CREATE DATABASE \"$POSTGRES_DB\"" >/dev/null
 	fi
+	# As the official image: scripts for a new data directory, run while
+	# the server answers on its socket only; one that fails stops here.
+	for f in /docker-entrypoint-initdb.d/*.sh; do
+		[ -e "$f" ] || continue
+		echo "postgres: running $f"
+		as_postgres bash "$f"
+	done
 	as_postgres pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
 if [ "$(id -u)" = 0 ]; then

@@ -25,7 +25,7 @@ func testArgs() singleserver.Args {
 			Migration: service.Migration{Strategy: service.MigrationJob, Command: []string{"alembic", "upgrade", "head"}},
 			Resources: service.Resources{CPU: cpu, Memory: mem},
 			Database: service.Database{Mode: service.DatabaseContainer, Image: "postgres:15", Port: 5432, Name: "app", User: "app",
-				Password: pw, SSLMode: "disable", RetainOnDelete: true},
+				Password: pw, AppUser: "app_rw", AppPassword: pw, SSLMode: "disable", RetainOnDelete: true},
 		},
 		Subnet: "172.31.9.0/24", ProxyImage: "nginx:1", HTTPPort: 18080, HTTPSPort: 18443, SecretsDigest: "d1",
 	}
@@ -67,7 +67,7 @@ func TestPlanOfTheSingleServer(t *testing.T) {
 	// An order the provider could take (dependencies first): the
 	// database and its password file, the password applied, the app's
 	// secrets, the migration, the replicas, then the proxy.
-	if want := []string{"db", "db-secrets-carrier", "db-password", "secrets-carrier", "migrate", "app", "app", "proxy"}; !slices.Equal(order, want) {
+	if want := []string{"db", "db-secrets-carrier", "db-roles", "migration-secrets-carrier", "migrate", "secrets-carrier", "app", "app", "proxy"}; !slices.Equal(order, want) {
 		t.Fatalf("containers in order %v, want %v", order, want)
 	}
 	if len(p.Networks) != 2 || !p.Networks[0].Internal && !p.Networks[1].Internal {

@@ -3,11 +3,16 @@ package mocktest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // TestPassword stands in for `pulumi config set --secret dbPassword ...`.
 const TestPassword = "s3cret-test-password"
+
+// TestAppPassword stands in for dbAppPassword, which a stack with an
+// external database and db.appUser sets (Pulumi.prod.yaml says so).
+const TestAppPassword = "s3cret-test-app-password"
 
 // TestRolloutKey stands in for the rolloutKey ./infra generates.
 const TestRolloutKey = "0123456789abcdef0123456789abcdef"
@@ -35,7 +40,11 @@ func Root(t testing.TB) string {
 // user (or ./infra) sets before the first `up`.
 func ShippedStack(t testing.TB, stack string) Config {
 	t.Helper()
-	return LoadStackFile(t, filepath.Join(Root(t), "Pulumi."+stack+".yaml")).
+	c := LoadStackFile(t, filepath.Join(Root(t), "Pulumi."+stack+".yaml")).
 		Secret("fastapi-infra:dbPassword", TestPassword).
 		Secret("fastapi-infra:rolloutKey", TestRolloutKey)
+	if strings.Contains(c.Values["fastapi-infra:db"], `"appUser"`) {
+		c = c.Secret("fastapi-infra:dbAppPassword", TestAppPassword)
+	}
+	return c
 }
