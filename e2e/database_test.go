@@ -5,13 +5,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
@@ -23,7 +27,9 @@ import (
 // destroy` removes the app but leaves the database's claims, their volumes
 // and the namespace in place.
 func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
-	s := newRealStack(t, map[string]string{"app.replicas": "1", "kubernetes.pdb": "false"})
+	// Monitoring on, without the Operator: the database's pod runs the
+	// exporter, annotated for an annotation-based Prometheus.
+	s := newRealStack(t, map[string]string{"app.replicas": "1", "kubernetes.pdb": "false", "monitoring.enabled": "true"})
 	ns := s.namespace
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -39,6 +45,7 @@ func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
 	expect(t, "database ready", sts.str("status.readyReplicas"), "1")
 	uid, volume := pvc.str("metadata.uid"), pvc.str("spec.volumeName")
 	backups := restoreDrill(t, ns)
+	exporterSeesTheDatabase(t, ns)
 
 	// A new dbPassword reaches the running database: the pod rolls (a new
 	// Secret), its sidecar applies the password before it turns ready,
@@ -63,6 +70,19 @@ func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
 	}
 	if err := tcp(old.Value); err == nil {
 		t.Error("the old password still opens a connection")
+	}
+	// The app's pods connect as the least-privileged role, whose derived
+	// password rotated with dbPassword (the pods are ready, and readiness
+	// queries the database); the migration made the table as the owner.
+	psql := func(sql string) string {
+		return strings.TrimSpace(kubectlRun(t, "-n", ns, "exec", "fastapi-db-0", "-c", "postgres", "--", "psql", "-U", "app", "-d", "app", "-tAc", sql))
+	}
+	roles := psql(`SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity WHERE datname = 'app' AND backend_type = 'client backend' AND pid <> pg_backend_pid()`)
+	privileged := psql(`SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls FROM pg_roles WHERE rolname = 'app_rw'`)
+	owner := psql(`SELECT tableowner FROM pg_tables WHERE tablename = 'items'`)
+	t.Logf("connected to app: %s; app_rw privileged: %s; items owned by %s", roles, privileged, owner)
+	if roles != "app_rw" || privileged != "f" || owner != "app" {
+		t.Errorf("want the app's connections as app_rw only (got %q), app_rw without privileges (got %q), items owned by app (got %q)", roles, privileged, owner)
 	}
 
 	// A PostgreSQL major upgrade through db.image is refused by the
@@ -146,4 +166,43 @@ func restoreDrill(t *testing.T, ns string) string {
 	// take them.
 	kubectlRun(t, "-n", ns, "delete", "job", "backup-now", "restore-now", "--wait=true")
 	return get(t, ns, "pvc", "fastapi-db-backups").str("metadata.uid")
+}
+
+// exporterSeesTheDatabase reads the postgres_exporter sidecar's metrics
+// from inside the database's pod (its loopback): PostgreSQL is up to it,
+// and the backup the drill just took is the newest one it reports.
+func exporterSeesTheDatabase(t *testing.T, ns string) {
+	t.Helper()
+	fetch := `exec 3<>/dev/tcp/127.0.0.1/` + fmt.Sprint(monitoring.PostgresExporterPort) + `; printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3; cat <&3`
+	var metrics string
+	for range 30 { // the exporter's first scrape of a new pod can lag
+		metrics = kubectlRun(t, "-n", ns, "exec", "fastapi-db-0", "-c", "postgres", "--", "bash", "-c", fetch)
+		if strings.Contains(metrics, "\npg_up 1") {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	backup := regexp.MustCompile(`(?m)^` + monitoring.BackupMetric + `(\{[^}]*\})? ([0-9.e+]+)$`).FindStringSubmatch(metrics)
+	if !strings.Contains(metrics, "\npg_up 1") || backup == nil {
+		t.Fatalf("the exporter does not report the database up with its newest backup:\n%s", grepLines(metrics, "pg_up", monitoring.BackupMetric))
+	}
+	when, _ := strconv.ParseFloat(backup[2], 64)
+	if age := time.Since(time.Unix(int64(when), 0)); age < 0 || age > 10*time.Minute {
+		t.Errorf("the newest backup the exporter reports is %s old; the drill took one just now", age)
+	}
+	t.Logf("exporter: pg_up 1, newest backup %s", time.Unix(int64(when), 0).UTC().Format(time.RFC3339))
+}
+
+// grepLines keeps the lines of text that hold one of the words.
+func grepLines(text string, words ...string) string {
+	var keep []string
+	for _, line := range strings.Split(text, "\n") {
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				keep = append(keep, line)
+				break
+			}
+		}
+	}
+	return strings.Join(keep, "\n")
 }

@@ -166,7 +166,9 @@ func newProdStack(t *testing.T, overrides map[string]string) *stack {
 			set[k] = v
 		}
 		return set
-	}, map[string]string{"alertWebhookUrl": "https://hooks.example.com/lab-e2e"})
+	}, map[string]string{"alertWebhookUrl": "https://hooks.example.com/lab-e2e",
+		// Pulumi.prod.yaml's app role on its managed database.
+		"dbAppPassword": "app-pw-" + randomSuffix(t) + randomSuffix(t)})
 }
 
 func (s *stack) setPath(t *testing.T, key, value string) {

@@ -24,18 +24,20 @@ const Domain = "fastapi.lab.test"
 // TLS from tlsCert/tlsKey (set those as secrets).
 func (l *Lab) RealNodeStack(namespace string, images LocalImages) map[string]string {
 	return map[string]string{
-		"architecture":                 "kubernetes",
-		"environment":                  "development",
-		"domain":                       Domain,
-		"app.image":                    images.App,
-		"app.replicas":                 "2",
-		"db.image":                     images.Postgres,
-		"tls.mode":                     "provided",
-		"kubernetes.kubeconfig":        l.Kubeconfig,
-		"kubernetes.namespace":         namespace,
-		"kubernetes.ingressClass":      IngressClass,
-		"kubernetes.ingressNamespace":  IngressNamespace,
-		"kubernetes.nodeSelector.type": "real",
+		"architecture": "kubernetes",
+		"environment":  "development",
+		"domain":       Domain,
+		"app.image":    images.App,
+		"app.replicas": "2",
+		"db.image":     images.Postgres,
+		// Used once a test turns monitoring.enabled on.
+		"monitoring.postgresExporterImage": images.PostgresExporter,
+		"tls.mode":                         "provided",
+		"kubernetes.kubeconfig":            l.Kubeconfig,
+		"kubernetes.namespace":             namespace,
+		"kubernetes.ingressClass":          IngressClass,
+		"kubernetes.ingressNamespace":      IngressNamespace,
+		"kubernetes.nodeSelector.type":     "real",
 		// Traefik runs on the host and reaches the pods from the bridge.
 		"kubernetes.trustedProxies[0]": cniGateway,
 		"kubernetes.pdb":               "true",
@@ -53,10 +55,11 @@ func (l *Lab) KwokStack(namespace string) map[string]string {
 }
 
 // LocalImages are the images/build.sh images the real node runs.
-type LocalImages struct{ App, Postgres string }
+type LocalImages struct{ App, Postgres, PostgresExporter string }
 
 // BuildImages makes the local images (images/build.sh dev, built once per
-// content) and loads the app and PostgreSQL images into the real node.
+// content) and loads the app, PostgreSQL and postgres_exporter images into
+// the real node.
 func (l *Lab) BuildImages(ctx context.Context) (LocalImages, error) {
 	out, err := exec.CommandContext(ctx, filepath.Join(l.Repo, "images", "build.sh"), "dev").Output()
 	if err != nil {
@@ -69,12 +72,14 @@ func (l *Lab) BuildImages(ctx context.Context) (LocalImages, error) {
 			images.App = v
 		case "POSTGRES":
 			images.Postgres = v
+		case "POSTGRES_EXPORTER":
+			images.PostgresExporter = v
 		}
 	}
-	if images.App == "" || images.Postgres == "" {
-		return images, fmt.Errorf("images/build.sh dev named no app or postgres image:\n%s", out)
+	if images.App == "" || images.Postgres == "" || images.PostgresExporter == "" {
+		return images, fmt.Errorf("images/build.sh dev named no app, postgres or postgres-exporter image:\n%s", out)
 	}
-	return images, l.LoadImages(ctx, images.App, images.Postgres)
+	return images, l.LoadImages(ctx, images.App, images.Postgres, images.PostgresExporter)
 }
 
 // IngressClient reaches the ingress controller's HTTPS listener on

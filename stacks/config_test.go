@@ -203,12 +203,11 @@ func TestInvalidConfig(t *testing.T) {
 		{"CA that does not parse", "prod", set("db.caCert", tlsCert),
 			`fastapi-infra:db.caCert: certificate 1 does not parse: x509: malformed certificate`},
 		{"CA beside a private key", "prod", func(c mocktest.Config) mocktest.Config {
-			ca := mocktest.NewCA(t)
-			_, key := ca.Issue(t, "db.example.com")
-			return c.Set(FullKey("db.caCert"), ca.CertPEM+key)
-		}, `fastapi-infra:db.caCert: must hold only PEM certificates, found a "EC PRIVATE KEY" block`},
+			ca := testCA(t)
+			return c.Set(FullKey("db.caCert"), string(ca.CertPEM)+string(ca.KeyPEM))
+		}, `fastapi-infra:db.caCert: must hold only PEM certificates, found a "PRIVATE KEY" block`},
 		{"CA that nothing verifies with", "dev", func(c mocktest.Config) mocktest.Config {
-			return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "db.example.com").Set(FullKey("db.caCert"), mocktest.NewCA(t).CertPEM)
+			return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "db.example.com").Set(FullKey("db.caCert"), string(testCA(t).CertPEM))
 		}, `fastapi-infra:db.caCert: is set but db.sslmode is prefer, which does not verify the server: set db.sslmode verify-full, or remove db.caCert`},
 		{"TLS to the stack's own database", "dev", set("db.sslmode", "verify-full"),
 			`fastapi-infra:db.sslmode: verify-full needs a server with TLS; the stack's own database (db.mode container) serves none and is reached on its private network only: use prefer, or an external database`},
@@ -252,7 +251,7 @@ func TestArchitectureDefaults(t *testing.T) {
 	if _, err := run(t, "prod", prod); err == nil || !strings.Contains(err.Error(), FullKey("db.caCert")+": is required with db.sslmode verify-full") {
 		t.Errorf("production verifies an external database by default, so it needs db.caCert; got %v", err)
 	}
-	rec, err = run(t, "prod", prod.Set(FullKey("db.caCert"), mocktest.NewCA(t).CertPEM))
+	rec, err = run(t, "prod", prod.Set(FullKey("db.caCert"), string(testCA(t).CertPEM)))
 	if err != nil {
 		t.Fatal(err)
 	}

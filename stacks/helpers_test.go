@@ -4,7 +4,18 @@ import (
 	"testing"
 
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 )
+
+// testCA is a throwaway CA, what db.caCert takes.
+func testCA(t *testing.T) *pki.CA {
+	t.Helper()
+	ca, err := pki.NewCA("fastapi-infra test database CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
 
 const testPassword = mocktest.TestPassword
 

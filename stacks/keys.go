@@ -121,7 +121,7 @@ var Keys = []Key{
 	{"monitoring.prometheusImage", "string", "prom/prometheus:v3.13.2", false, "single server: the Prometheus image (monitoring.enabled runs it beside the app)"},
 	{"monitoring.retention", "string", "15d", false, "single server: how long Prometheus keeps samples (its volume is retained on delete)"},
 	{"monitoring.localPort", "integer", 9090, false, "single server: Prometheus's UI and API on the host's 127.0.0.1 only (reach it through an SSH tunnel)"},
-	{"monitoring.postgresExporterImage", "string", "quay.io/prometheuscommunity/postgres-exporter:v0.17.1", false, "single server with a container database: the postgres_exporter image, run beside the database (database down, connections, backup age alerts)"},
+	{"monitoring.postgresExporterImage", "string", "quay.io/prometheuscommunity/postgres-exporter:v0.17.1", false, "the postgres_exporter image, run beside the stack's own database (single server: a container; Kubernetes: a sidecar in the in-cluster database's pod) for the database down, connections and backup age alerts; empty (Kubernetes): none"},
 	{"monitoring.interval", "string", "15s", false, "how often Prometheus scrapes the app and evaluates the alerts (single server; Kubernetes: the ServiceMonitor's interval)"},
 	{"alerting.alertmanagerImage", "string", "prom/alertmanager:v0.28.1", false, "single server: the Alertmanager image, run beside Prometheus (monitoring.enabled) to deliver the alerts"},
 	{"alerting.localPort", "integer", 9093, false, "single server: Alertmanager's UI and API (alerts, silences) on the host's 127.0.0.1 only"},

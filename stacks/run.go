@@ -84,15 +84,17 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		args.Autoscaling = &kubernetes.Autoscaling{MinReplicas: c.HPAMin, MaxReplicas: c.HPAMax, CPUTarget: c.HPACPUTarget}
 	}
 	if c.Monitoring {
+		rules, exporter := c.serviceAndDatabaseAlerts("in-cluster")
 		// The Service's name is the scrape job's name (ServiceMonitor).
 		args.Monitoring = &kubernetes.Monitoring{
 			Operator:  c.PrometheusOperator,
 			Namespace: c.MonitoringNamespace,
 			// The cluster's Prometheus has its own external labels: the
 			// stack's go on the rules.
-			Rules:    c.Alerts().WithLabels(c.alertLabels()),
-			Interval: c.MonitoringInterval,
-			Alerting: &kubernetes.Alerting{Receivers: c.Receivers(), Routing: c.Routing()},
+			Rules:                 rules.WithLabels(c.alertLabels()),
+			Interval:              c.MonitoringInterval,
+			PostgresExporterImage: exporter,
+			Alerting:              &kubernetes.Alerting{Receivers: c.Receivers(), Routing: c.Routing()},
 		}
 	}
 	svc, err := kubernetes.New(ctx, c.AppName, args, pulumi.Providers(prov))
@@ -114,12 +116,7 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	}
 	var mon *singleserver.Monitoring
 	if c.Monitoring {
-		rules := c.Alerts()
-		exporter := ""
-		if c.DBMode == "container" {
-			exporter = c.PostgresExporterImage
-			rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.AppName, c.backupMaxAge())...)
-		}
+		rules, exporter := c.serviceAndDatabaseAlerts("container")
 		mon = &singleserver.Monitoring{Image: c.PrometheusImage, Retention: c.Retention, LocalPort: c.LocalPort,
 			Rules: rules, Interval: c.MonitoringInterval, ExternalLabels: c.alertLabels(), PostgresExporterImage: exporter,
 			Alertmanager: &singleserver.Alertmanager{Image: c.AlertmanagerImage, LocalPort: c.AlertmanagerPort,
@@ -158,6 +155,18 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	ctx.Export("monitoring", pulumi.String(monitoringOut))
 	ctx.Export("alerting", pulumi.String(alertingOut))
 	return nil
+}
+
+// serviceAndDatabaseAlerts are the alert rules, with the database's when
+// the stack runs its own (db.mode ownMode) and so its exporter, whose
+// image it returns ("" otherwise).
+func (c *Config) serviceAndDatabaseAlerts(ownMode string) (monitoring.Group, string) {
+	rules := c.Alerts()
+	if c.DBMode != ownMode || c.PostgresExporterImage == "" {
+		return rules, ""
+	}
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.AppName, c.backupMaxAge())...)
+	return rules, c.PostgresExporterImage
 }
 
 // deliveryOutput says who alerts reach, naming the channels, never a URL.

@@ -486,6 +486,9 @@ func (c *Config) validateMonitoring(p *problems) {
 		p.add("monitoring.interval", "must be a Prometheus duration such as 15s or 1m: %v", err)
 	}
 	c.validateAlerting(p)
+	if c.Monitoring && c.DBMode == "in-cluster" && c.PostgresExporterImage != "" {
+		c.validateImageRef(p, "monitoring.postgresExporterImage", c.PostgresExporterImage)
+	}
 	if c.Monitoring && c.Architecture == SingleServer {
 		c.validateImageRef(p, "monitoring.prometheusImage", c.PrometheusImage)
 		c.validateImageRef(p, "alerting.alertmanagerImage", c.AlertmanagerImage)

@@ -4,7 +4,8 @@
 # encrypted already; prints no secret. Values go through stdin, never the
 # command line.
 #   dev:  dbPassword (DB_PASSWORD) and rolloutKey (ROLLOUT_KEY)
-#   prod: dbPassword (DB_PASSWORD)
+#   prod: dbPassword (DB_PASSWORD) and dbAppPassword (DB_APP_PASSWORD), the
+#         password of the app's role on the managed database
 # Once an operator has committed them encrypted (pulumi config set --secret
 # against the team's backend), the environment secrets are not needed.
 set -euo pipefail
@@ -26,5 +27,6 @@ dev)
 	;;
 *)
 	need dbPassword DB_PASSWORD
+	need dbAppPassword DB_APP_PASSWORD
 	;;
 esac

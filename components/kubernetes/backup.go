@@ -88,7 +88,7 @@ func (b *builder) buildBackup() error {
 								SecurityContext: sc,
 								VolumeMounts: corev1.VolumeMountArray{
 									corev1.VolumeMountArgs{Name: pulumi.String("backups"), MountPath: pulumi.String(service.BackupDir)},
-									corev1.VolumeMountArgs{Name: pulumi.String("password"), MountPath: pulumi.String("/run/secrets"), ReadOnly: pulumi.Bool(true)},
+									passwordMount(),
 									tmpMount,
 								},
 								TerminationMessagePolicy: pulumi.String("FallbackToLogsOnError"),

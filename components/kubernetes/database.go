@@ -8,6 +8,7 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
@@ -73,7 +74,7 @@ func (b *builder) buildDatabase() error {
 		Spec: corev1.ServiceSpecArgs{
 			ClusterIP: pulumi.String("None"),
 			Selector:  b.selector("database"),
-			Ports:     corev1.ServicePortArray{corev1.ServicePortArgs{Name: pulumi.String("postgres"), Port: pulumi.Int(db.Port), TargetPort: pulumi.String("postgres")}},
+			Ports:     b.databasePorts(),
 		},
 	}, b.opts()...); err != nil {
 		return err
@@ -95,6 +96,18 @@ func (b *builder) buildDatabase() error {
 		Exec:          corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"pg_isready", "-h", "127.0.0.1", "-U", db.User, "-d", db.Name})},
 		PeriodSeconds: pulumi.Int(5),
 	}
+	containers := corev1.ContainerArray{b.postgresContainer(secret, sc, ready, runMount, tmpMount), b.passwordSidecar(secret, sc, runMount, tmpMount)}
+	volumes := corev1.VolumeArray{
+		corev1.VolumeArgs{Name: pulumi.String("data"), PersistentVolumeClaim: corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: claim.Metadata.Name().Elem()}},
+		runVol, tmpVol, passwordVolume(secret),
+	}
+	if b.databaseExporter() {
+		exporter, more, err := b.exporterSidecar(sc, passwordMount())
+		if err != nil {
+			return err
+		}
+		containers, volumes = append(containers, exporter), append(volumes, more...)
+	}
 	b.database, err = appsv1.NewStatefulSet(b.ctx, b.name+"-db", &appsv1.StatefulSetArgs{
 		Metadata: b.meta(name, "database"),
 		Spec: appsv1.StatefulSetSpecArgs{
@@ -102,49 +115,53 @@ func (b *builder) buildDatabase() error {
 			Replicas:    pulumi.Int(1),
 			Selector:    metav1.LabelSelectorArgs{MatchLabels: b.selector("database")},
 			Template: corev1.PodTemplateSpecArgs{
-				Metadata: metav1.ObjectMetaArgs{Labels: b.labels("database")},
+				Metadata: metav1.ObjectMetaArgs{Labels: b.labels("database"), Annotations: b.dbScrapeAnnotations()},
 				Spec: corev1.PodSpecArgs{
 					NodeSelector:                 b.nodeSelector(),
 					AutomountServiceAccountToken: pulumi.Bool(false),
 					SecurityContext:              pod,
-					Containers: corev1.ContainerArray{corev1.ContainerArgs{
-						Name:  pulumi.String("postgres"),
-						Image: pulumi.String(db.Image),
-						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("postgres"), ContainerPort: pulumi.Int(db.Port)}},
-						Env: corev1.EnvVarArray{
-							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_DB"), Value: pulumi.String(db.Name)},
-							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_USER"), Value: pulumi.String(db.User)},
-							corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String("/var/lib/postgresql/data/pgdata")},
-							// db.port: the server, pg_isready and psql read it.
-							corev1.EnvVarArgs{Name: pulumi.String("PGPORT"), Value: pulumi.String(fmt.Sprint(db.Port))},
-							corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_PASSWORD"), ValueFrom: corev1.EnvVarSourceArgs{
-								SecretKeyRef: corev1.SecretKeySelectorArgs{Name: secret.Metadata.Name(), Key: pulumi.String("POSTGRES_PASSWORD")},
-							}},
-						},
-						Resources: corev1.ResourceRequirementsArgs{
-							// db.cpu and db.memory; requests a quarter of the CPU
-							// and all the memory, so the scheduler never
-							// overcommits the memory PostgreSQL will use.
-							Requests: pulumi.StringMap{"cpu": pulumi.String(quarter(db.Resources.CPU)), "memory": pulumi.String(db.Resources.Memory.String()), "ephemeral-storage": pulumi.String("128Mi")},
-							Limits:   pulumi.StringMap{"cpu": pulumi.String(db.Resources.CPU.String()), "memory": pulumi.String(db.Resources.Memory.String()), "ephemeral-storage": pulumi.String("128Mi")},
-						},
-						SecurityContext: sc,
-						ReadinessProbe:  ready,
-						LivenessProbe:   corev1.ProbeArgs{TcpSocket: corev1.TCPSocketActionArgs{Port: pulumi.String("postgres")}, PeriodSeconds: pulumi.Int(10)},
-						VolumeMounts: corev1.VolumeMountArray{
-							corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String("/var/lib/postgresql/data")},
-							runMount, tmpMount,
-						},
-					}, b.passwordSidecar(secret, sc, runMount, tmpMount)},
-					Volumes: corev1.VolumeArray{
-						corev1.VolumeArgs{Name: pulumi.String("data"), PersistentVolumeClaim: corev1.PersistentVolumeClaimVolumeSourceArgs{ClaimName: claim.Metadata.Name().Elem()}},
-						runVol, tmpVol, passwordVolume(secret),
-					},
+					Containers:                   containers,
+					Volumes:                      volumes,
 				},
 			},
 		},
 	}, b.opts()...)
 	return err
+}
+
+// postgresContainer is PostgreSQL itself, on the claim, with db.port, the
+// owner's password from the Secret, and db.cpu/db.memory.
+func (b *builder) postgresContainer(secret *corev1.Secret, sc *corev1.SecurityContextArgs, ready corev1.ProbeArgs, runMount, tmpMount corev1.VolumeMountArgs) corev1.ContainerArgs {
+	db := b.args.Service.Database
+	return corev1.ContainerArgs{
+		Name:  pulumi.String("postgres"),
+		Image: pulumi.String(db.Image),
+		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("postgres"), ContainerPort: pulumi.Int(db.Port)}},
+		Env: corev1.EnvVarArray{
+			corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_DB"), Value: pulumi.String(db.Name)},
+			corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_USER"), Value: pulumi.String(db.User)},
+			corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String("/var/lib/postgresql/data/pgdata")},
+			// db.port: the server, pg_isready and psql read it.
+			corev1.EnvVarArgs{Name: pulumi.String("PGPORT"), Value: pulumi.String(fmt.Sprint(db.Port))},
+			corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_PASSWORD"), ValueFrom: corev1.EnvVarSourceArgs{
+				SecretKeyRef: corev1.SecretKeySelectorArgs{Name: secret.Metadata.Name(), Key: pulumi.String("POSTGRES_PASSWORD")},
+			}},
+		},
+		Resources: corev1.ResourceRequirementsArgs{
+			// db.cpu and db.memory; requests a quarter of the CPU
+			// and all the memory, so the scheduler never
+			// overcommits the memory PostgreSQL will use.
+			Requests: pulumi.StringMap{"cpu": pulumi.String(quarter(db.Resources.CPU)), "memory": pulumi.String(db.Resources.Memory.String()), "ephemeral-storage": pulumi.String("128Mi")},
+			Limits:   pulumi.StringMap{"cpu": pulumi.String(db.Resources.CPU.String()), "memory": pulumi.String(db.Resources.Memory.String()), "ephemeral-storage": pulumi.String("128Mi")},
+		},
+		SecurityContext: sc,
+		ReadinessProbe:  ready,
+		LivenessProbe:   corev1.ProbeArgs{TcpSocket: corev1.TCPSocketActionArgs{Port: pulumi.String("postgres")}, PeriodSeconds: pulumi.Int(10)},
+		VolumeMounts: corev1.VolumeMountArray{
+			corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String("/var/lib/postgresql/data")},
+			runMount, tmpMount,
+		},
+	}
 }
 
 // quarter is a quarter of a CPU amount, in millicores: the database's CPU
@@ -194,9 +211,28 @@ wait
 		},
 		VolumeMounts: corev1.VolumeMountArray{
 			runMount, tmpMount,
-			corev1.VolumeMountArgs{Name: pulumi.String("password"), MountPath: pulumi.String("/run/secrets"), ReadOnly: pulumi.Bool(true)},
+			passwordMount(),
 		},
 	}
+}
+
+// databasePorts are the database Service's: PostgreSQL, and the
+// exporter's metrics when it runs in the pod.
+func (b *builder) databasePorts() corev1.ServicePortArray {
+	ports := corev1.ServicePortArray{corev1.ServicePortArgs{Name: pulumi.String("postgres"), Port: pulumi.Int(b.args.Service.Database.Port), TargetPort: pulumi.String("postgres")}}
+	if b.databaseExporter() {
+		ports = append(ports, corev1.ServicePortArgs{Name: pulumi.String("metrics"), Port: pulumi.Int(monitoring.PostgresExporterPort), TargetPort: pulumi.String("metrics")})
+	}
+	return ports
+}
+
+// dbSecretsDir is where the database's pod and backup Jobs mount its
+// passwords (passwordVolume).
+const dbSecretsDir = "/run/secrets"
+
+// passwordMount mounts passwordVolume at dbSecretsDir, read-only.
+func passwordMount() corev1.VolumeMountArgs {
+	return corev1.VolumeMountArgs{Name: pulumi.String("password"), MountPath: pulumi.String(dbSecretsDir), ReadOnly: pulumi.Bool(true)}
 }
 
 // passwordVolume is the owner's and the app role's passwords as the files

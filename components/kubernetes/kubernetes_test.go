@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
@@ -391,6 +392,74 @@ func TestMonitoringWithTheOperator(t *testing.T) {
 			p.Equal(t, `spec.ingress[1].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "monitoring")
 			p.Equal(t, "spec.ingress[1].ports[0].port", 8000)
 		}
+	}
+}
+
+// TestInClusterDatabaseExporter: with monitoring on, the in-cluster
+// database's pod runs postgres_exporter (loopback, the owner's password
+// file, the backup query), its Service has a metrics port that a
+// ServiceMonitor scrapes as the job the database rules select, only the
+// monitoring namespace may reach that port, and the rules include the
+// database's. A managed database gets none of it.
+func TestInClusterDatabaseExporter(t *testing.T) {
+	rec := deployProd(t, inClusterDev)
+	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
+	const exp = "spec.template.spec.containers[2]"
+	sts.Equal(t, exp+".name", "exporter")
+	sts.Equal(t, exp+".image", "quay.io/prometheuscommunity/postgres-exporter:v0.17.1")
+	sts.Equal(t, exp+".args", []any{"--web.listen-address=:9187"})
+	sts.Equal(t, exp+".ports[0].name", "metrics")
+	sts.Equal(t, exp+".securityContext.readOnlyRootFilesystem", true)
+	env := fmt.Sprint(sts.Get(t, exp+".env"))
+	for _, want := range []string{"DATA_SOURCE_URI value:127.0.0.1:5432/postgres?sslmode=disable", "DATA_SOURCE_USER value:app",
+		"DATA_SOURCE_PASS_FILE value:/run/secrets/PGPASSWORD", "PG_EXPORTER_EXTEND_QUERY_PATH value:" + monitoring.QueriesFile} {
+		if !strings.Contains(env, want) {
+			t.Errorf("the exporter's env lacks %s: %s", want, env)
+		}
+	}
+	if strings.Contains(env, mocktest.TestPassword) {
+		t.Error("the password is in the exporter's env")
+	}
+	sts.Equal(t, exp+".volumeMounts[0].mountPath", "/run/secrets")
+	sts.Equal(t, exp+".volumeMounts[1].mountPath", monitoring.QueriesDir)
+	queries := rec.Named(t, "fastapi-db-exporter")
+	if !strings.Contains(queries.Str(t, "data[\"queries.yaml\"]"), "fastapi_infra_backup") {
+		t.Error("the exporter's queries ConfigMap lacks the backup query")
+	}
+	if sts.Has(`spec.template.metadata.annotations["prometheus.io/scrape"]`) {
+		t.Error("scrape annotations beside a ServiceMonitor")
+	}
+	svc := rec.Named(t, "fastapi-db-service")
+	svc.Equal(t, "spec.ports[1].name", "metrics")
+	svc.Equal(t, "spec.ports[1].port", 9187)
+	sm := rec.Named(t, "fastapi-db-servicemonitor")
+	sm.Equal(t, "spec.endpoints[0].port", "metrics")
+	sm.Equal(t, "spec.endpoints[0].relabelings[0].targetLabel", "job")
+	sm.Equal(t, "spec.endpoints[0].relabelings[0].replacement", monitoring.PostgresJob("fastapi"))
+	sm.Equal(t, `spec.selector.matchLabels["app.kubernetes.io/component"]`, "database")
+	rules := fmt.Sprint(rec.One(t, "kubernetes:monitoring.coreos.com/v1:PrometheusRule").Get(t, "spec.groups[0].rules"))
+	for _, alert := range []string{"PostgresDown", "PostgresConnectionsNearLimit", "PostgresBackupTooOld"} {
+		if !strings.Contains(rules, "alert:"+alert) {
+			t.Errorf("the PrometheusRule lacks %s", alert)
+		}
+	}
+	np := rec.Named(t, "fastapi-database-netpol")
+	np.Equal(t, `spec.ingress[1].from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "monitoring")
+	np.Equal(t, "spec.ingress[1].ports[0].port", 9187)
+
+	// Without the Operator the pod is annotated instead.
+	plain := deployProd(t, func(c mocktest.Config) mocktest.Config {
+		return inClusterDev(c).Set("fastapi-infra:monitoring.prometheusOperator", "false")
+	}).One(t, "kubernetes:apps/v1:StatefulSet")
+	plain.Equal(t, `spec.template.metadata.annotations["prometheus.io/port"]`, "9187")
+
+	// The managed database (prod) is its provider's to watch.
+	prod := deployProd(t, nil)
+	if n := len(prod.ByType("kubernetes:apps/v1:StatefulSet")); n != 0 {
+		t.Fatalf("prod runs %d StatefulSets", n)
+	}
+	if rules := fmt.Sprint(prod.One(t, "kubernetes:monitoring.coreos.com/v1:PrometheusRule").Get(t, "spec.groups[0].rules")); strings.Contains(rules, "Postgres") {
+		t.Error("database rules for a managed database, which no exporter here watches")
 	}
 }
 

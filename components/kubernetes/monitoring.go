@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"cmp"
+	"path"
+	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
@@ -9,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // Monitoring says how Prometheus finds the service.
@@ -23,6 +26,10 @@ type Monitoring struct {
 	Rules monitoring.Group
 	// Interval is the ServiceMonitor's scrape interval; default 30s.
 	Interval string
+	// PostgresExporterImage, with an in-cluster database, runs
+	// postgres_exporter in the database's pod (job
+	// monitoring.PostgresJob, for monitoring.DatabaseAlerts).
+	PostgresExporterImage string
 	// Alerting, with the Operator and at least one receiver, adds an
 	// AlertmanagerConfig that the cluster's Alertmanager merges: the
 	// stack's receivers, routes by severity and inhibitions, with the
@@ -50,6 +57,67 @@ func (b *builder) scrapeAnnotations() pulumi.StringMap {
 	}
 }
 
+// databaseExporter says whether postgres_exporter runs in the in-cluster
+// database's pod.
+func (b *builder) databaseExporter() bool {
+	m := b.args.Monitoring
+	return m != nil && m.PostgresExporterImage != "" && b.args.Service.Database.Mode == service.DatabaseInCluster
+}
+
+// exporterSidecar is postgres_exporter in the database's pod: it reaches
+// the server over the pod's loopback as the owner, with the password file
+// the roles sidecar reads (the Secret's volume, 0400 to the pod's user),
+// and the backup query from a ConfigMap. It returns the container and the
+// volumes it adds to the pod.
+func (b *builder) exporterSidecar(sc *corev1.SecurityContextArgs, passwordMount corev1.VolumeMountArgs) (corev1.ContainerArgs, corev1.VolumeArray, error) {
+	db := b.args.Service.Database
+	e := monitoring.PostgresExporter{Host: "127.0.0.1", Port: db.Port, User: db.User,
+		PasswordFile: dbSecretsDir + "/PGPASSWORD", Backups: db.Backup.Schedule != ""}
+	env := corev1.EnvVarArray{}
+	for _, kv := range e.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(v)})
+	}
+	mounts := corev1.VolumeMountArray{passwordMount}
+	var volumes corev1.VolumeArray
+	if e.Backups {
+		queries, err := corev1.NewConfigMap(b.ctx, b.name+"-db-exporter", &corev1.ConfigMapArgs{
+			Metadata: b.autoNamed("database"),
+			Data:     pulumi.StringMap{path.Base(monitoring.QueriesFile): pulumi.String(e.Queries())},
+		}, b.opts()...)
+		if err != nil {
+			return corev1.ContainerArgs{}, nil, err
+		}
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String("exporter-queries"), ConfigMap: corev1.ConfigMapVolumeSourceArgs{Name: queries.Metadata.Name()}})
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("exporter-queries"), MountPath: pulumi.String(monitoring.QueriesDir), ReadOnly: pulumi.Bool(true)})
+	}
+	small := pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi"), "ephemeral-storage": pulumi.String("16Mi")}
+	return corev1.ContainerArgs{
+		Name:            pulumi.String("exporter"),
+		Image:           pulumi.String(b.args.Monitoring.PostgresExporterImage),
+		Args:            pulumi.ToStringArray(e.Args()),
+		Env:             env,
+		Ports:           corev1.ContainerPortArray{corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(monitoring.PostgresExporterPort)}},
+		Resources:       corev1.ResourceRequirementsArgs{Requests: small, Limits: small},
+		SecurityContext: sc,
+		LivenessProbe:   corev1.ProbeArgs{HttpGet: corev1.HTTPGetActionArgs{Path: pulumi.String("/"), Port: pulumi.String("metrics")}, PeriodSeconds: pulumi.Int(20)},
+		VolumeMounts:    mounts,
+	}, volumes, nil
+}
+
+// dbScrapeAnnotations: without the Operator, the database's pod carries
+// the prometheus.io annotations for its exporter.
+func (b *builder) dbScrapeAnnotations() pulumi.StringMap {
+	if !b.databaseExporter() || b.args.Monitoring.Operator {
+		return nil
+	}
+	return pulumi.StringMap{
+		"prometheus.io/scrape": pulumi.String("true"),
+		"prometheus.io/port":   pulumi.Sprintf("%d", monitoring.PostgresExporterPort),
+		"prometheus.io/path":   pulumi.String("/metrics"),
+	}
+}
+
 // buildMonitoring creates the ServiceMonitor and PrometheusRule custom
 // resources for the Prometheus Operator. The ServiceMonitor scrapes the
 // Service's http port, so the job label is the Service's name, which is what
@@ -70,6 +138,22 @@ func (b *builder) buildMonitoring() error {
 		}},
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.service}))...); err != nil {
 		return err
+	}
+	if b.databaseExporter() {
+		// The database's headless Service's metrics port; the job is
+		// named as the database rules select it.
+		if _, err := apiextensions.NewCustomResource(b.ctx, b.name+"-db-servicemonitor", &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String("monitoring.coreos.com/v1"),
+			Kind:       pulumi.String("ServiceMonitor"),
+			Metadata:   b.meta(s.Name+"-db", "database"),
+			OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+				"selector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": s.Name, "app.kubernetes.io/component": "database"}},
+				"endpoints": []any{map[string]any{"port": "metrics", "path": "/metrics", "interval": cmp.Or(m.Interval, "30s"),
+					"relabelings": []any{map[string]any{"action": "replace", "targetLabel": "job", "replacement": monitoring.PostgresJob(s.Name)}}}},
+			}},
+		}, b.opts()...); err != nil {
+			return err
+		}
 	}
 	var rules []any
 	for _, r := range m.Rules.Rules {

@@ -6,6 +6,7 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
@@ -155,14 +156,24 @@ func (b *builder) buildNetworkPolicies() error {
 	if s.Database.Mode != service.DatabaseInCluster {
 		return nil
 	}
-	return b.networkPolicy("database", networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
+	ingress := networkingv1.NetworkPolicyIngressRuleArray{networkingv1.NetworkPolicyIngressRuleArgs{
 		From: networkingv1.NetworkPolicyPeerArray{
 			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("api")}},
 			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("migration")}},
 			networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("backup")}},
 		},
 		Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(s.Database.Port)}},
-	}}, networkingv1.NetworkPolicyEgressRuleArray{dns})
+	}}
+	if b.databaseExporter() && b.args.Monitoring.Namespace != "" {
+		// Prometheus scrapes the exporter; PostgreSQL stays closed to it.
+		ingress = append(ingress, networkingv1.NetworkPolicyIngressRuleArgs{
+			From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: metav1.LabelSelectorArgs{
+				MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(b.args.Monitoring.Namespace)},
+			}}},
+			Ports: networkingv1.NetworkPolicyPortArray{networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(monitoring.PostgresExporterPort)}},
+		})
+	}
+	return b.networkPolicy("database", ingress, networkingv1.NetworkPolicyEgressRuleArray{dns})
 }
 
 // networkPolicy admits exactly ingress and egress to the pods of a role;

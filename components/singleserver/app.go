@@ -96,6 +96,11 @@ func (b *builder) releaseID() string {
 		string(b.args.Proxy), b.net.ProxyIP, s.Domain}
 	parts = append(parts, plainEnv(s.Env)...)
 	parts = append(parts, slices.Sorted(maps.Keys(s.SecretEnv))...)
+	// What DATABASE_URL is made of besides the passwords (which
+	// SecretsDigest covers): the replicas read it only when they start, so
+	// a new host, role or TLS setting must be a new release too.
+	db := s.Database
+	parts = append(parts, b.databaseHost(), strconv.Itoa(db.Port), db.Name, db.User, db.AppUser, db.SSLMode, db.CACert)
 	return service.ReleaseID(parts...)
 }
 

@@ -110,7 +110,7 @@ func (b *builder) buildPrometheus() error {
 		pc.Alertmanager = b.dockerName("alertmanager") + ":9093"
 	}
 	if b.pgExporter != nil {
-		pc.PostgresJob, pc.PostgresExporter = monitoring.PostgresJob(s.Name), b.dockerName("postgres-exporter")+":9187"
+		pc.PostgresJob, pc.PostgresExporter = monitoring.PostgresJob(s.Name), fmt.Sprintf("%s:%d", b.dockerName("postgres-exporter"), monitoring.PostgresExporterPort)
 	}
 	conf, err := RenderPrometheus(pc)
 	if err != nil {
@@ -213,19 +213,6 @@ func (b *builder) buildAlertmanager() error {
 	return err
 }
 
-// exporterQueries are postgres_exporter's extra queries: the newest
-// finished backup, from the table the backup job writes in the postgres
-// database (service/backup.sh), as monitoring.BackupMetric.
-const exporterQueries = `fastapi_infra_backup:
-  query: "SELECT extract(epoch FROM max(finished)) AS last_success_timestamp_seconds FROM fastapi_infra_backup"
-  metrics:
-    - last_success_timestamp_seconds:
-        usage: "GAUGE"
-        description: "When the newest database backup finished (fastapi-infra's backup job)"
-`
-
-const exporterDir = "/etc/postgres-exporter/fastapi-infra/"
-
 // buildPostgresExporter runs postgres_exporter beside a container
 // database: it connects to the postgres database with the service's role,
 // the password read from the database's secrets volume (never the
@@ -240,15 +227,11 @@ func (b *builder) buildPostgresExporter() error {
 	if err != nil {
 		return err
 	}
-	env := []string{
-		fmt.Sprintf("DATA_SOURCE_URI=%s:%d/postgres?sslmode=disable", b.databaseHost(), db.Port),
-		"DATA_SOURCE_USER=" + db.User,
-		"DATA_SOURCE_PASS_FILE=" + secretsDir + ownerPasswordFile,
-	}
+	exporter := monitoring.PostgresExporter{Host: b.databaseHost(), Port: db.Port, User: db.User,
+		PasswordFile: secretsDir + ownerPasswordFile, Backups: db.Backup.Schedule != ""}
 	var uploads docker.ContainerUploadArray
-	if db.Backup.Schedule != "" {
-		env = append(env, "PG_EXPORTER_EXTEND_QUERY_PATH="+exporterDir+"queries.yaml")
-		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(exporterDir + "queries.yaml"), Content: pulumi.String(exporterQueries)}}
+	if exporter.Backups {
+		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(monitoring.QueriesFile), Content: pulumi.String(exporter.Queries())}}
 	}
 	deps := []pulumi.Resource{b.database, b.dbSecrets.carrier}
 	if b.rolesSet != nil {
@@ -257,8 +240,8 @@ func (b *builder) buildPostgresExporter() error {
 	b.pgExporter, err = docker.NewContainer(b.ctx, b.name+"-postgres-exporter", b.unprivileged(&docker.ContainerArgs{
 		Name:             pulumi.String(b.dockerName("postgres-exporter")),
 		Image:            image,
-		Command:          pulumi.StringArray{pulumi.String("--web.listen-address=:9187")},
-		Envs:             pulumi.ToStringArray(env),
+		Command:          pulumi.ToStringArray(exporter.Args()),
+		Envs:             pulumi.ToStringArray(exporter.Env()),
 		Uploads:          uploads,
 		Volumes:          docker.ContainerVolumeArray{b.dbSecrets.mount},
 		NetworksAdvanced: b.privateNetwork(),

@@ -11,6 +11,7 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
@@ -329,6 +330,44 @@ func TestReleasesAreNewResources(t *testing.T) {
 	}))
 	if !slices.Equal(first, same) {
 		t.Errorf("the same config gave new names: %v vs %v", first, same)
+	}
+	// The replicas read DATABASE_URL only when they start: every part of
+	// it is part of the release.
+	external := func(edit func(mocktest.Config) mocktest.Config) []string {
+		return names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+			return edit(c.Set("fastapi-infra:db.mode", "external").Set("fastapi-infra:db.host", "db1.example.com"))
+		}))
+	}
+	ca, err := pki.NewCA("release test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:db.sslmode", "verify-full").Set("fastapi-infra:db.caCert", string(ca.CertPEM))
+	}
+	otherCA, err := pki.NewCA("the next release test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onExternal := external(func(c mocktest.Config) mocktest.Config { return c })
+	for what, next := range map[string][]string{
+		"db.host":    external(func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.host", "db2.example.com") }),
+		"db.sslmode": external(func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.sslmode", "require") }),
+		"db.caCert": external(func(c mocktest.Config) mocktest.Config {
+			return verified(c).Set("fastapi-infra:db.caCert", string(otherCA.CertPEM))
+		}),
+		"db.appUser": external(func(c mocktest.Config) mocktest.Config {
+			return c.Set("fastapi-infra:db.appUser", "svc").Secret("fastapi-infra:dbAppPassword", "app-pw")
+		}),
+	} {
+		if slices.Equal(onExternal, next) {
+			t.Errorf("a new %s kept the replicas %v: they would go on with the old DATABASE_URL", what, next)
+		}
+	}
+	if slices.Equal(external(verified), external(func(c mocktest.Config) mocktest.Config {
+		return verified(c).Set("fastapi-infra:db.caCert", string(otherCA.CertPEM))
+	})) {
+		t.Error("a new db.caCert kept the replicas")
 	}
 	for what, next := range map[string][]string{"image": newImage, "env": newEnv, "secret": newSecret} {
 		if slices.Equal(first, next) || len(next) != 2 {
