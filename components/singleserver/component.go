@@ -209,7 +209,7 @@ func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
 }
 
 // volume creates the Docker volume of a role (Docker name
-// containerName(role)) and lists it in the component's outputs; retain
+// dockerName(role)) and lists it in the component's outputs; retain
 // keeps it through replacement and destroy.
 func (b *builder) volume(role string, retain bool) (*docker.Volume, error) {
 	opts := b.opts()

@@ -91,6 +91,7 @@ except psycopg2.OperationalError as e:
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("%s -> %s", url[strings.Index(url, "@")+1:], strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
 		return strings.TrimSpace(out)
 	}
 	url := r.exec(app, "cat", "/run/secrets/DATABASE_URL")

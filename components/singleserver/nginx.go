@@ -8,6 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 //go:embed nginx.conf.tmpl
@@ -66,4 +71,75 @@ func httpsPortSuffix(port int) string {
 		return ""
 	}
 	return ":" + strconv.Itoa(port)
+}
+
+const (
+	proxyDir = "/etc/nginx/fastapi-infra/"
+	tlsDir   = "/etc/nginx/tls/"
+)
+
+// NginxConfigFor is the generated config of a service; exported for the
+// golden test and the real-engine check.
+func NginxConfigFor(s service.Spec, upstream string, httpsPort int, bodyLimit string) NginxConfig {
+	cert, key := tlsDir+"tls.crt", tlsDir+"tls.key"
+	if s.TLS.Mode == service.TLSProvided {
+		cert, key = proxyDir+"tls.crt", proxyDir+"tls.key"
+	}
+	return NginxConfig{
+		ServerName:      s.Domain,
+		Upstream:        fmt.Sprintf("%s:%d", upstream, s.Port),
+		HTTPSPortSuffix: httpsPortSuffix(httpsPort),
+		CertFile:        cert,
+		KeyFile:         key,
+		BodyLimit:       bodyLimit,
+	}
+}
+
+func (b *builder) buildNginx() error {
+	s := b.args.Service
+	cfg := NginxConfigFor(s, b.upstreamHost(), b.args.HTTPSPort, b.args.BodyLimit)
+	cfg.RateLimit, cfg.ConnLimit = b.args.RateLimit, b.args.ConnLimit
+	conf, err := RenderNginx(cfg)
+	if err != nil {
+		return err
+	}
+	image, err := b.image("proxy", b.args.ProxyImage)
+	if err != nil {
+		return err
+	}
+	uploads := docker.ContainerUploadArray{
+		docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "nginx.conf"), Content: pulumi.String(conf)},
+		docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "entrypoint.sh"), Content: pulumi.String(proxyEntrypoint), Executable: pulumi.Bool(true)},
+	}
+	var volumes docker.ContainerVolumeArray
+	switch s.TLS.Mode {
+	case service.TLSProvided:
+		uploads = append(uploads,
+			docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "tls.crt"), Content: s.TLS.Cert},
+			docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "tls.key"), Content: pulumi.ToSecret(s.TLS.Key).(pulumi.StringOutput), Permissions: pulumi.String("0400")},
+		)
+	default:
+		// The self-signed certificate is made on first start and kept here,
+		// so browsers see the same one after the proxy is replaced.
+		certs, err := b.volume("tls", false)
+		if err != nil {
+			return err
+		}
+		volumes = docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: certs.Name, ContainerPath: pulumi.String(tlsDir)}}
+	}
+	return b.proxyContainer(&docker.ContainerArgs{
+		Name:        pulumi.String(b.dockerName("proxy")),
+		Image:       image,
+		Entrypoints: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String(proxyDir + "entrypoint.sh")},
+		Envs: pulumi.ToStringArray([]string{
+			"TLS_MODE=" + string(s.TLS.Mode), "DOMAIN=" + s.Domain, "UPSTREAM_HOST=" + b.upstreamHost(),
+		}),
+		Uploads:     uploads,
+		Volumes:     volumes,
+		Healthcheck: healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
+		// The master binds 80 and 443 and runs its workers as www-data,
+		// owning their temporary folders; nothing else.
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")},
+			Adds: pulumi.ToStringArray([]string{"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"})},
+	})
 }
