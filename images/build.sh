@@ -13,6 +13,8 @@
 #   images/build.sh acme     prints TRAEFIK=IMAGE and PEBBLE=IMAGE: Traefik and
 #                            Let's Encrypt's test ACME server, built by
 #                            cmd/toolchain, for the Traefik real-Docker test
+#   images/build.sh logs     prints VICTORIA_LOGS=IMAGE: VictoriaLogs, built by
+#                            cmd/toolchain, the single server's log store
 #   images/build.sh current  prints CURRENT=IMAGE: Debian trixie with the
 #                            current FastAPI generation and pytest, where
 #                            app/tests/run.sh tests the pinned PyPI versions
@@ -118,7 +120,7 @@ if ! flock -n 9; then
 	flock 9
 fi
 case "$target" in
-dev | acme) ;;
+dev | acme | logs) ;;
 current)
 	# The example app's tests on the current FastAPI generation (Debian
 	# trixie: FastAPI 0.115, Pydantic 2, SQLAlchemy 2.0), the versions
@@ -129,7 +131,7 @@ current)
 	echo "CURRENT=$base_tag"
 	exit 0
 	;;
-*) die "unknown target '$1': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA) or current (the app's test image on current FastAPI)" ;;
+*) die "unknown target '$1': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA), logs (VictoriaLogs) or current (the app's test image on current FastAPI)" ;;
 esac
 
 base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,ca-certificates"
@@ -153,18 +155,25 @@ build() {
 	echo "$(echo "$name" | tr a-z- A-Z_)=$tag"
 }
 
-if [ "$target" = acme ]; then
-	# Binaries from the lab toolchain, each in a build context of its own.
-	tools=$(cd "$repo" && go run ./cmd/toolchain traefik pebble) || die "go run ./cmd/toolchain traefik pebble failed"
-	for tool in traefik pebble; do
+# tool_images TOOL...: images of binaries from the toolchain, each in a
+# build context of its own.
+tool_images() {
+	local tools tool key ctx version
+	tools=$(cd "$repo" && go run ./cmd/toolchain "$@") || die "go run ./cmd/toolchain $* failed"
+	for tool in "$@"; do
+		key=$(echo "$tool" | tr a-z- A-Z_)
 		ctx="$cache/context-$tool"
 		rm -rf "$ctx" && mkdir -p "$ctx"
-		cp "$here/$tool/Dockerfile" "$(echo "$tools" | sed -n "s/^${tool^^}=//p")" "$ctx/"
-		version=$(echo "$tools" | sed -n "s/^${tool^^}_VERSION=//p")
+		cp "$here/$tool/Dockerfile" "$(echo "$tools" | sed -n "s/^${key}=//p")" "$ctx/"
+		version=$(echo "$tools" | sed -n "s/^${key}_VERSION=//p")
 		build "$tool" "${version#v}" "$ctx" "$ctx/Dockerfile"
 	done
-	exit 0
-fi
+}
+
+case "$target" in
+acme) tool_images traefik pebble; exit 0 ;;
+logs) tool_images victoria-logs; exit 0 ;;
+esac
 
 build app dev "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base_tag" --build-arg "BUILD_BASE=$base_tag" --build-arg DEPS=system
 build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"

@@ -85,6 +85,9 @@ type Config struct {
 	MonitoringInterval, PostgresExporterImage   string
 	LogDriver                                   string
 	LogOptions                                  map[string]string
+	LogAggregate                                bool
+	VictoriaLogsImage, LogRetention             string
+	LogLocalPort, LogSyslogPort                 int
 
 	AlertmanagerImage                                        string
 	AlertmanagerPort                                         int
@@ -431,6 +434,11 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		alertSMTPPassword:     r.secret("alertSmtpPassword"),
 		LogDriver:             r.str("logging.driver"),
 		LogOptions:            r.stringMap("logging.options"),
+		LogAggregate:          r.boolean("logging.aggregate"),
+		VictoriaLogsImage:     r.str("logging.victoriaLogsImage"),
+		LogRetention:          r.str("logging.retention"),
+		LogLocalPort:          r.integer("logging.localPort"),
+		LogSyslogPort:         r.integer("logging.syslogPort"),
 	}
 	c.SecretEnv, c.secretEnvIsSecret = r.secretMap("secretEnv")
 	applyDefaults(c)

@@ -209,6 +209,17 @@ func TestInvalidConfig(t *testing.T) {
 		{"CA that nothing verifies with", "dev", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "db.example.com").Set(FullKey("db.caCert"), string(testCA(t).CertPEM))
 		}, `fastapi-infra:db.caCert: is set but db.sslmode is prefer, which does not verify the server: set db.sslmode verify-full, or remove db.caCert`},
+		{"log store on Kubernetes", "prod", set("logging.aggregate", "true"),
+			`fastapi-infra:logging.aggregate: is for a single server; on Kubernetes the pods write JSON lines to stdout for the cluster's collector (Fluent Bit, Vector, Promtail), see the README's Operations section`},
+		{"log store and another log driver", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("logging.aggregate"), "true").Set(FullKey("logging.driver"), "fluentd")
+		}, `fastapi-infra:logging.aggregate: sends every container's lines to VictoriaLogs through the syslog driver, but logging.driver is "fluentd" (options map[]): set one of them`},
+		{"log retention not a duration", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("logging.aggregate"), "true").Set(FullKey("logging.retention"), "a week")
+		}, `fastapi-infra:logging.retention: must be a duration such as 7d, 12h, 4w or 1y, got "a week"`},
+		{"log API on the proxy's port", "dev", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("logging.aggregate"), "true").Set(FullKey("logging.localPort"), "8443")
+		}, `fastapi-infra:logging.localPort: must differ from proxy.httpsPort (8443), which publishes on the same host`},
 		{"TLS to the stack's own database", "dev", set("db.sslmode", "verify-full"),
 			`fastapi-infra:db.sslmode: verify-full needs a server with TLS; the stack's own database (db.mode container) serves none and is reached on its private network only: use prefer, or an external database`},
 	}

@@ -135,6 +135,11 @@ var Keys = []Key{
 	{"alerting.repeatInterval", "string", "1h", false, "critical alerts that still fire are sent again this often; warnings three times as seldom"},
 	{"logging.driver", "string", "json-file", false, "single server: Docker log driver (json-file rotates at 10m x 3; fluentd, gelf, syslog ... forward)"},
 	{"logging.options", "object", map[string]any{}, false, "single server: log driver options, e.g. fluentd-address: 10.0.0.5:24224; empty for json-file means max-size 10m, max-file 3"},
+	{"logging.aggregate", "boolean", false, false, "single server: run VictoriaLogs and send every container's lines to it (syslog), to search them in one place by service, container and request id; docker logs keeps working. Instead of logging.driver"},
+	{"logging.victoriaLogsImage", "string", "victoriametrics/victoria-logs:v1.52.1", false, "single server: the VictoriaLogs image for logging.aggregate (images/build.sh logs makes a local one)"},
+	{"logging.retention", "string", "7d", false, "single server: how long logging.aggregate keeps lines, e.g. 7d, 4w, 1y"},
+	{"logging.localPort", "integer", 9428, false, "single server: VictoriaLogs' query API and UI on the Docker host's 127.0.0.1"},
+	{"logging.syslogPort", "integer", 5140, false, "single server: the UDP port on the Docker host's 127.0.0.1 where the log driver sends lines to VictoriaLogs"},
 
 	// Secrets are top-level keys, so that each one's encryption is known on
 	// its own (a secret field makes its whole object secret).

@@ -138,6 +138,7 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 		SecretsDigest: c.secretsDigest(),
 		LogDriver:     c.LogDriver,
 		LogOptions:    c.LogOptions,
+		Logs:          c.logStore(),
 		Monitoring:    mon,
 	}, pulumi.Providers(prov))
 	if err != nil {
@@ -154,7 +155,20 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	}
 	ctx.Export("monitoring", pulumi.String(monitoringOut))
 	ctx.Export("alerting", pulumi.String(alertingOut))
+	logsOut := fmt.Sprintf("each container's %s log (docker logs <name>); logging.aggregate puts them in one place", c.LogDriver)
+	if c.LogAggregate {
+		logsOut = fmt.Sprintf("VictoriaLogs on http://127.0.0.1:%d of the Docker host (UI: /select/vmui, LogsQL: /select/logsql/query), every container's lines for %s; docker logs works too", c.LogLocalPort, c.LogRetention)
+	}
+	ctx.Export("logs", pulumi.String(logsOut))
 	return nil
+}
+
+// logStore is the single server's VictoriaLogs, with logging.aggregate.
+func (c *Config) logStore() *singleserver.Logs {
+	if !c.LogAggregate {
+		return nil
+	}
+	return &singleserver.Logs{Image: c.VictoriaLogsImage, Retention: c.LogRetention, LocalPort: c.LogLocalPort, SyslogPort: c.LogSyslogPort}
 }
 
 // serviceAndDatabaseAlerts are the alert rules, with the database's when

@@ -503,6 +503,32 @@ func (c *Config) validateMonitoring(p *problems) {
 		p.between("monitoring.localPort", c.LocalPort, 1, 65535)
 	}
 	validateLogDriver(p, c.LogDriver)
+	c.validateLogStore(p)
+}
+
+// validateLogStore checks logging.aggregate's settings.
+func (c *Config) validateLogStore(p *problems) {
+	if !c.LogAggregate {
+		return
+	}
+	if c.Architecture == Kubernetes {
+		p.add("logging.aggregate", "is for a single server; on Kubernetes the pods write JSON lines to stdout for the cluster's collector (Fluent Bit, Vector, Promtail), see the README's Operations section")
+		return
+	}
+	if c.LogDriver != "json-file" || len(c.LogOptions) > 0 {
+		p.add("logging.aggregate", "sends every container's lines to VictoriaLogs through the syslog driver, but logging.driver is %q (options %v): set one of them", c.LogDriver, c.LogOptions)
+	}
+	c.validateImageRef(p, "logging.victoriaLogsImage", c.VictoriaLogsImage)
+	p.match("logging.retention", c.LogRetention, retention, "a duration such as 7d, 12h, 4w or 1y")
+	p.between("logging.localPort", c.LogLocalPort, 1, 65535)
+	p.between("logging.syslogPort", c.LogSyslogPort, 1, 65535)
+	taken := map[int]string{c.HTTPPort: "proxy.httpPort", c.HTTPSPort: "proxy.httpsPort"}
+	if c.Monitoring {
+		taken[c.LocalPort], taken[c.AlertmanagerPort] = "monitoring.localPort", "alerting.localPort"
+	}
+	if key, ok := taken[c.LogLocalPort]; ok {
+		p.add("logging.localPort", "must differ from %s (%d), which publishes on the same host", key, c.LogLocalPort)
+	}
 }
 
 // validateAlerting checks the receivers and the routing intervals; the

@@ -124,6 +124,18 @@ func Tools() []Tool {
 			},
 		},
 		goInstall("pebble", "PEBBLE", "github.com/letsencrypt/pebble/v2/cmd/pebble", PebbleVersion, "Let's Encrypt's test ACME server"),
+		{
+			Name: "victoria-logs", Key: "VICTORIA_LOGS", Version: VictoriaLogsVersion,
+			About: "the single server's log store", Cost: "about a CPU-minute",
+			dir: "victoria-logs-" + VictoriaLogsVersion, bin: "victoria-logs",
+			build: func(b *build) error {
+				// Without cgo: its pure-Go zstd, and a static binary that
+				// runs in any image.
+				cmd := b.goCmd("install", "-trimpath", "-ldflags", "-s -w", "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@"+VictoriaLogsVersion)
+				cmd.Env = append(cmd.Env, "GOBIN="+b.work, "CGO_ENABLED=0")
+				return b.run(cmd)
+			},
+		},
 	}
 }
 

@@ -31,4 +31,7 @@ const (
 	TraefikVersion = "v3.6.12"
 	// PebbleVersion is Let's Encrypt's test ACME server, the Traefik test's CA.
 	PebbleVersion = "v2.10.1"
+	// VictoriaLogsVersion is the single server's log store (Apache-2.0):
+	// syslog in, LogsQL out.
+	VictoriaLogsVersion = "v1.52.1"
 )

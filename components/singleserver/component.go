@@ -54,6 +54,9 @@ type Args struct {
 	LogOptions map[string]string
 	// Monitoring, when non-nil, runs Prometheus with the alert rules.
 	Monitoring *Monitoring
+	// Logs, when non-nil, runs the log store every container logs to
+	// (instead of LogDriver).
+	Logs *Logs
 }
 
 // SingleServer is the component.
@@ -164,11 +167,13 @@ type builder struct {
 	prometheus       *docker.Container
 	alertmanager     *docker.Container
 	pgExporter       *docker.Container
+	logs             *docker.Container // the log store; every other container waits for it
 }
 
 func (b *builder) build() error {
 	for _, step := range []func() error{
 		b.buildNetworks,
+		b.buildLogs,
 		b.buildAppImage,
 		b.buildDatabase,
 		b.buildDatabaseRoles,
@@ -196,7 +201,7 @@ func (b *builder) containers() []*docker.Container {
 		}
 	}
 	all = append(all, b.proxy)
-	for _, c := range []*docker.Container{b.alertmanager, b.pgExporter, b.prometheus} {
+	for _, c := range []*docker.Container{b.alertmanager, b.pgExporter, b.prometheus, b.logs} {
 		if c != nil {
 			all = append(all, c)
 		}
@@ -205,7 +210,12 @@ func (b *builder) containers() []*docker.Container {
 }
 
 func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
-	return append([]pulumi.ResourceOption{pulumi.Parent(b.parent)}, extra...)
+	opts := []pulumi.ResourceOption{pulumi.Parent(b.parent)}
+	if b.logs != nil {
+		// Created after the log store, which the log driver sends to.
+		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{b.logs}))
+	}
+	return append(opts, extra...)
 }
 
 // volume creates the Docker volume of a role (Docker name

@@ -17,9 +17,21 @@ const secretsDir = secretsMount + "/"
 
 // logDriver and logOptions are every container's logging: json-file with
 // rotation by default, as the seed asks, or a forwarding driver.
-func (b *builder) logDriver() string { return b.args.LogDriver }
+// logDriver and logOptions are every container's log driver: the log
+// store's when it runs (Logs), otherwise the stack's.
+func (b *builder) logDriver() string {
+	if b.args.Logs != nil {
+		driver, _ := b.logsDriver()
+		return driver
+	}
+	return b.args.LogDriver
+}
 
 func (b *builder) logOptions() pulumi.StringMap {
+	if b.args.Logs != nil {
+		_, options := b.logsDriver()
+		return options
+	}
 	return pulumi.ToStringMap(b.args.LogOptions)
 }
 

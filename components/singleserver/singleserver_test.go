@@ -532,6 +532,49 @@ func TestPrometheusAndLogDriver(t *testing.T) {
 	}
 }
 
+// TestLogsGoToOnePlace: with logging.aggregate, VictoriaLogs runs first
+// (its API and syslog port on the host's loopback only, its lines on a
+// retained volume, its own log in json-file), and every other container
+// logs to it over UDP syslog, tagged with its name, after it exists.
+func TestLogsGoToOnePlace(t *testing.T) {
+	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:logging.aggregate", "true").Set("fastapi-infra:monitoring.enabled", "true")
+	})
+	store := rec.Named(t, "fastapi-logs")
+	store.Equal(t, "command", []any{"-storageDataPath=/victoria-logs-data", "-retentionPeriod=7d", "-httpListenAddr=:9428", "-syslog.listenAddr.udp=:5140"})
+	store.Equal(t, "ports[0].ip", "127.0.0.1")
+	store.Equal(t, "ports[0].external", 9428)
+	store.Equal(t, "ports[1].ip", "127.0.0.1")
+	store.Equal(t, "ports[1].external", 5140)
+	store.Equal(t, "ports[1].protocol", "udp")
+	store.Equal(t, "logDriver", "json-file")
+	store.Equal(t, "readOnly", true)
+	store.Equal(t, "user", "65534:65534")
+	store.Equal(t, "capabilities.drops", []any{"ALL"})
+	if !rec.Named(t, "fastapi-logs-data").RetainOnDelete {
+		t.Error("the log store's volume is not retained")
+	}
+	n := 0
+	for _, c := range rec.ByType(containerType) {
+		if c.Name == "fastapi-logs" {
+			continue
+		}
+		n++
+		c.Equal(t, "logDriver", "syslog")
+		c.Equal(t, "logOpts", map[string]any{"syslog-address": "udp://127.0.0.1:5140", "syslog-format": "rfc5424micro", "tag": "{{.Name}}"})
+		if !c.DependsOn("fastapi-logs") {
+			t.Errorf("%s may start before the log store", c.Name)
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d containers log to the store", n)
+	}
+	// Off by default: each container keeps its json-file log.
+	if _, ok := containers(t, mustDeployDev(t, nil))["logs"]; ok {
+		t.Error("a log store with logging.aggregate off")
+	}
+}
+
 // TestAlertmanagerDeliversTheAlerts: with monitoring on, Alertmanager runs
 // beside Prometheus with the stack's receivers in a secret configuration,
 // its UI on the host's loopback, its silences on a retained volume, and

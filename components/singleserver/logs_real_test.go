@@ -1,0 +1,118 @@
+//go:build e2e
+
+package singleserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// freeUDPPort is a UDP port of 127.0.0.1 nothing listens on now.
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestLogAggregationOnRealDocker runs the component's containers with
+// logging.aggregate on the real engine: one request with a known
+// X-Request-ID, then VictoriaLogs' query API on the host's loopback finds
+// the proxy's access line and the app's JSON line for it, each under its
+// container's name; `docker logs` still shows the proxy's line.
+func TestLogAggregationOnRealDocker(t *testing.T) {
+	r := newRealServer(t, "dev", "logs")
+	args := r.args()
+	args.Logs = &Logs{Image: r.images["VICTORIA_LOGS"], Retention: "1d", LocalPort: freePort(t), SyslogPort: freeUDPPort(t)}
+	r.up(r.plan(args))
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp4", fmt.Sprintf("127.0.0.1:%d", args.HTTPSPort))
+		},
+	}}
+	id := "e2e-logs-" + r.prefix + "-" + fmt.Sprint(time.Now().UnixNano())
+	var sent time.Time
+	waitFor(t, "HTTPS 200 for the request with a known id", 30*time.Second, func() error {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://localhost:%d/items", args.HTTPSPort), nil)
+		req.Header.Set("X-Request-ID", id)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if got := resp.Header.Get("X-Request-ID"); got != id {
+			t.Fatalf("the response's X-Request-ID is %q, want the caller's %q", got, id)
+		}
+		sent = time.Now()
+		return nil
+	})
+
+	// LogsQL: the lines that hold the id, with the container's name.
+	type line struct {
+		Msg     string `json:"_msg"`
+		AppName string `json:"app_name"`
+	}
+	query := func() ([]line, error) {
+		q := url.Values{"query": {fmt.Sprintf("%q | fields _msg, app_name", id)}}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/select/logsql/query?%s", args.Logs.LocalPort, q.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("query status %d", resp.StatusCode)
+		}
+		var out []line
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l line
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				return nil, fmt.Errorf("%v: %s", err, sc.Text())
+			}
+			out = append(out, l)
+		}
+		return out, sc.Err()
+	}
+	var found []line
+	waitFor(t, "the proxy's and the app's lines in VictoriaLogs", 30*time.Second, func() error {
+		var err error
+		if found, err = query(); err != nil {
+			return err
+		}
+		var proxy, app bool
+		for _, l := range found {
+			proxy = proxy || l.AppName == r.prefix+"-proxy"
+			app = app || strings.HasPrefix(l.AppName, r.prefix+"-app-") && strings.Contains(l.Msg, "request_id")
+		}
+		if !proxy || !app {
+			return fmt.Errorf("proxy line %v, app line %v among %d: %+v", proxy, app, len(found), found)
+		}
+		return nil
+	})
+	t.Logf("%d lines for %s in VictoriaLogs %s after the response:", len(found), id, time.Since(sent).Round(10*time.Millisecond))
+	for _, l := range found {
+		t.Logf("  %s: %s", l.AppName, l.Msg)
+	}
+	// Docker's dual logging: docker logs still reads the proxy's line.
+	logs, err := r.engine.Logs(r.ctx, r.d.IDs[r.prefix+"-proxy"])
+	if err != nil || !strings.Contains(logs, id) {
+		t.Errorf("docker logs of the proxy lacks the request (%v):\n%s", err, logs)
+	}
+}
