@@ -10,6 +10,9 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
 
 // Architecture names the deployment target of a stack.
@@ -29,73 +32,178 @@ type secretValue struct {
 	isSecret bool // stored encrypted, as `pulumi config set --secret` does
 }
 
-// Config is the stack config as read, before it becomes a service.Spec: plain
-// Go values, one field per key of keys.go.
+// Config is the stack config as read, before it becomes a service.Spec: one
+// field per key of keys.go, grouped as the keys are (app.*, tls.*, db.*,
+// ...), with the secrets kept unexported.
 type Config struct {
-	Architecture Architecture
-	Environment  string
+	Architecture      Architecture
+	Environment       string
+	Domain            string
+	SecretEnv         map[string]string
+	secretEnvIsSecret bool
+	App               AppConfig
+	TLS               TLSConfig
+	DB                DBConfig
+	Registry          RegistryConfig
+	Docker            DockerConfig
+	Proxy             ProxyConfig
+	Kubernetes        KubernetesConfig
+	Monitoring        MonitoringConfig
+	Alerting          AlertingConfig
+	Logging           LoggingConfig
 
-	AppName, Image, BuildContext, Dockerfile, Module string
-	Port, Workers, Replicas, ShutdownGraceSeconds    int
-	CPU, Memory                                      string
-	Env                                              map[string]string
-	SecretEnv                                        map[string]string
-	secretEnvIsSecret                                bool
-	ProxyHeaders                                     bool
+	// Secrets are top-level keys; their values never leave the stacks package.
+	tlsCert           secretValue
+	tlsKey            secretValue
+	dbPassword        secretValue
+	dbAppPassword     secretValue
+	registryPassword  secretValue
+	rolloutKey        secretValue
+	kubeconfigContent secretValue
+	alertWebhookURL   secretValue
+	alertSlackURL     secretValue
+	alertSMTPPassword secretValue
 
-	LivePath, ReadyPath string
+	stack    string          // the stack's name, for names that must differ per stack
+	unparsed map[string]bool // keys whose value did not parse (reported when read)
+}
 
-	MigrationStrategy string
-	MigrationCommand  []string
+// AppConfig holds the keys app.* health.* migration.*: the service itself.
+type AppConfig struct {
+	Name                 string
+	Image                string
+	BuildContext         string
+	Dockerfile           string
+	Module               string
+	Port                 int
+	Workers              int
+	Replicas             int
+	CPU                  service.Quantity
+	Memory               service.Quantity
+	Env                  map[string]string
+	ShutdownGraceSeconds int
+	ProxyHeaders         bool
+	LivePath             string
+	ReadyPath            string
+	MigrationStrategy    service.MigrationStrategy
+	MigrationCommand     []string
+}
 
-	Domain                                                                           string
-	TLSMode, TLSACMEEmail, TLSACMEServer, TLSACMECA, TLSSecretName, TLSClusterIssuer string
-	tlsCert, tlsKey                                                                  secretValue
+// TLSConfig holds the keys tls.*.
+type TLSConfig struct {
+	Mode          service.TLSMode
+	ACMEEmail     string
+	ACMEServer    string
+	ACMECA        string
+	SecretName    string
+	ClusterIssuer string
+}
 
-	DBMode, DBImage, DBHost, DBName, DBUser, DBSSLMode, DBStorageSize string
-	DBAppUser, DBCACert                                               string
-	DBCPU, DBMemory, DBStorageClass                                   string
-	DBBackupSchedule                                                  string
-	DBBackupKeep                                                      int
-	DBPort                                                            int
-	dbPassword, dbAppPassword                                         secretValue
-	DBRetainOnDelete                                                  bool
+// DBConfig holds the keys db.*.
+type DBConfig struct {
+	Mode           service.DatabaseMode
+	Image          string
+	Host           string
+	Port           int
+	Name           string
+	User           string
+	AppUser        string
+	SSLMode        string
+	CACert         string
+	RetainOnDelete bool
+	StorageSize    string
+	CPU            service.Quantity
+	StorageClass   string
+	Memory         service.Quantity
+	BackupSchedule string
+	BackupKeep     int
+}
 
-	RegistryServer, RegistryUsername string
-	registryPassword                 secretValue
-	rolloutKey                       secretValue
-	kubeconfigContent                secretValue
+// RegistryConfig holds the keys registry.*.
+type RegistryConfig struct {
+	Server   string
+	Username string
+}
 
-	DockerHost, DockerSubnet                       string
-	RefreshImages                                  bool
-	DockerNamePrefix                               string
-	ProxyKind, ProxyImage, TraefikImage, BodyLimit string
-	HTTPPort, HTTPSPort, RateLimit, ConnLimit      int
+// DockerConfig holds the keys docker.*: the single server's engine.
+type DockerConfig struct {
+	Host          string
+	Subnet        string
+	RefreshImages bool
+	NamePrefix    string
+}
 
-	Kubeconfig, KubeContext, RenderYAMLTo, Namespace, IngressClass, IngressNamespace, ImagePullPolicy string
-	NodeSelector                                                                                      map[string]string
-	TrustedProxies                                                                                    []string
-	CreateNamespace, PDB, HPA, NetworkPolicy                                                          bool
-	HPAMin, HPAMax, HPACPUTarget                                                                      int
+// ProxyConfig holds the keys proxy.*: the single server's proxy.
+type ProxyConfig struct {
+	Kind         singleserver.ProxyKind
+	Image        string
+	TraefikImage string
+	HTTPPort     int
+	HTTPSPort    int
+	BodyLimit    string
+	RateLimit    int
+	ConnLimit    int
+}
 
-	Monitoring, PrometheusOperator              bool
-	MonitoringNamespace, ErrorRatio, P95Seconds string
-	PrometheusImage, Retention                  string
-	DownMinutes, RestartsPerHour, LocalPort     int
-	MonitoringInterval, PostgresExporterImage   string
-	LogDriver                                   string
-	LogOptions                                  map[string]string
-	LogAggregate                                bool
-	VictoriaLogsImage, LogRetention             string
-	LogLocalPort, LogSyslogPort                 int
+// KubernetesConfig holds the keys kubernetes.*.
+type KubernetesConfig struct {
+	Kubeconfig       string
+	RenderYAMLTo     string
+	Context          string
+	Namespace        string
+	CreateNamespace  bool
+	IngressClass     string
+	IngressNamespace string
+	ImagePullPolicy  string
+	NodeSelector     map[string]string
+	TrustedProxies   []string
+	PDB              bool
+	HPA              bool
+	HPAMin           int
+	HPAMax           int
+	HPACPUTarget     int
+	NetworkPolicy    bool
+}
 
-	AlertmanagerImage                                        string
-	AlertmanagerPort                                         int
-	SlackChannel, EmailTo, EmailFrom, SMTPHost, SMTPUsername string
-	GroupWait, GroupInterval, RepeatInterval                 string
-	alertWebhookURL, alertSlackURL, alertSMTPPassword        secretValue
+// MonitoringConfig holds the keys monitoring.*.
+type MonitoringConfig struct {
+	Enabled               bool
+	PrometheusOperator    bool
+	Namespace             string
+	DownMinutes           int
+	ErrorRatio            float64
+	P95Seconds            float64
+	RestartsPerHour       int
+	PrometheusImage       string
+	Retention             string
+	LocalPort             int
+	Interval              string
+	PostgresExporterImage string
+}
 
-	stack string // the stack's name, for names that must differ per stack
+// AlertingConfig holds the keys alerting.*.
+type AlertingConfig struct {
+	AlertmanagerImage string
+	LocalPort         int
+	SlackChannel      string
+	EmailTo           string
+	EmailFrom         string
+	SMTPHost          string
+	SMTPUsername      string
+	GroupWait         string
+	GroupInterval     string
+	RepeatInterval    string
+}
+
+// LoggingConfig holds the keys logging.*: the single server's container logs.
+type LoggingConfig struct {
+	Driver            string
+	Options           map[string]string
+	Aggregate         bool
+	VictoriaLogsImage string
+	Retention         string
+	LocalPort         int
+	SyslogPort        int
 }
 
 // reader reads keys with the SDK's Try* functions, falls back to the key
@@ -110,6 +218,9 @@ type reader struct {
 	ctx    *pulumi.Context
 	groups map[string]json.RawMessage
 	errs   []error
+	// unparsed are the keys whose value did not parse (reported here):
+	// validate does not check the range of what is not there.
+	unparsed map[string]bool
 }
 
 func (r *reader) fail(key, format string, args ...any) {
@@ -175,6 +286,30 @@ func (r *reader) str(key string) string {
 	}
 	r.fail(key, "must be a string, got %s", raw)
 	return ""
+}
+
+// quantity reads a CPU or memory amount and parses it, once: a value that
+// does not parse is reported on its key, and the Quantity keeps its text.
+func (r *reader) quantity(key string, parse func(string) (service.Quantity, error)) service.Quantity {
+	s := r.str(key)
+	q, err := parse(s)
+	if err != nil {
+		r.fail(key, "%v", err)
+		r.unparsed[key] = true
+		return service.Quantity{Text: s}
+	}
+	return q
+}
+
+// number reads a decimal number; want says what it must be, for the error.
+func (r *reader) number(key, want string) float64 {
+	s := r.str(key)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		r.fail(key, "must be %s, got %q", want, s)
+		r.unparsed[key] = true
+	}
+	return f
 }
 
 func (r *reader) integer(key string) int {
@@ -317,130 +452,142 @@ func envKeyProblems() []error {
 // Load reads, defaults and validates the stack config. The error lists every
 // problem, each on its own line, naming the key.
 func Load(ctx *pulumi.Context) (*Config, error) {
-	r := &reader{ctx: ctx, groups: map[string]json.RawMessage{}}
+	r := &reader{ctx: ctx, groups: map[string]json.RawMessage{}, unparsed: map[string]bool{}}
 	c := &Config{
-		Architecture: Architecture(r.str("architecture")),
-		Environment:  r.str("environment"),
-
-		AppName:              r.str("app.name"),
-		Image:                r.str("app.image"),
-		BuildContext:         r.str("app.buildContext"),
-		Dockerfile:           r.str("app.dockerfile"),
-		Module:               r.str("app.module"),
-		Port:                 r.integer("app.port"),
-		Workers:              r.integer("app.workers"),
-		Replicas:             r.integer("app.replicas"),
-		CPU:                  r.str("app.cpu"),
-		Memory:               r.str("app.memory"),
-		Env:                  r.stringMap("app.env"),
-		ShutdownGraceSeconds: r.integer("app.shutdownGraceSeconds"),
-		ProxyHeaders:         r.boolean("app.proxyHeaders"),
-
-		LivePath:  r.str("health.livePath"),
-		ReadyPath: r.str("health.readyPath"),
-
-		MigrationStrategy: r.str("migration.strategy"),
-		MigrationCommand:  r.stringList("migration.command"),
-
-		Domain:           r.str("domain"),
-		TLSMode:          r.str("tls.mode"),
-		tlsCert:          r.secret("tlsCert"),
-		tlsKey:           r.secret("tlsKey"),
-		TLSACMEEmail:     r.str("tls.acmeEmail"),
-		TLSACMEServer:    r.str("tls.acmeServer"),
-		TLSACMECA:        r.str("tls.acmeCA"),
-		TLSSecretName:    r.str("tls.secretName"),
-		TLSClusterIssuer: r.str("tls.clusterIssuer"),
-
-		DBMode:           r.str("db.mode"),
-		DBImage:          r.str("db.image"),
-		DBHost:           r.str("db.host"),
-		DBPort:           r.integer("db.port"),
-		DBName:           r.str("db.name"),
-		DBUser:           r.str("db.user"),
-		dbPassword:       r.secret("dbPassword"),
-		DBAppUser:        r.str("db.appUser"),
-		dbAppPassword:    r.secret("dbAppPassword"),
-		DBSSLMode:        r.str("db.sslmode"),
-		DBCACert:         r.str("db.caCert"),
-		DBRetainOnDelete: r.boolean("db.retainOnDelete"),
-		DBStorageSize:    r.str("db.storageSize"),
-		DBCPU:            r.str("db.cpu"),
-		DBStorageClass:   r.str("db.storageClass"),
-		DBMemory:         r.str("db.memory"),
-		DBBackupSchedule: r.str("db.backup.schedule"),
-		DBBackupKeep:     r.integer("db.backup.keep"),
-
-		RegistryServer:    r.str("registry.server"),
-		RegistryUsername:  r.str("registry.username"),
+		Architecture:      Architecture(r.str("architecture")),
+		Environment:       r.str("environment"),
+		Domain:            r.str("domain"),
+		tlsCert:           r.secret("tlsCert"),
+		tlsKey:            r.secret("tlsKey"),
+		dbPassword:        r.secret("dbPassword"),
+		dbAppPassword:     r.secret("dbAppPassword"),
 		registryPassword:  r.secret("registryPassword"),
 		rolloutKey:        r.secret("rolloutKey"),
 		kubeconfigContent: r.secret("kubeconfig"),
-
-		DockerHost:       r.str("docker.host"),
-		DockerSubnet:     r.str("docker.subnet"),
-		RefreshImages:    r.boolean("docker.refreshImages"),
-		DockerNamePrefix: r.str("docker.namePrefix"),
-		ProxyKind:        r.str("proxy.kind"),
-		ProxyImage:       r.str("proxy.image"),
-		TraefikImage:     r.str("proxy.traefikImage"),
-		HTTPPort:         r.integer("proxy.httpPort"),
-		HTTPSPort:        r.integer("proxy.httpsPort"),
-		BodyLimit:        r.str("proxy.bodyLimit"),
-		RateLimit:        r.integer("proxy.rateLimit"),
-		ConnLimit:        r.integer("proxy.connLimit"),
-
-		Kubeconfig:       r.str("kubernetes.kubeconfig"),
-		RenderYAMLTo:     r.str("kubernetes.renderYamlTo"),
-		KubeContext:      r.str("kubernetes.context"),
-		Namespace:        r.str("kubernetes.namespace"),
-		CreateNamespace:  r.boolean("kubernetes.createNamespace"),
-		IngressClass:     r.str("kubernetes.ingressClass"),
-		IngressNamespace: r.str("kubernetes.ingressNamespace"),
-		ImagePullPolicy:  r.str("kubernetes.imagePullPolicy"),
-		NodeSelector:     r.stringMap("kubernetes.nodeSelector"),
-		TrustedProxies:   r.stringList("kubernetes.trustedProxies"),
-		PDB:              r.boolean("kubernetes.pdb"),
-		HPA:              r.boolean("kubernetes.hpa.enabled"),
-		HPAMin:           r.integer("kubernetes.hpa.minReplicas"),
-		HPAMax:           r.integer("kubernetes.hpa.maxReplicas"),
-		HPACPUTarget:     r.integer("kubernetes.hpa.cpuTarget"),
-		NetworkPolicy:    r.boolean("kubernetes.networkPolicy"),
-
-		Monitoring:            r.boolean("monitoring.enabled"),
-		PrometheusOperator:    r.boolean("monitoring.prometheusOperator"),
-		MonitoringNamespace:   r.str("monitoring.namespace"),
-		DownMinutes:           r.integer("monitoring.downMinutes"),
-		ErrorRatio:            r.str("monitoring.errorRatio"),
-		P95Seconds:            r.str("monitoring.p95Seconds"),
-		RestartsPerHour:       r.integer("monitoring.restartsPerHour"),
-		PrometheusImage:       r.str("monitoring.prometheusImage"),
-		Retention:             r.str("monitoring.retention"),
-		LocalPort:             r.integer("monitoring.localPort"),
-		MonitoringInterval:    r.str("monitoring.interval"),
-		PostgresExporterImage: r.str("monitoring.postgresExporterImage"),
-		AlertmanagerImage:     r.str("alerting.alertmanagerImage"),
-		AlertmanagerPort:      r.integer("alerting.localPort"),
-		SlackChannel:          r.str("alerting.slackChannel"),
-		EmailTo:               r.str("alerting.emailTo"),
-		EmailFrom:             r.str("alerting.emailFrom"),
-		SMTPHost:              r.str("alerting.smtpHost"),
-		SMTPUsername:          r.str("alerting.smtpUsername"),
-		GroupWait:             r.str("alerting.groupWait"),
-		GroupInterval:         r.str("alerting.groupInterval"),
-		RepeatInterval:        r.str("alerting.repeatInterval"),
-		alertWebhookURL:       r.secret("alertWebhookUrl"),
-		alertSlackURL:         r.secret("alertSlackUrl"),
-		alertSMTPPassword:     r.secret("alertSmtpPassword"),
-		LogDriver:             r.str("logging.driver"),
-		LogOptions:            r.stringMap("logging.options"),
-		LogAggregate:          r.boolean("logging.aggregate"),
-		VictoriaLogsImage:     r.str("logging.victoriaLogsImage"),
-		LogRetention:          r.str("logging.retention"),
-		LogLocalPort:          r.integer("logging.localPort"),
-		LogSyslogPort:         r.integer("logging.syslogPort"),
+		alertWebhookURL:   r.secret("alertWebhookUrl"),
+		alertSlackURL:     r.secret("alertSlackUrl"),
+		alertSMTPPassword: r.secret("alertSmtpPassword"),
+		App: AppConfig{
+			Name:                 r.str("app.name"),
+			Image:                r.str("app.image"),
+			BuildContext:         r.str("app.buildContext"),
+			Dockerfile:           r.str("app.dockerfile"),
+			Module:               r.str("app.module"),
+			Port:                 r.integer("app.port"),
+			Workers:              r.integer("app.workers"),
+			Replicas:             r.integer("app.replicas"),
+			CPU:                  r.quantity("app.cpu", service.ParseCPU),
+			Memory:               r.quantity("app.memory", service.ParseMemory),
+			Env:                  r.stringMap("app.env"),
+			ShutdownGraceSeconds: r.integer("app.shutdownGraceSeconds"),
+			ProxyHeaders:         r.boolean("app.proxyHeaders"),
+			LivePath:             r.str("health.livePath"),
+			ReadyPath:            r.str("health.readyPath"),
+			MigrationStrategy:    service.MigrationStrategy(r.str("migration.strategy")),
+			MigrationCommand:     r.stringList("migration.command"),
+		},
+		TLS: TLSConfig{
+			Mode:          service.TLSMode(r.str("tls.mode")),
+			ACMEEmail:     r.str("tls.acmeEmail"),
+			ACMEServer:    r.str("tls.acmeServer"),
+			ACMECA:        r.str("tls.acmeCA"),
+			SecretName:    r.str("tls.secretName"),
+			ClusterIssuer: r.str("tls.clusterIssuer"),
+		},
+		DB: DBConfig{
+			Mode:           service.DatabaseMode(r.str("db.mode")),
+			Image:          r.str("db.image"),
+			Host:           r.str("db.host"),
+			Port:           r.integer("db.port"),
+			Name:           r.str("db.name"),
+			User:           r.str("db.user"),
+			AppUser:        r.str("db.appUser"),
+			SSLMode:        r.str("db.sslmode"),
+			CACert:         r.str("db.caCert"),
+			RetainOnDelete: r.boolean("db.retainOnDelete"),
+			StorageSize:    r.str("db.storageSize"),
+			CPU:            r.quantity("db.cpu", service.ParseCPU),
+			StorageClass:   r.str("db.storageClass"),
+			Memory:         r.quantity("db.memory", service.ParseMemory),
+			BackupSchedule: r.str("db.backup.schedule"),
+			BackupKeep:     r.integer("db.backup.keep"),
+		},
+		Registry: RegistryConfig{
+			Server:   r.str("registry.server"),
+			Username: r.str("registry.username"),
+		},
+		Docker: DockerConfig{
+			Host:          r.str("docker.host"),
+			Subnet:        r.str("docker.subnet"),
+			RefreshImages: r.boolean("docker.refreshImages"),
+			NamePrefix:    r.str("docker.namePrefix"),
+		},
+		Proxy: ProxyConfig{
+			Kind:         singleserver.ProxyKind(r.str("proxy.kind")),
+			Image:        r.str("proxy.image"),
+			TraefikImage: r.str("proxy.traefikImage"),
+			HTTPPort:     r.integer("proxy.httpPort"),
+			HTTPSPort:    r.integer("proxy.httpsPort"),
+			BodyLimit:    r.str("proxy.bodyLimit"),
+			RateLimit:    r.integer("proxy.rateLimit"),
+			ConnLimit:    r.integer("proxy.connLimit"),
+		},
+		Kubernetes: KubernetesConfig{
+			Kubeconfig:       r.str("kubernetes.kubeconfig"),
+			RenderYAMLTo:     r.str("kubernetes.renderYamlTo"),
+			Context:          r.str("kubernetes.context"),
+			Namespace:        r.str("kubernetes.namespace"),
+			CreateNamespace:  r.boolean("kubernetes.createNamespace"),
+			IngressClass:     r.str("kubernetes.ingressClass"),
+			IngressNamespace: r.str("kubernetes.ingressNamespace"),
+			ImagePullPolicy:  r.str("kubernetes.imagePullPolicy"),
+			NodeSelector:     r.stringMap("kubernetes.nodeSelector"),
+			TrustedProxies:   r.stringList("kubernetes.trustedProxies"),
+			PDB:              r.boolean("kubernetes.pdb"),
+			HPA:              r.boolean("kubernetes.hpa.enabled"),
+			HPAMin:           r.integer("kubernetes.hpa.minReplicas"),
+			HPAMax:           r.integer("kubernetes.hpa.maxReplicas"),
+			HPACPUTarget:     r.integer("kubernetes.hpa.cpuTarget"),
+			NetworkPolicy:    r.boolean("kubernetes.networkPolicy"),
+		},
+		Monitoring: MonitoringConfig{
+			Enabled:               r.boolean("monitoring.enabled"),
+			PrometheusOperator:    r.boolean("monitoring.prometheusOperator"),
+			Namespace:             r.str("monitoring.namespace"),
+			DownMinutes:           r.integer("monitoring.downMinutes"),
+			ErrorRatio:            r.number("monitoring.errorRatio", errorRatioWant),
+			P95Seconds:            r.number("monitoring.p95Seconds", p95Want),
+			RestartsPerHour:       r.integer("monitoring.restartsPerHour"),
+			PrometheusImage:       r.str("monitoring.prometheusImage"),
+			Retention:             r.str("monitoring.retention"),
+			LocalPort:             r.integer("monitoring.localPort"),
+			Interval:              r.str("monitoring.interval"),
+			PostgresExporterImage: r.str("monitoring.postgresExporterImage"),
+		},
+		Alerting: AlertingConfig{
+			AlertmanagerImage: r.str("alerting.alertmanagerImage"),
+			LocalPort:         r.integer("alerting.localPort"),
+			SlackChannel:      r.str("alerting.slackChannel"),
+			EmailTo:           r.str("alerting.emailTo"),
+			EmailFrom:         r.str("alerting.emailFrom"),
+			SMTPHost:          r.str("alerting.smtpHost"),
+			SMTPUsername:      r.str("alerting.smtpUsername"),
+			GroupWait:         r.str("alerting.groupWait"),
+			GroupInterval:     r.str("alerting.groupInterval"),
+			RepeatInterval:    r.str("alerting.repeatInterval"),
+		},
+		Logging: LoggingConfig{
+			Driver:            r.str("logging.driver"),
+			Options:           r.stringMap("logging.options"),
+			Aggregate:         r.boolean("logging.aggregate"),
+			VictoriaLogsImage: r.str("logging.victoriaLogsImage"),
+			Retention:         r.str("logging.retention"),
+			LocalPort:         r.integer("logging.localPort"),
+			SyslogPort:        r.integer("logging.syslogPort"),
+		},
 	}
 	c.SecretEnv, c.secretEnvIsSecret = r.secretMap("secretEnv")
+	c.unparsed = r.unparsed
 	applyDefaults(c)
 	errs := append(append(envKeyProblems(), r.errs...), c.validate()...)
 	errs = append(errs, stackFileProblems(ctx.Stack())...)

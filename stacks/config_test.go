@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 )
 
@@ -312,7 +313,11 @@ func TestDefaultWorkers(t *testing.T) {
 		{Kubernetes, "2", 1}, // one process per pod; replicas scale
 	}
 	for _, tc := range cases {
-		if got := defaultWorkers(tc.arch, tc.cpu); got != tc.want {
+		cpu, err := service.ParseCPU(tc.cpu)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := defaultWorkers(tc.arch, cpu); got != tc.want {
 			t.Errorf("defaultWorkers(%s, %s) = %d, want %d", tc.arch, tc.cpu, got, tc.want)
 		}
 	}

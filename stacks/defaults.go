@@ -13,47 +13,47 @@ import (
 // defaults come from the key registry as keys are read. It never overrides a
 // value the stack set.
 func applyDefaults(c *Config) {
-	if c.Workers == 0 {
-		c.Workers = defaultWorkers(c.Architecture, c.CPU)
+	if c.App.Workers == 0 {
+		c.App.Workers = defaultWorkers(c.Architecture, c.App.CPU)
 	}
-	if c.TLSSecretName == "" {
-		c.TLSSecretName = c.AppName + "-tls"
+	if c.TLS.SecretName == "" {
+		c.TLS.SecretName = c.App.Name + "-tls"
 	}
 	production := c.Environment == "production"
-	if c.TLSMode == "" {
+	if c.TLS.Mode == "" {
 		switch {
 		case c.Architecture == Kubernetes:
-			c.TLSMode = "secret" // <app.name>-tls, made by whoever manages certificates
+			c.TLS.Mode = service.TLSSecret // <app.name>-tls, made by whoever manages certificates
 		case !production:
-			c.TLSMode = "self-signed"
+			c.TLS.Mode = service.TLSSelfSigned
 		} // a production single server must choose: validate says so
 	}
-	if c.DBMode == "" {
+	if c.DB.Mode == "" {
 		switch {
 		case c.Architecture != Kubernetes:
-			c.DBMode = "container"
+			c.DB.Mode = service.DatabaseContainer
 		case production:
-			c.DBMode = "external"
+			c.DB.Mode = service.DatabaseExternal
 		default:
-			c.DBMode = "in-cluster"
+			c.DB.Mode = service.DatabaseInCluster
 		}
 	}
-	if c.DBSSLMode == "" {
+	if c.DB.SSLMode == "" {
 		// A production database is reached across a network the stack
 		// does not own: verify who answers. The stack's own is on its
 		// private network and serves no TLS; a development one may be a
 		// laptop's.
-		c.DBSSLMode = "prefer"
-		if c.DBMode == "external" && production {
-			c.DBSSLMode = "verify-full"
+		c.DB.SSLMode = "prefer"
+		if c.DB.Mode == service.DatabaseExternal && production {
+			c.DB.SSLMode = "verify-full"
 		}
 	}
-	if c.DBMode != "external" {
-		if c.DBAppUser == "" {
-			c.DBAppUser = c.DBUser + "_rw"
+	if c.DB.Mode != service.DatabaseExternal {
+		if c.DB.AppUser == "" {
+			c.DB.AppUser = c.DB.User + "_rw"
 		}
 		if !c.dbAppPassword.set {
-			c.dbAppPassword = derivedAppPassword(c.dbPassword.plain, c.DBAppUser)
+			c.dbAppPassword = derivedAppPassword(c.dbPassword.plain, c.DB.AppUser)
 		}
 	}
 }
@@ -75,13 +75,12 @@ func derivedAppPassword(owner, role string) secretValue {
 // defaultWorkers follows the seed: one process per pod on Kubernetes, where
 // replicas scale; (2 x CPU) + 1 on a single server, with CPU the container's
 // limit rounded up, since that is all the CPU its workers can use.
-func defaultWorkers(arch Architecture, cpu string) int {
+func defaultWorkers(arch Architecture, cpu service.Quantity) int {
 	if arch == Kubernetes {
 		return 1
 	}
-	q, err := service.ParseCPU(cpu)
-	if err != nil || q.Value <= 0 {
-		return 1 // app.cpu is reported by validate
+	if cpu.Value <= 0 {
+		return 1 // app.cpu is reported
 	}
-	return 2*int(math.Ceil(q.Cores())) + 1
+	return 2*int(math.Ceil(cpu.Cores())) + 1
 }

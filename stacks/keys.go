@@ -7,6 +7,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
 
 // Namespace is the project name, the namespace of every key of this program.
@@ -85,14 +89,14 @@ var Keys = []Key{
 	{"docker.refreshImages", "boolean", true, false, "single server: on every up, look up each image's digest in its registry and pull again when its tag points to a new build; false for images that exist only on the host (the dev stack's local images)"},
 	{"docker.subnet", "string", "", false, "single server: the private network (an IPv4 /16 to /28); the proxy takes its last address, the only one the app trusts for X-Forwarded-*; empty: a /24 in 172.30.0.0/16 chosen by the name prefix, so that stacks share a host"},
 	{"docker.namePrefix", "string", "", false, "single server: what every container, network and volume name starts with; empty: <app.name>-<stack>, so that two stacks share a Docker host (a stack made before this key used <app.name>: set that to keep its containers and data volume)"},
-	{"proxy.kind", "string", "nginx", false, "single server: nginx (generated config) or traefik (ACME)"},
+	{"proxy.kind", "string", string(singleserver.Nginx), false, "single server: nginx (generated config) or traefik (ACME)"},
 	{"proxy.image", "string", "nginx:1.30", false, "single server: nginx image (1.30: nginx's stable line)"},
 	{"proxy.traefikImage", "string", "traefik:v3.6", false, "single server: Traefik image (v3.6 or later: the ACME CA options)"},
-	{"proxy.httpPort", "integer", 80, false, "single server: published HTTP port (redirects to HTTPS)"},
-	{"proxy.httpsPort", "integer", 443, false, "single server: published HTTPS port"},
+	{"proxy.httpPort", "integer", singleserver.DefaultHTTPPort, false, "single server: published HTTP port (redirects to HTTPS)"},
+	{"proxy.httpsPort", "integer", singleserver.DefaultHTTPSPort, false, "single server: published HTTPS port"},
 	{"proxy.rateLimit", "integer", 100, false, "single server: requests a second each client address may send through nginx (bursts of twice that pass); beyond it 429; 0: no limit"},
 	{"proxy.connLimit", "integer", 100, false, "single server: concurrent connections per client address at nginx; beyond it 429; 0: no limit"},
-	{"proxy.bodyLimit", "string", "10m", false, "largest request body (nginx size: 512k, 10m, 1g): the single server's proxy, and the Ingress on the nginx class"},
+	{"proxy.bodyLimit", "string", service.DefaultBodyLimit, false, "largest request body (nginx size: 512k, 10m, 1g): the single server's proxy, and the Ingress on the nginx class"},
 
 	{"kubernetes.kubeconfig", "string", "", false, "kubeconfig file path; empty: $KUBECONFIG or ~/.kube/config (content goes in the secret kubeconfig)"},
 	{"kubernetes.renderYamlTo", "string", "", false, "render manifests into this folder instead of deploying (the provider's renderYamlToDirectory), for review and kube-score"},
@@ -100,9 +104,9 @@ var Keys = []Key{
 	{"kubernetes.namespace", "string", "fastapi", false, "namespace of every object"},
 	{"kubernetes.createNamespace", "boolean", true, false, "create the namespace; false: it exists already"},
 	{"kubernetes.ingressClass", "string", "nginx", false, "ingressClassName (nginx or traefik get an HTTP -> HTTPS redirect annotation)"},
-	{"kubernetes.ingressNamespace", "string", "ingress-nginx", false, "namespace of the ingress controller, the only source the NetworkPolicy admits"},
+	{"kubernetes.ingressNamespace", "string", kubernetes.DefaultIngressNamespace, false, "namespace of the ingress controller, the only source the NetworkPolicy admits"},
 	{"kubernetes.trustedProxies", "array", []any{}, false, "addresses or CIDRs of the ingress controller's pods, the only peers whose X-Forwarded-* the app believes (uvicorn 0.30+ takes CIDRs, older only addresses); empty: only 127.0.0.1 (a sidecar)"},
-	{"kubernetes.imagePullPolicy", "string", "IfNotPresent", false, "IfNotPresent, Always or Never"},
+	{"kubernetes.imagePullPolicy", "string", kubernetes.DefaultImagePullPolicy, false, "IfNotPresent, Always or Never"},
 	{"kubernetes.nodeSelector", "object", map[string]any{}, false, "node labels every pod must match (label: value), e.g. a dedicated node pool; empty: any node"},
 	{"kubernetes.pdb", "boolean", false, false, "create a PodDisruptionBudget"},
 	{"kubernetes.hpa.enabled", "boolean", false, false, "create a HorizontalPodAutoscaler"},
@@ -122,7 +126,7 @@ var Keys = []Key{
 	{"monitoring.retention", "string", "15d", false, "single server: how long Prometheus keeps samples (its volume is retained on delete)"},
 	{"monitoring.localPort", "integer", 9090, false, "single server: Prometheus's UI and API on the host's 127.0.0.1 only (reach it through an SSH tunnel)"},
 	{"monitoring.postgresExporterImage", "string", "quay.io/prometheuscommunity/postgres-exporter:v0.17.1", false, "the postgres_exporter image, run beside the stack's own database (single server: a container; Kubernetes: a sidecar in the in-cluster database's pod) for the database down, connections and backup age alerts; empty (Kubernetes): none"},
-	{"monitoring.interval", "string", "15s", false, "how often Prometheus scrapes the app and evaluates the alerts (single server; Kubernetes: the ServiceMonitor's interval)"},
+	{"monitoring.interval", "string", singleserver.DefaultScrapeInterval, false, "how often Prometheus scrapes the app and evaluates the alerts (single server; Kubernetes: the ServiceMonitor's interval)"},
 	{"alerting.alertmanagerImage", "string", "prom/alertmanager:v0.28.1", false, "single server: the Alertmanager image, run beside Prometheus (monitoring.enabled) to deliver the alerts"},
 	{"alerting.localPort", "integer", 9093, false, "single server: Alertmanager's UI and API (alerts, silences) on the host's 127.0.0.1 only"},
 	{"alerting.slackChannel", "string", "", false, "Slack channel for alertSlackUrl, e.g. #oncall; empty: the incoming webhook's own channel"},
@@ -133,7 +137,7 @@ var Keys = []Key{
 	{"alerting.groupWait", "string", "30s", false, "how long a new alert waits for others of its group before the first notification"},
 	{"alerting.groupInterval", "string", "5m", false, "how long before a changed group (a new or a resolved alert) is notified again"},
 	{"alerting.repeatInterval", "string", "1h", false, "critical alerts that still fire are sent again this often; warnings three times as seldom"},
-	{"logging.driver", "string", "json-file", false, "single server: Docker log driver (json-file rotates at 10m x 3; fluentd, gelf, syslog ... forward)"},
+	{"logging.driver", "string", singleserver.DefaultLogDriver, false, "single server: Docker log driver (json-file rotates at 10m x 3; fluentd, gelf, syslog ... forward)"},
 	{"logging.options", "object", map[string]any{}, false, "single server: log driver options, e.g. fluentd-address: 10.0.0.5:24224; empty for json-file means max-size 10m, max-file 3"},
 	{"logging.aggregate", "boolean", false, false, "single server: run VictoriaLogs and send every container's lines to it (syslog), to search them in one place by service, container and request id; docker logs keeps working. Instead of logging.driver"},
 	{"logging.victoriaLogsImage", "string", "victoriametrics/victoria-logs:v1.52.1", false, "single server: the VictoriaLogs image for logging.aggregate (images/build.sh logs makes a local one)"},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
 
@@ -42,20 +43,20 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 	}
 	provArgs := &k8s.ProviderArgs{EnableServerSideApply: pulumi.Bool(true)}
 	switch {
-	case c.RenderYAMLTo != "":
+	case c.Kubernetes.RenderYAMLTo != "":
 		// Rendering never contacts a cluster, and the provider rejects a
 		// kubeconfig beside renderYamlToDirectory: a stack that deploys can
 		// still render by setting this one key.
-		provArgs.RenderYamlToDirectory = pulumi.String(c.RenderYAMLTo)
+		provArgs.RenderYamlToDirectory = pulumi.String(c.Kubernetes.RenderYAMLTo)
 	default:
-		if c.Kubeconfig != "" {
-			provArgs.Kubeconfig = pulumi.String(c.Kubeconfig)
+		if c.Kubernetes.Kubeconfig != "" {
+			provArgs.Kubeconfig = pulumi.String(c.Kubernetes.Kubeconfig)
 		}
 		if c.kubeconfigContent.set {
 			provArgs.Kubeconfig = c.kubeconfigContent.output()
 		}
-		if c.KubeContext != "" {
-			provArgs.Context = pulumi.String(c.KubeContext)
+		if c.Kubernetes.Context != "" {
+			provArgs.Context = pulumi.String(c.Kubernetes.Context)
 		}
 	}
 	prov, err := k8s.NewProvider(ctx, "kubernetes", provArgs)
@@ -63,41 +64,41 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		return err
 	}
 	spec := c.Spec()
-	if c.RenderYAMLTo != "" {
+	if c.Kubernetes.RenderYAMLTo != "" {
 		// The provider writes Secrets to disk in plain text.
 		spec = spec.Redacted()
 	}
 	args := &kubernetes.Args{
 		Service:             spec,
-		Namespace:           c.Namespace,
-		CreateNamespace:     c.CreateNamespace,
-		IngressClass:        c.IngressClass,
-		IngressNamespace:    c.IngressNamespace,
-		ImagePullPolicy:     c.ImagePullPolicy,
-		NodeSelector:        c.NodeSelector,
-		TrustedProxies:      c.TrustedProxies,
-		BodyLimit:           c.BodyLimit,
-		PodDisruptionBudget: c.PDB,
-		NetworkPolicy:       c.NetworkPolicy,
+		Namespace:           c.Kubernetes.Namespace,
+		CreateNamespace:     c.Kubernetes.CreateNamespace,
+		IngressClass:        c.Kubernetes.IngressClass,
+		IngressNamespace:    c.Kubernetes.IngressNamespace,
+		ImagePullPolicy:     c.Kubernetes.ImagePullPolicy,
+		NodeSelector:        c.Kubernetes.NodeSelector,
+		TrustedProxies:      c.Kubernetes.TrustedProxies,
+		BodyLimit:           c.Proxy.BodyLimit,
+		PodDisruptionBudget: c.Kubernetes.PDB,
+		NetworkPolicy:       c.Kubernetes.NetworkPolicy,
 	}
-	if c.HPA {
-		args.Autoscaling = &kubernetes.Autoscaling{MinReplicas: c.HPAMin, MaxReplicas: c.HPAMax, CPUTarget: c.HPACPUTarget}
+	if c.Kubernetes.HPA {
+		args.Autoscaling = &kubernetes.Autoscaling{MinReplicas: c.Kubernetes.HPAMin, MaxReplicas: c.Kubernetes.HPAMax, CPUTarget: c.Kubernetes.HPACPUTarget}
 	}
-	if c.Monitoring {
-		rules, exporter := c.serviceAndDatabaseAlerts("in-cluster")
+	if c.Monitoring.Enabled {
+		rules, exporter := c.serviceAndDatabaseAlerts(service.DatabaseInCluster)
 		// The Service's name is the scrape job's name (ServiceMonitor).
 		args.Monitoring = &kubernetes.Monitoring{
-			Operator:  c.PrometheusOperator,
-			Namespace: c.MonitoringNamespace,
+			Operator:  c.Monitoring.PrometheusOperator,
+			Namespace: c.Monitoring.Namespace,
 			// The cluster's Prometheus has its own external labels: the
 			// stack's go on the rules.
 			Rules:                 rules.WithLabels(c.alertLabels()),
-			Interval:              c.MonitoringInterval,
+			Interval:              c.Monitoring.Interval,
 			PostgresExporterImage: exporter,
 			Alerting:              &kubernetes.Alerting{Receivers: c.Receivers(), Routing: c.Routing()},
 		}
 	}
-	svc, err := kubernetes.New(ctx, c.AppName, args, pulumi.Providers(prov))
+	svc, err := kubernetes.New(ctx, c.App.Name, args, pulumi.Providers(prov))
 	if err != nil {
 		return err
 	}
@@ -110,34 +111,34 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 }
 
 func deploySingleServer(ctx *pulumi.Context, c *Config) error {
-	prov, err := docker.NewProvider(ctx, "docker", &docker.ProviderArgs{Host: pulumi.String(c.DockerHost)})
+	prov, err := docker.NewProvider(ctx, "docker", &docker.ProviderArgs{Host: pulumi.String(c.Docker.Host)})
 	if err != nil {
 		return err
 	}
 	var mon *singleserver.Monitoring
-	if c.Monitoring {
-		rules, exporter := c.serviceAndDatabaseAlerts("container")
-		mon = &singleserver.Monitoring{Image: c.PrometheusImage, Retention: c.Retention, LocalPort: c.LocalPort,
-			Rules: rules, Interval: c.MonitoringInterval, ExternalLabels: c.alertLabels(), PostgresExporterImage: exporter,
-			Alertmanager: &singleserver.Alertmanager{Image: c.AlertmanagerImage, LocalPort: c.AlertmanagerPort,
+	if c.Monitoring.Enabled {
+		rules, exporter := c.serviceAndDatabaseAlerts(service.DatabaseContainer)
+		mon = &singleserver.Monitoring{Image: c.Monitoring.PrometheusImage, Retention: c.Monitoring.Retention, LocalPort: c.Monitoring.LocalPort,
+			Rules: rules, Interval: c.Monitoring.Interval, ExternalLabels: c.alertLabels(), PostgresExporterImage: exporter,
+			Alertmanager: &singleserver.Alertmanager{Image: c.Alerting.AlertmanagerImage, LocalPort: c.Alerting.LocalPort,
 				Receivers: c.Receivers(), Routing: c.Routing()}}
 	}
-	srv, err := singleserver.New(ctx, c.AppName, &singleserver.Args{
+	srv, err := singleserver.New(ctx, c.App.Name, &singleserver.Args{
 		Service:       c.Spec(),
 		Subnet:        c.dockerSubnet(),
 		NamePrefix:    c.dockerNamePrefix(),
-		RefreshImages: c.RefreshImages,
-		Proxy:         singleserver.ProxyKind(c.ProxyKind),
-		ProxyImage:    c.ProxyImage,
-		TraefikImage:  c.TraefikImage,
-		HTTPPort:      c.HTTPPort,
-		HTTPSPort:     c.HTTPSPort,
-		BodyLimit:     c.BodyLimit,
-		RateLimit:     c.RateLimit,
-		ConnLimit:     c.ConnLimit,
+		RefreshImages: c.Docker.RefreshImages,
+		Proxy:         c.Proxy.Kind,
+		ProxyImage:    c.Proxy.Image,
+		TraefikImage:  c.Proxy.TraefikImage,
+		HTTPPort:      c.Proxy.HTTPPort,
+		HTTPSPort:     c.Proxy.HTTPSPort,
+		BodyLimit:     c.Proxy.BodyLimit,
+		RateLimit:     c.Proxy.RateLimit,
+		ConnLimit:     c.Proxy.ConnLimit,
 		SecretsDigest: c.secretsDigest(),
-		LogDriver:     c.LogDriver,
-		LogOptions:    c.LogOptions,
+		LogDriver:     c.Logging.Driver,
+		LogOptions:    c.Logging.Options,
 		Logs:          c.logStore(),
 		Monitoring:    mon,
 	}, pulumi.Providers(prov))
@@ -149,15 +150,15 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 	ctx.Export("containers", srv.ContainerNames)
 	ctx.Export("volumes", srv.Volumes)
 	monitoringOut, alertingOut := "off (monitoring.enabled false)", "off (monitoring.enabled false)"
-	if c.Monitoring {
-		monitoringOut = fmt.Sprintf("Prometheus on http://127.0.0.1:%d of the Docker host (alerts: /alerts), scraping job %s", c.LocalPort, c.AppName)
-		alertingOut = fmt.Sprintf("Alertmanager on http://127.0.0.1:%d of the Docker host (alerts, silences); %s", c.AlertmanagerPort, deliveryOutput(c))
+	if c.Monitoring.Enabled {
+		monitoringOut = fmt.Sprintf("Prometheus on http://127.0.0.1:%d of the Docker host (alerts: /alerts), scraping job %s", c.Monitoring.LocalPort, c.App.Name)
+		alertingOut = fmt.Sprintf("Alertmanager on http://127.0.0.1:%d of the Docker host (alerts, silences); %s", c.Alerting.LocalPort, deliveryOutput(c))
 	}
 	ctx.Export("monitoring", pulumi.String(monitoringOut))
 	ctx.Export("alerting", pulumi.String(alertingOut))
-	logsOut := fmt.Sprintf("each container's %s log (docker logs <name>); logging.aggregate puts them in one place", c.LogDriver)
-	if c.LogAggregate {
-		logsOut = fmt.Sprintf("VictoriaLogs on http://127.0.0.1:%d of the Docker host (UI: /select/vmui, LogsQL: /select/logsql/query), every container's lines for %s; docker logs works too", c.LogLocalPort, c.LogRetention)
+	logsOut := fmt.Sprintf("each container's %s log (docker logs <name>); logging.aggregate puts them in one place", c.Logging.Driver)
+	if c.Logging.Aggregate {
+		logsOut = fmt.Sprintf("VictoriaLogs on http://127.0.0.1:%d of the Docker host (UI: /select/vmui, LogsQL: /select/logsql/query), every container's lines for %s; docker logs works too", c.Logging.LocalPort, c.Logging.Retention)
 	}
 	ctx.Export("logs", pulumi.String(logsOut))
 	return nil
@@ -165,22 +166,22 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 
 // logStore is the single server's VictoriaLogs, with logging.aggregate.
 func (c *Config) logStore() *singleserver.Logs {
-	if !c.LogAggregate {
+	if !c.Logging.Aggregate {
 		return nil
 	}
-	return &singleserver.Logs{Image: c.VictoriaLogsImage, Retention: c.LogRetention, LocalPort: c.LogLocalPort, SyslogPort: c.LogSyslogPort}
+	return &singleserver.Logs{Image: c.Logging.VictoriaLogsImage, Retention: c.Logging.Retention, LocalPort: c.Logging.LocalPort, SyslogPort: c.Logging.SyslogPort}
 }
 
 // serviceAndDatabaseAlerts are the alert rules, with the database's when
 // the stack runs its own (db.mode ownMode) and so its exporter, whose
 // image it returns ("" otherwise).
-func (c *Config) serviceAndDatabaseAlerts(ownMode string) (monitoring.Group, string) {
+func (c *Config) serviceAndDatabaseAlerts(ownMode service.DatabaseMode) (monitoring.Group, string) {
 	rules := c.Alerts()
-	if c.DBMode != ownMode || c.PostgresExporterImage == "" {
+	if c.DB.Mode != ownMode || c.Monitoring.PostgresExporterImage == "" {
 		return rules, ""
 	}
-	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.AppName, c.backupMaxAge())...)
-	return rules, c.PostgresExporterImage
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.App.Name, c.backupMaxAge())...)
+	return rules, c.Monitoring.PostgresExporterImage
 }
 
 // deliveryOutput says who alerts reach, naming the channels, never a URL.
@@ -210,17 +211,17 @@ func (c *Config) secretsDigest() string {
 // dockerNamePrefix names a single server's Docker objects: docker.namePrefix,
 // or <app.name>-<stack>, so that two stacks on one host never share a name.
 func (c *Config) dockerNamePrefix() string {
-	if c.DockerNamePrefix != "" {
-		return c.DockerNamePrefix
+	if c.Docker.NamePrefix != "" {
+		return c.Docker.NamePrefix
 	}
-	return c.AppName + "-" + c.stack
+	return c.App.Name + "-" + c.stack
 }
 
 // dockerSubnet is docker.subnet, or a /24 of 172.30.0.0/16 chosen by the
 // name prefix: Docker refuses two networks on overlapping subnets.
 func (c *Config) dockerSubnet() string {
-	if c.DockerSubnet != "" {
-		return c.DockerSubnet
+	if c.Docker.Subnet != "" {
+		return c.Docker.Subnet
 	}
 	sum := sha256.Sum256([]byte(c.dockerNamePrefix()))
 	return fmt.Sprintf("172.30.%d.0/24", sum[0])
@@ -229,11 +230,11 @@ func (c *Config) dockerSubnet() string {
 // kubernetesMonitoringOutput says where the metrics and alerts are.
 func kubernetesMonitoringOutput(c *Config) string {
 	switch {
-	case !c.Monitoring:
+	case !c.Monitoring.Enabled:
 		return "off (monitoring.enabled false)"
-	case c.PrometheusOperator:
-		return fmt.Sprintf("ServiceMonitor %[1]s and PrometheusRule %[1]s in namespace %[2]s: the cluster's Prometheus (namespace %[3]s) scrapes /metrics and evaluates the alerts", c.AppName, c.Namespace, c.MonitoringNamespace)
+	case c.Monitoring.PrometheusOperator:
+		return fmt.Sprintf("ServiceMonitor %[1]s and PrometheusRule %[1]s in namespace %[2]s: the cluster's Prometheus (namespace %[3]s) scrapes /metrics and evaluates the alerts", c.App.Name, c.Kubernetes.Namespace, c.Monitoring.Namespace)
 	default:
-		return fmt.Sprintf("pods annotated prometheus.io/scrape on port %d; load the alert rules into your Prometheus (see the README)", c.Port)
+		return fmt.Sprintf("pods annotated prometheus.io/scrape on port %d; load the alert rules into your Prometheus (see the README)", c.App.Port)
 	}
 }

@@ -1,7 +1,6 @@
 package stacks
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -13,63 +12,59 @@ import (
 // Spec converts validated config into the neutral service spec. It is only
 // called after validate passed, so parse errors cannot happen here.
 func (c *Config) Spec() service.Spec {
-	cpu, _ := service.ParseCPU(c.CPU)
-	mem, _ := service.ParseMemory(c.Memory)
-	dbCPU, _ := service.ParseCPU(c.DBCPU)
-	dbMem, _ := service.ParseMemory(c.DBMemory)
 	secretEnv := map[string]pulumi.StringOutput{}
 	for name, v := range c.SecretEnv {
 		secretEnv[name] = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
 	}
 	s := service.Spec{
-		Name:      c.AppName,
-		Image:     service.Image{Ref: c.Image, BuildContext: c.BuildContext, Dockerfile: c.Dockerfile},
-		Port:      c.Port,
-		Module:    c.Module,
-		Workers:   c.Workers,
-		Replicas:  c.Replicas,
-		Env:       c.Env,
+		Name:      c.App.Name,
+		Image:     service.Image{Ref: c.App.Image, BuildContext: c.App.BuildContext, Dockerfile: c.App.Dockerfile},
+		Port:      c.App.Port,
+		Module:    c.App.Module,
+		Workers:   c.App.Workers,
+		Replicas:  c.App.Replicas,
+		Env:       c.App.Env,
 		SecretEnv: secretEnv,
-		Health:    service.Health{LivePath: c.LivePath, ReadyPath: c.ReadyPath},
+		Health:    service.Health{LivePath: c.App.LivePath, ReadyPath: c.App.ReadyPath},
 		Migration: service.Migration{
-			Strategy: service.MigrationStrategy(c.MigrationStrategy),
-			Command:  c.MigrationCommand,
+			Strategy: c.App.MigrationStrategy,
+			Command:  c.App.MigrationCommand,
 		},
-		Resources:            service.Resources{CPU: cpu, Memory: mem},
-		ShutdownGraceSeconds: c.ShutdownGraceSeconds,
+		Resources:            service.Resources{CPU: c.App.CPU, Memory: c.App.Memory},
+		ShutdownGraceSeconds: c.App.ShutdownGraceSeconds,
 		Domain:               c.Domain,
 		TLS: service.TLS{
-			Mode:          service.TLSMode(c.TLSMode),
+			Mode:          c.TLS.Mode,
 			Cert:          c.tlsCert.output(),
 			Key:           c.tlsKey.output(),
-			ACMEEmail:     c.TLSACMEEmail,
-			ACMEServer:    c.TLSACMEServer,
-			ACMECA:        c.TLSACMECA,
-			SecretName:    c.TLSSecretName,
-			ClusterIssuer: c.TLSClusterIssuer,
+			ACMEEmail:     c.TLS.ACMEEmail,
+			ACMEServer:    c.TLS.ACMEServer,
+			ACMECA:        c.TLS.ACMECA,
+			SecretName:    c.TLS.SecretName,
+			ClusterIssuer: c.TLS.ClusterIssuer,
 		},
-		ProxyHeaders: c.ProxyHeaders,
+		ProxyHeaders: c.App.ProxyHeaders,
 		Database: service.Database{
-			Mode:           service.DatabaseMode(c.DBMode),
-			Image:          c.DBImage,
-			Host:           c.DBHost,
-			Port:           c.DBPort,
-			Name:           c.DBName,
-			User:           c.DBUser,
+			Mode:           c.DB.Mode,
+			Image:          c.DB.Image,
+			Host:           c.DB.Host,
+			Port:           c.DB.Port,
+			Name:           c.DB.Name,
+			User:           c.DB.User,
 			Password:       c.dbPassword.output(),
-			AppUser:        c.DBAppUser,
+			AppUser:        c.DB.AppUser,
 			AppPassword:    c.dbAppPassword.output(),
-			SSLMode:        c.DBSSLMode,
-			CACert:         c.DBCACert,
-			RetainOnDelete: c.DBRetainOnDelete,
-			StorageSize:    c.DBStorageSize,
-			StorageClass:   c.DBStorageClass,
-			Backup:         service.Backup{Schedule: c.DBBackupSchedule, Keep: c.DBBackupKeep},
-			Resources:      service.Resources{CPU: dbCPU, Memory: dbMem},
+			SSLMode:        c.DB.SSLMode,
+			CACert:         c.DB.CACert,
+			RetainOnDelete: c.DB.RetainOnDelete,
+			StorageSize:    c.DB.StorageSize,
+			StorageClass:   c.DB.StorageClass,
+			Backup:         service.Backup{Schedule: c.DB.BackupSchedule, Keep: c.DB.BackupKeep},
+			Resources:      service.Resources{CPU: c.DB.CPU, Memory: c.DB.Memory},
 		},
 	}
-	if c.RegistryServer != "" {
-		s.Registry = service.Registry{Server: c.RegistryServer, Username: c.RegistryUsername, Password: c.registryPassword.output()}
+	if c.Registry.Server != "" {
+		s.Registry = service.Registry{Server: c.Registry.Server, Username: c.Registry.Username, Password: c.registryPassword.output()}
 	}
 	return s
 }
@@ -78,10 +73,8 @@ func (c *Config) Spec() service.Spec {
 // scrape job is named after the service in both architectures, and the
 // rules select it. Only called after validate checked the thresholds.
 func (c *Config) Alerts() monitoring.Group {
-	ratio, _ := strconv.ParseFloat(c.ErrorRatio, 64)
-	p95, _ := strconv.ParseFloat(c.P95Seconds, 64)
-	return monitoring.Alerts(c.AppName, c.AppName, monitoring.Thresholds{
-		DownMinutes: c.DownMinutes, ErrorRatio: ratio, P95Seconds: p95, RestartsPerHour: c.RestartsPerHour,
+	return monitoring.Alerts(c.App.Name, c.App.Name, monitoring.Thresholds{
+		DownMinutes: c.Monitoring.DownMinutes, ErrorRatio: c.Monitoring.ErrorRatio, P95Seconds: c.Monitoring.P95Seconds, RestartsPerHour: c.Monitoring.RestartsPerHour,
 	})
 }
 
@@ -89,14 +82,14 @@ func (c *Config) Alerts() monitoring.Group {
 func (c *Config) Receivers() monitoring.Receivers {
 	return monitoring.Receivers{
 		WebhookURL: c.alertWebhookURL.plain,
-		SlackURL:   c.alertSlackURL.plain, SlackChannel: c.SlackChannel,
-		EmailTo: c.EmailTo, EmailFrom: c.EmailFrom, SMTPHost: c.SMTPHost, SMTPUser: c.SMTPUsername, SMTPPassword: c.alertSMTPPassword.plain,
+		SlackURL:   c.alertSlackURL.plain, SlackChannel: c.Alerting.SlackChannel,
+		EmailTo: c.Alerting.EmailTo, EmailFrom: c.Alerting.EmailFrom, SMTPHost: c.Alerting.SMTPHost, SMTPUser: c.Alerting.SMTPUsername, SMTPPassword: c.alertSMTPPassword.plain,
 	}
 }
 
 // Routing is the stack's grouping and repetition of notifications.
 func (c *Config) Routing() monitoring.Routing {
-	return monitoring.Routing{GroupWait: c.GroupWait, GroupInterval: c.GroupInterval, RepeatInterval: c.RepeatInterval}
+	return monitoring.Routing{GroupWait: c.Alerting.GroupWait, GroupInterval: c.Alerting.GroupInterval, RepeatInterval: c.Alerting.RepeatInterval}
 }
 
 // alertLabels go on every alert that leaves the stack's Prometheus, so a
@@ -109,10 +102,10 @@ func (c *Config) alertLabels() map[string]string {
 // backups): how old the newest backup may be. Only called after validate
 // checked the schedule.
 func (c *Config) backupMaxAge() time.Duration {
-	if c.DBBackupSchedule == "" {
+	if c.DB.BackupSchedule == "" {
 		return 0
 	}
-	s, err := service.ParseSchedule(c.DBBackupSchedule)
+	s, err := service.ParseSchedule(c.DB.BackupSchedule)
 	if err != nil {
 		return 0
 	}

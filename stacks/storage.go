@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/internal/cluster"
 )
 
@@ -22,11 +23,11 @@ var ConnectCluster = func(a cluster.Access) (StorageClassLister, error) { return
 // one. Without it the claim stays Pending and `up` times out after 5
 // minutes, with the namespace, Secrets and Services already created.
 func (c *Config) checkStorage(ctx context.Context) error {
-	if c.Architecture != Kubernetes || c.DBMode != "in-cluster" || c.RenderYAMLTo != "" {
+	if c.Architecture != Kubernetes || c.DB.Mode != service.DatabaseInCluster || c.Kubernetes.RenderYAMLTo != "" {
 		return nil
 	}
 	key := FullKey("db.storageClass")
-	client, err := ConnectCluster(cluster.Access{KubeconfigPath: c.Kubeconfig, KubeconfigContent: c.kubeconfigContent.plain, Context: c.KubeContext})
+	client, err := ConnectCluster(cluster.Access{KubeconfigPath: c.Kubernetes.Kubeconfig, KubeconfigContent: c.kubeconfigContent.plain, Context: c.Kubernetes.Context})
 	if err != nil {
 		return fmt.Errorf("%s: cannot check the cluster's StorageClasses for the in-cluster database: %v\nNothing was changed.", key, err)
 	}
@@ -34,7 +35,7 @@ func (c *Config) checkStorage(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: cannot list the cluster's StorageClasses for the in-cluster database: %v\nNothing was changed.", key, err)
 	}
-	return storageProblem(key, c.DBStorageClass, classes)
+	return storageProblem(key, c.DB.StorageClass, classes)
 }
 
 // storageProblem says what is missing, or nil.

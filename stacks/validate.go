@@ -81,35 +81,35 @@ func (c *Config) validate() []error {
 	prod := c.Environment == "production"
 	p.oneOf("environment", c.Environment, "development", "production")
 
-	p.match("app.name", c.AppName, dnsLabel, "a DNS-1123 label (lower-case letters, digits and '-', at most 63)")
+	p.match("app.name", c.App.Name, dnsLabel, "a DNS-1123 label (lower-case letters, digits and '-', at most 63)")
 	c.validateImage(&p, prod)
-	p.between("app.port", c.Port, 1, 65535)
-	p.between("app.workers", c.Workers, 1, 64)
-	p.between("app.replicas", c.Replicas, 1, 100)
-	p.between("app.shutdownGraceSeconds", c.ShutdownGraceSeconds, 1, 3600)
-	p.limits("app.cpu", c.CPU, "app.memory", c.Memory, 32<<20, "32Mi for a Python process")
-	p.match("proxy.bodyLimit", c.BodyLimit, nginxSize, "an nginx size such as 512k, 10m or 1g")
-	validateEnv(&p, "app.env", c.Env)
+	p.between("app.port", c.App.Port, 1, 65535)
+	p.between("app.workers", c.App.Workers, 1, 64)
+	p.between("app.replicas", c.App.Replicas, 1, 100)
+	p.between("app.shutdownGraceSeconds", c.App.ShutdownGraceSeconds, 1, 3600)
+	c.limits(&p, "app.cpu", c.App.CPU, "app.memory", c.App.Memory, 32<<20, "32Mi for a Python process")
+	p.match("proxy.bodyLimit", c.Proxy.BodyLimit, nginxSize, "an nginx size such as 512k, 10m or 1g")
+	validateEnv(&p, "app.env", c.App.Env)
 	validateEnv(&p, "secretEnv", c.SecretEnv)
 	if len(c.SecretEnv) > 0 && !c.secretEnvIsSecret {
 		p.add("secretEnv", "is stored in plain text in the stack file; store each value encrypted: pulumi config set --secret --path 'secretEnv.NAME' <value>")
 	}
-	for name := range c.Env {
+	for name := range c.App.Env {
 		if _, dup := c.SecretEnv[name]; dup {
 			p.add("app.env", "%s is also set in secretEnv; keep it in one of them", name)
 		}
 	}
-	for _, k := range []struct{ key, path string }{{"health.livePath", c.LivePath}, {"health.readyPath", c.ReadyPath}} {
+	for _, k := range []struct{ key, path string }{{"health.livePath", c.App.LivePath}, {"health.readyPath", c.App.ReadyPath}} {
 		if !strings.HasPrefix(k.path, "/") || strings.ContainsAny(k.path, " \t\"'") {
 			p.add(k.key, "must be an absolute URL path starting with '/', got %q", k.path)
 		}
 	}
 
-	if p.oneOf("migration.strategy", c.MigrationStrategy, "job", "init-container", "none") {
-		if c.MigrationStrategy == "init-container" && c.Architecture == SingleServer {
+	if p.oneOf("migration.strategy", string(c.App.MigrationStrategy), "job", "init-container", "none") {
+		if c.App.MigrationStrategy == service.MigrationInitContainer && c.Architecture == SingleServer {
 			p.add("migration.strategy", "init-container is for Kubernetes; a single server runs job (a one-shot container before the app)")
 		}
-		if c.MigrationStrategy != "none" && (len(c.MigrationCommand) == 0 || c.MigrationCommand[0] == "") {
+		if c.App.MigrationStrategy != service.MigrationNone && (len(c.App.MigrationCommand) == 0 || c.App.MigrationCommand[0] == "") {
 			p.add("migration.command", "must be a non-empty exec-form list such as [\"alembic\", \"upgrade\", \"head\"], or set migration.strategy to none")
 		}
 	}
@@ -120,14 +120,14 @@ func (c *Config) validate() []error {
 		c.validateDatabase(&p, prod)
 	}
 	p.secret("dbPassword", c.dbPassword, true)
-	p.between("db.port", c.DBPort, 1, 65535)
-	p.match("db.name", c.DBName, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
-	p.match("db.user", c.DBUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
+	p.between("db.port", c.DB.Port, 1, 65535)
+	p.match("db.name", c.DB.Name, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
+	p.match("db.user", c.DB.User, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit)")
 	c.validateDatabaseAccess(&p, prod)
 
-	p.secret("registryPassword", c.registryPassword, c.RegistryServer != "")
-	if c.RegistryServer != "" && c.RegistryUsername == "" {
-		p.add("registry.username", "is required when registry.server is set (%q)", c.RegistryServer)
+	p.secret("registryPassword", c.registryPassword, c.Registry.Server != "")
+	if c.Registry.Server != "" && c.Registry.Username == "" {
+		p.add("registry.username", "is required when registry.server is set (%q)", c.Registry.Server)
 	}
 
 	c.validateMonitoring(&p)
@@ -183,12 +183,12 @@ func imageProblem(ref string) string {
 }
 
 func (c *Config) validateImage(p *problems, prod bool) {
-	if problem := imageProblem(c.Image); problem != "" {
-		p.add("app.image", "%s (repository:tag or repository@sha256:<digest>, e.g. ghcr.io/acme/api:1.4.2), got %q", problem, c.Image)
-	} else if r := parseImageRef(c.Image); prod && r.tag == "latest" && !r.hasDigest {
-		p.add("app.image", "must not use :latest in production (it changes under a running release); pin a version or digest, got %q", c.Image)
+	if problem := imageProblem(c.App.Image); problem != "" {
+		p.add("app.image", "%s (repository:tag or repository@sha256:<digest>, e.g. ghcr.io/acme/api:1.4.2), got %q", problem, c.App.Image)
+	} else if r := parseImageRef(c.App.Image); prod && r.tag == "latest" && !r.hasDigest {
+		p.add("app.image", "must not use :latest in production (it changes under a running release); pin a version or digest, got %q", c.App.Image)
 	}
-	if c.BuildContext != "" && c.Architecture == Kubernetes {
+	if c.App.BuildContext != "" && c.Architecture == Kubernetes {
 		p.add("app.buildContext", "is for the single server; Kubernetes pulls app.image from a registry, so build and push it in CI")
 	}
 }
@@ -211,22 +211,22 @@ func (c *Config) validateDomain(p *problems, prod bool) {
 
 func (c *Config) validateTLS(p *problems, prod bool) {
 	allowed := map[Architecture][]string{
-		SingleServer: {"self-signed", "provided", "acme"},
-		Kubernetes:   {"secret", "cert-manager", "provided"},
+		SingleServer: {string(service.TLSSelfSigned), string(service.TLSProvided), string(service.TLSACME)},
+		Kubernetes:   {string(service.TLSSecret), string(service.TLSCertManager), string(service.TLSProvided)},
 	}[c.Architecture]
-	if c.TLSMode == "" {
+	if c.TLS.Mode == "" {
 		p.add("tls.mode", "must be chosen for a production single server: provided (tlsCert/tlsKey) or acme (with proxy.kind traefik)")
 		return
 	}
-	if !p.oneOf("tls.mode", c.TLSMode, allowed...) {
+	if !p.oneOf("tls.mode", string(c.TLS.Mode), allowed...) {
 		return
 	}
-	switch c.TLSMode {
-	case "self-signed":
+	switch c.TLS.Mode {
+	case service.TLSSelfSigned:
 		if prod {
 			p.add("tls.mode", "self-signed certificates are for development; use provided or acme in production")
 		}
-	case "provided":
+	case service.TLSProvided:
 		p.secret("tlsCert", c.tlsCert, true)
 		p.secret("tlsKey", c.tlsKey, true)
 		if c.tlsCert.set && !strings.Contains(c.tlsCert.plain, "-----BEGIN CERTIFICATE-----") {
@@ -235,100 +235,100 @@ func (c *Config) validateTLS(p *problems, prod bool) {
 		if c.tlsKey.set && !strings.Contains(c.tlsKey.plain, "PRIVATE KEY-----") {
 			p.add("tlsKey", "must be a PEM private key (-----BEGIN ... PRIVATE KEY-----)")
 		}
-	case "acme":
-		if c.ProxyKind != "traefik" {
-			p.add("tls.mode", "acme needs proxy.kind traefik (it runs the ACME client), got proxy.kind %q", c.ProxyKind)
+	case service.TLSACME:
+		if c.Proxy.Kind != singleserver.Traefik {
+			p.add("tls.mode", "acme needs proxy.kind traefik (it runs the ACME client), got proxy.kind %q", c.Proxy.Kind)
 		}
-		if !email.MatchString(c.TLSACMEEmail) {
-			p.add("tls.acmeEmail", "must be the Let's Encrypt account e-mail for tls.mode acme, got %q", c.TLSACMEEmail)
+		if !email.MatchString(c.TLS.ACMEEmail) {
+			p.add("tls.acmeEmail", "must be the Let's Encrypt account e-mail for tls.mode acme, got %q", c.TLS.ACMEEmail)
 		}
 		if c.Domain == "localhost" {
 			p.add("domain", "acme needs a public host name that Let's Encrypt can reach, got %q", c.Domain)
 		}
-		if u, err := url.Parse(c.TLSACMEServer); err != nil || u.Scheme != "https" || u.Host == "" {
-			p.add("tls.acmeServer", "must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory, got %q", c.TLSACMEServer)
+		if u, err := url.Parse(c.TLS.ACMEServer); err != nil || u.Scheme != "https" || u.Host == "" {
+			p.add("tls.acmeServer", "must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory, got %q", c.TLS.ACMEServer)
 		}
-		if c.TLSACMECA != "" && !strings.Contains(c.TLSACMECA, "-----BEGIN CERTIFICATE-----") {
+		if c.TLS.ACMECA != "" && !strings.Contains(c.TLS.ACMECA, "-----BEGIN CERTIFICATE-----") {
 			p.add("tls.acmeCA", "must be PEM CA certificate(s) (-----BEGIN CERTIFICATE-----), or empty for the system roots")
 		}
 	case "cert-manager":
-		if c.TLSClusterIssuer == "" {
+		if c.TLS.ClusterIssuer == "" {
 			p.add("tls.clusterIssuer", "is required for tls.mode cert-manager (the ClusterIssuer's name)")
 		}
 	}
-	if c.Architecture == SingleServer && c.ProxyKind == "traefik" && c.TLSMode != "acme" {
-		p.add("tls.mode", "proxy.kind traefik gets its certificate by ACME; set tls.mode acme, or use proxy.kind nginx for %s", c.TLSMode)
+	if c.Architecture == SingleServer && c.Proxy.Kind == singleserver.Traefik && c.TLS.Mode != service.TLSACME {
+		p.add("tls.mode", "proxy.kind traefik gets its certificate by ACME; set tls.mode acme, or use proxy.kind nginx for %s", c.TLS.Mode)
 	}
 	if c.Architecture == Kubernetes {
-		p.match("tls.secretName", c.TLSSecretName, dnsLabel, "a Secret name (DNS-1123 label)")
+		p.match("tls.secretName", c.TLS.SecretName, dnsLabel, "a Secret name (DNS-1123 label)")
 	}
 }
 
 func (c *Config) validateDatabase(p *problems, prod bool) {
 	allowed := map[Architecture][]string{
-		SingleServer: {"container", "external"},
-		Kubernetes:   {"external", "in-cluster"},
+		SingleServer: {string(service.DatabaseContainer), string(service.DatabaseExternal)},
+		Kubernetes:   {string(service.DatabaseExternal), string(service.DatabaseInCluster)},
 	}[c.Architecture]
-	if !p.oneOf("db.mode", c.DBMode, allowed...) {
+	if !p.oneOf("db.mode", string(c.DB.Mode), allowed...) {
 		return
 	}
-	switch c.DBMode {
-	case "external":
-		if c.DBHost == "" {
+	switch c.DB.Mode {
+	case service.DatabaseExternal:
+		if c.DB.Host == "" {
 			p.add("db.host", "is required for db.mode external (the managed database's host name)")
 		}
-		if c.Architecture == Kubernetes && isLoopback(c.DBHost) {
-			p.add("db.host", "%q is the loopback address: in a pod it is the pod itself, not the database; give the database's host name or address as the pods reach it", c.DBHost)
+		if c.Architecture == Kubernetes && isLoopback(c.DB.Host) {
+			p.add("db.host", "%q is the loopback address: in a pod it is the pod itself, not the database; give the database's host name or address as the pods reach it", c.DB.Host)
 		}
-	case "in-cluster":
+	case service.DatabaseInCluster:
 		if prod {
 			p.add("db.mode", "in-cluster PostgreSQL is for non-production clusters; use external (a managed database) in production")
 		}
-		p.match("db.storageSize", c.DBStorageSize, storageSize, "a volume size such as 10Gi")
-		if c.DBStorageClass != "" {
-			p.match("db.storageClass", c.DBStorageClass, dnsSubdomain, "a StorageClass name (lower-case letters, digits, '-' and '.'), or empty for the cluster's default")
+		p.match("db.storageSize", c.DB.StorageSize, storageSize, "a volume size such as 10Gi")
+		if c.DB.StorageClass != "" {
+			p.match("db.storageClass", c.DB.StorageClass, dnsSubdomain, "a StorageClass name (lower-case letters, digits, '-' and '.'), or empty for the cluster's default")
 		}
 	}
-	if c.DBMode != "external" {
-		c.validateImageRef(p, "db.image", c.DBImage)
-		p.limits("db.cpu", c.DBCPU, "db.memory", c.DBMemory, 128<<20, "128Mi for PostgreSQL's shared buffers and a few connections")
-		if c.DBBackupSchedule != "" {
-			if _, err := service.ParseSchedule(c.DBBackupSchedule); err != nil {
+	if c.DB.Mode != service.DatabaseExternal {
+		c.validateImageRef(p, "db.image", c.DB.Image)
+		c.limits(p, "db.cpu", c.DB.CPU, "db.memory", c.DB.Memory, 128<<20, "128Mi for PostgreSQL's shared buffers and a few connections")
+		if c.DB.BackupSchedule != "" {
+			if _, err := service.ParseSchedule(c.DB.BackupSchedule); err != nil {
 				p.add("db.backup.schedule", "%v; or empty for no backups", err)
 			}
 		}
-		p.between("db.backup.keep", c.DBBackupKeep, 1, 1000)
+		p.between("db.backup.keep", c.DB.BackupKeep, 1, 1000)
 	}
 }
 
 // validateDatabaseAccess checks how the app and its migrations reach the
 // database: the app's own role, and TLS that verifies an external server.
 func (c *Config) validateDatabaseAccess(p *problems, prod bool) {
-	external := c.DBMode == "external"
-	if c.DBAppUser != "" {
-		p.match("db.appUser", c.DBAppUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw")
-		if c.DBAppUser == c.DBUser {
-			p.add("db.appUser", "is db.user (%q): the app must not connect as the role that owns the database and runs the migrations; give another role, or leave it empty", c.DBUser)
+	external := c.DB.Mode == service.DatabaseExternal
+	if c.DB.AppUser != "" {
+		p.match("db.appUser", c.DB.AppUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw")
+		if c.DB.AppUser == c.DB.User {
+			p.add("db.appUser", "is db.user (%q): the app must not connect as the role that owns the database and runs the migrations; give another role, or leave it empty", c.DB.User)
 		}
 	}
-	p.secret("dbAppPassword", c.dbAppPassword, external && c.DBAppUser != "")
-	if !p.oneOf("db.sslmode", c.DBSSLMode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full") {
+	p.secret("dbAppPassword", c.dbAppPassword, external && c.DB.AppUser != "")
+	if !p.oneOf("db.sslmode", c.DB.SSLMode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full") {
 		return
 	}
-	verifies := c.DBSSLMode == "verify-ca" || c.DBSSLMode == "verify-full"
+	verifies := c.DB.SSLMode == "verify-ca" || c.DB.SSLMode == "verify-full"
 	switch {
-	case !external && !slices.Contains([]string{"disable", "allow", "prefer"}, c.DBSSLMode):
-		p.add("db.sslmode", "%s needs a server with TLS; the stack's own database (db.mode %s) serves none and is reached on its private network only: use prefer, or an external database", c.DBSSLMode, c.DBMode)
+	case !external && !slices.Contains([]string{"disable", "allow", "prefer"}, c.DB.SSLMode):
+		p.add("db.sslmode", "%s needs a server with TLS; the stack's own database (db.mode %s) serves none and is reached on its private network only: use prefer, or an external database", c.DB.SSLMode, c.DB.Mode)
 	case external && prod && !verifies:
-		p.add("db.sslmode", "is %s: in production the app must verify the database server; set verify-full (the production default) and db.caCert to your provider's CA bundle", c.DBSSLMode)
+		p.add("db.sslmode", "is %s: in production the app must verify the database server; set verify-full (the production default) and db.caCert to your provider's CA bundle", c.DB.SSLMode)
 	}
 	switch {
-	case verifies && c.DBCACert == "":
-		p.add("db.caCert", "is required with db.sslmode %s: the PEM of the CA that signed the database's certificate (your provider publishes it); set it with: pulumi config set --path db.caCert -- \"$(cat ca.pem)\"", c.DBSSLMode)
-	case c.DBCACert != "" && !verifies:
-		p.add("db.caCert", "is set but db.sslmode is %s, which does not verify the server: set db.sslmode verify-full, or remove db.caCert", c.DBSSLMode)
-	case c.DBCACert != "":
-		if err := checkCACerts(c.DBCACert); err != nil {
+	case verifies && c.DB.CACert == "":
+		p.add("db.caCert", "is required with db.sslmode %s: the PEM of the CA that signed the database's certificate (your provider publishes it); set it with: pulumi config set --path db.caCert -- \"$(cat ca.pem)\"", c.DB.SSLMode)
+	case c.DB.CACert != "" && !verifies:
+		p.add("db.caCert", "is set but db.sslmode is %s, which does not verify the server: set db.sslmode verify-full, or remove db.caCert", c.DB.SSLMode)
+	case c.DB.CACert != "":
+		if err := checkCACerts(c.DB.CACert); err != nil {
 			p.add("db.caCert", "%v", err)
 		}
 	}
@@ -357,17 +357,19 @@ func checkCACerts(bundle string) error {
 	return nil
 }
 
+// What the alert thresholds must be, for their errors.
+const (
+	errorRatioWant = "a share between 0 and 1 such as 0.05"
+	p95Want        = "a number of seconds between 0 and 600 such as 0.5"
+)
+
 // limits checks a container's CPU and memory limits: a CPU amount Docker
 // and Kubernetes both accept, and memory the process can start in.
-func (p *problems) limits(cpuKey, cpu, memKey, mem string, minMem int64, why string) {
-	if q, err := service.ParseCPU(cpu); err != nil {
-		p.add(cpuKey, "%v", err)
-	} else if q.Value < 10 || q.Value > 64000 {
+func (c *Config) limits(p *problems, cpuKey string, cpu service.Quantity, memKey string, mem service.Quantity, minMem int64, why string) {
+	if !c.unparsed[cpuKey] && (cpu.Value < 10 || cpu.Value > 64000) {
 		p.add(cpuKey, "must be between 10m and 64 cores, got %q", cpu)
 	}
-	if q, err := service.ParseMemory(mem); err != nil {
-		p.add(memKey, "%v", err)
-	} else if q.Value < minMem {
+	if !c.unparsed[memKey] && mem.Value < minMem {
 		p.add(memKey, "must be at least %s, got %q", why, mem)
 	}
 }
@@ -402,48 +404,48 @@ func (c *Config) validateSingleServer(p *problems) {
 	case len(k.plain) < minRolloutKey:
 		p.add("rolloutKey", `must be a random value of at least %d characters; run: pulumi config set --secret rolloutKey "$(openssl rand -hex 32)"`, minRolloutKey)
 	}
-	if c.DockerSubnet != "" {
-		if _, err := singleserver.PlanAddresses(c.DockerSubnet); err != nil {
+	if c.Docker.Subnet != "" {
+		if _, err := singleserver.PlanAddresses(c.Docker.Subnet); err != nil {
 			p.add("docker.subnet", "%v", err)
 		}
 	}
-	if c.DockerNamePrefix != "" {
-		p.match("docker.namePrefix", c.DockerNamePrefix, dnsLabel, "a DNS-1123 label (lower-case letters, digits and '-')")
+	if c.Docker.NamePrefix != "" {
+		p.match("docker.namePrefix", c.Docker.NamePrefix, dnsLabel, "a DNS-1123 label (lower-case letters, digits and '-')")
 	}
-	if !strings.HasPrefix(c.DockerHost, "unix://") && !strings.HasPrefix(c.DockerHost, "ssh://") && !strings.HasPrefix(c.DockerHost, "tcp://") {
-		p.add("docker.host", "must be unix:///path/to/docker.sock, ssh://user@host or tcp://host:port, got %q", c.DockerHost)
+	if !strings.HasPrefix(c.Docker.Host, "unix://") && !strings.HasPrefix(c.Docker.Host, "ssh://") && !strings.HasPrefix(c.Docker.Host, "tcp://") {
+		p.add("docker.host", "must be unix:///path/to/docker.sock, ssh://user@host or tcp://host:port, got %q", c.Docker.Host)
 	}
-	if p.oneOf("proxy.kind", c.ProxyKind, "nginx", "traefik") {
-		if c.ProxyKind == "nginx" {
-			c.validateImageRef(p, "proxy.image", c.ProxyImage)
+	if p.oneOf("proxy.kind", string(c.Proxy.Kind), string(singleserver.Nginx), string(singleserver.Traefik)) {
+		if c.Proxy.Kind == singleserver.Nginx {
+			c.validateImageRef(p, "proxy.image", c.Proxy.Image)
 		} else {
-			c.validateImageRef(p, "proxy.traefikImage", c.TraefikImage)
+			c.validateImageRef(p, "proxy.traefikImage", c.Proxy.TraefikImage)
 		}
 	}
-	p.between("proxy.httpPort", c.HTTPPort, 1, 65535)
-	p.between("proxy.httpsPort", c.HTTPSPort, 1, 65535)
-	p.between("proxy.rateLimit", c.RateLimit, 0, 1000000)
-	p.between("proxy.connLimit", c.ConnLimit, 0, 1000000)
-	if c.HTTPPort == c.HTTPSPort {
-		p.add("proxy.httpsPort", "must differ from proxy.httpPort, both are %d", c.HTTPPort)
+	p.between("proxy.httpPort", c.Proxy.HTTPPort, 1, 65535)
+	p.between("proxy.httpsPort", c.Proxy.HTTPSPort, 1, 65535)
+	p.between("proxy.rateLimit", c.Proxy.RateLimit, 0, 1000000)
+	p.between("proxy.connLimit", c.Proxy.ConnLimit, 0, 1000000)
+	if c.Proxy.HTTPPort == c.Proxy.HTTPSPort {
+		p.add("proxy.httpsPort", "must differ from proxy.httpPort, both are %d", c.Proxy.HTTPPort)
 	}
 }
 
 func (c *Config) validateKubernetes(p *problems) {
 	switch {
-	case strings.ContainsAny(c.Kubeconfig, "\n{") || strings.Contains(c.Kubeconfig, "apiVersion"):
+	case strings.ContainsAny(c.Kubernetes.Kubeconfig, "\n{") || strings.Contains(c.Kubernetes.Kubeconfig, "apiVersion"):
 		p.add("kubernetes.kubeconfig", "holds kubeconfig content, with its credentials, in plain text; give a file path here, or store the content encrypted instead: pulumi config rm --path kubernetes.kubeconfig && pulumi config set --secret kubeconfig < ~/.kube/config")
-	case c.Kubeconfig != "" && c.kubeconfigContent.set:
+	case c.Kubernetes.Kubeconfig != "" && c.kubeconfigContent.set:
 		p.add("kubernetes.kubeconfig", "and kubeconfig are both set; keep one: a path here, or the content in the secret kubeconfig")
 	}
 	p.secret("kubeconfig", c.kubeconfigContent, false)
-	p.match("kubernetes.namespace", c.Namespace, dnsLabel, "a namespace name (DNS-1123 label)")
-	p.match("kubernetes.ingressNamespace", c.IngressNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
-	if c.IngressClass == "" {
+	p.match("kubernetes.namespace", c.Kubernetes.Namespace, dnsLabel, "a namespace name (DNS-1123 label)")
+	p.match("kubernetes.ingressNamespace", c.Kubernetes.IngressNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
+	if c.Kubernetes.IngressClass == "" {
 		p.add("kubernetes.ingressClass", "must name the cluster's IngressClass, e.g. nginx or traefik")
 	}
-	p.oneOf("kubernetes.imagePullPolicy", c.ImagePullPolicy, "IfNotPresent", "Always", "Never")
-	for _, proxy := range c.TrustedProxies {
+	p.oneOf("kubernetes.imagePullPolicy", c.Kubernetes.ImagePullPolicy, "IfNotPresent", "Always", "Never")
+	for _, proxy := range c.Kubernetes.TrustedProxies {
 		_, network, err := net.ParseCIDR(proxy)
 		switch {
 		case proxy == "*" || err == nil && network.IP.IsUnspecified():
@@ -452,82 +454,82 @@ func (c *Config) validateKubernetes(p *problems) {
 			p.add("kubernetes.trustedProxies", "%q is neither an IP address nor a CIDR such as 10.244.0.0/16", proxy)
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(c.NodeSelector)) {
+	for _, k := range slices.Sorted(maps.Keys(c.Kubernetes.NodeSelector)) {
 		if !labelKey.MatchString(k) {
 			p.add("kubernetes.nodeSelector", "%q is not a label key ([prefix/]name, name up to 63 letters, digits, '-', '_', '.')", k)
 		}
-		if v := c.NodeSelector[k]; !labelValue.MatchString(v) {
+		if v := c.Kubernetes.NodeSelector[k]; !labelValue.MatchString(v) {
 			p.add("kubernetes.nodeSelector", "%s: %q is not a label value (up to 63 letters, digits, '-', '_', '.')", k, v)
 		}
 	}
-	if c.HPA {
-		p.between("kubernetes.hpa.minReplicas", c.HPAMin, 1, 100)
-		p.between("kubernetes.hpa.maxReplicas", c.HPAMax, 1, 100)
-		p.between("kubernetes.hpa.cpuTarget", c.HPACPUTarget, 1, 100)
-		if c.HPAMin > c.HPAMax {
-			p.add("kubernetes.hpa.minReplicas", "must not exceed kubernetes.hpa.maxReplicas (%d), got %d", c.HPAMax, c.HPAMin)
+	if c.Kubernetes.HPA {
+		p.between("kubernetes.hpa.minReplicas", c.Kubernetes.HPAMin, 1, 100)
+		p.between("kubernetes.hpa.maxReplicas", c.Kubernetes.HPAMax, 1, 100)
+		p.between("kubernetes.hpa.cpuTarget", c.Kubernetes.HPACPUTarget, 1, 100)
+		if c.Kubernetes.HPAMin > c.Kubernetes.HPAMax {
+			p.add("kubernetes.hpa.minReplicas", "must not exceed kubernetes.hpa.maxReplicas (%d), got %d", c.Kubernetes.HPAMax, c.Kubernetes.HPAMin)
 		}
 	}
 }
 
 func (c *Config) validateMonitoring(p *problems) {
-	p.between("monitoring.downMinutes", c.DownMinutes, 1, 1440)
-	p.between("monitoring.restartsPerHour", c.RestartsPerHour, 1, 1000)
-	if f, err := strconv.ParseFloat(c.ErrorRatio, 64); err != nil || f <= 0 || f >= 1 {
-		p.add("monitoring.errorRatio", "must be a share between 0 and 1 such as 0.05, got %q", c.ErrorRatio)
+	p.between("monitoring.downMinutes", c.Monitoring.DownMinutes, 1, 1440)
+	p.between("monitoring.restartsPerHour", c.Monitoring.RestartsPerHour, 1, 1000)
+	if f := c.Monitoring.ErrorRatio; !c.unparsed["monitoring.errorRatio"] && (f <= 0 || f >= 1) {
+		p.add("monitoring.errorRatio", "must be %s, got %q", errorRatioWant, strconv.FormatFloat(f, 'f', -1, 64))
 	}
-	if f, err := strconv.ParseFloat(c.P95Seconds, 64); err != nil || f <= 0 || f > 600 {
-		p.add("monitoring.p95Seconds", "must be a number of seconds between 0 and 600 such as 0.5, got %q", c.P95Seconds)
+	if f := c.Monitoring.P95Seconds; !c.unparsed["monitoring.p95Seconds"] && (f <= 0 || f > 600) {
+		p.add("monitoring.p95Seconds", "must be %s, got %q", p95Want, strconv.FormatFloat(f, 'f', -1, 64))
 	}
-	if c.Monitoring && c.Architecture == Kubernetes {
-		p.match("monitoring.namespace", c.MonitoringNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
+	if c.Monitoring.Enabled && c.Architecture == Kubernetes {
+		p.match("monitoring.namespace", c.Monitoring.Namespace, dnsLabel, "a namespace name (DNS-1123 label)")
 	}
-	if _, err := monitoring.ParseDuration(c.MonitoringInterval); err != nil {
+	if _, err := monitoring.ParseDuration(c.Monitoring.Interval); err != nil {
 		p.add("monitoring.interval", "must be a Prometheus duration such as 15s or 1m: %v", err)
 	}
 	c.validateAlerting(p)
-	if c.Monitoring && c.DBMode == "in-cluster" && c.PostgresExporterImage != "" {
-		c.validateImageRef(p, "monitoring.postgresExporterImage", c.PostgresExporterImage)
+	if c.Monitoring.Enabled && c.DB.Mode == service.DatabaseInCluster && c.Monitoring.PostgresExporterImage != "" {
+		c.validateImageRef(p, "monitoring.postgresExporterImage", c.Monitoring.PostgresExporterImage)
 	}
-	if c.Monitoring && c.Architecture == SingleServer {
-		c.validateImageRef(p, "monitoring.prometheusImage", c.PrometheusImage)
-		c.validateImageRef(p, "alerting.alertmanagerImage", c.AlertmanagerImage)
-		if c.DBMode == "container" {
-			c.validateImageRef(p, "monitoring.postgresExporterImage", c.PostgresExporterImage)
+	if c.Monitoring.Enabled && c.Architecture == SingleServer {
+		c.validateImageRef(p, "monitoring.prometheusImage", c.Monitoring.PrometheusImage)
+		c.validateImageRef(p, "alerting.alertmanagerImage", c.Alerting.AlertmanagerImage)
+		if c.DB.Mode == service.DatabaseContainer {
+			c.validateImageRef(p, "monitoring.postgresExporterImage", c.Monitoring.PostgresExporterImage)
 		}
-		p.between("alerting.localPort", c.AlertmanagerPort, 1, 65535)
-		if c.AlertmanagerPort == c.LocalPort {
-			p.add("alerting.localPort", "must differ from monitoring.localPort (%d): Prometheus publishes its UI there", c.LocalPort)
+		p.between("alerting.localPort", c.Alerting.LocalPort, 1, 65535)
+		if c.Alerting.LocalPort == c.Monitoring.LocalPort {
+			p.add("alerting.localPort", "must differ from monitoring.localPort (%d): Prometheus publishes its UI there", c.Monitoring.LocalPort)
 		}
-		p.match("monitoring.retention", c.Retention, retention, "a Prometheus duration such as 15d, 12h or 4w")
-		p.between("monitoring.localPort", c.LocalPort, 1, 65535)
+		p.match("monitoring.retention", c.Monitoring.Retention, retention, "a Prometheus duration such as 15d, 12h or 4w")
+		p.between("monitoring.localPort", c.Monitoring.LocalPort, 1, 65535)
 	}
-	validateLogDriver(p, c.LogDriver)
+	validateLogDriver(p, c.Logging.Driver)
 	c.validateLogStore(p)
 }
 
 // validateLogStore checks logging.aggregate's settings.
 func (c *Config) validateLogStore(p *problems) {
-	if !c.LogAggregate {
+	if !c.Logging.Aggregate {
 		return
 	}
 	if c.Architecture == Kubernetes {
 		p.add("logging.aggregate", "is for a single server; on Kubernetes the pods write JSON lines to stdout for the cluster's collector (Fluent Bit, Vector, Promtail), see the README's Operations section")
 		return
 	}
-	if c.LogDriver != "json-file" || len(c.LogOptions) > 0 {
-		p.add("logging.aggregate", "sends every container's lines to VictoriaLogs through the syslog driver, but logging.driver is %q (options %v): set one of them", c.LogDriver, c.LogOptions)
+	if c.Logging.Driver != "json-file" || len(c.Logging.Options) > 0 {
+		p.add("logging.aggregate", "sends every container's lines to VictoriaLogs through the syslog driver, but logging.driver is %q (options %v): set one of them", c.Logging.Driver, c.Logging.Options)
 	}
-	c.validateImageRef(p, "logging.victoriaLogsImage", c.VictoriaLogsImage)
-	p.match("logging.retention", c.LogRetention, retention, "a duration such as 7d, 12h, 4w or 1y")
-	p.between("logging.localPort", c.LogLocalPort, 1, 65535)
-	p.between("logging.syslogPort", c.LogSyslogPort, 1, 65535)
-	taken := map[int]string{c.HTTPPort: "proxy.httpPort", c.HTTPSPort: "proxy.httpsPort"}
-	if c.Monitoring {
-		taken[c.LocalPort], taken[c.AlertmanagerPort] = "monitoring.localPort", "alerting.localPort"
+	c.validateImageRef(p, "logging.victoriaLogsImage", c.Logging.VictoriaLogsImage)
+	p.match("logging.retention", c.Logging.Retention, retention, "a duration such as 7d, 12h, 4w or 1y")
+	p.between("logging.localPort", c.Logging.LocalPort, 1, 65535)
+	p.between("logging.syslogPort", c.Logging.SyslogPort, 1, 65535)
+	taken := map[int]string{c.Proxy.HTTPPort: "proxy.httpPort", c.Proxy.HTTPSPort: "proxy.httpsPort"}
+	if c.Monitoring.Enabled {
+		taken[c.Monitoring.LocalPort], taken[c.Alerting.LocalPort] = "monitoring.localPort", "alerting.localPort"
 	}
-	if key, ok := taken[c.LogLocalPort]; ok {
-		p.add("logging.localPort", "must differ from %s (%d), which publishes on the same host", key, c.LogLocalPort)
+	if key, ok := taken[c.Logging.LocalPort]; ok {
+		p.add("logging.localPort", "must differ from %s (%d), which publishes on the same host", key, c.Logging.LocalPort)
 	}
 }
 
@@ -546,20 +548,20 @@ func (c *Config) validateAlerting(p *problems) {
 		}
 	}
 	p.secret("alertSmtpPassword", c.alertSMTPPassword, false)
-	if c.EmailTo != "" || c.EmailFrom != "" || c.SMTPHost != "" {
-		for _, k := range []struct{ key, v string }{{"alerting.emailTo", c.EmailTo}, {"alerting.emailFrom", c.EmailFrom}} {
+	if c.Alerting.EmailTo != "" || c.Alerting.EmailFrom != "" || c.Alerting.SMTPHost != "" {
+		for _, k := range []struct{ key, v string }{{"alerting.emailTo", c.Alerting.EmailTo}, {"alerting.emailFrom", c.Alerting.EmailFrom}} {
 			if _, err := mail.ParseAddress(k.v); err != nil {
 				p.add(k.key, "must be an e-mail address such as oncall@example.com when alert e-mails are configured, got %q", k.v)
 			}
 		}
-		if _, port, err := net.SplitHostPort(c.SMTPHost); err != nil || port == "" {
-			p.add("alerting.smtpHost", "must be host:port such as smtp.example.com:587 when alert e-mails are configured, got %q", c.SMTPHost)
+		if _, port, err := net.SplitHostPort(c.Alerting.SMTPHost); err != nil || port == "" {
+			p.add("alerting.smtpHost", "must be host:port such as smtp.example.com:587 when alert e-mails are configured, got %q", c.Alerting.SMTPHost)
 		}
 	}
-	if c.SMTPUsername != "" && !c.alertSMTPPassword.set {
+	if c.Alerting.SMTPUsername != "" && !c.alertSMTPPassword.set {
 		p.add("alertSmtpPassword", "is required with alerting.smtpUsername; run: pulumi config set --secret alertSmtpPassword <value>")
 	}
-	for _, k := range []struct{ key, v string }{{"alerting.groupWait", c.GroupWait}, {"alerting.groupInterval", c.GroupInterval}, {"alerting.repeatInterval", c.RepeatInterval}} {
+	for _, k := range []struct{ key, v string }{{"alerting.groupWait", c.Alerting.GroupWait}, {"alerting.groupInterval", c.Alerting.GroupInterval}, {"alerting.repeatInterval", c.Alerting.RepeatInterval}} {
 		if _, err := monitoring.ParseDuration(k.v); err != nil {
 			p.add(k.key, "must be a duration such as 30s, 5m or 4h, got %q", k.v)
 		}

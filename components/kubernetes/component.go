@@ -95,15 +95,21 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	})
 }
 
+// The defaults of Args, which the stack config's keys take too (one place).
+const (
+	DefaultImagePullPolicy  = "IfNotPresent"
+	DefaultIngressNamespace = "ingress-nginx"
+)
+
 func withDefaults(a Args) Args {
 	if a.ImagePullPolicy == "" {
-		a.ImagePullPolicy = "IfNotPresent"
+		a.ImagePullPolicy = DefaultImagePullPolicy
 	}
 	if a.IngressNamespace == "" {
-		a.IngressNamespace = "ingress-nginx"
+		a.IngressNamespace = DefaultIngressNamespace
 	}
 	if a.BodyLimit == "" {
-		a.BodyLimit = "10m"
+		a.BodyLimit = service.DefaultBodyLimit
 	}
 	if len(a.TrustedProxies) == 0 {
 		a.TrustedProxies = []string{"127.0.0.1"}

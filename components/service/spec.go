@@ -38,6 +38,10 @@ type Spec struct {
 	Registry     Registry
 }
 
+// DefaultBodyLimit is the largest request body both architectures' proxies
+// take when none is configured (an nginx size).
+const DefaultBodyLimit = "10m"
+
 // RedactedSecret replaces every secret value in a spec that is rendered to
 // files instead of deployed: manifests on disk are for review and static
 // checks, and must not hold what only a Secret object should.

@@ -118,27 +118,35 @@ func withDefaults(a Args) Args {
 		a.NamePrefix = a.Service.Name
 	}
 	if a.HTTPPort == 0 {
-		a.HTTPPort = 80
+		a.HTTPPort = DefaultHTTPPort
 	}
 	if a.HTTPSPort == 0 {
-		a.HTTPSPort = 443
+		a.HTTPSPort = DefaultHTTPSPort
 	}
 	if a.BodyLimit == "" {
-		a.BodyLimit = "10m"
+		a.BodyLimit = service.DefaultBodyLimit
 	}
 	if a.LogDriver == "" {
-		a.LogDriver = "json-file"
+		a.LogDriver = DefaultLogDriver
 	}
-	if a.LogDriver == "json-file" && len(a.LogOptions) == 0 {
+	if a.LogDriver == DefaultLogDriver && len(a.LogOptions) == 0 {
 		a.LogOptions = map[string]string{"max-size": "10m", "max-file": "3"}
 	}
 	if a.Monitoring != nil && a.Monitoring.Interval == "" {
 		m := *a.Monitoring // the caller's Args stay as they were
-		m.Interval = "15s"
+		m.Interval = DefaultScrapeInterval
 		a.Monitoring = &m
 	}
 	return a
 }
+
+// The defaults of Args, which the stack config's keys take too (one place).
+const (
+	DefaultHTTPPort       = 80
+	DefaultHTTPSPort      = 443
+	DefaultLogDriver      = "json-file" // rotated at 10m x 3
+	DefaultScrapeInterval = "15s"
+)
 
 type builder struct {
 	ctx    *pulumi.Context
