@@ -35,7 +35,8 @@ type Args struct {
 	RefreshImages bool
 	// Proxy is nginx (default) or traefik.
 	Proxy ProxyKind
-	// ProxyImage is the nginx image; TraefikImage the Traefik one.
+	// ProxyImage is the nginx image, default DefaultNginxImage;
+	// TraefikImage the Traefik one, default DefaultTraefikImage.
 	ProxyImage, TraefikImage string
 	// HTTPPort and HTTPSPort are published on the host; defaults 80 and 443.
 	HTTPPort, HTTPSPort int
@@ -117,6 +118,12 @@ func withDefaults(a Args) Args {
 	if a.NamePrefix == "" {
 		a.NamePrefix = a.Service.Name
 	}
+	if a.ProxyImage == "" {
+		a.ProxyImage = DefaultNginxImage
+	}
+	if a.TraefikImage == "" {
+		a.TraefikImage = DefaultTraefikImage
+	}
 	if a.HTTPPort == 0 {
 		a.HTTPPort = DefaultHTTPPort
 	}
@@ -142,6 +149,8 @@ func withDefaults(a Args) Args {
 
 // The defaults of Args, which the stack config's keys take too (one place).
 const (
+	DefaultNginxImage     = "nginx:1.30"   // nginx's stable line
+	DefaultTraefikImage   = "traefik:v3.6" // v3.6 or later: the ACME CA options
 	DefaultHTTPPort       = 80
 	DefaultHTTPSPort      = 443
 	DefaultLogDriver      = "json-file" // rotated at 10m x 3
