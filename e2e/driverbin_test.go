@@ -86,6 +86,10 @@ func onTerminal(t *testing.T, cmd *exec.Cmd, answers ...answer) ([]byte, error) 
 		defer mu.Unlock()
 		return screen.String()
 	}
+	// A driver that ends without asking (a failed preview) fails the test
+	// at once, not after the 5 minutes a slow preview may take.
+	exited := make(chan error, 1)
+	go func() { exited <- term.Wait() }()
 	from := 0
 	for _, a := range answers {
 		deadline := time.Now().Add(5 * time.Minute)
@@ -94,9 +98,18 @@ func onTerminal(t *testing.T, cmd *exec.Cmd, answers ...answer) ([]byte, error) 
 				from += i + len(a.prompt)
 				break
 			}
+			select {
+			case err := <-exited:
+				if !strings.Contains(seen()[from:], a.prompt) {
+					t.Fatalf("the driver ended (%v) without asking %q:\n%s", err, a.prompt, seen())
+				}
+				exited <- err
+				continue
+			default:
+			}
 			if time.Now().After(deadline) {
 				_ = term.Process.Kill()
-				_ = term.Wait()
+				<-exited
 				t.Fatalf("no %q on the terminal within 5 minutes:\n%s", a.prompt, seen())
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -106,7 +119,7 @@ func onTerminal(t *testing.T, cmd *exec.Cmd, answers ...answer) ([]byte, error) 
 		}
 	}
 	stdin.Close()
-	err = term.Wait()
+	err = <-exited
 	return []byte(seen()), err
 }
 
