@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
+	"github.com/fastapi-infra/fastapi-infra/internal/cluster"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
@@ -34,4 +35,30 @@ func DockerSocket(cfg auto.ConfigMap) (string, error) {
 		return "", fmt.Errorf("%s is %s; backup and restore reach the engine through a unix socket only: run them on the Docker host, or forward its socket over SSH and point DOCKER_HOST (or docker.host) at it as unix:///path", stacks.FullKey("docker.host"), host)
 	}
 	return socket, nil
+}
+
+// KubernetesTarget is where a Kubernetes stack runs, as its provider
+// reaches it: the cluster (kubernetes.kubeconfig, the secret kubeconfig,
+// kubernetes.context), kubernetes.namespace and app.name, with the keys'
+// defaults. The day-2 operations (backup, restore) use it.
+func KubernetesTarget(cfg auto.ConfigMap) (access cluster.Access, namespace, app string, err error) {
+	var k struct{ Kubeconfig, Context, Namespace string }
+	var a struct{ Name string }
+	for key, into := range map[string]any{"kubernetes": &k, "app": &a} {
+		if raw := cfg[stacks.FullKey(key)].Value; raw != "" {
+			if err := json.Unmarshal([]byte(raw), into); err != nil {
+				return access, "", "", fmt.Errorf("reading %s: %w", stacks.FullKey(key), err)
+			}
+		}
+	}
+	orDefault := func(v, key string) string {
+		if v != "" {
+			return v
+		}
+		d, _ := stacks.LookupKey(key)
+		s, _ := d.Default.(string)
+		return s
+	}
+	access = cluster.Access{KubeconfigPath: k.Kubeconfig, KubeconfigContent: cfg[stacks.FullKey("kubeconfig")].Value, Context: k.Context}
+	return access, orDefault(k.Namespace, "kubernetes.namespace"), orDefault(a.Name, "app.name"), nil
 }

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -16,7 +15,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
-	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // TestInClusterDatabaseSurvivesDestroy deploys a development stack with
@@ -44,7 +42,7 @@ func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
 	sts := get(t, ns, "statefulset", "fastapi-db")
 	expect(t, "database ready", sts.str("status.readyReplicas"), "1")
 	uid, volume := pvc.str("metadata.uid"), pvc.str("spec.volumeName")
-	backups := restoreDrill(t, ns)
+	backups := restoreDrill(t, s, ns)
 	exporterSeesTheDatabase(t, ns)
 
 	// A new dbPassword reaches the running database: the pod rolls (a new
@@ -115,11 +113,13 @@ func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
 	}
 }
 
-// restoreDrill writes rows, runs the backup CronJob once (a Job from its
-// template, as `kubectl create job --from` does), loses the table, restores
-// the dump with backup.sh's restore action in a Job of the same template,
-// and reads the rows back. It returns the backups claim's uid.
-func restoreDrill(t *testing.T, ns string) string {
+// restoreDrill writes rows, takes a backup with the driver (./infra
+// backup: a Job from the backup CronJob's template), loses the table,
+// restores the dump with the driver (./infra restore --from: the app
+// scaled to 0, backup.sh's restore in a Job of the same template, the
+// migration again, the app back), and reads the rows back, in the
+// database and through the app. It returns the backups claim's uid.
+func restoreDrill(t *testing.T, s *realStack, ns string) string {
 	t.Helper()
 	psql := func(sql string) string {
 		return strings.TrimSpace(kubectlRun(t, "-n", ns, "exec", "fastapi-db-0", "-c", "postgres", "--", "psql", "-U", "app", "-d", "app", "-tAc", sql))
@@ -130,41 +130,28 @@ func restoreDrill(t *testing.T, ns string) string {
 	if before != "drill-1:kept,drill-2:kept too" {
 		t.Fatalf("rows written: %q", before)
 	}
-	run := func(job string, action ...string) string {
-		var cron obj
-		kubectl(t, &cron, "-n", ns, "get", "cronjob", "fastapi-db-backup")
-		tmpl, _ := cron.dig("spec.jobTemplate").(map[string]any)
-		if len(action) > 0 {
-			containers := obj(tmpl).dig("spec.template.spec.containers").([]any)
-			containers[0].(map[string]any)["command"] = service.BackupCommand(action...)
-		}
-		manifest, _ := json.Marshal(map[string]any{"apiVersion": "batch/v1", "kind": "Job",
-			"metadata": map[string]any{"name": job, "namespace": ns}, "spec": tmpl["spec"]})
-		create := exec.Command("kubectl", "--kubeconfig", env.lab.Kubeconfig, "create", "-f", "-")
-		create.Stdin = strings.NewReader(string(manifest))
-		if out, err := create.CombinedOutput(); err != nil {
-			t.Fatalf("creating Job %s: %v\n%s", job, err, out)
-		}
-		if out, err := exec.Command("kubectl", "--kubeconfig", env.lab.Kubeconfig, "-n", ns, "wait", "--for=condition=complete", "--timeout=120s", "job/"+job).CombinedOutput(); err != nil {
-			logs, _ := exec.Command("kubectl", "--kubeconfig", env.lab.Kubeconfig, "-n", ns, "logs", "job/"+job).CombinedOutput()
-			t.Fatalf("Job %s did not complete: %v\n%s\n%s", job, err, out, logs)
-		}
-		return kubectlRun(t, "-n", ns, "logs", "job/"+job)
-	}
-	report := run("backup-now")
+	report, stderr, err := runDriver(t, s.driver(t, "", "backup", s.name))
 	dump := regexp.MustCompile(`app-[0-9TZ]+\.dump`).FindString(report)
-	if dump == "" {
-		t.Fatalf("the backup Job did not report a dump: %s", report)
+	if err != nil || dump == "" {
+		t.Fatalf("./infra backup: %v\n%s\n%s", err, report, stderr)
 	}
 	t.Logf("in-cluster backup: %s", strings.TrimSpace(report))
+	if list, _, err := runDriver(t, s.driver(t, "", "restore", s.name)); err != nil || !strings.Contains(list, dump) {
+		t.Fatalf("./infra restore (the list) lacks %s: %v\n%s", dump, err, list)
+	}
 	psql("DROP TABLE items")
-	t.Logf("restore: %s", strings.TrimSpace(run("restore-now", "restore", dump)))
+	start := time.Now()
+	_, stderr, err = runDriver(t, s.driver(t, "", "restore", s.name, "--from", dump, "--yes"))
+	if err != nil {
+		t.Fatalf("./infra restore --from %s: %v\n%s", dump, err, stderr)
+	}
+	t.Logf("./infra restore --from %s in %s:\n%s", dump, time.Since(start).Round(100*time.Millisecond), strings.TrimSpace(stderr))
 	if after := psql(rows); after != before {
 		t.Errorf("after the restore the rows are %q, want %q", after, before)
 	}
-	// The drill's Jobs are the test's, not the stack's: destroy would not
-	// take them.
-	kubectlRun(t, "-n", ns, "delete", "job", "backup-now", "restore-now", "--wait=true")
+	if code, body := s.get(t, "/items"); code != 200 || !strings.Contains(body, "drill-2") {
+		t.Errorf("the app after the restore: %d %s", code, body)
+	}
 	return get(t, ns, "pvc", "fastapi-db-backups").str("metadata.uid")
 }
 

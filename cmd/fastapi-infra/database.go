@@ -3,22 +3,39 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
+	k8sops "github.com/fastapi-infra/fastapi-infra/components/kubernetes/operations"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/internal/cluster"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
+// operator is what backup and restore do on either architecture.
+type operator interface {
+	BackupNow(ctx context.Context) (string, error)
+	Backups(ctx context.Context) ([]string, error)
+	Restore(ctx context.Context, backup string, progress io.Writer) error
+}
+
 // database runs `backup` (a backup now) and `restore` (without --from: the
-// list of backups) on a deployed single server, through the Docker engine
-// its stack deploys to.
+// list of backups) on a deployed stack's own database: a single server's
+// through the Docker engine it deploys to, an in-cluster one's through the
+// API server.
 func database(ctx context.Context, op string, s auto.Stack, cfg auto.ConfigMap, from string, yes bool, term *terminal) error {
-	server, err := runningServer(ctx, s, cfg)
+	var server operator
+	var err error
+	if deploy.Architecture(cfg) == stacks.Kubernetes {
+		server, err = runningService(cfg)
+	} else {
+		server, err = runningServer(ctx, s, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -54,9 +71,6 @@ func database(ctx context.Context, op string, s auto.Stack, cfg auto.ConfigMap, 
 // Docker name gives the stack's name prefix) and the engine's socket.
 func runningServer(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) (operations.Running, error) {
 	var r operations.Running
-	if deploy.Architecture(cfg) == stacks.Kubernetes {
-		return r, fmt.Errorf("backup and restore are for the single server; stack %s is kubernetes (see the README's Data section)", s.Name())
-	}
 	outs, err := s.Outputs(ctx)
 	if err != nil {
 		return r, err
@@ -76,4 +90,18 @@ func runningServer(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) (opera
 	}
 	r.Engine = dockerplan.NewEngine(socket)
 	return r, nil
+}
+
+// runningService reaches a Kubernetes stack's namespace as its provider
+// does.
+func runningService(cfg auto.ConfigMap) (k8sops.Running, error) {
+	access, namespace, app, err := deploy.KubernetesTarget(cfg)
+	if err != nil {
+		return k8sops.Running{}, err
+	}
+	client, err := cluster.Connect(access)
+	if err != nil {
+		return k8sops.Running{}, err
+	}
+	return k8sops.Running{API: client, Namespace: namespace, App: app}, nil
 }

@@ -22,8 +22,9 @@ program in this process. up, destroy and refresh show the preview and ask
 first, as pulumi does; --yes skips the question (CI). Destroying a
 production stack also asks for its name. Ctrl-C lets the engine finish the
 step it is in and release the stack; a second Ctrl-C stops it at once.
-On a single server, backup takes a database backup now, restore lists the
-backups and restore --from NAME puts one back (the app stops meanwhile).
+For the stack's own database (a single server's container, an in-cluster
+one), backup takes a backup now, restore lists the backups and restore
+--from NAME puts one back (the app stops meanwhile).
 Backend: --backend, else $PULUMI_BACKEND_URL, else the one you are logged
 into, else a local file backend in ~/.fastapi-infra.
 
@@ -40,12 +41,14 @@ func main() {
 	flag.BoolVar(&f.showSecrets, "show-secrets", false, "outputs: print secret values")
 	flag.StringVar(&f.from, "from", "", "restore: the backup to restore (./infra restore STACK lists them)")
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage); flag.PrintDefaults() }
-	flag.Parse()
-	if flag.NArg() != 2 {
-		flag.Usage()
+	positional, err := parseInterspersed(flag.CommandLine, os.Args[1:])
+	if err != nil || len(positional) != 2 {
+		if err == nil {
+			flag.Usage()
+		}
 		os.Exit(2)
 	}
-	op, stackName := flag.Arg(0), flag.Arg(1)
+	op, stackName := positional[0], positional[1]
 	// Not a context cancelled by Ctrl-C: that would make the SDK kill the
 	// CLI 10 s later, mid-step, leaving pending operations behind. The
 	// interrupt goes to the CLI instead (interrupt.go).
@@ -58,5 +61,23 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fastapi-infra:", err)
 		os.Exit(1)
+	}
+}
+
+// parseInterspersed parses flags before, between and after the operation
+// and the stack, as `./infra restore dev --from NAME` puts them (the
+// flag package alone stops at the first argument that is not a flag),
+// and returns the others in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 }

@@ -1,6 +1,12 @@
 package service
 
-import _ "embed"
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // backupScript is the database backup's program (see its header): bash in
 // the database's own image, whose pg_dump matches the server. The single
@@ -69,3 +75,38 @@ echo "roles: $PGUSER owns $PGDATABASE with the configured password; $APP_USER ma
 const GrantApp = `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app";
 `
+
+// BackupActions are the driver's backup operations over one way of running
+// backup.sh's actions where the backups are (a single server's backup
+// container, a Job from an in-cluster database's backup CronJob).
+type BackupActions struct {
+	// Run runs an action and returns its output.
+	Run func(ctx context.Context, action ...string) (string, error)
+	// Where names the backups' place in errors ("the backups volume").
+	Where string
+}
+
+// Now takes a backup at once, outside the schedule, and returns its report.
+func (b BackupActions) Now(ctx context.Context) (string, error) {
+	out, err := b.Run(ctx, "now")
+	return strings.TrimSpace(out), err
+}
+
+// List is the backups, newest first.
+func (b BackupActions) List(ctx context.Context) ([]string, error) {
+	out, err := b.Run(ctx, "list")
+	return strings.Fields(out), err
+}
+
+// Check refuses a backup that is not there, naming the ones that are,
+// before a restore changes anything.
+func (b BackupActions) Check(ctx context.Context, backup string) error {
+	have, err := b.List(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(have, backup) {
+		return fmt.Errorf("no backup %q %s; there are: %s", backup, b.Where, strings.Join(have, ", "))
+	}
+	return nil
+}

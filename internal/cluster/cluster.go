@@ -6,6 +6,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,24 +96,55 @@ func (c *Client) StorageClasses(ctx context.Context) ([]StorageClass, error) {
 }
 
 func (c *Client) get(ctx context.Context, path string, into any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.host+path, nil)
+	return c.Do(ctx, http.MethodGet, path, "", nil, into)
+}
+
+// Do sends a request to the API server: body (JSON-encoded unless it is a
+// string) with contentType, and decodes a JSON answer into into (a
+// *string takes the raw text, as pod logs are). Any status but 2xx is an
+// error with the server's first line.
+func (c *Client) Do(ctx context.Context, method, path, contentType string, body, into any) error {
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.host+path, r)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, firstLine(body))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, firstLine(raw))
 	}
-	return json.Unmarshal(body, into)
+	switch out := into.(type) {
+	case nil:
+		return nil
+	case *string:
+		*out = string(raw)
+		return nil
+	default:
+		return json.Unmarshal(raw, into)
+	}
 }
 
 func firstLine(b []byte) string {

@@ -40,17 +40,20 @@ func (r Running) backupAction(ctx context.Context, action ...string) (string, er
 	return out, nil
 }
 
+// actions are backup.sh's actions run here.
+func (r Running) actions() service.BackupActions {
+	return service.BackupActions{Run: r.backupAction, Where: "in the backups volume"}
+}
+
 // BackupNow takes a backup at once, outside the schedule, and returns the
 // backup container's report of it.
 func (r Running) BackupNow(ctx context.Context) (string, error) {
-	out, err := r.backupAction(ctx, "now")
-	return strings.TrimSpace(out), err
+	return r.actions().Now(ctx)
 }
 
 // Backups lists the backups in the backups volume, newest first.
 func (r Running) Backups(ctx context.Context) ([]string, error) {
-	out, err := r.backupAction(ctx, "list")
-	return strings.Fields(out), err
+	return r.actions().List(ctx)
 }
 
 // Restore puts a backup back: it stops the app replicas (the proxy answers
@@ -59,12 +62,8 @@ func (r Running) Backups(ctx context.Context) ([]string, error) {
 // replicas, waiting until each is healthy. A restore that fails changes
 // nothing in the database and starts the replicas again.
 func (r Running) Restore(ctx context.Context, backup string, progress io.Writer) error {
-	have, err := r.Backups(ctx)
-	if err != nil {
+	if err := r.actions().Check(ctx, backup); err != nil {
 		return err
-	}
-	if !slices.Contains(have, backup) {
-		return fmt.Errorf("no backup %q in the backups volume; there are: %s", backup, strings.Join(have, ", "))
 	}
 	apps, err := r.containers(ctx, "fastapi-infra.release")
 	if err != nil {
