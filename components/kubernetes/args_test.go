@@ -12,25 +12,6 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 )
 
-// specFixture is a service as a program other than this project's stacks
-// would hand the component: only the spec, none of the stack config's
-// defaults.
-func specFixture() service.Spec {
-	cpu, _ := service.ParseCPU("500m")
-	mem, _ := service.ParseMemory("256Mi")
-	pw := pulumi.ToSecret(pulumi.String("fixture-pw")).(pulumi.StringOutput)
-	return service.Spec{
-		Name: "svc", Image: service.Image{Ref: "example/app:1.0"}, Module: "app.main:app", Port: 8000, Workers: 1, Replicas: 2,
-		ShutdownGraceSeconds: 10, Domain: "svc.example.com", TLS: service.TLS{Mode: service.TLSSecret, SecretName: "svc-tls"},
-		ProxyHeaders: true,
-		Health:       service.Health{LivePath: "/health/live", ReadyPath: "/health/ready"},
-		Migration:    service.Migration{Strategy: service.MigrationJob, Command: []string{"alembic", "upgrade", "head"}},
-		Resources:    service.Resources{CPU: cpu, Memory: mem},
-		Database: service.Database{Mode: service.DatabaseInCluster, Image: "postgres:15", Port: 5432, Name: "app", User: "app",
-			Password: pw, AppUser: "app_rw", AppPassword: pw, SSLMode: "prefer", StorageSize: "1Gi", Resources: service.Resources{CPU: cpu, Memory: mem}},
-	}
-}
-
 // deployArgs registers the component from its Args alone under the mocks.
 func deployArgs(t *testing.T, args kubernetes.Args) *mocktest.Recorder {
 	t.Helper()
@@ -49,7 +30,11 @@ func deployArgs(t *testing.T, args kubernetes.Args) *mocktest.Recorder {
 // ingress-nginx namespace admitted by the NetworkPolicy, a 10m body limit
 // on the nginx Ingress, X-Forwarded-* believed from 127.0.0.1 only.
 func TestComponentDefaults(t *testing.T) {
-	rec := deployArgs(t, kubernetes.Args{Service: specFixture(), Namespace: "ns", IngressClass: "nginx", NetworkPolicy: true})
+	spec := mocktest.ServiceSpec()
+	spec.Workers = 1 // one process per pod
+	spec.TLS = service.TLS{Mode: service.TLSSecret, SecretName: "svc-tls"}
+	spec.Database.Mode = service.DatabaseInCluster
+	rec := deployArgs(t, kubernetes.Args{Service: spec, Namespace: "ns", IngressClass: "nginx", NetworkPolicy: true})
 	d := rec.One(t, "kubernetes:apps/v1:Deployment")
 	const c = "spec.template.spec.containers[0]"
 	d.Equal(t, c+".imagePullPolicy", kubernetes.DefaultImagePullPolicy)

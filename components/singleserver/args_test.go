@@ -14,24 +14,6 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 )
 
-// specFixture is a service as a program other than this project's stacks
-// would hand the component: only the spec, none of the stack config's
-// defaults.
-func specFixture() service.Spec {
-	cpu, _ := service.ParseCPU("500m")
-	mem, _ := service.ParseMemory("256Mi")
-	pw := pulumi.ToSecret(pulumi.String("fixture-pw")).(pulumi.StringOutput)
-	return service.Spec{
-		Name: "svc", Image: service.Image{Ref: "example/app:1.0"}, Module: "app.main:app", Port: 8000, Workers: 2, Replicas: 2,
-		ShutdownGraceSeconds: 10, Domain: "svc.example.com", TLS: service.TLS{Mode: service.TLSSelfSigned},
-		Health:    service.Health{LivePath: "/health/live", ReadyPath: "/health/ready"},
-		Migration: service.Migration{Strategy: service.MigrationJob, Command: []string{"alembic", "upgrade", "head"}},
-		Resources: service.Resources{CPU: cpu, Memory: mem},
-		Database: service.Database{Mode: service.DatabaseContainer, Image: "postgres:15", Port: 5432, Name: "app", User: "app",
-			Password: pw, AppUser: "app_rw", AppPassword: pw, SSLMode: "prefer", RetainOnDelete: true},
-	}
-}
-
 // deployArgs registers the component from its Args alone under the mocks.
 func deployArgs(t *testing.T, args singleserver.Args) *mocktest.Recorder {
 	t.Helper()
@@ -50,7 +32,7 @@ func deployArgs(t *testing.T, args singleserver.Args) *mocktest.Recorder {
 // 80 and 443 with a 10m body limit, json-file logs rotated at 10m x 3,
 // names from the service's name, a 15 s scrape interval.
 func TestComponentDefaults(t *testing.T) {
-	rec := deployArgs(t, singleserver.Args{Service: specFixture(), Subnet: "172.30.9.0/24",
+	rec := deployArgs(t, singleserver.Args{Service: mocktest.ServiceSpec(), Subnet: "172.30.9.0/24",
 		Monitoring: &singleserver.Monitoring{Image: "prom/prometheus:v2.53.0", Retention: "1d", LocalPort: 9090,
 			Rules: monitoring.Alerts("svc", "svc", monitoring.Thresholds{DownMinutes: 3, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3})}})
 	rec.Named(t, "svc-proxy-image").Equal(t, "name", singleserver.DefaultNginxImage)
