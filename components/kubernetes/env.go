@@ -51,7 +51,7 @@ func (b *builder) buildEnv() error {
 			return err
 		}
 	}
-	if db := s.Database; db.VerifiesServer() && db.CACert != "" {
+	if db := s.Database; db.UsesCACert() {
 		b.dbCA, err = corev1.NewConfigMap(b.ctx, b.name+"-db-ca", &corev1.ConfigMapArgs{
 			Metadata: b.autoNamed("api"),
 			Data:     pulumi.StringMap{path.Base(service.CACertFile): pulumi.String(db.CACert)},

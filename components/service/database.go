@@ -29,10 +29,11 @@ func (d Database) AppURL(host string) pulumi.StringOutput {
 	return d.url(host, d.AppUser, d.AppPassword)
 }
 
-// VerifiesServer says whether libpq checks the server's certificate, so
-// the app needs the CA.
-func (d Database) VerifiesServer() bool {
-	return d.SSLMode == "verify-ca" || d.SSLMode == "verify-full"
+// UsesCACert says whether the app and its migration get db.caCert as
+// CACertFile: libpq checks the server's certificate (verify-ca,
+// verify-full) against it.
+func (d Database) UsesCACert() bool {
+	return (d.SSLMode == "verify-ca" || d.SSLMode == "verify-full") && d.CACert != ""
 }
 
 func (d Database) url(host, user string, password pulumi.StringOutput) pulumi.StringOutput {
@@ -40,7 +41,7 @@ func (d Database) url(host, user string, password pulumi.StringOutput) pulumi.St
 		// Written out, not url.Values: libpq and SQLAlchemy read the
 		// path unescaped too, and people read this URL in a pod's env.
 		q := "sslmode=" + d.SSLMode
-		if d.VerifiesServer() && d.CACert != "" {
+		if d.UsesCACert() {
 			q += "&sslrootcert=" + CACertFile
 		}
 		u := url.URL{

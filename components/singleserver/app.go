@@ -77,7 +77,7 @@ func (b *builder) secretFilesWith(databaseURL pulumi.StringOutput) map[string]pu
 		secrets = map[string]pulumi.StringOutput{}
 	}
 	secrets["DATABASE_URL"] = databaseURL
-	if s.Database.VerifiesServer() && s.Database.CACert != "" {
+	if s.Database.UsesCACert() {
 		secrets[path.Base(service.CACertFile)] = pulumi.String(s.Database.CACert).ToStringOutput()
 	}
 	return secrets
