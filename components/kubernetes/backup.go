@@ -51,7 +51,7 @@ func (b *builder) buildBackup() error {
 	for _, kv := range [][2]string{
 		{"BACKUP_SCHEDULE", db.Backup.Schedule}, {"BACKUP_KEEP", fmt.Sprint(db.Backup.Keep)}, {"BACKUP_DIR", service.BackupDir},
 		{"PGHOST", fmt.Sprintf("%s-db.%s.svc", b.args.Service.Name, b.args.Namespace)}, {"PGPORT", fmt.Sprint(db.Port)},
-		{"PGUSER", db.User}, {"PGDATABASE", db.Name}, {"PGPASSWORD_FILE", "/run/secrets/PGPASSWORD"}, {"APP_USER", db.AppUser},
+		{"PGUSER", db.User}, {"PGDATABASE", db.Name}, {"PGPASSWORD_FILE", ownerPasswordFile}, {"APP_USER", db.AppUser},
 	} {
 		env = append(env, corev1.EnvVarArgs{Name: pulumi.String(kv[0]), Value: pulumi.String(kv[1])})
 	}

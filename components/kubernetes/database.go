@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"fmt"
+	"path"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -199,9 +200,9 @@ wait
 			corev1.EnvVarArgs{Name: pulumi.String("PGUSER"), Value: pulumi.String(db.User)},
 			corev1.EnvVarArgs{Name: pulumi.String("PGDATABASE"), Value: pulumi.String(db.Name)},
 			corev1.EnvVarArgs{Name: pulumi.String("PGPORT"), Value: pulumi.String(fmt.Sprint(db.Port))},
-			corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD_FILE"), Value: pulumi.String("/run/secrets/PGPASSWORD")},
+			corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD_FILE"), Value: pulumi.String(ownerPasswordFile)},
 			corev1.EnvVarArgs{Name: pulumi.String("APP_USER"), Value: pulumi.String(db.AppUser)},
-			corev1.EnvVarArgs{Name: pulumi.String("APP_PASSWORD_FILE"), Value: pulumi.String("/run/secrets/APP_PGPASSWORD")},
+			corev1.EnvVarArgs{Name: pulumi.String("APP_PASSWORD_FILE"), Value: pulumi.String(appPasswordFile)},
 		},
 		Resources:       corev1.ResourceRequirementsArgs{Requests: small, Limits: small},
 		SecurityContext: sc,
@@ -227,8 +228,13 @@ func (b *builder) databasePorts() corev1.ServicePortArray {
 }
 
 // dbSecretsDir is where the database's pod and backup Jobs mount its
-// passwords (passwordVolume).
-const dbSecretsDir = "/run/secrets"
+// passwords (passwordVolume), as the files ownerPasswordFile and
+// appPasswordFile.
+const (
+	dbSecretsDir      = "/run/secrets"
+	ownerPasswordFile = dbSecretsDir + "/PGPASSWORD"
+	appPasswordFile   = dbSecretsDir + "/APP_PGPASSWORD"
+)
 
 // passwordMount mounts passwordVolume at dbSecretsDir, read-only.
 func passwordMount() corev1.VolumeMountArgs {
@@ -241,8 +247,8 @@ func passwordVolume(secret *corev1.Secret) corev1.VolumeArgs {
 	return corev1.VolumeArgs{Name: pulumi.String("password"), Secret: corev1.SecretVolumeSourceArgs{
 		SecretName: secret.Metadata.Name(),
 		Items: corev1.KeyToPathArray{
-			corev1.KeyToPathArgs{Key: pulumi.String("POSTGRES_PASSWORD"), Path: pulumi.String("PGPASSWORD")},
-			corev1.KeyToPathArgs{Key: pulumi.String("APP_PASSWORD"), Path: pulumi.String("APP_PGPASSWORD")},
+			corev1.KeyToPathArgs{Key: pulumi.String("POSTGRES_PASSWORD"), Path: pulumi.String(path.Base(ownerPasswordFile))},
+			corev1.KeyToPathArgs{Key: pulumi.String("APP_PASSWORD"), Path: pulumi.String(path.Base(appPasswordFile))},
 		},
 		DefaultMode: pulumi.Int(0o400),
 	}}

@@ -72,7 +72,7 @@ func (b *builder) databaseExporter() bool {
 func (b *builder) exporterSidecar(sc *corev1.SecurityContextArgs, passwordMount corev1.VolumeMountArgs) (corev1.ContainerArgs, corev1.VolumeArray, error) {
 	db := b.args.Service.Database
 	e := monitoring.PostgresExporter{Host: "127.0.0.1", Port: db.Port, User: db.User,
-		PasswordFile: dbSecretsDir + "/PGPASSWORD", Backups: db.Backup.Schedule != ""}
+		PasswordFile: ownerPasswordFile, Backups: db.Backup.Schedule != ""}
 	env := corev1.EnvVarArray{}
 	for _, kv := range e.Env() {
 		k, v, _ := strings.Cut(kv, "=")

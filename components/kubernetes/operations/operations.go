@@ -43,6 +43,16 @@ func (r Running) batch(p string) string {
 	return "/apis/batch/v1/namespaces/" + r.Namespace + "/" + p
 }
 
+// deployment is the API path of the app's Deployment.
+func (r Running) deployment() string {
+	return "/apis/apps/v1/namespaces/" + r.Namespace + "/deployments/" + r.App
+}
+
+// pods lists the namespace's pods that the query's labelSelector picks.
+func (r Running) pods(ctx context.Context, q url.Values, into any) error {
+	return r.API.Do(ctx, http.MethodGet, "/api/v1/namespaces/"+r.Namespace+"/pods?"+q.Encode(), "", nil, into)
+}
+
 // backupAction runs an action of backup.sh in a Job from the backup
 // CronJob's template and returns its log.
 func (r Running) backupAction(ctx context.Context, action ...string) (string, error) {
@@ -125,7 +135,7 @@ func (r Running) unschedulable(ctx context.Context, job string) error {
 		} `json:"items"`
 	}
 	q := url.Values{"labelSelector": {"job-name=" + job}}
-	if err := r.API.Do(ctx, http.MethodGet, "/api/v1/namespaces/"+r.Namespace+"/pods?"+q.Encode(), "", nil, &pods); err != nil {
+	if err := r.pods(ctx, q, &pods); err != nil {
 		return err
 	}
 	for _, p := range pods.Items {
@@ -146,7 +156,7 @@ func (r Running) jobLogs(ctx context.Context, job string) (string, error) {
 		} `json:"items"`
 	}
 	q := url.Values{"labelSelector": {"job-name=" + job}}
-	if err := r.API.Do(ctx, http.MethodGet, "/api/v1/namespaces/"+r.Namespace+"/pods?"+q.Encode(), "", nil, &pods); err != nil {
+	if err := r.pods(ctx, q, &pods); err != nil {
 		return "", err
 	}
 	if len(pods.Items) == 0 {
@@ -185,7 +195,7 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 	if err := r.actions().Check(ctx, backup); err != nil {
 		return err
 	}
-	deployment := "/apis/apps/v1/namespaces/" + r.Namespace + "/deployments/" + r.App
+	deployment := r.deployment()
 	var d struct {
 		Spec struct{ Replicas int } `json:"spec"`
 	}
@@ -254,7 +264,7 @@ type jobItem struct {
 // scale sets the Deployment's replicas and waits until that many pods are
 // ready (or, for 0, until none is left).
 func (r Running) scale(ctx context.Context, replicas int) error {
-	deployment := "/apis/apps/v1/namespaces/" + r.Namespace + "/deployments/" + r.App
+	deployment := r.deployment()
 	if err := r.API.Do(ctx, http.MethodPatch, deployment+"/scale", "application/merge-patch+json", obj{"spec": obj{"replicas": replicas}}, nil); err != nil {
 		return fmt.Errorf("scaling the Deployment %s to %d: %w", r.App, replicas, err)
 	}
@@ -274,7 +284,7 @@ func (r Running) scale(ctx context.Context, replicas int) error {
 		// At 0, also until the last pod finished its requests and is gone.
 		var pods struct{ Items []any }
 		q := url.Values{"labelSelector": {"app.kubernetes.io/name=" + r.App + ",app.kubernetes.io/component=api"}}
-		err := r.API.Do(ctx, http.MethodGet, "/api/v1/namespaces/"+r.Namespace+"/pods?"+q.Encode(), "", nil, &pods)
+		err := r.pods(ctx, q, &pods)
 		return err == nil && len(pods.Items) == 0, err
 	})
 }
