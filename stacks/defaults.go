@@ -16,9 +16,6 @@ func applyDefaults(c *Config) {
 	if c.App.Workers == 0 {
 		c.App.Workers = defaultWorkers(c.Architecture, c.App.CPU)
 	}
-	if c.TLS.SecretName == "" {
-		c.TLS.SecretName = c.App.Name + "-tls"
-	}
 	production := c.Environment == "production"
 	if c.TLS.Mode == "" {
 		switch {

@@ -259,7 +259,7 @@ func (c *Config) validateTLS(p *problems, prod bool) {
 	if c.Architecture == SingleServer && c.Proxy.Kind == singleserver.Traefik && c.TLS.Mode != service.TLSACME {
 		p.add("tls.mode", "proxy.kind traefik gets its certificate by ACME; set tls.mode acme, or use proxy.kind nginx for %s", c.TLS.Mode)
 	}
-	if c.Architecture == Kubernetes {
+	if c.Architecture == Kubernetes && c.TLS.SecretName != "" { // empty: the component's <app.name>-tls
 		p.match("tls.secretName", c.TLS.SecretName, dnsLabel, "a Secret name (DNS-1123 label)")
 	}
 }

@@ -114,6 +114,12 @@ func withDefaults(a Args) Args {
 	if len(a.TrustedProxies) == 0 {
 		a.TrustedProxies = []string{"127.0.0.1"}
 	}
+	if a.Service.TLS.SecretName == "" {
+		// Every TLS mode on Kubernetes ends in a Secret the Ingress names:
+		// an Ingress with an empty secretName serves the controller's
+		// default certificate.
+		a.Service.TLS.SecretName = a.Service.Name + "-tls"
+	}
 	return a
 }
 

@@ -4,25 +4,79 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/kubernetes"
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
-	"github.com/fastapi-infra/fastapi-infra/stacks"
+	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 )
 
-func deployProd(t *testing.T, edit func(mocktest.Config) mocktest.Config) *mocktest.Recorder {
+// prodArgs is a service like the one the prod stack asks for (three to
+// twelve pods behind ingress-nginx with cert-manager, a managed database
+// verified with its CA, PDB, HPA, NetworkPolicies, the Prometheus
+// Operator), built from the component's own inputs: the stacks tests
+// check that the prod stack's config becomes such Args.
+func prodArgs(t *testing.T) kubernetes.Args {
 	t.Helper()
-	c := mocktest.ShippedStack(t, "prod")
-	if edit != nil {
-		c = edit(c)
-	}
-	rec := &mocktest.Recorder{}
-	if err := mocktest.Run(t, "prod", c, stacks.Run, rec); err != nil {
+	ca, err := pki.NewCA("managed database test CA")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return rec
+	s := mocktest.ServiceSpec()
+	s.Name = "fastapi"
+	s.Image.Ref = "ghcr.io/acme/fastapi-app:1.0.0"
+	s.Workers, s.Replicas, s.ShutdownGraceSeconds = 1, 3, 30
+	s.Domain = "api.example.com"
+	s.TLS = service.TLS{Mode: service.TLSCertManager, ClusterIssuer: "letsencrypt-prod"}
+	s.Resources.CPU, _ = service.ParseCPU("1")
+	s.Resources.Memory, _ = service.ParseMemory("512Mi")
+	db := &s.Database
+	db.Mode, db.Host, db.Image = service.DatabaseExternal, "postgres.prod.example.internal", ""
+	db.Password, db.AppUser, db.AppPassword = secret(mocktest.TestPassword), "app_runtime", secret(mocktest.TestAppPassword)
+	db.SSLMode, db.CACert = "verify-full", string(ca.CertPEM)
+	db.StorageSize = "10Gi"
+	db.Resources.CPU, _ = service.ParseCPU("1")
+	db.Resources.Memory, _ = service.ParseMemory("1Gi")
+	db.Backup = service.Backup{Schedule: "30 3 * * *", Keep: 7}
+	return kubernetes.Args{
+		Service: s, Namespace: "fastapi-prod", CreateNamespace: true,
+		IngressClass: "nginx", IngressNamespace: "ingress-nginx", ImagePullPolicy: "Always",
+		TrustedProxies: []string{"10.244.0.0/16"}, BodyLimit: "10m",
+		PodDisruptionBudget: true, NetworkPolicy: true,
+		Autoscaling: &kubernetes.Autoscaling{MinReplicas: 3, MaxReplicas: 12, CPUTarget: 70},
+		Monitoring: &kubernetes.Monitoring{Operator: true, Namespace: "monitoring", Interval: "15s",
+			Rules: monitoring.Alerts("fastapi", "fastapi", monitoring.Thresholds{DownMinutes: 3, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3}).
+				WithLabels(map[string]string{"stack": "prod", "environment": "production"}),
+			Alerting: &kubernetes.Alerting{Routing: monitoring.Routing{GroupWait: "30s", GroupInterval: "5m", RepeatInterval: "1h"}}},
+	}
+}
+
+func secret(v string) pulumi.StringOutput {
+	return pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
+}
+
+// inClusterDev turns prodArgs into a development cluster's service with
+// its own database (which serves no TLS), watched by postgres_exporter
+// with the database rules.
+func inClusterDev(a *kubernetes.Args) {
+	db := &a.Service.Database
+	db.Mode, db.Host, db.Image, db.SSLMode, db.CACert = service.DatabaseInCluster, "", "postgres:15", "prefer", ""
+	a.Monitoring.PostgresExporterImage = "quay.io/prometheuscommunity/postgres-exporter:v0.17.1"
+	a.Monitoring.Rules.Rules = append(a.Monitoring.Rules.Rules, monitoring.DatabaseAlerts("fastapi", 24*time.Hour)...)
+}
+
+// deployProd registers prodArgs, changed by edit, on the mock engine.
+func deployProd(t *testing.T, edit func(*kubernetes.Args)) *mocktest.Recorder {
+	t.Helper()
+	args := prodArgs(t)
+	if edit != nil {
+		edit(&args)
+	}
+	return deployArgs(t, args)
 }
 
 func TestDeploymentPodSpec(t *testing.T) {
@@ -34,13 +88,9 @@ func TestDeploymentPodSpec(t *testing.T) {
 	d.Equal(t, c+".command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1", "--proxy-headers", "--forwarded-allow-ips", "10.244.0.0/16"})
 	// Only the ingress controller's addresses, never every peer; without
 	// any, only a sidecar on loopback.
-	trusted := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:kubernetes.trustedProxies", `["10.244.0.0/16", "192.0.2.10"]`)
-	}).One(t, "kubernetes:apps/v1:Deployment")
+	trusted := deployProd(t, func(a *kubernetes.Args) { a.TrustedProxies = []string{"10.244.0.0/16", "192.0.2.10"} }).One(t, "kubernetes:apps/v1:Deployment")
 	trusted.Equal(t, c+".command[12]", "10.244.0.0/16,192.0.2.10")
-	deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Without("fastapi-infra:kubernetes.trustedProxies")
-	}).One(t, "kubernetes:apps/v1:Deployment").Equal(t, c+".command[12]", "127.0.0.1")
+	deployProd(t, func(a *kubernetes.Args) { a.TrustedProxies = nil }).One(t, "kubernetes:apps/v1:Deployment").Equal(t, c+".command[12]", "127.0.0.1")
 	d.Equal(t, c+".ports[0].containerPort", 8000)
 	d.Equal(t, c+".livenessProbe.httpGet.path", "/health/live")
 	d.Equal(t, c+".livenessProbe.httpGet.port", "http")
@@ -95,8 +145,8 @@ func TestDeploymentPodSpec(t *testing.T) {
 }
 
 func TestSecretHoldsDatabaseURLAsSecret(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Secret("fastapi-infra:secretEnv", `{"API_KEY":"k-123"}`)
+	rec := deployProd(t, func(a *kubernetes.Args) {
+		a.Service.SecretEnv = map[string]pulumi.StringOutput{"API_KEY": secret("k-123")}
 	})
 	// The app's Secret: its own role (db.appUser), verifying the server.
 	// The migration's: the owner, which may change the schema.
@@ -161,18 +211,14 @@ func TestMigrationJobGatesTheDeployment(t *testing.T) {
 	}
 	// A new image is a new Job; the same image is the same Job.
 	again := deployProd(t, nil).One(t, "kubernetes:batch/v1:Job").Str(t, "metadata.name")
-	next := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:app.image", "ghcr.io/acme/fastapi-app:1.0.1")
-	}).One(t, "kubernetes:batch/v1:Job").Str(t, "metadata.name")
+	next := deployProd(t, func(a *kubernetes.Args) { a.Service.Image.Ref = "ghcr.io/acme/fastapi-app:1.0.1" }).One(t, "kubernetes:batch/v1:Job").Str(t, "metadata.name")
 	if again != name || next == name {
 		t.Errorf("job names: first %s, same release %s, next release %s", name, again, next)
 	}
 }
 
 func TestInitContainerStrategy(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:migration.strategy", "init-container")
-	})
+	rec := deployProd(t, func(a *kubernetes.Args) { a.Service.Migration.Strategy = service.MigrationInitContainer })
 	if n := len(rec.ByType("kubernetes:batch/v1:Job")); n != 0 {
 		t.Errorf("%d Jobs with the init-container strategy", n)
 	}
@@ -197,9 +243,7 @@ func TestServiceAndIngress(t *testing.T) {
 	ing.Equal(t, `metadata.annotations["cert-manager.io/cluster-issuer"]`, "letsencrypt-prod")
 	ing.Equal(t, `metadata.annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"]`, "true")
 
-	traefik := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:kubernetes.ingressClass", "traefik")
-	}).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
+	traefik := deployProd(t, func(a *kubernetes.Args) { a.IngressClass = "traefik" }).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
 	traefik.Equal(t, `metadata.annotations["traefik.ingress.kubernetes.io/router.entrypoints"]`, "websecure")
 	traefik.Equal(t, `metadata.annotations["traefik.ingress.kubernetes.io/router.tls"]`, "true")
 }
@@ -221,9 +265,7 @@ func TestDisruptionBudgetAndAutoscaler(t *testing.T) {
 	hpa.Equal(t, "spec.scaleTargetRef.name", "fastapi")
 	hpa.Equal(t, "spec.scaleTargetRef.kind", "Deployment")
 
-	single := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:kubernetes.hpa.enabled", "false").Set("fastapi-infra:app.replicas", "1")
-	})
+	single := deployProd(t, func(a *kubernetes.Args) { a.Autoscaling, a.Service.Replicas = nil, 1 })
 	pdb = single.One(t, "kubernetes:policy/v1:PodDisruptionBudget")
 	if pdb.Has("spec.minAvailable") {
 		t.Error("a PDB with minAvailable for one replica blocks every drain")
@@ -272,9 +314,7 @@ func TestServiceAccountAndNamespace(t *testing.T) {
 	ns := rec.One(t, "kubernetes:core/v1:Namespace")
 	ns.Equal(t, "metadata.name", "fastapi-prod")
 	ns.Equal(t, `metadata.labels["pod-security.kubernetes.io/enforce"]`, "restricted")
-	existing := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:kubernetes.createNamespace", "false")
-	})
+	existing := deployProd(t, func(a *kubernetes.Args) { a.CreateNamespace = false })
 	if n := len(existing.ByType("kubernetes:core/v1:Namespace")); n != 0 {
 		t.Errorf("created %d namespaces with createNamespace false", n)
 	}
@@ -282,10 +322,9 @@ func TestServiceAccountAndNamespace(t *testing.T) {
 
 func TestPullSecretAndProvidedTLS(t *testing.T) {
 	const cert, key = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:registry.server", "ghcr.io").Set("fastapi-infra:registry.username", "bot").
-			Secret("fastapi-infra:registryPassword", "ghp_token").
-			Set("fastapi-infra:tls.mode", "provided").Secret("fastapi-infra:tlsCert", cert).Secret("fastapi-infra:tlsKey", key)
+	rec := deployProd(t, func(a *kubernetes.Args) {
+		a.Service.Registry = service.Registry{Server: "ghcr.io", Username: "bot", Password: secret("ghp_token")}
+		a.Service.TLS = service.TLS{Mode: service.TLSProvided, Cert: secret(cert), Key: secret(key)}
 	})
 	var pull, tls mocktest.Resource
 	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
@@ -311,9 +350,7 @@ func TestPullSecretAndProvidedTLS(t *testing.T) {
 }
 
 func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c)
-	})
+	rec := deployProd(t, inClusterDev)
 	pvc := rec.Named(t, "fastapi-db-data")
 	if !pvc.RetainOnDelete {
 		t.Error("the database claim is not retained on delete")
@@ -347,14 +384,16 @@ func TestInClusterDatabaseKeepsItsVolume(t *testing.T) {
 	}
 	sts.Equal(t, "spec.template.spec.containers[0].resources.limits", map[string]any{"cpu": "1", "memory": "1Gi", "ephemeral-storage": "128Mi"})
 	sts.Equal(t, "spec.template.spec.containers[0].resources.requests", map[string]any{"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "128Mi"})
-	sized := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c).
-			Set("fastapi-infra:db.cpu", "2").Set("fastapi-infra:db.memory", "4Gi")
+	sized := deployProd(t, func(a *kubernetes.Args) {
+		inClusterDev(a)
+		a.Service.Database.Resources.CPU, _ = service.ParseCPU("2")
+		a.Service.Database.Resources.Memory, _ = service.ParseMemory("4Gi")
 	}).One(t, "kubernetes:apps/v1:StatefulSet")
 	sized.Equal(t, "spec.template.spec.containers[0].resources.limits", map[string]any{"cpu": "2", "memory": "4Gi", "ephemeral-storage": "128Mi"})
 	sized.Equal(t, "spec.template.spec.containers[0].resources.requests.cpu", "500m")
-	optOut := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c).Set("fastapi-infra:db.retainOnDelete", "false")
+	optOut := deployProd(t, func(a *kubernetes.Args) {
+		inClusterDev(a)
+		a.Service.Database.RetainOnDelete = false
 	})
 	for _, claim := range optOut.ByType("kubernetes:core/v1:PersistentVolumeClaim") {
 		if claim.RetainOnDelete {
@@ -448,8 +487,9 @@ func TestInClusterDatabaseExporter(t *testing.T) {
 	np.Equal(t, "spec.ingress[1].ports[0].port", 9187)
 
 	// Without the Operator the pod is annotated instead.
-	plain := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c).Set("fastapi-infra:monitoring.prometheusOperator", "false")
+	plain := deployProd(t, func(a *kubernetes.Args) {
+		inClusterDev(a)
+		a.Monitoring.Operator = false
 	}).One(t, "kubernetes:apps/v1:StatefulSet")
 	plain.Equal(t, `spec.template.metadata.annotations["prometheus.io/port"]`, "9187")
 
@@ -468,10 +508,9 @@ func TestInClusterDatabaseExporter(t *testing.T) {
 // URL and password from a Secret; without a receiver there is none.
 func TestAlertmanagerConfigWithTheOperator(t *testing.T) {
 	const hook, pw = "https://hooks.example.com/services/T0K3N", "smtp-s3cret"
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Secret("fastapi-infra:alertWebhookUrl", hook).Secret("fastapi-infra:alertSmtpPassword", pw).
-			Set("fastapi-infra:alerting.emailTo", "oncall@example.com").Set("fastapi-infra:alerting.emailFrom", "alerts@example.com").
-			Set("fastapi-infra:alerting.smtpHost", "smtp.example.com:587").Set("fastapi-infra:alerting.smtpUsername", "alerts")
+	rec := deployProd(t, func(a *kubernetes.Args) {
+		a.Monitoring.Alerting.Receivers = monitoring.Receivers{WebhookURL: hook, SMTPPassword: pw,
+			EmailTo: "oncall@example.com", EmailFrom: "alerts@example.com", SMTPHost: "smtp.example.com:587", SMTPUser: "alerts"}
 	})
 	amc := rec.One(t, "kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig")
 	var secret mocktest.Resource
@@ -512,9 +551,7 @@ func TestAlertmanagerConfigWithTheOperator(t *testing.T) {
 }
 
 func TestMonitoringWithAnnotations(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:monitoring.prometheusOperator", "false")
-	})
+	rec := deployProd(t, func(a *kubernetes.Args) { a.Monitoring.Operator = false })
 	if n := len(rec.ByType("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")); n != 0 {
 		t.Errorf("%d ServiceMonitors without the operator", n)
 	}
@@ -525,9 +562,9 @@ func TestMonitoringWithAnnotations(t *testing.T) {
 }
 
 func TestNodeSelectorPlacesEveryPod(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c).
-			Set("fastapi-infra:kubernetes.nodeSelector", `{"example.com/pool":"api"}`)
+	rec := deployProd(t, func(a *kubernetes.Args) {
+		inClusterDev(a)
+		a.NodeSelector = map[string]string{"example.com/pool": "api"}
 	})
 	for _, typ := range []string{"kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:apps/v1:StatefulSet"} {
 		rec.One(t, typ).Equal(t, "spec.template.spec.nodeSelector", map[string]any{"example.com/pool": "api"})
@@ -537,40 +574,12 @@ func TestNodeSelectorPlacesEveryPod(t *testing.T) {
 	}
 }
 
-// TestRenderedManifestsHoldNoSecret: renderYamlTo writes every object to
-// disk, Secrets included, in plain text; the program renders them with
-// their values redacted.
-func TestRenderedManifestsHoldNoSecret(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:kubernetes.renderYamlTo", "/tmp/rendered").
-			Secret("fastapi-infra:secretEnv", `{"API_KEY":"k-123"}`).
-			Set("fastapi-infra:tls.mode", "provided").Secret("fastapi-infra:tlsCert", "-----BEGIN CERTIFICATE-----\nCERT-PEM\n-----END CERTIFICATE-----\n").Secret("fastapi-infra:tlsKey", "-----BEGIN PRIVATE KEY-----\nKEY-PEM\n-----END PRIVATE KEY-----\n")
-	})
-	for _, r := range rec.All() {
-		inputs := fmt.Sprint(r.Inputs)
-		for _, secret := range []string{mocktest.TestPassword, mocktest.TestAppPassword, "k-123", "CERT-PEM", "KEY-PEM"} {
-			if strings.Contains(inputs, secret) {
-				t.Errorf("%s %s would be rendered with a secret value in it", r.Type, r.Name)
-			}
-		}
-	}
-	var found bool
-	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
-		if s.Name == "fastapi-env-secret" {
-			found = strings.Contains(s.Str(t, "stringData.DATABASE_URL"), service.RedactedSecret) &&
-				s.Str(t, "stringData.API_KEY") == service.RedactedSecret
-		}
-	}
-	if !found {
-		t.Error("the env Secret is not rendered with redacted values")
-	}
-}
-
 // TestDatabasePortIsHonoured: db.port is the port DATABASE_URL names, so the
 // in-cluster server listens there, its Service and NetworkPolicy say so.
 func TestDatabasePortIsHonoured(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c).Set("fastapi-infra:db.port", "6543")
+	rec := deployProd(t, func(a *kubernetes.Args) {
+		inClusterDev(a)
+		a.Service.Database.Port = 6543
 	})
 	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
 	sts.Equal(t, "spec.template.spec.containers[0].ports[0].containerPort", 6543)
@@ -590,9 +599,7 @@ func TestDatabasePortIsHonoured(t *testing.T) {
 
 // TestIngressBodyLimitIsProxyBodyLimit: one key for the largest body.
 func TestIngressBodyLimitIsProxyBodyLimit(t *testing.T) {
-	ing := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:proxy.bodyLimit", "25m")
-	}).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
+	ing := deployProd(t, func(a *kubernetes.Args) { a.BodyLimit = "25m" }).One(t, "kubernetes:networking.k8s.io/v1:Ingress")
 	ing.Equal(t, `metadata.annotations["nginx.ingress.kubernetes.io/proxy-body-size"]`, "25m")
 }
 
@@ -601,10 +608,7 @@ func TestIngressBodyLimitIsProxyBodyLimit(t *testing.T) {
 // database's image, as its user under the restricted profile, into a
 // retained claim; the database's NetworkPolicy admits it.
 func TestInClusterDatabaseBackups(t *testing.T) {
-	inCluster := func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c)
-	}
-	rec := deployProd(t, inCluster)
+	rec := deployProd(t, inClusterDev)
 	cron := rec.One(t, "kubernetes:batch/v1:CronJob")
 	cron.Equal(t, "metadata.name", "fastapi-db-backup")
 	cron.Equal(t, "spec.schedule", "30 3 * * *")
@@ -635,8 +639,9 @@ func TestInClusterDatabaseBackups(t *testing.T) {
 	dbPolicy.Equal(t, `spec.ingress[0].from[2].podSelector.matchLabels["app.kubernetes.io/component"]`, "backup")
 	rec.Named(t, "fastapi-backup-netpol").Equal(t, "spec.egress[1].ports[0].port", 5432)
 
-	off := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inCluster(c).Set("fastapi-infra:db.backup.schedule", "")
+	off := deployProd(t, func(a *kubernetes.Args) {
+		inClusterDev(a)
+		a.Service.Database.Backup.Schedule = ""
 	})
 	if n := len(off.ByType("kubernetes:batch/v1:CronJob")); n != 0 {
 		t.Errorf("db.backup.schedule empty still makes %d CronJobs", n)
@@ -656,9 +661,7 @@ func toAny(s []string) []any {
 // only then, so a rotated password reaches the running database before
 // the migration and the app connect with it.
 func TestInClusterDatabaseAppliesItsPassword(t *testing.T) {
-	rec := deployProd(t, func(c mocktest.Config) mocktest.Config {
-		return inClusterDev(c)
-	})
+	rec := deployProd(t, inClusterDev)
 	sts := rec.One(t, "kubernetes:apps/v1:StatefulSet")
 	side := "spec.template.spec.containers[1]."
 	sts.Equal(t, side+"name", "password")
@@ -675,10 +678,4 @@ func TestInClusterDatabaseAppliesItsPassword(t *testing.T) {
 	if strings.Contains(fmt.Sprint(sts.Get(t, side+"env")), mocktest.TestPassword) {
 		t.Error("the password is in the sidecar's environment")
 	}
-}
-
-// inClusterDev turns the prod stack into a development cluster with an
-// in-cluster database (which serves no TLS, so db.caCert goes too).
-func inClusterDev(c mocktest.Config) mocktest.Config {
-	return c.Set("fastapi-infra:environment", "development").Set("fastapi-infra:db.mode", "in-cluster").Without("fastapi-infra:db.caCert")
 }

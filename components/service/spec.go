@@ -129,7 +129,8 @@ type TLS struct {
 	// ACMEServer is the ACME directory URL (Let's Encrypt production unless
 	// set); ACMECA is PEM of the CA a private ACME server's HTTPS chains to.
 	ACMEServer, ACMECA string
-	// SecretName is the Kubernetes TLS Secret for TLSSecret and TLSCertManager.
+	// SecretName is the Kubernetes TLS Secret for TLSSecret and
+	// TLSCertManager (and that TLSProvided makes); default <Name>-tls.
 	SecretName string
 	// ClusterIssuer is the cert-manager issuer for TLSCertManager.
 	ClusterIssuer string

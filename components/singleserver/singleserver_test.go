@@ -5,25 +5,87 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
-	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 const containerType = "docker:index/container:Container"
 
-// deployDev runs the dev stack on the mock engine. exitCode is what the
-// mock Docker engine reports for the one-shot migration container.
-func deployDev(t *testing.T, exitCode int, edit func(mocktest.Config) mocktest.Config) (*mocktest.Recorder, error) {
+// devArgs is a single server like the one the dev stack asks for (a
+// container database, self-signed TLS, nginx on 8080/8443, two replicas of
+// three workers at half a core), built from the component's own inputs: the
+// stacks tests check that the dev stack's config becomes such Args.
+func devArgs() singleserver.Args {
+	s := mocktest.ServiceSpec()
+	s.Name = "fastapi"
+	s.Image.Ref = "fastapi-infra-app:dev"
+	s.Workers = 3
+	s.Env = map[string]string{"LOG_LEVEL": "info"}
+	s.ShutdownGraceSeconds = 30
+	s.Domain = "localhost"
+	s.Resources.Memory, _ = service.ParseMemory("512Mi")
+	db := &s.Database
+	db.Image = "fastapi-infra-postgres:15"
+	db.Password = secret(mocktest.TestPassword)
+	db.AppPassword = secret(devAppPassword)
+	db.Resources.CPU, _ = service.ParseCPU("1")
+	db.Resources.Memory, _ = service.ParseMemory("1Gi")
+	db.Backup = service.Backup{Schedule: "30 3 * * *", Keep: 7}
+	return singleserver.Args{
+		Service: s, Subnet: "172.30.57.0/24", NamePrefix: "fastapi",
+		Proxy: singleserver.Nginx, ProxyImage: "fastapi-infra-nginx:1.22", HTTPPort: 8080, HTTPSPort: 8443,
+		BodyLimit: "10m", RateLimit: 100, ConnLimit: 100, SecretsDigest: "0123456789",
+	}
+}
+
+// devAppPassword is the app role's: not the owner's.
+const devAppPassword = "app-role-password"
+
+func secret(v string) pulumi.StringOutput {
+	return pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
+}
+
+// withTraefikACME puts Traefik with Let's Encrypt in front.
+func withTraefikACME(a *singleserver.Args) {
+	a.Proxy = singleserver.Traefik
+	a.TraefikImage = singleserver.DefaultTraefikImage
+	a.Service.TLS = service.TLS{Mode: service.TLSACME, ACMEEmail: "ops@example.com", ACMEServer: "https://acme-v02.api.letsencrypt.org/directory"}
+	a.Service.Domain = "api.example.com"
+}
+
+// withMonitoring runs the dev stack's Prometheus, Alertmanager and
+// exporter, with the service's and the database's rules.
+func withMonitoring(a *singleserver.Args) {
+	rules := monitoring.Alerts("fastapi", "fastapi", monitoring.Thresholds{DownMinutes: 3, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3})
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts("fastapi", 24*time.Hour)...)
+	a.Monitoring = &singleserver.Monitoring{Image: "fastapi-infra-prometheus:2.42", Retention: "15d", LocalPort: 9090, Rules: rules,
+		ExternalLabels: map[string]string{"stack": "dev", "environment": "development"}, PostgresExporterImage: "fastapi-infra-postgres-exporter:0.11",
+		Alertmanager: &singleserver.Alertmanager{Image: "fastapi-infra-alertmanager:0.25", LocalPort: 9093,
+			Routing: monitoring.Routing{GroupWait: "30s", GroupInterval: "5m", RepeatInterval: "1h"}}}
+}
+
+// withExternalDatabase moves the database to db1.example.com.
+func withExternalDatabase(a *singleserver.Args) {
+	db := &a.Service.Database
+	db.Mode, db.Host, db.Image = service.DatabaseExternal, "db1.example.com", ""
+}
+
+// deployDev registers devArgs, changed by edit, on the mock engine.
+// exitCode is what the mock Docker engine reports for the one-shot
+// migration container.
+func deployDev(t *testing.T, exitCode int, edit func(*singleserver.Args)) (*mocktest.Recorder, error) {
 	t.Helper()
-	c := mocktest.ShippedStack(t, "dev")
+	args := devArgs()
 	if edit != nil {
-		c = edit(c)
+		edit(&args)
 	}
 	rec := &mocktest.Recorder{Outputs: func(r mocktest.Resource) resource.PropertyMap {
 		switch r.Type {
@@ -39,10 +101,13 @@ func deployDev(t *testing.T, exitCode int, edit func(mocktest.Config) mocktest.C
 		}
 		return nil
 	}}
-	return rec, mocktest.Run(t, "dev", c, stacks.Run, rec)
+	return rec, mocktest.Run(t, "dev", mocktest.Config{Values: map[string]string{}}, func(ctx *pulumi.Context) error {
+		_, err := singleserver.New(ctx, args.Service.Name, &args)
+		return err
+	}, rec)
 }
 
-func mustDeployDev(t *testing.T, edit func(mocktest.Config) mocktest.Config) *mocktest.Recorder {
+func mustDeployDev(t *testing.T, edit func(*singleserver.Args)) *mocktest.Recorder {
 	t.Helper()
 	rec, err := deployDev(t, 0, edit)
 	if err != nil {
@@ -166,23 +231,15 @@ func TestAppContainers(t *testing.T) {
 		url        string
 		containers []mocktest.Resource
 	}{
-		"secrets-carrier":   {"postgresql://app_rw:@fastapi-db:5432/app?sslmode=prefer", byRole["app"]},
+		"secrets-carrier":   {"postgresql://app_rw:" + devAppPassword + "@fastapi-db:5432/app?sslmode=prefer", byRole["app"]},
 		"migration-carrier": {"postgresql://app:" + mocktest.TestPassword + "@fastapi-db:5432/app?sslmode=prefer", byRole["migrate"]},
 	} {
 		carrier := byRole[carrierRole]
 		if len(carrier) != 1 {
 			t.Fatalf("want one %s, got %d", carrierRole, len(carrier))
 		}
-		v, secret, _ := carrier[0].At("uploads[0].content")
-		got := v.StringValue()
-		if carrierRole == "secrets-carrier" { // the derived password
-			if pw, ok := strings.CutPrefix(got, "postgresql://app_rw:"); !ok || len(pw) < 43 || strings.Contains(got, mocktest.TestPassword) {
-				t.Errorf("the replicas' DATABASE_URL is not the app role's with its own password: %s", got)
-			}
-			got = "postgresql://app_rw:@" + got[strings.Index(got, "@")+1:]
-		}
-		if !secret || got != want.url {
-			t.Errorf("%s: the DATABASE_URL upload is %v (secret %v), want %s", carrierRole, got, secret, want.url)
+		if v, secret, _ := carrier[0].At("uploads[0].content"); !secret || v.StringValue() != want.url {
+			t.Errorf("%s: the DATABASE_URL upload is %v (secret %v), want %s", carrierRole, v.StringValue(), secret, want.url)
 		}
 		carrier[0].Equal(t, "uploads[0].file", "/run/secrets/DATABASE_URL")
 		carrier[0].Equal(t, "start", false)
@@ -208,10 +265,9 @@ func TestAppContainers(t *testing.T) {
 // file system ("container rootfs is marked read-only"): the app's secret
 // files once went that way, and the single server could not start.
 func TestNoUploadIntoAReadOnlyContainer(t *testing.T) {
-	for _, rec := range []*mocktest.Recorder{mustDeployDev(t, nil), mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
-			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.com").
-			Set("fastapi-infra:monitoring.enabled", "true")
+	for _, rec := range []*mocktest.Recorder{mustDeployDev(t, nil), mustDeployDev(t, func(a *singleserver.Args) {
+		withTraefikACME(a)
+		withMonitoring(a)
 	})} {
 		for _, c := range rec.ByType(containerType) {
 			if ro, _, _ := c.At("readOnly"); ro.IsBool() && ro.BoolValue() && c.Has("uploads[0].file") {
@@ -243,8 +299,9 @@ func TestDatabase(t *testing.T) {
 	db.Equal(t, "memorySwap", 1024)
 	db.Equal(t, "cpus", "1")
 	db.Equal(t, "shmSize", 256)
-	sized := containers(t, mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:db.cpu", "1500m").Set("fastapi-infra:db.memory", "2Gi")
+	sized := containers(t, mustDeployDev(t, func(a *singleserver.Args) {
+		a.Service.Database.Resources.CPU, _ = service.ParseCPU("1500m")
+		a.Service.Database.Resources.Memory, _ = service.ParseMemory("2Gi")
 	}))["db"][0]
 	sized.Equal(t, "memory", 2048)
 	sized.Equal(t, "cpus", "1.5")
@@ -253,7 +310,7 @@ func TestDatabase(t *testing.T) {
 	if !vol.RetainOnDelete {
 		t.Error("the database volume is not retained on delete")
 	}
-	optOut := mustDeployDev(t, func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.retainOnDelete", "false") })
+	optOut := mustDeployDev(t, func(a *singleserver.Args) { a.Service.Database.RetainOnDelete = false })
 	if optOut.Named(t, "fastapi-db-data").RetainOnDelete {
 		t.Error("db.retainOnDelete false still retains the volume")
 	}
@@ -319,75 +376,58 @@ func TestReleasesAreNewResources(t *testing.T) {
 	}
 	first := names(mustDeployDev(t, nil))
 	same := names(mustDeployDev(t, nil))
-	newImage := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:app.image", "fastapi-infra-app:0.2.0")
-	}))
-	newEnv := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:app.env.LOG_LEVEL", "debug")
-	}))
-	newSecret := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Secret("fastapi-infra:dbPassword", "rotated-password")
-	}))
+	newImage := names(mustDeployDev(t, func(a *singleserver.Args) { a.Service.Image.Ref = "fastapi-infra-app:0.2.0" }))
+	newEnv := names(mustDeployDev(t, func(a *singleserver.Args) { a.Service.Env = map[string]string{"LOG_LEVEL": "debug"} }))
+	newSecret := names(mustDeployDev(t, func(a *singleserver.Args) { a.SecretsDigest = "9876543210" }))
 	if !slices.Equal(first, same) {
-		t.Errorf("the same config gave new names: %v vs %v", first, same)
+		t.Errorf("the same args gave new names: %v vs %v", first, same)
 	}
 	// The replicas read DATABASE_URL only when they start: every part of
 	// it is part of the release.
-	external := func(edit func(mocktest.Config) mocktest.Config) []string {
-		return names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-			return edit(c.Set("fastapi-infra:db.mode", "external").Set("fastapi-infra:db.host", "db1.example.com"))
+	external := func(edit func(*service.Database)) []string {
+		return names(mustDeployDev(t, func(a *singleserver.Args) {
+			withExternalDatabase(a)
+			edit(&a.Service.Database)
 		}))
 	}
 	ca, err := pki.NewCA("release test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	verified := func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:db.sslmode", "verify-full").Set("fastapi-infra:db.caCert", string(ca.CertPEM))
-	}
 	otherCA, err := pki.NewCA("the next release test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	onExternal := external(func(c mocktest.Config) mocktest.Config { return c })
+	verified := func(ca *pki.CA) func(*service.Database) {
+		return func(db *service.Database) { db.SSLMode, db.CACert = "verify-full", string(ca.CertPEM) }
+	}
+	onExternal := external(func(*service.Database) {})
 	for what, next := range map[string][]string{
-		"db.host":    external(func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.host", "db2.example.com") }),
-		"db.sslmode": external(func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.sslmode", "require") }),
-		"db.caCert": external(func(c mocktest.Config) mocktest.Config {
-			return verified(c).Set("fastapi-infra:db.caCert", string(otherCA.CertPEM))
-		}),
-		"db.appUser": external(func(c mocktest.Config) mocktest.Config {
-			return c.Set("fastapi-infra:db.appUser", "svc").Secret("fastapi-infra:dbAppPassword", "app-pw")
-		}),
+		"host":    external(func(db *service.Database) { db.Host = "db2.example.com" }),
+		"sslmode": external(func(db *service.Database) { db.SSLMode = "require" }),
+		"appUser": external(func(db *service.Database) { db.AppUser = "svc" }),
+		"port":    external(func(db *service.Database) { db.Port = 6432 }),
+		"name":    external(func(db *service.Database) { db.Name = "other" }),
 	} {
 		if slices.Equal(onExternal, next) {
-			t.Errorf("a new %s kept the replicas %v: they would go on with the old DATABASE_URL", what, next)
+			t.Errorf("a new database %s kept the replicas %v: they would go on with the old DATABASE_URL", what, next)
 		}
 	}
-	if slices.Equal(external(verified), external(func(c mocktest.Config) mocktest.Config {
-		return verified(c).Set("fastapi-infra:db.caCert", string(otherCA.CertPEM))
-	})) {
-		t.Error("a new db.caCert kept the replicas")
+	if slices.Equal(external(verified(ca)), external(verified(otherCA))) {
+		t.Error("a new database CA certificate kept the replicas")
 	}
 	for what, next := range map[string][]string{"image": newImage, "env": newEnv, "secret": newSecret} {
 		if slices.Equal(first, next) || len(next) != 2 {
 			t.Errorf("a new %s kept the names %v (create-before-delete needs new ones)", what, next)
 		}
 	}
-	for _, n := range append(first, newSecret...) {
+	// The passwords themselves are not in the names: only the digest the
+	// stack derives from them with its own key (stacks' tests).
+	rotated := names(mustDeployDev(t, func(a *singleserver.Args) { a.Service.Database.Password = secret("rotated-password") }))
+	for _, n := range append(first, rotated...) {
 		if strings.Contains(n, "rotated") || strings.Contains(n, mocktest.TestPassword) {
 			t.Errorf("a container name shows a secret: %s", n)
 		}
-	}
-	// The names must not be a function of public config and the secrets
-	// alone, or a dictionary of passwords finds the password from them:
-	// the same config and secrets under another stack's rolloutKey give
-	// other names.
-	otherKey := names(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Secret("fastapi-infra:rolloutKey", "fedcba9876543210fedcba9876543210")
-	}))
-	if slices.Equal(first, otherKey) {
-		t.Errorf("the names %v do not depend on the stack's random rolloutKey: they are derived from public config and the secrets only", first)
 	}
 }
 
@@ -429,10 +469,7 @@ func proxyRuntime(t *testing.T, proxy mocktest.Resource) {
 }
 
 func TestTraefikWithACME(t *testing.T) {
-	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
-			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.com")
-	})
+	rec := mustDeployDev(t, withTraefikACME)
 	byRole := containers(t, rec)
 	proxy := byRole["proxy"][0]
 	cmd := fmt.Sprint(proxy.Get(t, "command"))
@@ -479,10 +516,10 @@ func TestTraefikWithACME(t *testing.T) {
 
 func TestTraefikWithAPrivateACMEServer(t *testing.T) {
 	const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
-			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.test").
-			Set("fastapi-infra:tls.acmeServer", "https://ca.example.test/acme/directory").Set("fastapi-infra:tls.acmeCA", ca)
+	rec := mustDeployDev(t, func(a *singleserver.Args) {
+		withTraefikACME(a)
+		a.Service.Domain = "api.example.test"
+		a.Service.TLS.ACMEServer, a.Service.TLS.ACMECA = "https://ca.example.test/acme/directory", ca
 	})
 	proxy := containers(t, rec)["proxy"][0]
 	cmd := fmt.Sprint(proxy.Get(t, "command"))
@@ -500,9 +537,9 @@ func TestTraefikWithAPrivateACMEServer(t *testing.T) {
 }
 
 func TestPrometheusAndLogDriver(t *testing.T) {
-	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:monitoring.enabled", "true").
-			Set("fastapi-infra:logging.driver", "fluentd").Set("fastapi-infra:logging.options.fluentd-address", "10.0.0.5:24224")
+	rec := mustDeployDev(t, func(a *singleserver.Args) {
+		withMonitoring(a)
+		a.LogDriver, a.LogOptions = "fluentd", map[string]string{"fluentd-address": "10.0.0.5:24224"}
 	})
 	byRole := containers(t, rec)
 	if len(byRole["prometheus"]) != 1 {
@@ -537,8 +574,9 @@ func TestPrometheusAndLogDriver(t *testing.T) {
 // retained volume, its own log in json-file), and every other container
 // logs to it over UDP syslog, tagged with its name, after it exists.
 func TestLogsGoToOnePlace(t *testing.T) {
-	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:logging.aggregate", "true").Set("fastapi-infra:monitoring.enabled", "true")
+	rec := mustDeployDev(t, func(a *singleserver.Args) {
+		withMonitoring(a)
+		a.Logs = &singleserver.Logs{Image: "fastapi-infra-victoria-logs:1.52.1", Retention: "7d", LocalPort: 9428, SyslogPort: 5140}
 	})
 	store := rec.Named(t, "fastapi-logs")
 	store.Equal(t, "command", []any{"-storageDataPath=/victoria-logs-data", "-retentionPeriod=7d", "-httpListenAddr=:9428", "-syslog.listenAddr.udp=:5140"})
@@ -581,8 +619,9 @@ func TestLogsGoToOnePlace(t *testing.T) {
 // Prometheus sends it the alerts with the stack's labels.
 func TestAlertmanagerDeliversTheAlerts(t *testing.T) {
 	const hook = "https://hooks.example.com/services/T0K3N"
-	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:monitoring.enabled", "true").Secret("fastapi-infra:alertWebhookUrl", hook)
+	rec := mustDeployDev(t, func(a *singleserver.Args) {
+		withMonitoring(a)
+		a.Monitoring.Alertmanager.Receivers.WebhookURL = hook
 	})
 	byRole := containers(t, rec)
 	if len(byRole["alertmanager"]) != 1 {
@@ -623,9 +662,7 @@ func TestAlertmanagerDeliversTheAlerts(t *testing.T) {
 // network only, with the password from the secrets volume, its backup
 // query, a scrape job, and the database rules.
 func TestPostgresExporterWatchesTheDatabase(t *testing.T) {
-	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:monitoring.enabled", "true")
-	})
+	rec := mustDeployDev(t, withMonitoring)
 	byRole := containers(t, rec)
 	if len(byRole["postgres"]) != 1 {
 		t.Fatalf("want one postgres-exporter container, got roles %v", byRole)
@@ -669,9 +706,7 @@ func TestPostgresExporterWatchesTheDatabase(t *testing.T) {
 // build (a patched nginx) is pulled on the next up; the dev stack's local
 // images are not looked up.
 func TestImagesFollowTheirTags(t *testing.T) {
-	rec := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:docker.refreshImages", "true")
-	})
+	rec := mustDeployDev(t, func(a *singleserver.Args) { a.RefreshImages = true })
 	for _, img := range rec.ByType("docker:index/remoteImage:RemoteImage") {
 		img.Equal(t, "pullTriggers", []any{"sha256:registry-digest-of-" + img.Str(t, "name")})
 	}
@@ -729,11 +764,9 @@ func TestDatabaseBackups(t *testing.T) {
 		}
 	}
 
-	for name, edit := range map[string]func(mocktest.Config) mocktest.Config{
-		"no schedule": func(c mocktest.Config) mocktest.Config { return c.Set("fastapi-infra:db.backup.schedule", "") },
-		"external database": func(c mocktest.Config) mocktest.Config {
-			return c.Set("fastapi-infra:db.mode", "external").Set("fastapi-infra:db.host", "db.example.com")
-		},
+	for name, edit := range map[string]func(*singleserver.Args){
+		"no schedule":       func(a *singleserver.Args) { a.Service.Database.Backup.Schedule = "" },
+		"external database": withExternalDatabase,
 	} {
 		for _, c := range mustDeployDev(t, edit).ByType(containerType) {
 			if strings.Contains(c.Name, "backup") {
@@ -803,15 +836,11 @@ func TestDatabaseRolesAreApplied(t *testing.T) {
 	if migrate := containers(t, rec)["migrate"][0]; !migrate.DependsOn(pw.Name) {
 		t.Error("the migration does not wait for the password")
 	}
-	rotated := name(mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Secret("fastapi-infra:dbPassword", "rotated-password")
-	}))
+	rotated := name(mustDeployDev(t, func(a *singleserver.Args) { a.SecretsDigest = "9876543210" }))
 	if rotated.Name == pw.Name {
-		t.Error("a new dbPassword does not run the password container again")
+		t.Error("a new secrets digest (a new dbPassword) does not run the roles container again")
 	}
-	external := mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:db.mode", "external").Set("fastapi-infra:db.host", "db.example.com")
-	})
+	external := mustDeployDev(t, withExternalDatabase)
 	if n := len(containers(t, external)["db-roles"]); n != 0 {
 		t.Errorf("an external database gets %d password containers", n)
 	}
@@ -821,10 +850,7 @@ func TestDatabaseRolesAreApplied(t *testing.T) {
 // drain wrapper with the drain added to the stop timeout; behind nginx,
 // uvicorn runs as it is.
 func TestReplicasBehindTraefikDrain(t *testing.T) {
-	traefik := containers(t, mustDeployDev(t, func(c mocktest.Config) mocktest.Config {
-		return c.Set("fastapi-infra:proxy.kind", "traefik").Set("fastapi-infra:tls.mode", "acme").
-			Set("fastapi-infra:tls.acmeEmail", "ops@example.com").Set("fastapi-infra:domain", "api.example.com")
-	}))
+	traefik := containers(t, mustDeployDev(t, withTraefikACME))
 	for _, app := range traefik["app"] {
 		cmd := app.Get(t, "command").([]any)
 		if len(cmd) < 5 || cmd[0] != "python3" || cmd[2] != singleserver.DrainWrapper || cmd[3] != "3" || cmd[4] != "python3" || !strings.Contains(cmd[6].(string), "uvicorn") {

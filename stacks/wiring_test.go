@@ -1,0 +1,199 @@
+package stacks
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
+	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+)
+
+// The components' own tests start from Args; these check that the stack
+// config reaches those Args: each key group lands on the resource that
+// shows it.
+
+// mustRun runs a stack with edited config and fails on an error.
+func mustRun(t *testing.T, stack string, edit func(mocktest.Config) mocktest.Config) *mocktest.Recorder {
+	t.Helper()
+	c := stackConfig(t, stack)
+	if edit != nil {
+		c = edit(c)
+	}
+	rec, err := run(t, stack, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// TestSingleServerKeysReachTheComponent: one edit of the dev stack per
+// group of keys, and what the single server then registers.
+func TestSingleServerKeysReachTheComponent(t *testing.T) {
+	has := func(rec *mocktest.Recorder, path, want string) func(t *testing.T, name string) {
+		return func(t *testing.T, name string) {
+			t.Helper()
+			if got := fmt.Sprint(rec.Named(t, name).Get(t, path)); !strings.Contains(got, want) {
+				t.Errorf("%s %s = %s, want it to hold %q", name, path, got, want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		keys, resource, path, want string
+		edit                       func(mocktest.Config) mocktest.Config
+	}{
+		{"app.image", "fastapi-app-image", "name", "fastapi-infra-app:0.2.0", set("app.image", "fastapi-infra-app:0.2.0")},
+		{"app.env, app.workers", "fastapi-migrate", "envs", "LOG_LEVEL=debug", set("app.env.LOG_LEVEL", "debug")},
+		{"proxy.httpsPort", "fastapi-proxy", "ports[1].external", "9443", set("proxy.httpsPort", "9443")},
+		{"proxy.bodyLimit", "fastapi-proxy", "uploads[0].content", "client_max_body_size 25m;", set("proxy.bodyLimit", "25m")},
+		{"proxy.rateLimit", "fastapi-proxy", "uploads[0].content", "rate=7r/s;", set("proxy.rateLimit", "7")},
+		{"db.cpu", "fastapi-db", "cpus", "1.5", set("db.cpu", "1500m")},
+		{"db.backup.keep", "fastapi-backup", "envs", "BACKUP_KEEP=3", set("db.backup.keep", "3")},
+		{"logging.driver", "fastapi-db", "logDriver", "fluentd", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("logging.driver"), "fluentd").Set(FullKey("logging.options.fluentd-address"), "10.0.0.5:24224")
+		}},
+		{"logging.aggregate", "fastapi-logs", "ports[0].external", "9428", set("logging.aggregate", "true")},
+		{"monitoring.enabled", "fastapi-prometheus", "uploads[0].content", `stack: "dev"`, set("monitoring.enabled", "true")},
+		{"alerting.localPort", "fastapi-alertmanager", "ports[0].external", "9193", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("monitoring.enabled"), "true").Set(FullKey("alerting.localPort"), "9193")
+		}},
+		{"docker.refreshImages", "fastapi-db-image", "pullTriggers", "registry-digest-of-", set("docker.refreshImages", "true")},
+		{"proxy.kind", "fastapi-proxy", "command", "--certificatesresolvers.letsencrypt.acme.email=ops@example.com", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("proxy.kind"), "traefik").Set(FullKey("tls.mode"), "acme").
+				Set(FullKey("tls.acmeEmail"), "ops@example.com").Set(FullKey("domain"), "api.example.com")
+		}},
+	} {
+		t.Run(tc.keys, func(t *testing.T) {
+			rec := mustRun(t, "dev", tc.edit)
+			name := tc.resource
+			if name == "fastapi-migrate" { // named after its release
+				for _, c := range rec.ByType("docker:index/container:Container") {
+					if strings.HasPrefix(c.Name, "fastapi-migrate-") {
+						name = c.Name
+					}
+				}
+			}
+			has(rec, tc.path, tc.want)(t, name)
+		})
+	}
+}
+
+// TestKubernetesKeysReachTheComponent: the same for the prod stack.
+func TestKubernetesKeysReachTheComponent(t *testing.T) {
+	for _, tc := range []struct {
+		keys, typ, path, want string
+		edit                  func(mocktest.Config) mocktest.Config
+	}{
+		{"kubernetes.trustedProxies", "kubernetes:apps/v1:Deployment", "spec.template.spec.containers[0].command", "10.244.0.0/16,192.0.2.10",
+			set("kubernetes.trustedProxies", `["10.244.0.0/16", "192.0.2.10"]`)},
+		{"proxy.bodyLimit", "kubernetes:networking.k8s.io/v1:Ingress", `metadata.annotations["nginx.ingress.kubernetes.io/proxy-body-size"]`, "25m", set("proxy.bodyLimit", "25m")},
+		{"kubernetes.ingressClass", "kubernetes:networking.k8s.io/v1:Ingress", "spec.ingressClassName", "traefik", set("kubernetes.ingressClass", "traefik")},
+		{"kubernetes.hpa.maxReplicas", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "spec.maxReplicas", "20", set("kubernetes.hpa.maxReplicas", "20")},
+		{"kubernetes.nodeSelector", "kubernetes:apps/v1:Deployment", "spec.template.spec.nodeSelector", "example.com/pool:api", set("kubernetes.nodeSelector", `{"example.com/pool":"api"}`)},
+		{"kubernetes.imagePullPolicy", "kubernetes:batch/v1:Job", "spec.template.spec.containers[0].imagePullPolicy", "IfNotPresent", set("kubernetes.imagePullPolicy", "IfNotPresent")},
+		{"migration.strategy", "kubernetes:apps/v1:Deployment", "spec.template.spec.initContainers[0].name", "migrate", set("migration.strategy", "init-container")},
+		{"monitoring.prometheusOperator", "kubernetes:apps/v1:Deployment", `spec.template.metadata.annotations["prometheus.io/scrape"]`, "true", set("monitoring.prometheusOperator", "false")},
+		{"alerting.emailTo", "kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig", "spec.receivers[0].emailConfigs[0].to", "oncall@example.com", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("alerting.emailTo"), "oncall@example.com").Set(FullKey("alerting.emailFrom"), "alerts@example.com").
+				Set(FullKey("alerting.smtpHost"), "smtp.example.com:587")
+		}},
+		{"db.mode, db.cpu", "kubernetes:apps/v1:StatefulSet", "spec.template.spec.containers[0].resources.limits.cpu", "2", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("environment"), "development").Set(FullKey("db.mode"), "in-cluster").Without(FullKey("db.caCert")).Set(FullKey("db.cpu"), "2")
+		}},
+	} {
+		t.Run(tc.keys, func(t *testing.T) {
+			r := mustRun(t, "prod", tc.edit).One(t, tc.typ)
+			if got := fmt.Sprint(r.Get(t, tc.path)); !strings.Contains(got, tc.want) {
+				t.Errorf("%s %s = %s, want it to hold %q", tc.typ, tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSecretsRollTheReplicas: the single server's release names change
+// with the secrets that reach the app (through secretsDigest), and with
+// the stack's rolloutKey, and show neither.
+func TestSecretsRollTheReplicas(t *testing.T) {
+	names := func(edit func(mocktest.Config) mocktest.Config) []string {
+		var out []string
+		for _, c := range mustRun(t, "dev", edit).ByType("docker:index/container:Container") {
+			if strings.HasPrefix(c.Name, "fastapi-app-") {
+				out = append(out, c.Name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	first, same := names(nil), names(nil)
+	if len(first) != 2 || !slices.Equal(first, same) {
+		t.Fatalf("the same config gave %v, then %v", first, same)
+	}
+	for what, edit := range map[string]func(mocktest.Config) mocktest.Config{
+		"dbPassword": func(c mocktest.Config) mocktest.Config { return c.Secret(FullKey("dbPassword"), "rotated-password") },
+		"dbAppPassword": func(c mocktest.Config) mocktest.Config {
+			return c.Secret(FullKey("dbAppPassword"), "rotated-app-password")
+		},
+		"secretEnv": func(c mocktest.Config) mocktest.Config { return c.Secret(FullKey("secretEnv"), `{"API_KEY":"k-123"}`) },
+		// Not a function of public config and the secrets alone, or a
+		// dictionary of passwords would find the password from the names.
+		"rolloutKey": func(c mocktest.Config) mocktest.Config {
+			return c.Secret(FullKey("rolloutKey"), "fedcba9876543210fedcba9876543210")
+		},
+	} {
+		next := names(edit)
+		if slices.Equal(first, next) {
+			t.Errorf("a new %s kept the replicas %v", what, next)
+		}
+		for _, n := range next {
+			if strings.Contains(n, "rotated") || strings.Contains(n, testPassword) || strings.Contains(n, "k-123") {
+				t.Errorf("a container name shows a secret: %s", n)
+			}
+		}
+	}
+}
+
+// TestAppRoleGetsItsOwnPassword: without dbAppPassword the app role's
+// password is derived from dbPassword: long, and not dbPassword.
+func TestAppRoleGetsItsOwnPassword(t *testing.T) {
+	var carrier mocktest.Resource
+	for _, c := range mustRun(t, "dev", nil).ByType("docker:index/container:Container") {
+		if strings.HasPrefix(c.Name, "fastapi-secrets-") && strings.HasSuffix(c.Name, "-carrier") {
+			carrier = c
+		}
+	}
+	url := carrier.Str(t, "uploads[0].content")
+	pw, ok := strings.CutPrefix(url, "postgresql://app_rw:")
+	if !ok || strings.Index(pw, "@") < 43 || strings.Contains(url, testPassword) {
+		t.Errorf("the replicas' DATABASE_URL is not the app role's with its own password: %s", url)
+	}
+}
+
+// TestRenderedManifestsHoldNoSecret: renderYamlTo writes every object to
+// disk, Secrets included, in plain text; the program renders them with
+// their values redacted.
+func TestRenderedManifestsHoldNoSecret(t *testing.T) {
+	rec := mustRun(t, "prod", func(c mocktest.Config) mocktest.Config {
+		return c.Set("fastapi-infra:kubernetes.renderYamlTo", "/tmp/rendered").
+			Secret("fastapi-infra:secretEnv", `{"API_KEY":"k-123"}`).
+			Set("fastapi-infra:tls.mode", "provided").Secret("fastapi-infra:tlsCert", "-----BEGIN CERTIFICATE-----\nCERT-PEM\n-----END CERTIFICATE-----\n").Secret("fastapi-infra:tlsKey", "-----BEGIN PRIVATE KEY-----\nKEY-PEM\n-----END PRIVATE KEY-----\n")
+	})
+	for _, r := range rec.All() {
+		inputs := fmt.Sprint(r.Inputs)
+		for _, secret := range []string{testPassword, mocktest.TestAppPassword, "k-123", "CERT-PEM", "KEY-PEM"} {
+			if strings.Contains(inputs, secret) {
+				t.Errorf("%s %s would be rendered with a secret value in it", r.Type, r.Name)
+			}
+		}
+	}
+	var found bool
+	for _, s := range rec.ByType("kubernetes:core/v1:Secret") {
+		if s.Name == "fastapi-env-secret" {
+			found = strings.Contains(s.Str(t, "stringData.DATABASE_URL"), service.RedactedSecret) &&
+				s.Str(t, "stringData.API_KEY") == service.RedactedSecret
+		}
+	}
+	if !found {
+		t.Error("the env Secret is not rendered with redacted values")
+	}
+}
