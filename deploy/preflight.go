@@ -84,3 +84,18 @@ func Architecture(cfg auto.ConfigMap) stacks.Architecture {
 	}
 	return stacks.SingleServer
 }
+
+// StackFileArchitecture is the architecture Pulumi.<stack>.yaml in
+// projectDir names, read without the CLI (before the stack exists);
+// exists is false without the file.
+func StackFileArchitecture(projectDir, stack string) (arch stacks.Architecture, exists bool, err error) {
+	raw, err := os.ReadFile(filepath.Join(projectDir, "Pulumi."+stack+".yaml"))
+	if errors.Is(err, os.ErrNotExist) {
+		return stacks.SingleServer, false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	arch, err = stacks.StackFileArchitecture(raw)
+	return arch, true, err
+}

@@ -43,23 +43,34 @@ type Options struct {
 // pinned CLI. The program runs in this process: the CLI calls back into it,
 // so no Go language host is needed.
 func Open(ctx context.Context, o Options) (auto.Stack, error) {
-	var stack auto.Stack
+	ws, err := Workspace(ctx, o)
+	if err != nil {
+		return auto.Stack{}, err
+	}
+	return auto.UpsertStack(ctx, o.Stack, ws)
+}
+
+// Workspace is the project's workspace (stacks.Run, the pinned CLI, the
+// backend) before any stack is selected: creating a stack writes its
+// encryption salt into the stack file and a record into the backend, which
+// a check that refuses (EnsurePlugin) must not leave behind.
+func Workspace(ctx context.Context, o Options) (auto.Workspace, error) {
 	cli, err := pulumiCLI(ctx, o.Progress)
 	if err != nil {
-		return stack, err
+		return nil, err
 	}
 	env := map[string]string{"PULUMI_SKIP_UPDATE_CHECK": "true"}
 	for k, v := range o.Env {
 		env[k] = v
 	}
 	if err := chooseBackend(o, env); err != nil {
-		return stack, err
+		return nil, err
 	}
-	opts := []auto.LocalWorkspaceOption{auto.Program(stacks.Run), auto.Pulumi(cli), auto.EnvVars(env)}
+	opts := []auto.LocalWorkspaceOption{auto.WorkDir(o.ProjectDir), auto.Program(stacks.Run), auto.Pulumi(cli), auto.EnvVars(env)}
 	if o.PulumiHome != "" {
 		opts = append(opts, auto.PulumiHome(o.PulumiHome))
 	}
-	return auto.UpsertStackLocalSource(ctx, o.Stack, o.ProjectDir, opts...)
+	return auto.NewLocalWorkspace(ctx, opts...)
 }
 
 // pulumiCLI is the pinned CLI: `pulumi` on PATH if it is that version,

@@ -111,7 +111,7 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 
 	t.Run("no docker provider plugin", func(t *testing.T) {
 		s := openBare(t, "dev")
-		err := deploy.EnsurePlugin(ctx, s, stackConfig(t, s), io.Discard)
+		err := deploy.EnsurePlugin(ctx, s.Workspace(), deploy.Architecture(stackConfig(t, s)), io.Discard)
 		if err == nil {
 			// Where the plugin can be had, the driver must have installed it.
 			plugins, perr := s.Workspace().ListPlugins(ctx)

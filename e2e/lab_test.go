@@ -134,7 +134,7 @@ func newStack(t *testing.T, shipped string, config func(namespace string) map[st
 	if err := deploy.Preflight(ctx, s, cfg, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	if err := deploy.EnsurePlugin(ctx, s, cfg, os.Stderr); err != nil {
+	if err := deploy.EnsurePlugin(ctx, s.Workspace(), deploy.Architecture(cfg), os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

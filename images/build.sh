@@ -15,6 +15,10 @@
 #                            cmd/toolchain, for the Traefik real-Docker test
 #   images/build.sh logs     prints VICTORIA_LOGS=IMAGE: VictoriaLogs, built by
 #                            cmd/toolchain, the single server's log store
+#   images/build.sh fresh    prints FRESH=IMAGE: a new user's Debian bookworm
+#                            (a C compiler, git, CA certificates; no Go, no
+#                            Docker, no debootstrap, no Pulumi), where the
+#                            fresh-machine test runs ./infra preview dev
 #   images/build.sh current  prints CURRENT=IMAGE: Debian trixie with the
 #                            current FastAPI generation and pytest, where
 #                            app/tests/run.sh tests the pinned PyPI versions
@@ -121,6 +125,13 @@ if ! flock -n 9; then
 fi
 case "$target" in
 dev | acme | logs) ;;
+fresh)
+	# gcc: the go command compiles with cgo where a C compiler exists, as
+	# on the host, so the host's Go build cache serves the test.
+	base fresh bookworm gcc,libc6-dev,git,ca-certificates
+	echo "FRESH=$base_tag"
+	exit 0
+	;;
 current)
 	# The example app's tests on the current FastAPI generation (Debian
 	# trixie: FastAPI 0.115, Pydantic 2, SQLAlchemy 2.0), the versions
@@ -131,7 +142,7 @@ current)
 	echo "CURRENT=$base_tag"
 	exit 0
 	;;
-*) die "unknown target '$1': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA), logs (VictoriaLogs) or current (the app's test image on current FastAPI)" ;;
+*) die "unknown target '$1': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA), logs (VictoriaLogs), fresh (a new user's machine) or current (the app's test image on current FastAPI)" ;;
 esac
 
 base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,ca-certificates"

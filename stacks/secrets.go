@@ -71,3 +71,22 @@ func plainLeaves(node *yaml.Node, path string) []string {
 		return []string{path}
 	}
 }
+
+// StackFileArchitecture is the architecture a stack file sets, or the
+// key's default.
+func StackFileArchitecture(stackFile []byte) (Architecture, error) {
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(stackFile, &file); err != nil {
+		return "", fmt.Errorf("reading the stack file: %w", err)
+	}
+	switch v := file.Config[FullKey("architecture")].(type) {
+	case nil:
+		return SingleServer, nil
+	case string:
+		return Architecture(v), nil
+	default:
+		return "", fmt.Errorf("%s: must be a string, got %v", FullKey("architecture"), v)
+	}
+}

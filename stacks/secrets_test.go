@@ -48,3 +48,19 @@ func TestStackFileSecretsField(t *testing.T) {
 		})
 	}
 }
+
+func TestStackFileArchitecture(t *testing.T) {
+	for file, want := range map[string]Architecture{
+		"config:\n  fastapi-infra:architecture: kubernetes\n":    Kubernetes,
+		"config:\n  fastapi-infra:architecture: single-server\n": SingleServer,
+		"config:\n  fastapi-infra:domain: localhost\n":           SingleServer, // the key's default
+		"": SingleServer,
+	} {
+		if got, err := StackFileArchitecture([]byte(file)); err != nil || got != want {
+			t.Errorf("%q: got %q, %v; want %q", file, got, err, want)
+		}
+	}
+	if _, err := StackFileArchitecture([]byte("config:\n  fastapi-infra:architecture: [a]\n")); err == nil || !strings.Contains(err.Error(), "fastapi-infra:architecture") {
+		t.Errorf("a list as the architecture: %v", err)
+	}
+}

@@ -68,16 +68,31 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	if changes && !f.yes && !term.interactive() {
 		return fmt.Errorf("%s changes stack %s and there is no terminal to ask on; run it with --yes to go ahead without asking (CI)", op, o.Stack)
 	}
-	s, err := deploy.Open(ctx, o)
+	ws, err := deploy.Workspace(ctx, o)
+	if err != nil {
+		return err
+	}
+	// The plugin first, before the stack is even selected: a refusal for
+	// a missing docker plugin must leave the stack file as it was (creating
+	// a stack writes its encryption salt there, and Preflight may store
+	// generated secrets) and the backend without a new stack.
+	engine := op != "outputs" && op != "backup" && op != "restore"
+	arch, fromFile, err := deploy.StackFileArchitecture(o.ProjectDir, o.Stack)
+	if err != nil {
+		return err
+	}
+	if engine && fromFile {
+		if err := deploy.EnsurePlugin(ctx, ws, arch, os.Stderr); err != nil {
+			return err
+		}
+	}
+	s, err := auto.UpsertStack(ctx, o.Stack, ws)
 	if err != nil {
 		return err
 	}
 	if op == "outputs" {
 		return printOutputs(ctx, s, f.showSecrets)
 	}
-	// The plugin first: a refusal for a missing docker plugin must leave
-	// even the stack file as it was (Preflight may store generated secrets
-	// in it).
 	cfg, err := deploy.ReadConfig(ctx, s)
 	if err != nil {
 		return err
@@ -85,8 +100,10 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	if op == "backup" || op == "restore" {
 		return database(ctx, op, s, cfg, f.from, f.yes, term)
 	}
-	if err := deploy.EnsurePlugin(ctx, s, cfg, os.Stderr); err != nil {
-		return err
+	if !fromFile { // destroy of a stack whose file is gone: the backend's config
+		if err := deploy.EnsurePlugin(ctx, ws, deploy.Architecture(cfg), os.Stderr); err != nil {
+			return err
+		}
 	}
 	if op != "destroy" {
 		if err := deploy.Preflight(ctx, s, cfg, os.Stderr); err != nil {

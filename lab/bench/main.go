@@ -170,7 +170,7 @@ func (b *bench) stack(name string, stackFile []byte, config, secrets map[string]
 	if err != nil {
 		return s, err
 	}
-	return s, deploy.EnsurePlugin(b.ctx, s, cfg, os.Stderr)
+	return s, deploy.EnsurePlugin(b.ctx, s.Workspace(), deploy.Architecture(cfg), os.Stderr)
 }
 
 // engineFigures are the engine's own costs.
