@@ -161,6 +161,20 @@ func (e *Engine) Inspect(ctx context.Context, id string) (Inspected, error) {
 	return out, err
 }
 
+// CPUTime is the CPU time the container's processes have used (the
+// cgroup's usage, from the stats endpoint).
+func (e *Engine) CPUTime(ctx context.Context, id string) (time.Duration, error) {
+	var out struct {
+		CPUStats struct {
+			CPUUsage struct {
+				TotalUsage uint64 `json:"total_usage"`
+			} `json:"cpu_usage"`
+		} `json:"cpu_stats"`
+	}
+	err := e.call(ctx, "GET", "/containers/"+url.PathEscape(id)+"/stats", url.Values{"stream": {"false"}, "one-shot": {"true"}}, nil, "", &out)
+	return time.Duration(out.CPUStats.CPUUsage.TotalUsage), err
+}
+
 // WaitHealthy waits until Docker reports the container healthy, as the
 // provider's wait does.
 func (e *Engine) WaitHealthy(ctx context.Context, id string, within time.Duration) error {

@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
@@ -63,6 +64,8 @@ type side interface {
 	release(ctx context.Context, n int) error
 	// replicas are the running app containers' IDs or names.
 	replicas(ctx context.Context) ([]string, error)
+	// proxy is the proxy container's ID or name.
+	proxy(ctx context.Context) (string, error)
 	down(ctx context.Context)
 	// httpsPort is where the proxy listens; known before up.
 	httpsPort() int
@@ -73,6 +76,56 @@ type figures struct {
 	coldStart, releaseTook, backAfterKill time.Duration
 	liveRPS, itemsRPS                     float64
 	release, kill                         loadgen.Result
+	// CPU time per request during the throughput runs, where it went:
+	// the proxy's container, the app replicas', the load generator.
+	liveCPU, itemsCPU cpuPerRequest
+}
+
+type cpuPerRequest struct{ proxy, app, client time.Duration }
+
+// saturate is loadgen.Saturate with the CPU time each part spent per
+// request: the throughput figures say how fast, these say where the
+// machine's two cores went.
+func saturate(ctx context.Context, engine *dockerplan.Engine, s side, client *http.Client, req func(context.Context) (*http.Request, error)) (float64, cpuPerRequest, error) {
+	var per cpuPerRequest
+	proxy, err := s.proxy(ctx)
+	if err != nil {
+		return 0, per, err
+	}
+	apps, err := s.replicas(ctx)
+	if err != nil {
+		return 0, per, err
+	}
+	cpu := func() (proxyT, appT, clientT time.Duration, err error) {
+		if proxyT, err = engine.CPUTime(ctx, proxy); err != nil {
+			return
+		}
+		for _, id := range apps {
+			t, e := engine.CPUTime(ctx, id)
+			if e != nil {
+				return 0, 0, 0, e
+			}
+			appT += t
+		}
+		var ru syscall.Rusage
+		if err = syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return
+		}
+		clientT = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		return
+	}
+	p0, a0, c0, err := cpu()
+	if err != nil {
+		return 0, per, err
+	}
+	const window = 10 * time.Second
+	rps, _ := loadgen.Saturate(client, req, 32, window)
+	p1, a1, c1, err := cpu()
+	if err != nil || rps == 0 {
+		return rps, per, err
+	}
+	n := time.Duration(rps * window.Seconds())
+	return rps, cpuPerRequest{proxy: (p1 - p0) / n, app: (a1 - a0) / n, client: (c1 - c0) / n}, nil
 }
 
 func run(rounds int) error {
@@ -124,8 +177,13 @@ func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, e
 	}
 	f.coldStart = time.Since(start)
 	time.Sleep(3 * time.Second) // let both replicas settle
-	f.liveRPS, _ = loadgen.Saturate(client, get("/health/live"), 32, 10*time.Second)
-	f.itemsRPS, _ = loadgen.Saturate(client, get("/items"), 32, 10*time.Second)
+	var err error
+	if f.liveRPS, f.liveCPU, err = saturate(ctx, engine, s, client, get("/health/live")); err != nil {
+		return f, err
+	}
+	if f.itemsRPS, f.itemsCPU, err = saturate(ctx, engine, s, client, get("/items")); err != nil {
+		return f, err
+	}
 
 	load := loadgen.Start(client, get("/items"), loadgen.Options{Rate: 50, Max: 3 * time.Minute})
 	time.Sleep(2 * time.Second)
@@ -136,6 +194,7 @@ func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, e
 	f.releaseTook = time.Since(start)
 	time.Sleep(3 * time.Second)
 	f.release = load.Stop()
+	slowest(s.name()+" release", start, f.release)
 
 	reps, err := s.replicas(ctx)
 	if err != nil || len(reps) == 0 {
@@ -155,6 +214,19 @@ func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, e
 	time.Sleep(2 * time.Second)
 	f.kill = load.Stop()
 	return f, nil
+}
+
+// slowest prints the five slowest requests of a phase with when they
+// started, from the phase's start: whether they gather at the new
+// replicas' start, the old ones' stop or the proxy's reload.
+func slowest(what string, start time.Time, r loadgen.Result) {
+	out := slices.Clone(r.Outcomes)
+	slices.SortFunc(out, func(a, b loadgen.Outcome) int { return int(b.Latency - a.Latency) })
+	var parts []string
+	for _, o := range out[:min(5, len(out))] {
+		parts = append(parts, fmt.Sprintf("%+.2fs %s", o.Start.Sub(start).Seconds(), o.Latency.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(os.Stderr, "singlebench: %s, slowest requests (start from the phase's start, latency): %s\n", what, strings.Join(parts, ", "))
 }
 
 // backAgain is how long until the container restarted and its app answers
@@ -297,6 +369,17 @@ func (c *compose) replicas(ctx context.Context) ([]string, error) {
 	return strings.Fields(string(out)), err
 }
 
+func (c *compose) proxy(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, "docker-compose", "-p", c.project, "ps", "-q", "nginx")
+	cmd.Dir = c.dir
+	cmd.Env = append(append(os.Environ(), c.env...), fmt.Sprintf("HTTPS_PORT=%d", c.https), "RELEASE=2")
+	out, err := cmd.Output()
+	if ids := strings.Fields(string(out)); err == nil && len(ids) == 1 {
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("compose's nginx container: %v %q", err, out)
+}
+
 func (c *compose) down(ctx context.Context) {
 	_ = c.run(ctx, 2, "down", "-v", "--remove-orphans")
 	_ = os.RemoveAll(c.dir)
@@ -382,6 +465,13 @@ func (p *project) replicas(context.Context) ([]string, error) {
 	return ids, nil
 }
 
+func (p *project) proxy(context.Context) (string, error) {
+	if id, ok := p.d.IDs[p.prefix+"-proxy"]; ok {
+		return id, nil
+	}
+	return "", fmt.Errorf("no %s-proxy container", p.prefix)
+}
+
 func (p *project) down(ctx context.Context) { p.engine.Destroy(ctx, &p.d, true) }
 
 func report(rounds int, compose, project []figures) {
@@ -415,6 +505,12 @@ func report(rounds int, compose, project []figures) {
 	row("cold start -> HTTPS 200 on /items", "s", func(f figures) float64 { return secs(f.coldStart) })
 	row("throughput via the TLS proxy, /health/live (32 conns)", "req/s", func(f figures) float64 { return f.liveRPS })
 	row("throughput via the TLS proxy, /items (32 conns)", "req/s", func(f figures) float64 { return f.itemsRPS })
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
+	row("  CPU per /health/live request: proxy", "us", func(f figures) float64 { return us(f.liveCPU.proxy) })
+	row("  CPU per /health/live request: app replicas", "us", func(f figures) float64 { return us(f.liveCPU.app) })
+	row("  CPU per /health/live request: load generator", "us", func(f figures) float64 { return us(f.liveCPU.client) })
+	row("  CPU per /items request: proxy", "us", func(f figures) float64 { return us(f.itemsCPU.proxy) })
+	row("  CPU per /items request: app replicas", "us", func(f figures) float64 { return us(f.itemsCPU.app) })
 	row("app release: duration", "s", func(f figures) float64 { return secs(f.releaseTook) })
 	row("app release under 50 req/s: p99", "ms", func(f figures) float64 { return ms(f.release.P99) })
 	row("app release under 50 req/s: max", "ms", func(f figures) float64 { return ms(f.release.Max) })
