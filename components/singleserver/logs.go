@@ -49,7 +49,6 @@ func (b *builder) buildLogs() error {
 	if err != nil {
 		return err
 	}
-	health := fmt.Sprintf("import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%d/health', timeout=2).status == 200 else 1)", logsAPIPort)
 	b.logs, err = docker.NewContainer(b.ctx, b.name+"-logs", &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("logs")),
 		Image: image,
@@ -67,7 +66,9 @@ func (b *builder) buildLogs() error {
 			docker.ContainerPortArgs{Internal: pulumi.Int(logsAPIPort), External: pulumi.Int(l.LocalPort), Ip: pulumi.String("127.0.0.1")},
 			docker.ContainerPortArgs{Internal: pulumi.Int(logsSyslogPort), External: pulumi.Int(l.SyslogPort), Ip: pulumi.String("127.0.0.1"), Protocol: pulumi.String("udp")},
 		},
-		User:         pulumi.String("65534:65534"),
+		// The image's own user: the official image runs as root (with
+		// none of root's capabilities here) and its new data volume is
+		// root's; another user could not write it.
 		Restart:      pulumi.String("unless-stopped"),
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
 		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
@@ -75,12 +76,14 @@ func (b *builder) buildLogs() error {
 		Memory:       pulumi.Int(512),
 		MemorySwap:   pulumi.Int(512),
 		// Its own lines cannot go to itself.
-		LogDriver:   pulumi.String("json-file"),
-		LogOpts:     pulumi.StringMap{"max-size": pulumi.String("10m"), "max-file": pulumi.String("3")},
-		Healthcheck: healthcheck("python3", "-c", health),
+		LogDriver: pulumi.String("json-file"),
+		LogOpts:   pulumi.StringMap{"max-size": pulumi.String("10m"), "max-file": pulumi.String("3")},
+		// No healthcheck: the official image is distroless (no shell, no
+		// HTTP client), so Docker has nothing to probe with, and waiting
+		// for a health that never comes would fail every `up`. The others
+		// start once it runs; it listens within a second, and a line sent
+		// before is lost only here (UDP), not from `docker logs`.
 		StopTimeout: pulumi.Int(30),
-		Wait:        pulumi.Bool(true),
-		WaitTimeout: pulumi.Int(60),
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
 	return err
 }
