@@ -113,7 +113,6 @@ func (b *builder) buildApps() error {
 	// Several workers per container: the metrics client adds them up from
 	// files in this folder (see multiprocDir).
 	envs := append(append(plainEnv(s.Env), b.secrets.env...), "PROMETHEUS_MULTIPROC_DIR="+multiprocDir)
-	liveURL := fmt.Sprintf("http://127.0.0.1:%d%s", s.Port, s.Health.LivePath)
 	deps := []pulumi.Resource{b.secrets.carrier}
 	if b.migration != nil {
 		deps = append(deps, b.migration)
@@ -135,15 +134,14 @@ func (b *builder) buildApps() error {
 			Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
 			Labels:           labels,
 			NetworksAdvanced: b.privateNetwork(b.upstreamHost()),
-			Healthcheck: healthcheck("python3", "-c",
-				"import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('"+liveURL+"', timeout=2).status == 200 else 1)"),
+			Healthcheck: healthcheck(httpProbe(s.Port, s.Health.LivePath)...),
 			Restart: pulumi.String("unless-stopped"),
 			// SIGTERM, then the drain and this long for in-flight
 			// requests (uvicorn finishes them and runs the lifespan
 			// shutdown) before SIGKILL.
 			StopSignal:          pulumi.String("SIGTERM"),
-			StopTimeout:         pulumi.Int(b.drainSeconds() + s.ShutdownGraceSeconds),
-			DestroyGraceSeconds: pulumi.Int(b.drainSeconds() + s.ShutdownGraceSeconds),
+			StopTimeout:         pulumi.Int(b.drainSeconds() + s.ShutdownGraceSeconds + b.lingerSeconds()),
+			DestroyGraceSeconds: pulumi.Int(b.drainSeconds() + s.ShutdownGraceSeconds + b.lingerSeconds()),
 			Wait:                pulumi.Bool(true),
 			WaitTimeout:         pulumi.Int(120),
 		}), b.opts(pulumi.DependsOn(deps))...)
@@ -162,10 +160,22 @@ func (b *builder) buildApps() error {
 // started with through every retry: an old replica that stopped accepting
 // the moment the new ones were healthy failed each request of that window
 // (CI: a release lost more than 2% once). nginx needs no drain: it passes
-// a refused request to the next address its resolver now answers.
+// a refused request to the next address.
 const TraefikDrainSeconds = 3
 
-// drainSeconds is the replicas' drain before uvicorn gets SIGTERM.
+// NginxLingerSeconds is how long a replica behind nginx stays up after
+// uvicorn exited on SIGTERM: its address refuses connections at once
+// (nginx retries elsewhere in well under a millisecond and leaves it out
+// for the upstream's fail_timeout), where a container that is gone leaves
+// an address that answers nothing, and each request nginx still sends
+// there waits out proxy_connect_timeout (250 ms), twice when both old
+// replicas are gone, until the entrypoint's reload drops them. The
+// benchmark's slowest requests of a release were those: 430-630 ms, all
+// within 0.6 s of the old replicas' stop.
+const NginxLingerSeconds = 1
+
+// drainSeconds is the replicas' drain before uvicorn gets SIGTERM, and
+// lingerSeconds how long they stay after it exited.
 func (b *builder) drainSeconds() int {
 	if b.args.Proxy == Traefik {
 		return TraefikDrainSeconds
@@ -173,28 +183,40 @@ func (b *builder) drainSeconds() int {
 	return 0
 }
 
-// DrainWrapper runs the server as its child and, on SIGTERM, keeps it
-// serving for the drain before passing the signal on; the exit code is the
-// server's. Docker has no preStop hook, and python3 is in every image the
-// component runs, since the server is uvicorn.
+func (b *builder) lingerSeconds() int {
+	if b.args.Proxy == Traefik {
+		return 0 // Traefik drops a stopping container from its own list
+	}
+	return NginxLingerSeconds
+}
+
+// DrainWrapper runs the server as its child: on SIGTERM it keeps it
+// serving for the drain (argv[1] seconds) before passing the signal on,
+// and once the server exited it stays for the linger (argv[2] seconds);
+// the exit code is the server's. A server that exits without SIGTERM (a
+// crash) ends the wrapper at once, so Docker restarts it at once. Docker
+// has no preStop hook, and python3 is in every image the component runs,
+// since the server is uvicorn.
 const DrainWrapper = `import signal, subprocess, sys, time
-server = subprocess.Popen(sys.argv[2:])
-def drain(signum, frame):
-    time.sleep(float(sys.argv[1]))
+drain, linger = float(sys.argv[1]), float(sys.argv[2])
+server = subprocess.Popen(sys.argv[3:])
+stopping = []
+def stop(signum, frame):
+    stopping.append(signum)
+    time.sleep(drain)
     server.send_signal(signal.SIGTERM)
-signal.signal(signal.SIGTERM, drain)
+signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, lambda signum, frame: server.send_signal(signal.SIGINT))
-sys.exit(server.wait())
+code = server.wait()
+if stopping:
+    time.sleep(linger)
+sys.exit(code)
 `
 
-// appCommand is uvicorn's command, under the drain wrapper when the proxy
-// needs one.
+// appCommand is uvicorn's command under the drain wrapper.
 func (b *builder) appCommand() []string {
 	cmd := b.args.Service.ServerCommand(b.net.ProxyIP)
-	if d := b.drainSeconds(); d > 0 {
-		return append([]string{"python3", "-c", DrainWrapper, strconv.Itoa(d)}, cmd...)
-	}
-	return cmd
+	return append([]string{"python3", "-c", DrainWrapper, strconv.Itoa(b.drainSeconds()), strconv.Itoa(b.lingerSeconds())}, cmd...)
 }
 
 // upstreamHost is the alias every replica shares on the private network.

@@ -180,7 +180,7 @@ func TestPrivateNetwork(t *testing.T) {
 func TestAppContainers(t *testing.T) {
 	byRole := containers(t, mustDeployDev(t, nil))
 	for _, app := range byRole["app"] {
-		app.Equal(t, "command", []any{"python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
+		app.Equal(t, "command", []any{"python3", "-c", singleserver.DrainWrapper, "0", "1", "python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
 			"--proxy-headers", "--forwarded-allow-ips", "172.30.57.254"})
 		app.Equal(t, "user", "10001:10001")
 		app.Equal(t, "restart", "unless-stopped")
@@ -188,11 +188,11 @@ func TestAppContainers(t *testing.T) {
 		app.Equal(t, "cpus", "0.5")
 		app.Equal(t, "logDriver", "json-file")
 		app.Equal(t, "logOpts", map[string]any{"max-size": "10m", "max-file": "3"})
-		app.Equal(t, "stopTimeout", 30)
+		app.Equal(t, "stopTimeout", 31)
 		app.Equal(t, "stopSignal", "SIGTERM")
 		app.Equal(t, "wait", true)
 		app.Equal(t, "healthcheck.tests[0]", "CMD")
-		if test := app.Str(t, "healthcheck.tests[3]"); !strings.Contains(test, "http://127.0.0.1:8000/health/live") {
+		if test := app.Str(t, "healthcheck.tests[5]"); !strings.Contains(test, "('127.0.0.1',8000)") || !strings.Contains(test, "GET /health/live HTTP/1.0") {
 			t.Errorf("healthcheck %q does not probe the live endpoint", test)
 		}
 		app.Equal(t, "healthcheck.interval", "3s")
@@ -440,7 +440,7 @@ func TestProxyConfigAndTLS(t *testing.T) {
 	proxy.Equal(t, "capabilities.drops", []any{"ALL"})
 	proxy.Equal(t, "capabilities.adds", []any{"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"})
 	proxy.Equal(t, "securityOpts", []any{"no-new-privileges:true"})
-	for _, want := range []string{"server fastapi-app:8000 max_fails=1 fail_timeout=2s;", "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host:8443$request_uri;",
+	for _, want := range []string{"server fastapi-app:8000 max_fails=1 fail_timeout=3s;", "keepalive_timeout 4s;", "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host:8443$request_uri;",
 		// Unknown host names get nothing; /metrics is not public.
 		"ssl_reject_handshake on;", "return 444;",
 		// Per client address, from proxy.rateLimit and proxy.connLimit.
@@ -851,22 +851,26 @@ func TestDatabaseRolesAreApplied(t *testing.T) {
 	}
 }
 
-// TestReplicasBehindTraefikDrain: behind Traefik the replicas run under the
-// drain wrapper with the drain added to the stop timeout; behind nginx,
-// uvicorn runs as it is.
-func TestReplicasBehindTraefikDrain(t *testing.T) {
-	traefik := containers(t, mustDeployDev(t, withTraefikACME))
-	for _, app := range traefik["app"] {
-		cmd := app.Get(t, "command").([]any)
-		if len(cmd) < 5 || cmd[0] != "python3" || cmd[2] != singleserver.DrainWrapper || cmd[3] != "3" || cmd[4] != "python3" || !strings.Contains(cmd[6].(string), "uvicorn") {
-			t.Errorf("%s: command %q is not uvicorn under the drain wrapper", app.Name, cmd)
+// TestReplicasStopInTheirProxysWay: the replicas run uvicorn under the
+// drain wrapper: behind Traefik they serve on for the drain after
+// SIGTERM; behind nginx they stay up, refusing connections, for the
+// linger after uvicorn exited; either is added to the stop timeout.
+func TestReplicasStopInTheirProxysWay(t *testing.T) {
+	for proxy, want := range map[string]struct {
+		edit          func(*singleserver.Args)
+		drain, linger int
+	}{
+		"traefik": {withTraefikACME, singleserver.TraefikDrainSeconds, 0},
+		"nginx":   {nil, 0, singleserver.NginxLingerSeconds},
+	} {
+		for _, app := range containers(t, mustDeployDev(t, want.edit))["app"] {
+			cmd := app.Get(t, "command").([]any)
+			if len(cmd) < 8 || cmd[0] != "python3" || cmd[2] != singleserver.DrainWrapper || cmd[3] != fmt.Sprint(want.drain) || cmd[4] != fmt.Sprint(want.linger) ||
+				cmd[5] != "python3" || cmd[6] != "-m" || cmd[7] != "uvicorn" {
+				t.Errorf("%s: %s: command %q is not uvicorn under the drain wrapper (drain %d, linger %d)", proxy, app.Name, cmd, want.drain, want.linger)
+			}
+			app.Equal(t, "stopTimeout", 30+want.drain+want.linger)
+			app.Equal(t, "destroyGraceSeconds", 30+want.drain+want.linger)
 		}
-		app.Equal(t, "stopTimeout", 30+singleserver.TraefikDrainSeconds)
-		app.Equal(t, "destroyGraceSeconds", 30+singleserver.TraefikDrainSeconds)
-	}
-	for _, app := range containers(t, mustDeployDev(t, nil))["app"] {
-		app.Equal(t, "command[0]", "python3")
-		app.Equal(t, "command[1]", "-m")
-		app.Equal(t, "stopTimeout", 30)
 	}
 }
