@@ -134,8 +134,8 @@ func (b *builder) buildApps() error {
 			Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
 			Labels:           labels,
 			NetworksAdvanced: b.privateNetwork(b.upstreamHost()),
-			Healthcheck: healthcheck(httpProbe(s.Port, s.Health.LivePath)...),
-			Restart: pulumi.String("unless-stopped"),
+			Healthcheck:      healthcheck(httpProbe(s.Port, s.Health.LivePath)...),
+			Restart:          pulumi.String("unless-stopped"),
 			// SIGTERM, then the drain and this long for in-flight
 			// requests (uvicorn finishes them and runs the lifespan
 			// shutdown) before SIGKILL.

@@ -52,11 +52,24 @@ func httpProbe(port int, path string) []string {
 
 // healthcheck is Docker's probe with the intervals every role shares: short,
 // because Docker 20.10 has no start_interval and `wait` blocks on the first
-// healthy probe.
+// healthy probe, so the interval is what `up` waits per step of the chain.
 func healthcheck(test ...string) docker.ContainerHealthcheckArgs {
+	return probeEvery("3s", test...)
+}
+
+// cheapHealthcheck probes every second, for probes that cost next to
+// nothing (pg_isready, a shell's kill -0): the database and the proxy are
+// two of the three waits in a cold `up`'s chain (database, replicas,
+// proxy), and each waited for a 3 s probe. The replicas keep 3 s: their
+// python3 probe runs inside their CPU limit.
+func cheapHealthcheck(test ...string) docker.ContainerHealthcheckArgs {
+	return probeEvery("1s", test...)
+}
+
+func probeEvery(interval string, test ...string) docker.ContainerHealthcheckArgs {
 	return docker.ContainerHealthcheckArgs{
 		Tests:       pulumi.ToStringArray(append([]string{"CMD"}, test...)),
-		Interval:    pulumi.String("3s"),
+		Interval:    pulumi.String(interval),
 		Timeout:     pulumi.String("3s"),
 		Retries:     pulumi.Int(3),
 		StartPeriod: pulumi.String("30s"),

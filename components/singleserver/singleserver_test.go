@@ -284,6 +284,9 @@ func TestDatabase(t *testing.T) {
 	// the socket only, and is not the one that serves.
 	db.Equal(t, "healthcheck.tests", []any{"CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"})
 	db.Equal(t, "wait", true)
+	// pg_isready costs next to nothing: every second, so that up does not
+	// wait 3 s for the first probe.
+	db.Equal(t, "healthcheck.interval", "1s")
 	db.Equal(t, "volumes[0].containerPath", "/var/lib/postgresql/data")
 	db.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-db"})
 	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD") || strings.Contains(envs, mocktest.TestPassword) ||
@@ -450,6 +453,7 @@ func TestProxyConfigAndTLS(t *testing.T) {
 		}
 	}
 	proxy.Equal(t, "volumes[0].containerPath", "/etc/nginx/tls/")
+	proxy.Equal(t, "healthcheck.interval", "1s")
 	proxy.Equal(t, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app"})
 	proxyRuntime(t, proxy)
 }
