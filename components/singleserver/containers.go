@@ -38,7 +38,7 @@ func (b *builder) logOptions() pulumi.StringMap {
 
 // httpProbe is a healthcheck command that asks 127.0.0.1:port for path and
 // passes on a 200. It is python3 because the app image has it, but not
-// urllib: Docker runs the probe inside the container, every 2 s, against
+// urllib: Docker runs the probe inside the container, every 3 s, against
 // the replica's own CPU limit, and `python3 -c "import urllib.request ..."`
 // cost about 90 ms of CPU each time (6% of a 0.5-CPU replica, measured by
 // the benchmark as CPU per request). Without site (-S) and with a bare
@@ -50,16 +50,18 @@ func httpProbe(port int, path string) []string {
 		"sys.exit(0 if s.makefile('rb').readline().split()[1:2]==[b'200'] else 1)", port, path)}
 }
 
-// healthcheck is the replicas' probe: Docker 20.10 has no start_interval
-// and `wait` blocks on the first healthy probe, so the interval is what
-// `up` and a release wait for them. Every 2 s: their three workers take a
-// little over 3 s to start at half a CPU, and a 3 s probe made each
-// release wait for the second one, at 6 s (the benchmark's release: 9.3 s).
-// Their python3 probe runs inside their CPU limit, about 30 ms a time.
+// healthcheck is Docker's probe with the intervals every role shares: short,
+// because Docker 20.10 has no start_interval and `wait` blocks on the first
+// healthy probe, so the interval is what `up` waits per step of the chain.
 func healthcheck(test ...string) docker.ContainerHealthcheckArgs {
-	return probeEvery("2s", test...)
+	return probeEvery("3s", test...)
 }
 
+// cheapHealthcheck probes every second, for probes that cost next to
+// nothing (pg_isready, a shell's kill -0): the database and the proxy are
+// two of the three waits in a cold `up`'s chain (database, replicas,
+// proxy), and each waited for a 3 s probe. The replicas keep 3 s: their
+// python3 probe runs inside their CPU limit.
 func cheapHealthcheck(test ...string) docker.ContainerHealthcheckArgs {
 	return probeEvery("1s", test...)
 }

@@ -195,7 +195,7 @@ func TestAppContainers(t *testing.T) {
 		if test := app.Str(t, "healthcheck.tests[5]"); !strings.Contains(test, "('127.0.0.1',8000)") || !strings.Contains(test, "GET /health/live HTTP/1.0") {
 			t.Errorf("healthcheck %q does not probe the live endpoint", test)
 		}
-		app.Equal(t, "healthcheck.interval", "2s")
+		app.Equal(t, "healthcheck.interval", "3s")
 		app.Equal(t, "healthcheck.retries", 3)
 		app.Equal(t, "capabilities.drops", []any{"ALL"})
 		app.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-app"})
