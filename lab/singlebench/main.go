@@ -361,23 +361,23 @@ func (c *compose) up(ctx context.Context) error {
 
 func (c *compose) release(ctx context.Context, n int) error { return c.run(ctx, n, "up", "-d") }
 
-func (c *compose) replicas(ctx context.Context) ([]string, error) {
-	cmd := exec.CommandContext(ctx, "docker-compose", "-p", c.project, "ps", "-q", "api")
+// containers are the IDs of a compose service's running containers.
+func (c *compose) containers(ctx context.Context, service string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "docker-compose", "-p", c.project, "ps", "-q", service)
 	cmd.Dir = c.dir
 	cmd.Env = append(append(os.Environ(), c.env...), fmt.Sprintf("HTTPS_PORT=%d", c.https), "RELEASE=2")
 	out, err := cmd.Output()
 	return strings.Fields(string(out)), err
 }
 
+func (c *compose) replicas(ctx context.Context) ([]string, error) { return c.containers(ctx, "api") }
+
 func (c *compose) proxy(ctx context.Context) (string, error) {
-	cmd := exec.CommandContext(ctx, "docker-compose", "-p", c.project, "ps", "-q", "nginx")
-	cmd.Dir = c.dir
-	cmd.Env = append(append(os.Environ(), c.env...), fmt.Sprintf("HTTPS_PORT=%d", c.https), "RELEASE=2")
-	out, err := cmd.Output()
-	if ids := strings.Fields(string(out)); err == nil && len(ids) == 1 {
+	ids, err := c.containers(ctx, "nginx")
+	if err == nil && len(ids) == 1 {
 		return ids[0], nil
 	}
-	return "", fmt.Errorf("compose's nginx container: %v %q", err, out)
+	return "", fmt.Errorf("compose's nginx container: %v %q", err, ids)
 }
 
 func (c *compose) down(ctx context.Context) {
