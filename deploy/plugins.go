@@ -17,12 +17,11 @@ import (
 
 // EnsurePlugin makes sure the provider plugin of the architecture
 // (Architecture or StackFileArchitecture) is installed in the workspace's
-// Pulumi home, before
-// the engine would look for it. kubernetes: the toolchain's build (that
-// commit of provider/v4, stamped 4.25.0) is installed when missing, its
-// build announced on progress. docker: it cannot be built here, so
-// when it is missing and cannot be downloaded, this stops with the command
-// that installs it.
+// Pulumi home, before the engine would look for it. kubernetes: the
+// toolchain's build (that commit of provider/v4, stamped 4.25.0) is
+// installed when missing, its build announced on progress. docker: it
+// cannot be built here, so when it is missing and cannot be downloaded,
+// this stops with the command that installs it.
 func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architecture, progress io.Writer) error {
 	name, version := "docker", toolchain.PulumiDockerVersion
 	if arch == stacks.Kubernetes {

@@ -113,6 +113,10 @@ func (b *builder) buildApps() error {
 	// Several workers per container: the metrics client adds them up from
 	// files in this folder (see multiprocDir).
 	envs := append(append(plainEnv(s.Env), b.secrets.env...), "PROMETHEUS_MULTIPROC_DIR="+multiprocDir)
+	// SIGTERM, then the drain, this long for in-flight requests (uvicorn
+	// finishes them and runs the lifespan shutdown) and the linger before
+	// SIGKILL.
+	stopSeconds := b.drainSeconds() + s.ShutdownGraceSeconds + b.lingerSeconds()
 	deps := []pulumi.Resource{b.secrets.carrier}
 	if b.migration != nil {
 		deps = append(deps, b.migration)
@@ -127,21 +131,18 @@ func (b *builder) buildApps() error {
 		}
 		labels = append(labels, b.traefikLabels()...)
 		app, err := docker.NewContainer(b.ctx, b.name+"-"+role, b.hardened(&docker.ContainerArgs{
-			Name:             pulumi.String(b.dockerName(role)),
-			Image:            b.appImage,
-			Command:          pulumi.ToStringArray(b.appCommand()),
-			Envs:             pulumi.ToStringArray(envs),
-			Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
-			Labels:           labels,
-			NetworksAdvanced: b.privateNetwork(b.upstreamHost()),
-			Healthcheck:      healthcheck(httpProbe(s.Port, s.Health.LivePath)...),
-			Restart:          pulumi.String("unless-stopped"),
-			// SIGTERM, then the drain and this long for in-flight
-			// requests (uvicorn finishes them and runs the lifespan
-			// shutdown) before SIGKILL.
+			Name:                pulumi.String(b.dockerName(role)),
+			Image:               b.appImage,
+			Command:             pulumi.ToStringArray(b.appCommand()),
+			Envs:                pulumi.ToStringArray(envs),
+			Volumes:             docker.ContainerVolumeArray{b.secrets.mount},
+			Labels:              labels,
+			NetworksAdvanced:    b.privateNetwork(b.upstreamHost()),
+			Healthcheck:         healthcheck(httpProbe(s.Port, s.Health.LivePath)...),
+			Restart:             pulumi.String("unless-stopped"),
 			StopSignal:          pulumi.String("SIGTERM"),
-			StopTimeout:         pulumi.Int(b.drainSeconds() + s.ShutdownGraceSeconds + b.lingerSeconds()),
-			DestroyGraceSeconds: pulumi.Int(b.drainSeconds() + s.ShutdownGraceSeconds + b.lingerSeconds()),
+			StopTimeout:         pulumi.Int(stopSeconds),
+			DestroyGraceSeconds: pulumi.Int(stopSeconds),
 			Wait:                pulumi.Bool(true),
 			WaitTimeout:         pulumi.Int(120),
 		}), b.opts(pulumi.DependsOn(deps))...)
