@@ -28,23 +28,23 @@ func mustRun(t *testing.T, stack string, edit func(mocktest.Config) mocktest.Con
 	return rec
 }
 
+// holds checks that the value at path of r, printed, contains want.
+func holds(t *testing.T, r mocktest.Resource, path, want string) {
+	t.Helper()
+	if got := fmt.Sprint(r.Get(t, path)); !strings.Contains(got, want) {
+		t.Errorf("%s %s: %s = %s, want it to hold %q", r.Type, r.Name, path, got, want)
+	}
+}
+
 // TestSingleServerKeysReachTheComponent: one edit of the dev stack per
 // group of keys, and what the single server then registers.
 func TestSingleServerKeysReachTheComponent(t *testing.T) {
-	has := func(rec *mocktest.Recorder, path, want string) func(t *testing.T, name string) {
-		return func(t *testing.T, name string) {
-			t.Helper()
-			if got := fmt.Sprint(rec.Named(t, name).Get(t, path)); !strings.Contains(got, want) {
-				t.Errorf("%s %s = %s, want it to hold %q", name, path, got, want)
-			}
-		}
-	}
 	for _, tc := range []struct {
 		keys, resource, path, want string
 		edit                       func(mocktest.Config) mocktest.Config
 	}{
 		{"app.image", "fastapi-app-image", "name", "fastapi-infra-app:0.2.0", set("app.image", "fastapi-infra-app:0.2.0")},
-		{"app.env, app.workers", "fastapi-migrate", "envs", "LOG_LEVEL=debug", set("app.env.LOG_LEVEL", "debug")},
+		{"app.env", "fastapi-migrate", "envs", "LOG_LEVEL=debug", set("app.env.LOG_LEVEL", "debug")},
 		{"proxy.httpsPort", "fastapi-proxy", "ports[1].external", "9443", set("proxy.httpsPort", "9443")},
 		{"proxy.bodyLimit", "fastapi-proxy", "uploads[0].content", "client_max_body_size 25m;", set("proxy.bodyLimit", "25m")},
 		{"proxy.rateLimit", "fastapi-proxy", "uploads[0].content", "rate=7r/s;", set("proxy.rateLimit", "7")},
@@ -74,7 +74,7 @@ func TestSingleServerKeysReachTheComponent(t *testing.T) {
 					}
 				}
 			}
-			has(rec, tc.path, tc.want)(t, name)
+			holds(t, rec.Named(t, name), tc.path, tc.want)
 		})
 	}
 }
@@ -103,10 +103,7 @@ func TestKubernetesKeysReachTheComponent(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.keys, func(t *testing.T) {
-			r := mustRun(t, "prod", tc.edit).One(t, tc.typ)
-			if got := fmt.Sprint(r.Get(t, tc.path)); !strings.Contains(got, tc.want) {
-				t.Errorf("%s %s = %s, want it to hold %q", tc.typ, tc.path, got, tc.want)
-			}
+			holds(t, mustRun(t, "prod", tc.edit).One(t, tc.typ), tc.path, tc.want)
 		})
 	}
 }
