@@ -1,7 +1,9 @@
-"""The real server process, started with the command the infrastructure
-passes (components/service/command.go), on whatever FastAPI, uvicorn and
-SQLAlchemy this interpreter has: app/tests/run.sh runs this file on Debian
-bookworm's older generation and on Debian trixie's current one."""
+"""The real server process, started with the commands the infrastructure
+passes (components/service/command.go: uvicorn's own workers on
+Kubernetes, uvicorn --fd workers under the single server's replica
+supervisor), on whatever FastAPI, uvicorn and SQLAlchemy this interpreter
+has: app/tests/run.sh runs this file on Debian bookworm's older generation
+and on Debian trixie's current one."""
 import json
 import os
 import signal
@@ -37,14 +39,29 @@ def get(url, headers=None):
         return e.code, json.loads(e.read())
 
 
-@pytest.fixture
-def server(empty_database, tmp_path):
+# components/singleserver/replica_supervisor.py, which run.sh names.
+SUPERVISOR = os.environ.get("REPLICA_SUPERVISOR")
+TRUST_LOOPBACK = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
+COMMANDS = {
+    # ServerCommand with two workers and the proxy trusted on loopback.
+    "uvicorn workers": lambda port: [
+        sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "2"] + TRUST_LOOPBACK,
+    # The single server's: the supervisor binds the port (no drain, no
+    # linger) and runs two WorkerCommands on it.
+    "replica supervisor": lambda port: [
+        sys.executable, SUPERVISOR, "0", "0", str(port), "2",
+        sys.executable, "-m", "uvicorn", "app.main:app", "--fd", "3"] + TRUST_LOOPBACK,
+}
+
+
+@pytest.fixture(params=sorted(COMMANDS))
+def server(request, empty_database, tmp_path):
+    if request.param == "replica supervisor" and not SUPERVISOR:
+        pytest.fail("REPLICA_SUPERVISOR names no file: run these tests with app/tests/run.sh")
     migrate(empty_database)
     port = free_port()
-    # components/service/command.go's ServerCommand with two workers and the
-    # proxy trusted on loopback.
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "2", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
+    cmd = COMMANDS[request.param](port)
     env = dict(os.environ, DATABASE_URL=empty_database, PYTHONDONTWRITEBYTECODE="1")
     # Output to a file, not a pipe: a worker that outlived its supervisor
     # would hold a pipe open. Its own session, so cleanup reaches workers too.

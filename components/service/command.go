@@ -12,18 +12,25 @@ import "strconv"
 // trustedProxies is the value of --forwarded-allow-ips: only those addresses
 // may set X-Forwarded-*; it is ignored without ProxyHeaders.
 func (s Spec) ServerCommand(trustedProxies string) []string {
-	cmd := []string{
-		"python3", "-m", "uvicorn", s.Module,
+	return s.uvicorn(trustedProxies,
 		"--host", "0.0.0.0",
 		"--port", strconv.Itoa(s.Port),
-		"--workers", strconv.Itoa(s.Workers),
-	}
+		"--workers", strconv.Itoa(s.Workers))
+}
+
+// WorkerCommand is one uvicorn worker process that serves on a listening
+// socket it inherits as file descriptor fd, for a supervisor that binds
+// the port and runs Workers of them (see the single server's replicas).
+func (s Spec) WorkerCommand(fd int, trustedProxies string) []string {
+	return s.uvicorn(trustedProxies, "--fd", strconv.Itoa(fd))
+}
+
+func (s Spec) uvicorn(trustedProxies string, listen ...string) []string {
+	cmd := append([]string{"python3", "-m", "uvicorn", s.Module}, listen...)
 	if s.ProxyHeaders {
-		cmd = append(cmd, "--proxy-headers", "--forwarded-allow-ips", trustedProxies)
-	} else {
-		cmd = append(cmd, "--no-proxy-headers")
+		return append(cmd, "--proxy-headers", "--forwarded-allow-ips", trustedProxies)
 	}
-	return cmd
+	return append(cmd, "--no-proxy-headers")
 }
 
 // URL is the public address of the service.

@@ -1,6 +1,7 @@
 package singleserver
 
 import (
+	_ "embed"
 	"fmt"
 	"maps"
 	"path"
@@ -191,33 +192,39 @@ func (b *builder) lingerSeconds() int {
 	return NginxLingerSeconds
 }
 
-// DrainWrapper runs the server as its child: on SIGTERM it keeps it
-// serving for the drain (argv[1] seconds) before passing the signal on,
-// and once the server exited it stays for the linger (argv[2] seconds);
-// the exit code is the server's. A server that exits without SIGTERM (a
-// crash) ends the wrapper at once, so Docker restarts it at once. Docker
-// has no preStop hook, and python3 is in every image the component runs,
-// since the server is uvicorn.
-const DrainWrapper = `import signal, subprocess, sys, time
-drain, linger = float(sys.argv[1]), float(sys.argv[2])
-server = subprocess.Popen(sys.argv[3:])
-stopping = []
-def stop(signum, frame):
-    stopping.append(signum)
-    time.sleep(drain)
-    server.send_signal(signal.SIGTERM)
-signal.signal(signal.SIGTERM, stop)
-signal.signal(signal.SIGINT, lambda signum, frame: server.send_signal(signal.SIGINT))
-code = server.wait()
-if stopping:
-    time.sleep(linger)
-sys.exit(code)
-`
+// ReplicaSupervisor is a replica's PID 1, in place of uvicorn's own
+// --workers supervisor. It binds the port (argv[3]) and runs argv[4]
+// worker processes of the command after it, each serving that listening
+// socket as file descriptor 3 (uvicorn --fd 3).
+//
+// Why not uvicorn --workers: its parent holds the listening socket and, on
+// SIGTERM, stops its workers one after another. Once the last one stopped
+// accepting, the kernel still completed handshakes into the socket's
+// backlog until the parent exited, so nginx's requests of those 150-250 ms
+// sat there and were reset, the slowest of a release in the benchmark.
+// Here every worker gets SIGTERM at once and closes its copy of the
+// socket first thing, the supervisor closes its own, and the port refuses
+// connections at once: nginx retries elsewhere in well under a
+// millisecond.
+//
+// On SIGTERM it keeps the workers serving for the drain (argv[1] seconds)
+// first, as a Kubernetes preStop sleep does (Docker has no hook), and
+// once they exited it stays for the linger (argv[2] seconds); the exit
+// code is the first non-zero one of the workers. A worker that exits
+// without SIGTERM (a crash) stops the others and ends the supervisor at
+// once, so Docker restarts the whole replica, where uvicorn's supervisor
+// ran on with a worker fewer. python3 is in every image the component
+// runs, since the server is uvicorn.
+//
+//go:embed replica_supervisor.py
+var ReplicaSupervisor string
 
-// appCommand is uvicorn's command under the drain wrapper.
+// appCommand is the replica's command: uvicorn's workers under the
+// supervisor.
 func (b *builder) appCommand() []string {
-	cmd := b.args.Service.ServerCommand(b.net.ProxyIP)
-	return append([]string{"python3", "-c", DrainWrapper, strconv.Itoa(b.drainSeconds()), strconv.Itoa(b.lingerSeconds())}, cmd...)
+	s := b.args.Service
+	return append([]string{"python3", "-c", ReplicaSupervisor, strconv.Itoa(b.drainSeconds()), strconv.Itoa(b.lingerSeconds()),
+		strconv.Itoa(s.Port), strconv.Itoa(s.Workers)}, s.WorkerCommand(3, b.net.ProxyIP)...)
 }
 
 // upstreamHost is the alias every replica shares on the private network.

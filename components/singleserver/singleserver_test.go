@@ -180,7 +180,7 @@ func TestPrivateNetwork(t *testing.T) {
 func TestAppContainers(t *testing.T) {
 	byRole := containers(t, mustDeployDev(t, nil))
 	for _, app := range byRole["app"] {
-		app.Equal(t, "command", []any{"python3", "-c", singleserver.DrainWrapper, "0", "1", "python3", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "3",
+		app.Equal(t, "command", []any{"python3", "-c", singleserver.ReplicaSupervisor, "0", "1", "8000", "3", "python3", "-m", "uvicorn", "app.main:app", "--fd", "3",
 			"--proxy-headers", "--forwarded-allow-ips", "172.30.57.254"})
 		app.Equal(t, "user", "10001:10001")
 		app.Equal(t, "restart", "unless-stopped")
@@ -855,8 +855,8 @@ func TestDatabaseRolesAreApplied(t *testing.T) {
 	}
 }
 
-// TestReplicasStopInTheirProxysWay: the replicas run uvicorn under the
-// drain wrapper: behind Traefik they serve on for the drain after
+// TestReplicasStopInTheirProxysWay: the replicas run uvicorn's workers
+// under the replica supervisor: behind Traefik they serve on for the drain after
 // SIGTERM; behind nginx they stay up, refusing connections, for the
 // linger after uvicorn exited; either is added to the stop timeout.
 func TestReplicasStopInTheirProxysWay(t *testing.T) {
@@ -869,9 +869,9 @@ func TestReplicasStopInTheirProxysWay(t *testing.T) {
 	} {
 		for _, app := range containers(t, mustDeployDev(t, want.edit))["app"] {
 			cmd := app.Get(t, "command").([]any)
-			if len(cmd) < 8 || cmd[0] != "python3" || cmd[2] != singleserver.DrainWrapper || cmd[3] != fmt.Sprint(want.drain) || cmd[4] != fmt.Sprint(want.linger) ||
-				cmd[5] != "python3" || cmd[6] != "-m" || cmd[7] != "uvicorn" {
-				t.Errorf("%s: %s: command %q is not uvicorn under the drain wrapper (drain %d, linger %d)", proxy, app.Name, cmd, want.drain, want.linger)
+			if len(cmd) < 10 || cmd[0] != "python3" || cmd[2] != singleserver.ReplicaSupervisor || cmd[3] != fmt.Sprint(want.drain) || cmd[4] != fmt.Sprint(want.linger) ||
+				cmd[7] != "python3" || cmd[8] != "-m" || cmd[9] != "uvicorn" {
+				t.Errorf("%s: %s: command %q is not uvicorn under the replica supervisor (drain %d, linger %d)", proxy, app.Name, cmd, want.drain, want.linger)
 			}
 			app.Equal(t, "stopTimeout", 30+want.drain+want.linger)
 			app.Equal(t, "destroyGraceSeconds", 30+want.drain+want.linger)

@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -75,13 +76,21 @@ type side interface {
 type figures struct {
 	coldStart, releaseTook, backAfterKill time.Duration
 	liveRPS, itemsRPS                     float64
-	release, kill                         loadgen.Result
+	// idleCPU is the host's busy cores while the stack is up and no
+	// request comes (health checks, background work), 0-2 here.
+	idleCPU       float64
+	release, kill loadgen.Result
 	// CPU time per request during the throughput runs, where it went:
 	// the proxy's container, the app replicas', the load generator.
 	liveCPU, itemsCPU cpuPerRequest
 }
 
-type cpuPerRequest struct{ proxy, app, client time.Duration }
+// daemons is Docker's own processes (dockerd copying and encoding the
+// containers' log lines and running health checks, containerd and the
+// shims, docker-proxy forwarding the published ports), and rest what the
+// machine spent beside all four (mostly the kernel's network work): host
+// busy time from /proc/stat less the others.
+type cpuPerRequest struct{ proxy, app, client, daemons, rest time.Duration }
 
 // saturate is loadgen.Saturate with the CPU time each part spent per
 // request: the throughput figures say how fast, these say where the
@@ -96,14 +105,20 @@ func saturate(ctx context.Context, engine *dockerplan.Engine, s side, client *ht
 	if err != nil {
 		return 0, per, err
 	}
-	cpu := func() (proxyT, appT, clientT time.Duration, err error) {
+	cpu := func() (proxyT, appT, clientT, daemonT, hostT time.Duration, err error) {
+		if hostT, err = hostBusy(); err != nil {
+			return
+		}
+		if daemonT, err = dockerDaemons(); err != nil {
+			return
+		}
 		if proxyT, err = engine.CPUTime(ctx, proxy); err != nil {
 			return
 		}
 		for _, id := range apps {
 			t, e := engine.CPUTime(ctx, id)
 			if e != nil {
-				return 0, 0, 0, e
+				return 0, 0, 0, 0, 0, e
 			}
 			appT += t
 		}
@@ -114,18 +129,83 @@ func saturate(ctx context.Context, engine *dockerplan.Engine, s side, client *ht
 		clientT = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		return
 	}
-	p0, a0, c0, err := cpu()
+	p0, a0, c0, d0, h0, err := cpu()
 	if err != nil {
 		return 0, per, err
 	}
 	const window = 10 * time.Second
 	rps, _ := loadgen.Saturate(client, req, 32, window)
-	p1, a1, c1, err := cpu()
+	p1, a1, c1, d1, h1, err := cpu()
 	if err != nil || rps == 0 {
 		return rps, per, err
 	}
 	n := time.Duration(rps * window.Seconds())
-	return rps, cpuPerRequest{proxy: (p1 - p0) / n, app: (a1 - a0) / n, client: (c1 - c0) / n}, nil
+	per = cpuPerRequest{proxy: (p1 - p0) / n, app: (a1 - a0) / n, client: (c1 - c0) / n, daemons: (d1 - d0) / n}
+	per.rest = max(0, (h1-h0)/n-per.proxy-per.app-per.client-per.daemons)
+	return rps, per, nil
+}
+
+// dockerDaemons is the CPU time Docker's processes spent, with their
+// children that ended (runc, a health check's exec), from /proc/PID/stat.
+func dockerDaemons() (time.Duration, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // the process ended
+		}
+		// pid (comm) state ppid ... utime stime cutime cstime: fields
+		// 14-17; comm may hold spaces, so count from its closing paren.
+		open, closing := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		switch comm := string(b[open+1 : closing]); {
+		case comm == "dockerd", comm == "containerd", comm == "docker-proxy", strings.HasPrefix(comm, "containerd-shim"):
+		default:
+			continue
+		}
+		fields := strings.Fields(string(b[closing+1:]))
+		if len(fields) < 15 {
+			continue
+		}
+		for _, f := range fields[11:15] {
+			ticks, _ := strconv.ParseInt(f, 10, 64)
+			total += time.Duration(ticks) * 10 * time.Millisecond
+		}
+	}
+	return total, nil
+}
+
+// hostBusy is the CPU time all cores spent not idle since boot, from
+// /proc/stat's first line (user nice system idle iowait irq softirq steal,
+// in clock ticks of 1/100 s).
+func hostBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+	}
+	var busy time.Duration
+	for i, f := range fields[1:9] {
+		ticks, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		busy += time.Duration(ticks) * 10 * time.Millisecond
+	}
+	return busy, nil
 }
 
 func run(rounds int) error {
@@ -176,8 +256,19 @@ func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, e
 		return f, err
 	}
 	f.coldStart = time.Since(start)
-	time.Sleep(3 * time.Second) // let both replicas settle
-	var err error
+	// Both replicas settle; what the machine spends meanwhile with no
+	// request is the stack's standing cost (health checks, mostly).
+	h0, err := hostBusy()
+	if err != nil {
+		return f, err
+	}
+	const settle = 5 * time.Second
+	time.Sleep(settle)
+	h1, err := hostBusy()
+	if err != nil {
+		return f, err
+	}
+	f.idleCPU = float64(h1-h0) / float64(settle)
 	if f.liveRPS, f.liveCPU, err = saturate(ctx, engine, s, client, get("/health/live")); err != nil {
 		return f, err
 	}
@@ -503,14 +594,19 @@ func report(rounds int, compose, project []figures) {
 	fmt.Printf("single server: the seed's compose pattern vs fastapi-infra's dev stack (median of %d interleaved rounds; same images, same machine)\n", rounds)
 	fmt.Printf("%-52s %12s %12s %8s\n", "", "compose", "fastapi-infra", "ratio")
 	row("cold start -> HTTPS 200 on /items", "s", func(f figures) float64 { return secs(f.coldStart) })
+	row("host CPU with no requests (health checks, ...)", "cores", func(f figures) float64 { return f.idleCPU })
 	row("throughput via the TLS proxy, /health/live (32 conns)", "req/s", func(f figures) float64 { return f.liveRPS })
 	row("throughput via the TLS proxy, /items (32 conns)", "req/s", func(f figures) float64 { return f.itemsRPS })
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
 	row("  CPU per /health/live request: proxy", "us", func(f figures) float64 { return us(f.liveCPU.proxy) })
 	row("  CPU per /health/live request: app replicas", "us", func(f figures) float64 { return us(f.liveCPU.app) })
 	row("  CPU per /health/live request: load generator", "us", func(f figures) float64 { return us(f.liveCPU.client) })
+	row("  CPU per /health/live request: Docker's daemons", "us", func(f figures) float64 { return us(f.liveCPU.daemons) })
+	row("  CPU per /health/live request: rest of the host", "us", func(f figures) float64 { return us(f.liveCPU.rest) })
 	row("  CPU per /items request: proxy", "us", func(f figures) float64 { return us(f.itemsCPU.proxy) })
 	row("  CPU per /items request: app replicas", "us", func(f figures) float64 { return us(f.itemsCPU.app) })
+	row("  CPU per /items request: Docker's daemons", "us", func(f figures) float64 { return us(f.itemsCPU.daemons) })
+	row("  CPU per /items request: rest of the host", "us", func(f figures) float64 { return us(f.itemsCPU.rest) })
 	row("app release: duration", "s", func(f figures) float64 { return secs(f.releaseTook) })
 	row("app release under 50 req/s: p99", "ms", func(f figures) float64 { return ms(f.release.P99) })
 	row("app release under 50 req/s: max", "ms", func(f figures) float64 { return ms(f.release.Max) })

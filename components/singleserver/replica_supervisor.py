@@ -1,0 +1,56 @@
+"""A single-server replica's PID 1 (fastapi-infra's components/singleserver,
+which embeds this file): binds the port and runs uvicorn's workers on it;
+see ReplicaSupervisor in app.go for why.
+
+    python3 replica_supervisor.py DRAIN LINGER PORT WORKERS COMMAND...
+
+COMMAND serves the listening socket as file descriptor 3 (uvicorn --fd 3).
+"""
+import os, signal, socket, subprocess, sys, time
+drain, linger = float(sys.argv[1]), float(sys.argv[2])
+port, workers, command = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+listener.bind(("0.0.0.0", port))
+listener.listen(2048)
+if listener.fileno() != 3:
+    os.dup2(listener.fileno(), 3)
+    listener.close()
+    listener = socket.socket(fileno=3)
+running = {}
+for _ in range(workers):
+    worker = subprocess.Popen(command, pass_fds=(3,))
+    running[worker.pid] = worker
+stopping = []
+def stop(signum, frame):
+    if stopping:
+        return
+    stopping.append(signum)
+    time.sleep(drain)
+    for worker in running.values():
+        worker.send_signal(signal.SIGTERM)
+    listener.close()
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, lambda signum, frame: [w.send_signal(signal.SIGINT) for w in running.values()])
+code = 0
+while running:
+    pid, status = os.wait()
+    worker = running.pop(pid, None)
+    if worker is None:
+        continue
+    worker.returncode = os.waitstatus_to_exitcode(status)
+    exited = worker.returncode if worker.returncode >= 0 else 128 - worker.returncode
+    if stopping and worker.returncode in (-signal.SIGTERM, -signal.SIGINT):
+        # uvicorn 0.29+ ends a graceful stop by the signal it got.
+        exited = 0
+    code = code or exited
+    if not stopping:
+        code = code or 1
+        stopping.append("crash")
+        for other in running.values():
+            other.send_signal(signal.SIGTERM)
+        listener.close()
+if stopping != ["crash"]:
+    time.sleep(linger)
+sys.exit(code)
