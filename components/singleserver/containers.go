@@ -50,32 +50,31 @@ func httpProbe(port int, path string) []string {
 		"sys.exit(0 if s.makefile('rb').readline().split()[1:2]==[b'200'] else 1)", port, path)}
 }
 
-// healthcheck is the replicas' (and Traefik's) probe: Docker 20.10 has no
-// start_interval and `wait` blocks on the first healthy probe, so the
-// interval is what `up` waits for them. 3 s, not 2: with 2 s a release took
-// 7.4 s instead of 9.3 s, but its p99 under load rose from 93 to 132 ms
-// (singlebench, 3 rounds each): the new replicas' start and the old ones'
-// stop came closer together on two cores.
+// healthcheck is every long-running container's probe but the backup's.
+// Each probe is an exec in the container, and an exec is what costs, not
+// the command: runc, containerd and dockerd spent 250-300 ms of CPU per
+// probe on this project's 2-core machine, `true` as much as pg_isready. At
+// 1 s for the database and the proxy and 3 s for two replicas the stack
+// burnt 0.68 of its 2 cores with no request at all (the seed's compose
+// file, probing its database every 3 s and the API every 30 s: 0.12;
+// singlebench's "host CPU with no requests"), and it showed in every
+// throughput figure. So 3 s for all: half the probes.
+//
+// `wait` blocks on the first healthy probe, so on Docker 20.10 (no
+// start_interval) the interval is what `up` waits for each stage; Docker
+// 25+ probes every second until the first success (startInterval) and
+// the interval costs `up` nothing there. Not 2 s for the replicas: a
+// release took 7.4 s instead of 9.3 s, but its p99 under load rose from
+// 93 to 132 ms (singlebench, 3 rounds each): the new replicas' start and
+// the old ones' stop came closer together on two cores.
 func healthcheck(test ...string) docker.ContainerHealthcheckArgs {
-	return probeEvery("3s", test...)
-}
-
-// cheapHealthcheck probes every second, for probes that cost next to
-// nothing (pg_isready, a shell's kill -0): the database and the proxy are
-// two of the three waits in a cold `up`'s chain (database, replicas,
-// proxy), and each waited for a 3 s probe. The replicas keep 3 s: their
-// python3 probe runs inside their CPU limit.
-func cheapHealthcheck(test ...string) docker.ContainerHealthcheckArgs {
-	return probeEvery("1s", test...)
-}
-
-func probeEvery(interval string, test ...string) docker.ContainerHealthcheckArgs {
 	return docker.ContainerHealthcheckArgs{
-		Tests:       pulumi.ToStringArray(append([]string{"CMD"}, test...)),
-		Interval:    pulumi.String(interval),
-		Timeout:     pulumi.String("3s"),
-		Retries:     pulumi.Int(3),
-		StartPeriod: pulumi.String("30s"),
+		Tests:         pulumi.ToStringArray(append([]string{"CMD"}, test...)),
+		Interval:      pulumi.String("3s"),
+		StartInterval: pulumi.String("1s"),
+		Timeout:       pulumi.String("3s"),
+		Retries:       pulumi.Int(3),
+		StartPeriod:   pulumi.String("30s"),
 	}
 }
 

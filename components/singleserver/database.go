@@ -63,7 +63,7 @@ func (b *builder) buildDatabase() error {
 		// and stops it again; a socket check called that one ready, and the
 		// migration could start between the two servers (seen in the
 		// restore drill: psql exit 2 right after "healthy").
-		Healthcheck: cheapHealthcheck("pg_isready", "-h", "127.0.0.1", "-U", db.User, "-d", db.Name),
+		Healthcheck: healthcheck("pg_isready", "-h", "127.0.0.1", "-U", db.User, "-d", db.Name),
 		Restart:     pulumi.String("unless-stopped"),
 		// db.cpu and db.memory: a runaway query slows the database, not the
 		// app and proxy beside it; no swap beyond the limit.

@@ -15,13 +15,16 @@ import (
 	"time"
 )
 
-// fakeWorker stands in for `uvicorn --fd 3`: it answers "hi" on the
-// inherited socket and, on SIGTERM, does what uvicorn's shutdown does in
+// fakeWorker stands in for `uvicorn --fd 3`: it takes IMPORT_SECONDS to
+// start, then listens on the inherited socket (asyncio's create_server
+// does), answers "hi" and, on SIGTERM, does what uvicorn's shutdown does in
 // that order: close its copy of the listening socket, then take a while
 // (in-flight requests, the lifespan shutdown) and exit, here with 7. Each
 // line is one write, so the three workers' lines never interleave.
 const fakeWorker = `import os, signal, socket, sys, time
 listener = socket.socket(fileno=3)
+time.sleep(float(os.environ.get("IMPORT_SECONDS", "0")))
+listener.listen(2048)
 def term(signum, frame):
     listener.close()
     os.write(1, b"term %d\n" % os.getpid())
@@ -39,6 +42,27 @@ while True:
 // workers on a free port and returns once all three said they are ready.
 func supervised(t *testing.T, drain, linger string, worker string) (*exec.Cmd, *bufio.Scanner, string) {
 	t.Helper()
+	cmd, addr := startSupervisor(t, drain, linger, worker)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	for range 3 {
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "ready ") {
+			t.Fatalf("a worker did not start: %q", lines.Text())
+		}
+	}
+	return cmd, lines, addr
+}
+
+// startSupervisor is the command that runs the supervisor with three
+// workers on a free port, and that port's address.
+func startSupervisor(t *testing.T, drain, linger string, worker string) (*exec.Cmd, string) {
+	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		t.Fatal("python3 is not installed, so the replica supervisor cannot be run: apt-get install python3")
@@ -50,21 +74,16 @@ func supervised(t *testing.T, drain, linger string, worker string) (*exec.Cmd, *
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
 	cmd := exec.Command(python, "-c", ReplicaSupervisor, drain, linger, port, "3", python, "-c", worker)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(out)
-	for range 3 {
-		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "ready ") {
-			t.Fatalf("a worker did not start: %q", lines.Text())
+	// Its own process group, so that the cleanup's SIGKILL reaches the
+	// workers too (in a container, PID 1's end takes them with it).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Wait()
 		}
-	}
-	return cmd, lines, "127.0.0.1:" + port
+	})
+	return cmd, "127.0.0.1:" + port
 }
 
 // answers reports whether the port serves, and fails the test on
@@ -139,6 +158,30 @@ func TestReplicaSupervisorRefusesAtOnceOnSIGTERM(t *testing.T) {
 	}
 	if d := time.Since(sent); d < 1000*time.Millisecond || d > 4*time.Second {
 		t.Errorf("the supervisor exited %s after SIGTERM, want the workers' 0.6 s and the 0.5 s linger", d)
+	}
+}
+
+// TestReplicaSupervisorRefusesUntilAWorkerServes: while the workers
+// start (import the app), the port refuses connections, so a proxy tries
+// another replica; it must not complete handshakes that wait for a
+// worker (a supervisor that listened itself made release requests wait
+// 8-11 s in the benchmark).
+func TestReplicaSupervisorRefusesUntilAWorkerServes(t *testing.T) {
+	cmd, addr := startSupervisor(t, "0", "0", fakeWorker)
+	cmd.Env = append(os.Environ(), "IMPORT_SECONDS=1.5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the supervisor bound the port
+	if answers(t, addr) {
+		t.Fatal("the port answered before any worker started")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !answers(t, addr) {
+		if time.Now().After(deadline) {
+			t.Fatal("the workers never served the port")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -136,7 +136,7 @@ func (b *builder) buildNginx() error {
 		}),
 		Uploads:     uploads,
 		Volumes:     volumes,
-		Healthcheck: cheapHealthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
+		Healthcheck: healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
 		// The master binds 80 and 443 and runs its workers as www-data,
 		// owning their temporary folders; nothing else.
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")},

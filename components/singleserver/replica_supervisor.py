@@ -13,7 +13,11 @@ listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 listener.bind(("0.0.0.0", port))
-listener.listen(2048)
+# No listen() here: each worker listens once it serves (asyncio does, as
+# uvicorn's own parent leaves it). A port that listened from the start
+# completed handshakes for the seconds the workers took to import the
+# app, and nginx's requests to a starting replica waited there (releases
+# with 8-11 s requests) instead of being refused and retried elsewhere.
 if listener.fileno() != 3:
     os.dup2(listener.fileno(), 3)
     listener.close()

@@ -177,6 +177,31 @@ func TestPrivateNetwork(t *testing.T) {
 	private.Equal(t, "ipamConfigs[0].ipRange", "172.30.57.0/25")
 }
 
+// TestProbesAreFewAtRest: every probe is an exec, and an exec costs
+// 250-300 ms of CPU here whatever it runs, so no long-running container
+// probes more often than every 3 s once started (at 1 s for the database
+// and the proxy the idle stack burnt 0.68 of 2 cores, at 3 s 0.42), and
+// Docker 25+ probes every second until the first success, which is what
+// up waits for.
+func TestProbesAreFewAtRest(t *testing.T) {
+	for _, edit := range []func(*singleserver.Args){nil, withTraefikACME, withMonitoring} {
+		for role, cs := range containers(t, mustDeployDev(t, edit)) {
+			for _, c := range cs {
+				if !c.Has("healthcheck") {
+					continue
+				}
+				every := c.Str(t, "healthcheck.interval")
+				if interval, err := time.ParseDuration(every); err != nil || interval < 3*time.Second {
+					t.Errorf("%s (%s): probes every %s, want 3 s or more", c.Name, role, every)
+				}
+				if c.Has("wait") && c.Get(t, "wait") == true && (!c.Has("healthcheck.startInterval") || c.Str(t, "healthcheck.startInterval") != "1s") {
+					t.Errorf("%s (%s): up waits for it healthy, but it has no 1 s startInterval", c.Name, role)
+				}
+			}
+		}
+	}
+}
+
 func TestAppContainers(t *testing.T) {
 	byRole := containers(t, mustDeployDev(t, nil))
 	for _, app := range byRole["app"] {
@@ -284,9 +309,7 @@ func TestDatabase(t *testing.T) {
 	// the socket only, and is not the one that serves.
 	db.Equal(t, "healthcheck.tests", []any{"CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "app"})
 	db.Equal(t, "wait", true)
-	// pg_isready costs next to nothing: every second, so that up does not
-	// wait 3 s for the first probe.
-	db.Equal(t, "healthcheck.interval", "1s")
+	db.Equal(t, "healthcheck.interval", "3s") // see TestProbesAreFewAtRest
 	db.Equal(t, "volumes[0].containerPath", "/var/lib/postgresql/data")
 	db.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-db"})
 	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD") || strings.Contains(envs, mocktest.TestPassword) ||
@@ -453,7 +476,7 @@ func TestProxyConfigAndTLS(t *testing.T) {
 		}
 	}
 	proxy.Equal(t, "volumes[0].containerPath", "/etc/nginx/tls/")
-	proxy.Equal(t, "healthcheck.interval", "1s")
+	proxy.Equal(t, "healthcheck.interval", "3s")
 	proxy.Equal(t, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app"})
 	proxyRuntime(t, proxy)
 }

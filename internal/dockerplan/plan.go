@@ -106,6 +106,8 @@ type Healthcheck struct {
 	Timeout     int64    `json:"Timeout,omitempty"`
 	Retries     int      `json:"Retries,omitempty"`
 	StartPeriod int64    `json:"StartPeriod,omitempty"`
+	// StartInterval is API 1.44 (Docker 25); older engines ignore it.
+	StartInterval int64 `json:"StartInterval,omitempty"`
 }
 
 // HostConfig is the create body's HostConfig, the fields used.
@@ -302,11 +304,11 @@ func container(r mocktest.Resource, in map[string]any) (Container, error) {
 		b.Labels[str(l["label"])] = str(l["value"])
 	}
 	if h, ok := in["healthcheck"].(map[string]any); ok {
-		if err := only(h, "tests", "interval", "timeout", "retries", "startPeriod"); err != nil {
+		if err := only(h, "tests", "interval", "timeout", "retries", "startPeriod", "startInterval"); err != nil {
 			return c, fmt.Errorf("healthcheck: %w", err)
 		}
 		b.Healthcheck = &Healthcheck{Test: strs(h["tests"]), Interval: duration(h["interval"]), Timeout: duration(h["timeout"]),
-			Retries: int(num(h["retries"])), StartPeriod: duration(h["startPeriod"])}
+			Retries: int(num(h["retries"])), StartPeriod: duration(h["startPeriod"]), StartInterval: duration(h["startInterval"])}
 	}
 	hc := &b.HostConfig
 	hc.RestartPolicy = RestartPolicy{Name: str(in["restart"])}
