@@ -184,14 +184,28 @@ print("uid", os.getuid(), "gid", os.getgid(), "root", root, "CapEff", status["Ca
 		if err := env.lab.KillContainer(context.Background(), pod.str("status.containerStatuses[0].containerID"), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		dead := time.Now() // the process is gone by now
 		back := s.waitRestarted(t, name, time.Minute)
 		time.Sleep(2 * time.Second)
 		res := run.Stop()
 		t.Logf("SIGKILL of %s's process under load: Ready again after %s; %s", name, back.Sub(killed).Round(100*time.Millisecond), res)
 		// The retry covers a refused connection; a request the process was
-		// serving when it died has no answer to retry into.
-		if res.Failed > 2 {
-			t.Errorf("%d of %d requests failed around a killed pod (the retry should leave at most the ones in flight): %v", res.Failed, res.Sent, res.Errors)
+		// serving when it died has no answer to retry into. So a failure
+		// is allowed only to a request sent before the process was gone
+		// (a bound of 2 failures, whatever was in flight, failed with 3 on
+		// a slower machine where p99 was 419 ms).
+		var before, after int
+		for _, o := range res.Outcomes {
+			switch {
+			case o.Err == "":
+			case o.Start.Before(dead):
+				before++
+			default:
+				after++
+			}
+		}
+		if after > 0 {
+			t.Errorf("%d requests sent after the process was gone failed (the retry should cover them), %d sent before it: %v", after, before, res.Errors)
 		}
 	})
 
