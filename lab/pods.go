@@ -2,31 +2,78 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
-// KillContainer sends sig to a container's main process from the host, as
-// the kernel's OOM killer or a crash would end it: from inside the
-// container, PID 1 ignores signals it has no handler for, even SIGKILL.
-// containerID is the pod status's form, containerd://<id>.
-func (l *Lab) KillContainer(ctx context.Context, containerID string, sig syscall.Signal) error {
+// KillContainer sends SIGKILL to a container's main process from the host,
+// as the kernel's OOM killer or a crash would end it (from inside the
+// container, PID 1 ignores signals it has no handler for, even SIGKILL),
+// and returns once it has exited, with the time it saw it gone; containerID
+// is the pod status's form, containerd://<id>. The kill only
+// queues the signal: the process, and the workers it forked, die a moment
+// later, and a test that counts what failed "after the crash" needs the
+// moment the sockets were closed. The main process is PID 1 of the
+// container's PID namespace, and the kernel kills and reaps every other
+// process of the namespace before PID 1 becomes a zombie, so "PID 1 is a
+// zombie or gone" means the whole container is dead.
+func (l *Lab) KillContainer(ctx context.Context, containerID string, within time.Duration) (time.Time, error) {
+	pid, err := l.containerPID(ctx, containerID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return time.Time{}, err
+	}
+	deadline := time.Now().Add(within)
+	for {
+		if exited(pid) {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("lab: process %d of container %s still runs %s after SIGKILL", pid, containerID, within)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// exited reports whether pid is gone or a zombie (state Z in
+// /proc/PID/stat: the third field, after the parenthesised command name).
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+}
+
+// containerPID is the host PID of a container's main process, from
+// containerd's task list.
+func (l *Lab) containerPID(ctx context.Context, containerID string) (int, error) {
 	id := strings.TrimPrefix(containerID, "containerd://")
 	out, err := l.ctr(ctx, "tasks", "ls")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 2 && f[0] == id {
 			pid, err := strconv.Atoi(f[1])
 			if err != nil {
-				return fmt.Errorf("lab: task %s has pid %q", id, f[1])
+				return 0, fmt.Errorf("lab: task %s has pid %q", id, f[1])
 			}
-			return syscall.Kill(pid, sig)
+			return pid, nil
 		}
 	}
-	return fmt.Errorf("lab: no running task for container %s", containerID)
+	return 0, fmt.Errorf("lab: no running task for container %s", containerID)
 }

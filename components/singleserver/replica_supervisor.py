@@ -27,14 +27,16 @@ stopping = []
 def start():
     worker = subprocess.Popen(command, pass_fds=(3,))
     running[worker.pid] = worker
+def terminate_all():
+    for worker in running.values():
+        worker.send_signal(signal.SIGTERM)
+    listener.close()
 def stop(signum, frame):
     if stopping:
         return
     stopping.append(signum)
     time.sleep(drain)
-    for worker in running.values():
-        worker.send_signal(signal.SIGTERM)
-    listener.close()
+    terminate_all()
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, lambda signum, frame: [w.send_signal(signal.SIGINT) for w in running.values()])
 def listening():
@@ -70,9 +72,7 @@ while running:
     if not stopping:
         code = code or 1
         stopping.append("crash")
-        for other in running.values():
-            other.send_signal(signal.SIGTERM)
-        listener.close()
+        terminate_all()
 if stopping != ["crash"]:
     time.sleep(linger)
 sys.exit(code)

@@ -175,7 +175,7 @@ func dockerDaemons() (time.Duration, error) {
 		}
 		for _, f := range fields[11:15] {
 			ticks, _ := strconv.ParseInt(f, 10, 64)
-			total += time.Duration(ticks) * 10 * time.Millisecond
+			total += clockTicks(ticks)
 		}
 	}
 	return total, nil
@@ -203,10 +203,14 @@ func hostBusy() (time.Duration, error) {
 		if i == 3 || i == 4 { // idle, iowait
 			continue
 		}
-		busy += time.Duration(ticks) * 10 * time.Millisecond
+		busy += clockTicks(ticks)
 	}
 	return busy, nil
 }
+
+// clockTicks converts /proc's CPU times, counted in USER_HZ ticks (1/100 s
+// on Linux, whatever the kernel's own HZ), to a duration.
+func clockTicks(n int64) time.Duration { return time.Duration(n) * 10 * time.Millisecond }
 
 func run(rounds int) error {
 	ctx := context.Background()
