@@ -36,6 +36,9 @@ export TEST_DATABASE_URL="postgresql://app:app-test-pw@127.0.0.1:$port/app"
 # The single server's replica supervisor, which test_server.py runs too.
 supervisor=$(cd "$app/../components/singleserver" && pwd)/replica_supervisor.py
 export REPLICA_SUPERVISOR=$supervisor
+# Its workers' uvicorn entry point (components/service/command.go).
+worker=$(cd "$app/../components/service" && pwd)/uvicorn_worker.py
+export UVICORN_WORKER=$worker
 versions='import sys, fastapi, pydantic, sqlalchemy, uvicorn; print("Python", sys.version.split()[0], "FastAPI", fastapi.__version__, "Pydantic", pydantic.VERSION, "SQLAlchemy", sqlalchemy.__version__, "uvicorn", uvicorn.__version__)'
 cd "$app"
 echo "app tests on this machine's packages: $("$py" -c "$versions")"
@@ -46,8 +49,9 @@ image=$("$(dirname "$app")/images/build.sh" current | sed -n 's/^CURRENT=//p')
 # As the app's user, read-only source, the host's loopback PostgreSQL.
 current() {
 	docker run --rm --network host --user 10001:10001 -e HOME=/tmp -e PYTHONDONTWRITEBYTECODE=1 \
-		-e TEST_DATABASE_URL -e REPLICA_SUPERVISOR=/supervisor/replica_supervisor.py \
-		-v "$supervisor:/supervisor/replica_supervisor.py:ro" -v "$app:/src:ro" -w /src "$image" "$@"
+		-e TEST_DATABASE_URL -e REPLICA_SUPERVISOR=/supervisor/replica_supervisor.py -e UVICORN_WORKER=/supervisor/uvicorn_worker.py \
+		-v "$supervisor:/supervisor/replica_supervisor.py:ro" -v "$worker:/supervisor/uvicorn_worker.py:ro" \
+		-v "$app:/src:ro" -w /src "$image" "$@"
 }
 echo "app tests on current packages ($image): $(current python3 -c "$versions")"
 current python3 tests/check_requirements.py

@@ -39,8 +39,10 @@ def get(url, headers=None):
         return e.code, json.loads(e.read())
 
 
-# components/singleserver/replica_supervisor.py, which run.sh names.
+# components/singleserver/replica_supervisor.py and its workers' entry
+# point, components/service/uvicorn_worker.py, which run.sh names.
 SUPERVISOR = os.environ.get("REPLICA_SUPERVISOR")
+WORKER = os.environ.get("UVICORN_WORKER")
 TRUST_LOOPBACK = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
 COMMANDS = {
     # ServerCommand with two workers and the proxy trusted on loopback.
@@ -51,14 +53,14 @@ COMMANDS = {
     # linger) and runs two WorkerCommands on it.
     "replica supervisor": lambda port: [
         sys.executable, SUPERVISOR, "0", "0", str(port), "2",
-        sys.executable, "-m", "uvicorn", "app.main:app", "--fd", "3"] + TRUST_LOOPBACK,
+        sys.executable, WORKER, "app.main:app", "--fd", "3"] + TRUST_LOOPBACK,
 }
 
 
 @pytest.fixture(params=sorted(COMMANDS))
 def server(request, empty_database, tmp_path):
-    if request.param == "replica supervisor" and not SUPERVISOR:
-        pytest.fail("REPLICA_SUPERVISOR names no file: run these tests with app/tests/run.sh")
+    if request.param == "replica supervisor" and not (SUPERVISOR and WORKER):
+        pytest.fail("REPLICA_SUPERVISOR or UVICORN_WORKER names no file: run these tests with app/tests/run.sh")
     migrate(empty_database)
     port = free_port()
     cmd = COMMANDS[request.param](port)
@@ -134,3 +136,37 @@ def test_sigterm_lets_a_request_in_flight_finish(server):
     assert result["answer"][1]["slept"] == 2
     proc.wait(timeout=GRACE_SECONDS)
     assert proc.returncode == 0, proc.output()
+
+
+@pytest.mark.parametrize("server", ["replica supervisor"], indirect=True)
+def test_sigterm_refuses_new_connections_while_a_request_finishes(server):
+    """Once the workers stop on SIGTERM the port refuses connections, even
+    while one of them still finishes a slow request: a proxy then retries
+    a refused connect elsewhere. A listening socket that stays open (each
+    worker held a duplicate of it until it exited) completes handshakes
+    nobody accepts, and those requests are reset when the last worker
+    exits: Traefik answered them 502 in a release (a request it has
+    written is not retried). uvicorn's own --workers parent keeps the
+    socket until it exits, which Kubernetes covers with its preStop sleep
+    and the endpoints' removal, so only the supervisor is held to this."""
+    proc, base = server
+    port = int(base.rsplit(":", 1)[1])
+    result = {}
+
+    def slow():
+        result["answer"] = get(base + "/_meta/slow?seconds=2")
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)  # the workers' loops see the signal within 0.1 s
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        pytest.fail("a connection 0.5 s after SIGTERM was accepted (the request on it would be reset "
+                    "when the last worker exits), want it refused:\n" + proc.output())
+    except ConnectionRefusedError:
+        pass
+    t.join(timeout=10)
+    assert result.get("answer", (None, None))[0] == 200, proc.output()
+    proc.wait(timeout=GRACE_SECONDS)

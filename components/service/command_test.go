@@ -22,7 +22,7 @@ func TestServerCommandIsExecFormWithWorkersAndTrustedProxies(t *testing.T) {
 func TestWorkerCommandServesAnInheritedSocket(t *testing.T) {
 	s := Spec{Module: "app.main:app", Port: 8000, Workers: 5, ProxyHeaders: true}
 	got := s.WorkerCommand(3, "172.30.0.254")
-	want := []string{"python3", "-m", "uvicorn", "app.main:app", "--fd", "3", "--proxy-headers", "--forwarded-allow-ips", "172.30.0.254"}
+	want := []string{"python3", "-c", AdoptInheritedSocket, "app.main:app", "--fd", "3", "--proxy-headers", "--forwarded-allow-ips", "172.30.0.254"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("WorkerCommand = %q\nwant            %q", got, want)
 	}

@@ -28,9 +28,10 @@ def start():
     worker = subprocess.Popen(command, pass_fds=(3,))
     running[worker.pid] = worker
 def terminate_all():
+    # Our reference first: the port refuses once the workers close theirs.
+    listener.close()
     for worker in running.values():
         worker.send_signal(signal.SIGTERM)
-    listener.close()
 def stop(signum, frame):
     if stopping:
         return

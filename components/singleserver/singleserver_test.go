@@ -205,7 +205,7 @@ func TestProbesAreFewAtRest(t *testing.T) {
 func TestAppContainers(t *testing.T) {
 	byRole := containers(t, mustDeployDev(t, nil))
 	for _, app := range byRole["app"] {
-		app.Equal(t, "command", []any{"python3", "-c", singleserver.ReplicaSupervisor, "0", "1", "8000", "3", "python3", "-m", "uvicorn", "app.main:app", "--fd", "3",
+		app.Equal(t, "command", []any{"python3", "-c", singleserver.ReplicaSupervisor, "0", "1", "8000", "3", "python3", "-c", service.AdoptInheritedSocket, "app.main:app", "--fd", "3",
 			"--proxy-headers", "--forwarded-allow-ips", "172.30.57.254"})
 		app.Equal(t, "user", "10001:10001")
 		app.Equal(t, "restart", "unless-stopped")
@@ -893,7 +893,7 @@ func TestReplicasStopInTheirProxysWay(t *testing.T) {
 		for _, app := range containers(t, mustDeployDev(t, want.edit))["app"] {
 			cmd := app.Get(t, "command").([]any)
 			if len(cmd) < 10 || cmd[0] != "python3" || cmd[2] != singleserver.ReplicaSupervisor || cmd[3] != fmt.Sprint(want.drain) || cmd[4] != fmt.Sprint(want.linger) ||
-				cmd[7] != "python3" || cmd[8] != "-m" || cmd[9] != "uvicorn" {
+				cmd[7] != "python3" || cmd[8] != "-c" || cmd[9] != service.AdoptInheritedSocket {
 				t.Errorf("%s: %s: command %q is not uvicorn under the replica supervisor (drain %d, linger %d)", proxy, app.Name, cmd, want.drain, want.linger)
 			}
 			app.Equal(t, "stopTimeout", 30+want.drain+want.linger)
