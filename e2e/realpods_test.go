@@ -375,7 +375,7 @@ func (s *realStack) waitReplaced(t *testing.T, old map[string]bool, within time.
 			}
 		}
 		if len(left) == 0 {
-			t.Logf("every old pod told to stop %s after the rollout", time.Since(start).Round(100*time.Millisecond))
+			t.Logf("every old pod told to stop (waited %s for the controller)", time.Since(start).Round(100*time.Millisecond))
 			return
 		}
 		if time.Since(start) > within {
