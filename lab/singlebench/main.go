@@ -543,12 +543,17 @@ func (p *project) release(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := p.engine.Apply(ctx, plan, &p.d); err != nil {
 		return err
 	}
+	healthy := time.Since(start)
 	// Then the old release goes, as Pulumi deletes replaced resources at
 	// the end of the update, in parallel.
 	_, err = p.engine.RetireAll(ctx, &p.d, p.d.Replaced(plan, p.prefix+"-app-")...)
+	// When each step ended, to place the slowest requests printed next.
+	fmt.Fprintf(os.Stderr, "singlebench: fastapi-infra release: new replicas healthy at +%s, old ones removed at +%s\n",
+		healthy.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
 	return err
 }
 
