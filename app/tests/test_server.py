@@ -122,6 +122,17 @@ def test_sigterm_lets_a_request_in_flight_finish(server):
     """uvicorn stops accepting on SIGTERM but finishes what it serves: a
     slow request that started before the signal gets its answer."""
     proc, base = server
+    status, body = sigterm_during_a_slow_request(proc, base)
+    assert status == 200, proc.output()
+    assert body["slept"] == 2
+    proc.wait(timeout=GRACE_SECONDS)
+    assert proc.returncode == 0, proc.output()
+
+
+def sigterm_during_a_slow_request(proc, base, meanwhile=lambda: None):
+    """Sends SIGTERM 0.5 s into a 2 s request, runs meanwhile 0.5 s after
+    the signal, and returns the request's (status, body), or (None, None)
+    when it got no answer."""
     result = {}
 
     def slow():
@@ -131,11 +142,10 @@ def test_sigterm_lets_a_request_in_flight_finish(server):
     t.start()
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)  # the workers' loops see the signal within 0.1 s
+    meanwhile()
     t.join(timeout=10)
-    assert result.get("answer", (None, None))[0] == 200, proc.output()
-    assert result["answer"][1]["slept"] == 2
-    proc.wait(timeout=GRACE_SECONDS)
-    assert proc.returncode == 0, proc.output()
+    return result.get("answer", (None, None))
 
 
 @pytest.mark.parametrize("server", ["replica supervisor"], indirect=True)
@@ -151,22 +161,14 @@ def test_sigterm_refuses_new_connections_while_a_request_finishes(server):
     and the endpoints' removal, so only the supervisor is held to this."""
     proc, base = server
     port = int(base.rsplit(":", 1)[1])
-    result = {}
 
-    def slow():
-        result["answer"] = get(base + "/_meta/slow?seconds=2")
+    def connect():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            pytest.fail("a connection 0.5 s after SIGTERM was accepted (the request on it would be reset "
+                        "when the last worker exits), want it refused:\n" + proc.output())
+        except ConnectionRefusedError:
+            pass
 
-    t = threading.Thread(target=slow)
-    t.start()
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)  # the workers' loops see the signal within 0.1 s
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        pytest.fail("a connection 0.5 s after SIGTERM was accepted (the request on it would be reset "
-                    "when the last worker exits), want it refused:\n" + proc.output())
-    except ConnectionRefusedError:
-        pass
-    t.join(timeout=10)
-    assert result.get("answer", (None, None))[0] == 200, proc.output()
+    assert sigterm_during_a_slow_request(proc, base, connect)[0] == 200, proc.output()
     proc.wait(timeout=GRACE_SECONDS)
