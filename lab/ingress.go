@@ -15,14 +15,19 @@ const ingressPingPort = 18090
 // retries the next upstream by default, not something each stack sets.
 // Traefik picks a server afresh for each attempt (it may pick the dead one
 // again, where nginx skips a tried upstream), so it needs more attempts:
-// the single server's Traefik retries the same way (TraefikLabels). With 3
-// attempts from 50 ms, 5-7 of ~500 requests failed around a SIGKILL, each
-// after three picks of the dead pod.
+// with two pods each attempt finds the dead one with odds of about 1 in 2
+// until the endpoint's removal reaches the controller (the kubelet's
+// notice, then the provider's throttle), so a request fails with odds of
+// 2^-attempts. With 3 attempts from 50 ms, 5-7 of ~500 requests failed
+// around a SIGKILL; with 6 (1.6%), 1-3 of the ~60-100 sent before the
+// removal, as six picks of the dead pod would give (one sent 14 ms after the
+// process was gone, in CI). With 12 (0.02%) the retries span about 2 s,
+// past the removal.
 const ingressMiddlewares = `http:
   middlewares:
     lab-retry:
       retry:
-        attempts: 6
+        attempts: 12
         initialInterval: 100ms
 `
 
@@ -52,6 +57,9 @@ func (l *Lab) startIngress(ctx context.Context) error {
 		// retry covers. Measured, 6 SIGKILLs under load with two busy loops:
 		// 3 of ~5,800 requests failed with keep-alive, 0 of ~5,700 without.
 		"--serversTransport.maxIdleConnsPerHost=-1",
+		// A new set of endpoints takes effect 0.5 s after the API's
+		// event, not the default 2 s: a dead pod leaves the rotation sooner.
+		"--providers.providersThrottleDuration=500ms",
 		"--providers.kubernetesIngress=true",
 		"--providers.kubernetesIngress.ingressClass=" + IngressClass,
 		// The address Pulumi's Ingress await waits for.
