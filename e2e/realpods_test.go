@@ -188,8 +188,8 @@ print("uid", os.getuid(), "gid", os.getgid(), "root", root, "CapEff", status["Ca
 		// serving when it died has no answer to retry into. So a failure
 		// is allowed only to a request sent before the process was gone
 		// (a bound of 2 failures, whatever was in flight, failed with 3 on
-		// a slower machine where p99 was 419 ms).
-		// The offsets say how close to the death each failure was sent.
+		// a slower machine where p99 was 419 ms). The offsets say how close
+		// to the death each failure was sent.
 		var before, after []string
 		for _, o := range res.Outcomes {
 			if o.Err == "" {
@@ -379,7 +379,7 @@ func (s *realStack) waitReplaced(t *testing.T, old map[string]bool, within time.
 			return
 		}
 		if time.Since(start) > within {
-			t.Errorf("pods %v survived a rollout (%s after up returned)", left, within)
+			t.Errorf("pods %v survived a rollout (still not told to stop %s after the load ended)", left, within)
 			return
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -43,7 +43,7 @@ signal.signal(signal.SIGINT, lambda signum, frame: [w.send_signal(signal.SIGINT)
 def listening():
     try:
         return listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-    except OSError:  # closed by stop()
+    except OSError:  # closed by terminate_all()
         return True
 # One worker first, the rest once it listens (SO_ACCEPTCONN on the shared
 # socket): all at once shared the CPU limit and the first answered only
