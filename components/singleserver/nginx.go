@@ -133,6 +133,7 @@ func (b *builder) buildNginx() error {
 		Entrypoints: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String(proxyDir + "entrypoint.sh")},
 		Envs: pulumi.ToStringArray([]string{
 			"TLS_MODE=" + string(s.TLS.Mode), "DOMAIN=" + s.Domain, "UPSTREAM_HOST=" + b.upstreamHost(),
+			"UPSTREAM_PORT=" + strconv.Itoa(s.Port),
 		}),
 		Uploads:     uploads,
 		Volumes:     volumes,

@@ -477,7 +477,7 @@ func TestProxyConfigAndTLS(t *testing.T) {
 	}
 	proxy.Equal(t, "volumes[0].containerPath", "/etc/nginx/tls/")
 	proxy.Equal(t, "healthcheck.interval", "3s")
-	proxy.Equal(t, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app"})
+	proxy.Equal(t, "envs", []any{"TLS_MODE=self-signed", "DOMAIN=localhost", "UPSTREAM_HOST=fastapi-app", "UPSTREAM_PORT=8000"})
 	proxyRuntime(t, proxy)
 }
 
