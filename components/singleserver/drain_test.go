@@ -244,3 +244,33 @@ while True:`, 1)
 		t.Errorf("the supervisor stayed %s after a worker crashed, want the others' 0.6 s and no drain or linger", d)
 	}
 }
+
+// TestReplicaSupervisorServesWhenAPreloadFails: a library of the preload
+// list that is installed but fails to import (here a fastapi package that
+// raises) is only not preloaded; workers that do not need it serve.
+func TestReplicaSupervisorServesWhenAPreloadFails(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "fastapi")
+	if err := os.MkdirAll(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(broken, "__init__.py"), []byte("raise ImportError('broken on purpose')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, addr := startSupervisor(t, "0", "0", fakeWorker)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Dir(broken))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !answers(t, addr) {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			t.Fatalf("the workers never served the port:\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), "not preloading fastapi") {
+		t.Errorf("stderr does not say what was not preloaded:\n%s", stderr.String())
+	}
+}

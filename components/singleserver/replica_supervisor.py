@@ -38,8 +38,12 @@ python = os.path.basename(command[0]).startswith("python") and len(command) > 1
 forking = python and (command[1] == "-c" or not command[1].startswith("-"))
 if forking:
     for module in PRELOAD:
-        if importlib.util.find_spec(module.split(".")[0]) is not None:
-            importlib.import_module(module)
+        try:
+            if importlib.util.find_spec(module.split(".")[0]) is not None:
+                importlib.import_module(module)
+        except Exception as err:
+            # Only a head start: a worker that needs it fails on its own.
+            print(f"replica supervisor: not preloading {module}: {err!r}", file=sys.stderr, flush=True)
 running = set()
 stopping = []
 def start():
