@@ -20,8 +20,9 @@ import (
 // later, and a test that counts what failed "after the crash" needs the
 // moment the sockets were closed. The main process is PID 1 of the
 // container's PID namespace, and the kernel kills and reaps every other
-// process of the namespace before PID 1 becomes a zombie, so "PID 1 is a
-// zombie or gone" means the whole container is dead.
+// process of the namespace before PID 1's last thread becomes a zombie,
+// so "every thread of PID 1 is a zombie, or it is gone" means the whole
+// container is dead.
 func (l *Lab) KillContainer(ctx context.Context, containerID string, within time.Duration) (time.Time, error) {
 	pid, err := l.containerPID(ctx, containerID)
 	if err != nil {
@@ -42,19 +43,35 @@ func (l *Lab) KillContainer(ctx context.Context, containerID string, within time
 	}
 }
 
-// exited reports whether pid is gone or a zombie (state Z in
-// /proc/PID/stat: the third field, after the parenthesised command name).
+// exited reports whether pid is gone, or every thread of it is a zombie
+// (state Z or X in /proc/PID/task/TID/stat: the third field, after the
+// parenthesised command name). The leader alone is not enough: a
+// multi-threaded process whose main thread ended first shows it as a
+// zombie while the others run, and a PID namespace's init has its
+// namespace's other processes killed only when its last thread exits.
 func exited(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if errors.Is(err, os.ErrNotExist) {
 		return true
 	}
 	if err != nil {
 		return false
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // this thread is gone
+		}
+		if err != nil {
+			return false
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X') {
+			return false
+		}
+	}
+	return true
 }
 
 // containerPID is the host PID of a container's main process, from

@@ -1,7 +1,10 @@
 package lab
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -34,4 +37,47 @@ func TestExitedSeesAZombie(t *testing.T) {
 	if !exited(pid) {
 		t.Errorf("a reaped process %d does not count as exited", pid)
 	}
+}
+
+// TestExitedWaitsForEveryThread: a process whose main thread has exited
+// while another thread runs shows its leader as a zombie, but it is alive
+// (and for a PID namespace's init, the kernel kills the namespace's other
+// processes only when its last thread exits): a multi-threaded PID 1 (a
+// Python server) looked dead while its workers still accepted
+// connections, and a request sent "after" its death failed in the lab.
+func TestExitedWaitsForEveryThread(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is not installed: apt-get install python3")
+	}
+	// The main thread ends itself (pthread_exit) once a daemon thread runs.
+	cmd := exec.Command(python, "-c", `import ctypes, threading, time
+threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+ctypes.CDLL(None).pthread_exit(None)`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	pid := cmd.Process.Pid
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for !leaderIsZombie(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d's main thread never exited", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if exited(pid) {
+		t.Fatalf("process %d counts as exited while a thread of it runs", pid)
+	}
+}
+
+func leaderIsZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
