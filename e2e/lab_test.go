@@ -233,11 +233,18 @@ func kubectl(t *testing.T, into any, args ...string) {
 }
 
 // kubectlRun runs kubectl for its text output.
+// kubectlRun returns what kubectl wrote to stdout; its stderr goes only
+// into the failure message. Combined, client-go's warnings landed in the
+// result: a restore drill read its rows back as "E1127 ... websocket.go:296]
+// Unknown stream id 1, discarding message\ndrill-1:kept,...".
 func kubectlRun(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", env.lab.Kubeconfig}, args...)...).CombinedOutput()
+	var stderr strings.Builder
+	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", env.lab.Kubeconfig}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out)
 }
