@@ -58,20 +58,30 @@ func exited(pid int) bool {
 		return false
 	}
 	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		state, err := procState(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // this thread is gone
 		}
-		if err != nil {
-			return false
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X') {
+		if err != nil || (state != 'Z' && state != 'X') {
 			return false
 		}
 	}
 	return true
+}
+
+// procState is the state letter of a /proc stat file: the third field,
+// after the parenthesised command name (which may hold spaces and ')').
+func procState(path string) (byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0, fmt.Errorf("lab: %s: no state in %q", path, s)
+	}
+	return s[i+2], nil
 }
 
 // containerPID is the host PID of a container's main process, from

@@ -2,9 +2,7 @@ package lab
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,11 +71,6 @@ ctypes.CDLL(None).pthread_exit(None)`)
 }
 
 func leaderIsZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+	state, err := procState(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && state == 'Z'
 }
