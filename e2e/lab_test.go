@@ -232,7 +232,6 @@ func kubectl(t *testing.T, into any, args ...string) {
 	}
 }
 
-// kubectlRun runs kubectl for its text output.
 // kubectlRun returns what kubectl wrote to stdout; its stderr goes only
 // into the failure message. Combined, client-go's warnings landed in the
 // result: a restore drill read its rows back as "E1127 ... websocket.go:296]

@@ -73,7 +73,7 @@ def need_supervisor():
 
 
 @contextlib.contextmanager
-def serving(cmd, database, tmp_path, workers, preexec_fn=None):
+def serving(cmd, database, tmp_path, workers):
     """Runs cmd on the migrated database until each of its workers is up,
     and kills it and its workers at the end."""
     migrate(database)
@@ -83,7 +83,7 @@ def serving(cmd, database, tmp_path, workers, preexec_fn=None):
     log = tmp_path / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=APP_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=preexec_fn)
+                                start_new_session=True)
     proc.output = lambda: log.read_text()
     deadline = time.monotonic() + 20
     try:

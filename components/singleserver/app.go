@@ -202,8 +202,8 @@ func (b *builder) lingerSeconds() int {
 // app: 0.6 s of CPU less per worker, 1.2 s at 0.5 CPU. When every worker
 // imported them, a new replica's later workers were still importing
 // inside its CPU limit as a release's old replicas stopped, and those
-// requests were the release's slowest (p99 138-264 ms; forked, 34 ms in
-// singlebench).
+// requests were the release's slowest (p99 138-264 ms in one-round
+// singlebench runs; forked, 47 ms over three rounds).
 //
 // Why not uvicorn --workers: its parent holds the listening socket and, on
 // SIGTERM, stops its workers one after another. Once the last one stopped
