@@ -25,12 +25,22 @@ import (
 // The versions come from the image references (postgres:15, postgres:16.4,
 // repo/pg:15-alpine: the tag's leading number); a reference without one
 // (a digest, a name like "stable") cannot be checked and passes.
-func DatabaseMajorGuard(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) error {
+//
+// exported is the stack's state (ExportState), read once for this and
+// FailedMigrations.
+func DatabaseMajorGuard(exported apitype.UntypedDeployment, cfg auto.ConfigMap, stack string) error {
+	return majorGuard(exported, configuredDatabaseImage(cfg), stack)
+}
+
+// ExportState is the stack's state, one `pulumi stack export`: the checks
+// before an up (DatabaseMajorGuard, FailedMigrations) share it, since each
+// CLI process costs the no-op up time (README: a no-op up).
+func ExportState(ctx context.Context, s auto.Stack) (apitype.UntypedDeployment, error) {
 	exported, err := s.Export(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the state of stack %s: %w", s.Name(), err)
+		return exported, fmt.Errorf("reading the state of stack %s: %w", s.Name(), err)
 	}
-	return majorGuard(exported, configuredDatabaseImage(cfg), s.Name())
+	return exported, nil
 }
 
 func majorGuard(exported apitype.UntypedDeployment, next, stack string) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
@@ -27,7 +28,7 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 	if arch == stacks.Kubernetes {
 		name, version = "kubernetes", toolchain.PulumiKubernetesVersion
 	}
-	installed, err := hasPlugin(ctx, ws, name, version)
+	installed, err := hasPlugin(pluginDir(ws), name, version)
 	if err != nil || installed {
 		return err
 	}
@@ -50,14 +51,17 @@ Nothing was changed. Install it from a binary built elsewhere (pulumi-resource-d
 		arch, version, pluginDir(ws), version, version)
 }
 
-func hasPlugin(ctx context.Context, ws auto.Workspace, name, version string) (bool, error) {
+// hasPlugin reads the plugin folder dir with the SDK's own reader (what
+// `pulumi plugin ls` prints, partial installs left out) instead of starting
+// a CLI process for it: every `up` asks.
+func hasPlugin(dir, name, version string) (bool, error) {
 	want, err := semver.ParseTolerant(version)
 	if err != nil {
 		return false, err
 	}
-	plugins, err := ws.ListPlugins(ctx)
+	plugins, err := workspace.GetPluginsFromDir(dir)
 	if err != nil {
-		return false, fmt.Errorf("listing plugins: %w", err)
+		return false, fmt.Errorf("listing plugins in %s: %w", dir, err)
 	}
 	for _, p := range plugins {
 		if p.Name == name && string(p.Kind) == "resource" && p.Version != nil && p.Version.Equals(want) {
@@ -87,8 +91,14 @@ func envList(ws auto.Workspace) []string {
 	return env
 }
 
+// pluginDir is where the CLI the workspace starts looks for plugins: its
+// Pulumi home (the workspace's option, else PULUMI_HOME in the workspace's
+// environment or this process's), else ~/.pulumi.
 func pluginDir(ws auto.Workspace) string {
 	if home := ws.PulumiHome(); home != "" {
+		return filepath.Join(home, "plugins")
+	}
+	if home := ws.GetEnvVars()["PULUMI_HOME"]; home != "" {
 		return filepath.Join(home, "plugins")
 	}
 	if home := os.Getenv("PULUMI_HOME"); home != "" {

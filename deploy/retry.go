@@ -1,11 +1,9 @@
 package deploy
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
@@ -22,16 +20,9 @@ import (
 // cause (the database restarting, a lock timeout) would then need an
 // undocumented `--replace`. `up` and `preview` pass these URNs as
 // replacements instead, so the next `up` runs the migration again, as the
-// Kubernetes migration Job's replaceUnready does there.
-func FailedMigrations(ctx context.Context, s auto.Stack) ([]string, error) {
-	exported, err := s.Export(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the state of stack %s: %w", s.Name(), err)
-	}
-	return failedMigrations(exported)
-}
-
-func failedMigrations(exported apitype.UntypedDeployment) ([]string, error) {
+// Kubernetes migration Job's replaceUnready does there. exported is the
+// stack's state (ExportState).
+func FailedMigrations(exported apitype.UntypedDeployment) ([]string, error) {
 	if len(exported.Deployment) == 0 {
 		return nil, nil // a new stack: no state yet
 	}

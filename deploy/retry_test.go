@@ -38,7 +38,7 @@ func TestFailedMigrationsAreRunAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := failedMigrations(apitype.UntypedDeployment{Version: 3, Deployment: raw})
+	got, err := FailedMigrations(apitype.UntypedDeployment{Version: 3, Deployment: raw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestFailedMigrationsAreRunAgain(t *testing.T) {
 	}
 
 	// A stack that was never deployed has no state to read.
-	if got, err := failedMigrations(apitype.UntypedDeployment{}); err != nil || got != nil {
+	if got, err := FailedMigrations(apitype.UntypedDeployment{}); err != nil || got != nil {
 		t.Errorf("a new stack: %v, %v", got, err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fastapi-infra/fastapi-infra/lab"
+	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
 // driverBinary is ./infra's driver, built once per test run.
@@ -39,6 +40,31 @@ func (s *stack) driver(t *testing.T, stdin string, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "PULUMI_CONFIG_PASSPHRASE="+s.passphrase, "PULUMI_HOME="+env.pulumiHome, "PULUMI_SKIP_UPDATE_CHECK=true")
 	cmd.Stdin = strings.NewReader(stdin)
 	return cmd
+}
+
+// withCLILog puts a `pulumi` first on cmd's PATH that notes its command
+// line and runs the toolchain's CLI; the driver takes it (the pinned
+// version) before its cached one. The returned func reads the notes.
+func withCLILog(t *testing.T, cmd *exec.Cmd) func() []string {
+	t.Helper()
+	tools, err := toolchain.Builder{Progress: os.Stderr}.Ensure(context.Background(), "pulumi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log := filepath.Join(dir, "calls")
+	shim := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" + log + "'\nexec '" + tools["pulumi"] + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "pulumi"), []byte(shim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(cmd.Env, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return func() []string {
+		raw, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatalf("the CLI was never started through %s: %v", dir, err)
+		}
+		return strings.Split(strings.TrimSpace(string(raw)), "\n")
+	}
 }
 
 func runDriver(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, err error) {
@@ -156,6 +182,31 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 	}
 	if _, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name)); err != nil {
 		t.Fatalf("up --yes: %v\n%s", err, stderr)
+	}
+	// The same up again changes nothing, and its time is mostly CLI
+	// processes (0.2-1 s each on 2 cores): the driver starts one for each
+	// thing it must ask the CLI, and no more.
+	cmd := s.driver(t, "", "--yes", "up", s.name)
+	calls := withCLILog(t, cmd)
+	stdout, stderr, err := runDriver(t, cmd)
+	if err != nil || !strings.Contains(stdout, "unchanged") {
+		t.Fatalf("the second up --yes: %v\n%s\n%s", err, stdout, stderr)
+	}
+	ran := calls()
+	count := func(prefix string) (n int) {
+		for _, c := range ran {
+			if strings.HasPrefix(c, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	// What is left: version (NewPulumiCommand), stack select (UpsertStack),
+	// config (ReadConfig), stack export (the checks before an up), up, and
+	// the Automation API's own reads after it (outputs twice, history).
+	if count("plugin ") != 0 || count("stack export") != 1 || count("stack output") > 2 || count("up ") != 1 || len(ran) > 8 {
+		t.Errorf("a no-op up started %d CLI processes, want at most 8 (no plugin listing: the plugin folder is read; one state export; outputs read once):\n%s",
+			len(ran), strings.Join(ran, "\n"))
 	}
 	// Destroying production: yes, then the wrong name.
 	out, err = onTerminal(t, s.driver(t, "", "destroy", s.name), answer{ask, "yes\n"}, answer{name, "prod\n"})

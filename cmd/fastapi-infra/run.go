@@ -116,10 +116,14 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	if op == "up" || op == "preview" {
 		// A PostgreSQL major upgrade through db.image would leave the
 		// release without a database: refused before anything changes.
-		if err := deploy.DatabaseMajorGuard(ctx, s, cfg); err != nil {
+		exported, err := deploy.ExportState(ctx, s)
+		if err != nil {
 			return err
 		}
-		if retry, err = deploy.FailedMigrations(ctx, s); err != nil {
+		if err := deploy.DatabaseMajorGuard(exported, cfg, s.Name()); err != nil {
+			return err
+		}
+		if retry, err = deploy.FailedMigrations(exported); err != nil {
 			return err
 		}
 		for _, urn := range retry {
@@ -161,8 +165,11 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 		if len(retry) > 0 {
 			opts = append(opts, optup.Replace(retry))
 		}
-		if _, err = s.Up(ctx, opts...); err == nil {
-			err = printOutputs(ctx, s, false)
+		// Up has read the outputs already: printed from its result, not
+		// read again (two more CLI processes on every up).
+		var res auto.UpResult
+		if res, err = s.Up(ctx, opts...); err == nil {
+			err = printOutputMap(res.Outputs, false)
 		}
 	case "refresh":
 		_, err = s.Refresh(ctx, optrefresh.ProgressStreams(outs), optrefresh.ErrorProgressStreams(errs))
@@ -219,6 +226,12 @@ func printOutputs(ctx context.Context, s auto.Stack, showSecrets bool) error {
 	if err != nil {
 		return err
 	}
+	return printOutputMap(outs, showSecrets)
+}
+
+// printOutputMap prints the outputs as JSON, secret ones as "[secret]"
+// unless showSecrets.
+func printOutputMap(outs auto.OutputMap, showSecrets bool) error {
 	plain := map[string]any{}
 	for k, v := range outs {
 		if v.Secret && !showSecrets {

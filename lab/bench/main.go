@@ -3,7 +3,10 @@
 //
 //   - the engine: `preview` of the prod stack against `preview` of an empty
 //     program on the same engine (what this program costs over Pulumi's own
-//     floor), `up` from empty, and a no-op `up`, on kwok's fake nodes;
+//     floor), `up` from empty, and a no-op `up`, on kwok's fake nodes; and
+//     the same no-op `up` through the driver (`./infra up --yes`: its checks
+//     before the engine, the Automation API's reads after it), against the
+//     Automation API's `up` alone;
 //   - real pods against kwok: the development-cluster stack (2 app pods,
 //     in-cluster PostgreSQL, the ingress controller) from empty to every
 //     await satisfied, then to HTTPS 200 through the ingress; an image
@@ -43,8 +46,9 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 3, "repetitions of each measurement (the median is printed)")
+	engineOnly := flag.Bool("engine-only", false, "only the engine's figures (about 2 minutes): no real pods")
 	flag.Parse()
-	if err := run(*runs); err != nil {
+	if err := run(*runs, *engineOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -66,7 +70,7 @@ type bench struct {
 	passphrase, suffix string
 }
 
-func run(runs int) error {
+func run(runs int, engineOnly bool) error {
 	ctx := context.Background()
 	repo, err := filepath.Abs(".")
 	if err != nil {
@@ -104,6 +108,10 @@ func run(runs int) error {
 	if err != nil {
 		return err
 	}
+	if engineOnly {
+		printReport(runs, engine, nil, nil)
+		return nil
+	}
 	real, err := b.releases("real", runs)
 	if err != nil {
 		return err
@@ -112,7 +120,7 @@ func run(runs int) error {
 	if err != nil {
 		return err
 	}
-	printReport(runs, engine, real, fake)
+	printReport(runs, engine, &real, &fake)
 	return nil
 }
 
@@ -174,7 +182,10 @@ func (b *bench) stack(name string, stackFile []byte, config, secrets map[string]
 }
 
 // engineFigures are the engine's own costs.
-type engineFigures struct{ emptyPreview, prodPreview, upFromEmpty, noopUp time.Duration }
+type engineFigures struct {
+	emptyPreview, prodPreview, upFromEmpty, noopUp time.Duration
+	driverNoopUp                                   time.Duration // ./infra up --yes, the driver binary
+}
 
 func (b *bench) engine(runs int) (engineFigures, error) {
 	var f engineFigures
@@ -212,7 +223,33 @@ func (b *bench) engine(runs int) (engineFigures, error) {
 	if f.noopUp, err = median(runs, nil, up); err != nil {
 		return f, fmt.Errorf("no-op up: %w", err)
 	}
+	driver, err := b.driver()
+	if err != nil {
+		return f, err
+	}
+	driverUp := func() error {
+		cmd := exec.Command(driver, "--dir", prod.Workspace().WorkDir(), "--backend", "file://"+b.backend, "--yes", "up", prod.Name())
+		cmd.Env = append(os.Environ(), "PULUMI_CONFIG_PASSPHRASE="+b.passphrase, "PULUMI_HOME="+b.home, "PULUMI_SKIP_UPDATE_CHECK=true")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		return nil
+	}
+	if f.driverNoopUp, err = median(runs, nil, driverUp); err != nil {
+		return f, fmt.Errorf("no-op up through the driver: %w", err)
+	}
 	return f, nil
+}
+
+// driver builds ./infra's driver (cmd/fastapi-infra), as ./infra does.
+func (b *bench) driver() (string, error) {
+	bin := filepath.Join(b.tmp, "fastapi-infra")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/fastapi-infra")
+	build.Dir = b.repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the driver: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // releaseFigures are one target's medians over the runs, and the load's
@@ -304,7 +341,7 @@ func waitServing(client *http.Client, within time.Duration) (time.Duration, erro
 	return 0, fmt.Errorf("no HTTPS 200 on /items through the ingress within %s", within)
 }
 
-func printReport(runs int, e engineFigures, real, kwok releaseFigures) {
+func printReport(runs int, e engineFigures, real, kwok *releaseFigures) {
 	s := func(d time.Duration) string { return fmt.Sprintf("%6.2f s", d.Seconds()) }
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%5.2fx", a.Seconds()/b.Seconds()) }
 	fmt.Printf("fastapi-infra benchmark (median of %d runs each; one machine, same CLI, plugin home and file backend)\n\n", runs)
@@ -313,6 +350,10 @@ func printReport(runs int, e engineFigures, real, kwok releaseFigures) {
 	fmt.Printf("  %-44s %s   %s the empty program\n", "preview, prod stack", s(e.prodPreview), ratio(e.prodPreview, e.emptyPreview))
 	fmt.Printf("  %-44s %s\n", "up from empty, every await satisfied", s(e.upFromEmpty))
 	fmt.Printf("  %-44s %s   %s the empty preview\n", "up with no changes", s(e.noopUp), ratio(e.noopUp, e.emptyPreview))
+	fmt.Printf("  %-44s %s   %s the Automation API's up\n", "  the same through the driver (./infra)", s(e.driverNoopUp), ratio(e.driverNoopUp, e.noopUp))
+	if real == nil {
+		return
+	}
 	fmt.Println()
 	fmt.Println("development-cluster stack (2 app pods, in-cluster PostgreSQL, ingress): real pods vs kwok")
 	fmt.Printf("  %-44s %10s %10s %8s\n", "", "real node", "kwok", "real/kwok")
