@@ -4,6 +4,8 @@
 # Debian's packages (debootstrap, the mirror read from this machine's apt
 # sources), imported as a base image, and thin images on top of it.
 #
+#   images/build.sh [TARGET...] makes each target's images (dev when none):
+#
 #   images/build.sh [dev]    prints NAME=IMAGE lines for base, app, postgres, nginx,
 #                            prometheus, alertmanager and postgres-exporter, and
 #                            tags them fastapi-infra-app:dev, fastapi-infra-postgres:15,
@@ -24,7 +26,10 @@
 #                            app/tests/run.sh tests the pinned PyPI versions
 #
 # Built once per content: each tag carries a hash of what went into it, and
-# an image that exists is not built again.
+# an image that exists is not built again. The engine's images are listed
+# once per run: ./infra up dev runs this every time, and a docker command
+# costs 0.1-0.3 s (it asked the engine 17 times when nothing was to do, and
+# went through `go run`: now one `docker images`).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,7 +39,18 @@ die() { echo "images: $*" >&2; exit 1; }
 log() { echo "images: $*" >&2; }
 
 command -v docker >/dev/null || die "'docker' is not on PATH: install Docker and retry"
-docker info >/dev/null 2>&1 || die "the Docker engine does not answer; start it and retry"
+# image_ids[REF] is the ID of each image the engine has.
+declare -A image_ids
+list_images() {
+	local listing ref id
+	listing=$(docker images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>/dev/null) ||
+		die "the Docker engine does not answer; start it and retry"
+	image_ids=()
+	while read -r ref id; do
+		image_ids[$ref]=$id
+	done <<<"$listing"
+}
+list_images
 
 # Everything the images need, from Debian's packages (PyPI is not reachable
 # here; Debian ships FastAPI, uvicorn, SQLAlchemy and Alembic).
@@ -50,7 +66,15 @@ mirror() {
 	echo "$m"
 }
 
-exists() { docker image inspect "$1" >/dev/null 2>&1; }
+exists() { [ -n "${image_ids[$1]:-}" ]; }
+# remember REF: a tag this run made, added to the list.
+remember() { image_ids[$1]=$(docker image inspect -f '{{.Id}}' "$1"); }
+# alias_tag REF ALIAS: tags REF as ALIAS unless ALIAS is that image already.
+alias_tag() {
+	[ "${image_ids[$2]:-}" = "${image_ids[$1]}" ] && return 0
+	docker tag "$1" "$2"
+	image_ids[$2]=${image_ids[$1]}
+}
 
 # ensure_debootstrap installs Debian's debootstrap when it is missing, as
 # ./run-tests does for its packages, so that ./infra up dev needs no set-up
@@ -110,11 +134,18 @@ base() {
 	# No daemons start in a build root; keep the image small.
 	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 	tar -C "$root" -c . | docker import - "$base_tag" >/dev/null || die "docker import failed"
+	remember "$base_tag"
 	rm -rf "$root"
 }
 
 mkdir -p "$cache"
-target=${1:-dev}
+targets=("${@:-dev}")
+for target in "${targets[@]}"; do
+	case "$target" in
+	dev | acme | logs | fresh | current) ;;
+	*) die "unknown target '$target': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA), logs (VictoriaLogs), fresh (a new user's machine) or current (the app's test image on current FastAPI)" ;;
+	esac
+done
 # One build at a time: the e2e and the real-Docker tests ask for images at
 # once, and the targets share the base; two debootstraps into one folder fail.
 command -v flock >/dev/null || die "'flock' is not on PATH: apt-get install util-linux"
@@ -122,31 +153,16 @@ exec 9>"$cache/images.lock"
 if ! flock -n 9; then
 	log "waiting for another images/build.sh to finish"
 	flock 9
+	list_images
 fi
-case "$target" in
-dev | acme | logs) ;;
-fresh)
-	# gcc: the go command compiles with cgo where a C compiler exists, as
-	# on the host, so the host's Go build cache serves the test.
-	base fresh bookworm gcc,libc6-dev,git,ca-certificates
-	echo "FRESH=$base_tag"
-	exit 0
-	;;
-current)
-	# The example app's tests on the current FastAPI generation (Debian
-	# trixie: FastAPI 0.115, Pydantic 2, SQLAlchemy 2.0), the versions
-	# app/requirements.txt pins for the PyPI build.
-	# h11 from forky: 0.16.0, the version requirements.txt pins (trixie's
-	# 0.14.0 carries Debian's CVE-2025-43859 fix; PyPI's 0.14.0 does not).
-	base pytest trixie "$runtime_packages,python3-pytest,python3-httpx,python3-packaging" forky:python3-h11
-	echo "CURRENT=$base_tag"
-	exit 0
-	;;
-*) die "unknown target '$1': want dev (the dev stack's images), acme (Traefik and the Pebble ACME CA), logs (VictoriaLogs), fresh (a new user's machine) or current (the app's test image on current FastAPI)" ;;
-esac
 
-base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,ca-certificates"
-echo "BASE=$base_tag"
+# The base of the dev, acme and logs images, once per run.
+base_image() {
+	[ -z "${base_done:-}" ] || return 0
+	base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,ca-certificates"
+	echo "BASE=$base_tag"
+	base_done=1
+}
 
 # build NAME ALIAS CONTEXT DOCKERFILE [ARGS...]: tag = ALIAS-hash of the context
 # and args (so a tag says the version, e.g. postgres:15-<hash>, which the
@@ -155,40 +171,95 @@ echo "BASE=$base_tag"
 build() {
 	local name=$1 alias=$2 ctx=$3 file=$4
 	shift 4
-	local tag
-	tag="fastapi-infra-$name:$alias-$( (cd "$ctx" && find . -type f ! -path './tests/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "$base_tag $*") | hash_of)"
+	build_tag "$name" "$alias" "fastapi-infra-$name:$alias-$( (cd "$ctx" && find . -type f ! -path './tests/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "$base_tag $*") | hash_of)" "$ctx" "$file" "$@"
+}
+
+# build_tag NAME ALIAS TAG CONTEXT DOCKERFILE [ARGS...]: builds TAG unless it
+# exists, tags it ALIAS and prints NAME=TAG.
+build_tag() {
+	local name=$1 alias=$2 tag=$3 ctx=$4 file=$5
+	shift 5
 	if ! exists "$tag"; then
 		log "building $tag"
 		docker build -q -t "$tag" -f "$file" "$@" --build-arg "BASE=$base_tag" "$ctx" >/dev/null 2>"$cache/build-$name.log" ||
 			{ cat "$cache/build-$name.log" >&2; die "building $name failed"; }
+		remember "$tag"
 	fi
-	docker tag "$tag" "fastapi-infra-$name:$alias"
+	alias_tag "$tag" "fastapi-infra-$name:$alias"
 	echo "$(echo "$name" | tr a-z- A-Z_)=$tag"
 }
 
 # tool_images TOOL...: images of binaries from the toolchain, each in a
-# build context of its own.
+# build context of its own (the Dockerfile and the binary), tagged by a hash
+# of the context as build does. The context (tens of MB) is copied only when
+# the image is to be built; the binary's sha256 is kept in the cache by its
+# path, size and time, as hashing it took longer than the rest of a run.
+# FASTAPI_INFRA_TOOLCHAIN is a built cmd/toolchain (./infra's), else go run.
 tool_images() {
-	local tools tool key ctx version
-	tools=$(cd "$repo" && go run ./cmd/toolchain "$@") || die "go run ./cmd/toolchain $* failed"
+	local tools tool key ctx version bin tag
+	if [ -n "${FASTAPI_INFRA_TOOLCHAIN:-}" ]; then
+		tools=$("$FASTAPI_INFRA_TOOLCHAIN" "$@") || die "$FASTAPI_INFRA_TOOLCHAIN $* failed"
+	else
+		tools=$(cd "$repo" && go run ./cmd/toolchain "$@") || die "go run ./cmd/toolchain $* failed"
+	fi
 	for tool in "$@"; do
 		key=$(echo "$tool" | tr a-z- A-Z_)
-		ctx="$cache/context-$tool"
-		rm -rf "$ctx" && mkdir -p "$ctx"
-		cp "$here/$tool/Dockerfile" "$(echo "$tools" | sed -n "s/^${key}=//p")" "$ctx/"
+		bin=$(echo "$tools" | sed -n "s/^${key}=//p")
 		version=$(echo "$tools" | sed -n "s/^${key}_VERSION=//p")
-		build "$tool" "${version#v}" "$ctx" "$ctx/Dockerfile"
+		# What build's find | sha256sum prints for the context, in its order.
+		tag="fastapi-infra-$tool:${version#v}-$( (printf '%s  ./Dockerfile\n' "$(sha256sum <"$here/$tool/Dockerfile" | cut -d' ' -f1)"
+			printf '%s  ./%s\n' "$(binary_hash "$tool" "$bin")" "$(basename "$bin")"
+			echo "$base_tag ") | hash_of)"
+		ctx="$cache/context-$tool"
+		if ! exists "$tag"; then
+			rm -rf "$ctx" && mkdir -p "$ctx"
+			cp "$here/$tool/Dockerfile" "$bin" "$ctx/"
+		fi
+		build_tag "$tool" "${version#v}" "$tag" "$ctx" "$ctx/Dockerfile"
 	done
 }
 
-case "$target" in
-acme) tool_images traefik pebble; exit 0 ;;
-logs) tool_images victoria-logs; exit 0 ;;
-esac
+# binary_hash TOOL FILE: FILE's sha256, from $cache/hash-TOOL while FILE's
+# path, size and modification time are the ones it was computed for.
+binary_hash() {
+	local stamp="$cache/hash-$1" id sum
+	id="$2 $(stat -c '%s %Y' "$2")"
+	if [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$id" ]; then
+		sed -n 2p "$stamp"
+		return
+	fi
+	sum=$(sha256sum <"$2" | cut -d' ' -f1)
+	printf '%s\n%s\n' "$id" "$sum" >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
+	echo "$sum"
+}
 
-build app dev "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base_tag" --build-arg "BUILD_BASE=$base_tag" --build-arg DEPS=system
-build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"
-build nginx 1.22 "$here/nginx" "$here/nginx/Dockerfile"
-build prometheus 2.42 "$here/prometheus" "$here/prometheus/Dockerfile"
-build alertmanager 0.25 "$here/alertmanager" "$here/alertmanager/Dockerfile"
-build postgres-exporter 0.11 "$here/postgres-exporter" "$here/postgres-exporter/Dockerfile"
+for target in "${targets[@]}"; do
+	case "$target" in
+	fresh)
+		# gcc: the go command compiles with cgo where a C compiler exists, as
+		# on the host, so the host's Go build cache serves the test.
+		base fresh bookworm gcc,libc6-dev,git,ca-certificates
+		echo "FRESH=$base_tag"
+		;;
+	current)
+		# The example app's tests on the current FastAPI generation (Debian
+		# trixie: FastAPI 0.115, Pydantic 2, SQLAlchemy 2.0), the versions
+		# app/requirements.txt pins for the PyPI build.
+		# h11 from forky: 0.16.0, the version requirements.txt pins (trixie's
+		# 0.14.0 carries Debian's CVE-2025-43859 fix; PyPI's 0.14.0 does not).
+		base pytest trixie "$runtime_packages,python3-pytest,python3-httpx,python3-packaging" forky:python3-h11
+		echo "CURRENT=$base_tag"
+		;;
+	acme) base_image && tool_images traefik pebble ;;
+	logs) base_image && tool_images victoria-logs ;;
+	dev)
+		base_image
+		build app dev "$repo/app" "$repo/app/Dockerfile" --build-arg "RUNTIME_BASE=$base_tag" --build-arg "BUILD_BASE=$base_tag" --build-arg DEPS=system
+		build postgres 15 "$here/postgres" "$here/postgres/Dockerfile"
+		build nginx 1.22 "$here/nginx" "$here/nginx/Dockerfile"
+		build prometheus 2.42 "$here/prometheus" "$here/prometheus/Dockerfile"
+		build alertmanager 0.25 "$here/alertmanager" "$here/alertmanager/Dockerfile"
+		build postgres-exporter 0.11 "$here/postgres-exporter" "$here/postgres-exporter/Dockerfile"
+		;;
+	esac
+done
