@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -26,21 +25,10 @@ import (
 // repo/pg:15-alpine: the tag's leading number); a reference without one
 // (a digest, a name like "stable") cannot be checked and passes.
 //
-// exported is the stack's state (ExportState), read once for this and
+// exported is the stack's state (SelectAndRead), read once for this and
 // FailedMigrations.
 func DatabaseMajorGuard(exported apitype.UntypedDeployment, cfg auto.ConfigMap, stack string) error {
 	return majorGuard(exported, configuredDatabaseImage(cfg), stack)
-}
-
-// ExportState is the stack's state, one `pulumi stack export`: the checks
-// before an up (DatabaseMajorGuard, FailedMigrations) share it, since each
-// CLI process costs the no-op up time (README: a no-op up).
-func ExportState(ctx context.Context, s auto.Stack) (apitype.UntypedDeployment, error) {
-	exported, err := s.Export(ctx)
-	if err != nil {
-		return exported, fmt.Errorf("reading the state of stack %s: %w", s.Name(), err)
-	}
-	return exported, nil
 }
 
 func majorGuard(exported apitype.UntypedDeployment, next, stack string) error {

@@ -21,7 +21,7 @@ import (
 // undocumented `--replace`. `up` and `preview` pass these URNs as
 // replacements instead, so the next `up` runs the migration again, as the
 // Kubernetes migration Job's replaceUnready does there. exported is the
-// stack's state (ExportState).
+// stack's state (SelectAndRead).
 func FailedMigrations(exported apitype.UntypedDeployment) ([]string, error) {
 	if len(exported.Deployment) == 0 {
 		return nil, nil // a new stack: no state yet

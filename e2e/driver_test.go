@@ -133,3 +133,37 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 		}
 	})
 }
+
+// TestSelectAndReadMakesAMissingStack: the driver reads the config and the
+// state beside the stack's selection; for a stack that does not exist yet
+// those reads fail, the stack is created, and they run again.
+func TestSelectAndReadMakesAMissingStack(t *testing.T) {
+	ctx := context.Background()
+	work, backend, home := t.TempDir(), t.TempDir(), t.TempDir()
+	name := "driver-" + randomSuffix(t)
+	copyFile(t, filepath.Join(env.repo, "Pulumi.yaml"), filepath.Join(work, "Pulumi.yaml"))
+	copyFile(t, filepath.Join(env.repo, "Pulumi.prod.yaml"), filepath.Join(work, "Pulumi."+name+".yaml"))
+	ws, err := deploy.Workspace(ctx, deploy.Options{
+		ProjectDir: work, Stack: name, Backend: "file://" + backend, PulumiHome: home,
+		Env: map[string]string{"PULUMI_CONFIG_PASSPHRASE": "driver-test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 { // made, then found
+		s, reads, err := deploy.SelectAndRead(ctx, ws, name, true)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if s.Name() != name || reads.Config["fastapi-infra:environment"].Value != "production" || len(reads.State.Deployment) == 0 {
+			t.Fatalf("round %d: stack %q, environment %q, state %d bytes", round, s.Name(), reads.Config["fastapi-infra:environment"].Value, len(reads.State.Deployment))
+		}
+		if retry, err := deploy.FailedMigrations(reads.State); err != nil || retry != nil {
+			t.Fatalf("round %d: a new stack's state: %v, %v", round, retry, err)
+		}
+	}
+	stacks, err := ws.ListStacks(ctx)
+	if err != nil || len(stacks) != 1 || stacks[0].Name != name {
+		t.Fatalf("stacks in the backend: %+v, %v", stacks, err)
+	}
+}

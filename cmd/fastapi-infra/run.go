@@ -86,17 +86,23 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 			return err
 		}
 	}
-	s, err := auto.UpsertStack(ctx, o.Stack, ws)
-	if err != nil {
-		return err
-	}
 	if op == "outputs" {
+		s, err := auto.UpsertStack(ctx, o.Stack, ws)
+		if err != nil {
+			return err
+		}
 		return printOutputs(ctx, s, f.showSecrets)
 	}
-	cfg, err := deploy.ReadConfig(ctx, s)
+	// The state, for up and preview: a migration that failed on the last
+	// `up` runs again (see deploy.FailedMigrations), and a PostgreSQL major
+	// upgrade through db.image, which would leave the release without a
+	// database, is refused before anything changes.
+	checkState := op == "up" || op == "preview"
+	s, reads, err := deploy.SelectAndRead(ctx, ws, o.Stack, checkState)
 	if err != nil {
 		return err
 	}
+	cfg := reads.Config
 	if op == "backup" || op == "restore" {
 		return database(ctx, op, s, cfg, f.from, f.yes, term)
 	}
@@ -110,20 +116,12 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 			return err
 		}
 	}
-	// A migration that failed on the last `up` runs again (see
-	// deploy.FailedMigrations); a preview shows that it will.
 	var retry []string
-	if op == "up" || op == "preview" {
-		// A PostgreSQL major upgrade through db.image would leave the
-		// release without a database: refused before anything changes.
-		exported, err := deploy.ExportState(ctx, s)
-		if err != nil {
+	if checkState {
+		if err := deploy.DatabaseMajorGuard(reads.State, cfg, s.Name()); err != nil {
 			return err
 		}
-		if err := deploy.DatabaseMajorGuard(exported, cfg, s.Name()); err != nil {
-			return err
-		}
-		if retry, err = deploy.FailedMigrations(exported); err != nil {
+		if retry, err = deploy.FailedMigrations(reads.State); err != nil {
 			return err
 		}
 		for _, urn := range retry {
