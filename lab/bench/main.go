@@ -44,9 +44,13 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/lab"
 )
 
+// otherDriver is -compare-driver.
+var otherDriver string
+
 func main() {
 	runs := flag.Int("runs", 3, "repetitions of each measurement (the median is printed)")
 	engineOnly := flag.Bool("engine-only", false, "only the engine's figures (about 2 minutes): no real pods")
+	flag.StringVar(&otherDriver, "compare-driver", "", "a driver binary to time beside this one's on the no-op up (one built from an earlier commit)")
 	flag.Parse()
 	if err := run(*runs, *engineOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -76,7 +80,7 @@ func run(runs int, engineOnly bool) error {
 	if err != nil {
 		return err
 	}
-	l, err := lab.New(lab.Config{Repo: repo, Kwok: true, RealNode: true, Progress: os.Stderr})
+	l, err := lab.New(lab.Config{Repo: repo, Kwok: true, RealNode: !engineOnly, Progress: os.Stderr})
 	if err != nil {
 		return err
 	}
@@ -101,8 +105,10 @@ func run(runs int, engineOnly bool) error {
 	if b.prodStackFile, err = os.ReadFile(filepath.Join(repo, "Pulumi.prod.yaml")); err != nil {
 		return err
 	}
-	if err := b.prepareRealNode(); err != nil {
-		return err
+	if !engineOnly {
+		if err := b.prepareRealNode(); err != nil {
+			return err
+		}
 	}
 	engine, err := b.engine(runs)
 	if err != nil {
@@ -185,6 +191,7 @@ func (b *bench) stack(name string, stackFile []byte, config, secrets map[string]
 type engineFigures struct {
 	emptyPreview, prodPreview, upFromEmpty, noopUp time.Duration
 	driverNoopUp                                   time.Duration // ./infra up --yes, the driver binary
+	otherDriverNoopUp                              time.Duration // the same with -compare-driver
 }
 
 func (b *bench) engine(runs int) (engineFigures, error) {
@@ -227,18 +234,27 @@ func (b *bench) engine(runs int) (engineFigures, error) {
 	if err != nil {
 		return f, err
 	}
-	driverUp := func() error {
-		cmd := exec.Command(driver, "--dir", prod.Workspace().WorkDir(), "--backend", "file://"+b.backend, "--yes", "up", prod.Name())
-		cmd.Env = append(os.Environ(), "PULUMI_CONFIG_PASSPHRASE="+b.passphrase, "PULUMI_HOME="+b.home, "PULUMI_SKIP_UPDATE_CHECK=true")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%v\n%s", err, out)
-		}
-		return nil
-	}
+	driverUp := func() error { return b.driverUp(driver, prod) }
 	if f.driverNoopUp, err = median(runs, nil, driverUp); err != nil {
 		return f, fmt.Errorf("no-op up through the driver: %w", err)
 	}
+	if otherDriver != "" {
+		other := func() error { return b.driverUp(otherDriver, prod) }
+		if f.otherDriverNoopUp, err = median(runs, nil, other); err != nil {
+			return f, fmt.Errorf("no-op up through %s: %w", otherDriver, err)
+		}
+	}
 	return f, nil
+}
+
+// driverUp runs `driver --yes up` on the stack, as ./infra up --yes does.
+func (b *bench) driverUp(driver string, prod auto.Stack) error {
+	cmd := exec.Command(driver, "--dir", prod.Workspace().WorkDir(), "--backend", "file://"+b.backend, "--yes", "up", prod.Name())
+	cmd.Env = append(os.Environ(), "PULUMI_CONFIG_PASSPHRASE="+b.passphrase, "PULUMI_HOME="+b.home, "PULUMI_SKIP_UPDATE_CHECK=true")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v\n%s", err, out)
+	}
+	return nil
 }
 
 // driver builds ./infra's driver (cmd/fastapi-infra), as ./infra does.
@@ -351,6 +367,9 @@ func printReport(runs int, e engineFigures, real, kwok *releaseFigures) {
 	fmt.Printf("  %-44s %s\n", "up from empty, every await satisfied", s(e.upFromEmpty))
 	fmt.Printf("  %-44s %s   %s the empty preview\n", "up with no changes", s(e.noopUp), ratio(e.noopUp, e.emptyPreview))
 	fmt.Printf("  %-44s %s   %s the Automation API's up\n", "  the same through the driver (./infra)", s(e.driverNoopUp), ratio(e.driverNoopUp, e.noopUp))
+	if otherDriver != "" {
+		fmt.Printf("  %-44s %s   %s this driver\n", "  the same through -compare-driver", s(e.otherDriverNoopUp), ratio(e.otherDriverNoopUp, e.driverNoopUp))
+	}
 	if real == nil {
 		return
 	}
