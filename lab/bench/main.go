@@ -198,7 +198,9 @@ func (b *bench) engine(runs int) (engineFigures, error) {
 	var f engineFigures
 	config := b.lab.KwokStack("bench-prod-" + b.suffix)
 	config["app.image"] = "lab.local/fastapi-app:1.0.0"
-	prod, err := b.stack("prod", b.prodStackFile, config, map[string]string{"dbPassword": "bench-" + randomHex()})
+	// Pulumi.prod.yaml's secrets, as the e2e prod stack sets them.
+	prod, err := b.stack("prod", b.prodStackFile, config, map[string]string{"dbPassword": "bench-" + randomHex(),
+		"dbAppPassword": "bench-app-" + randomHex(), "alertWebhookUrl": "https://hooks.example.com/lab-bench"})
 	if err != nil {
 		return f, err
 	}
