@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -44,13 +45,14 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/lab"
 )
 
-// otherDriver is -compare-driver.
-var otherDriver string
+// otherDriver is -compare-driver, otherCheckout -compare-infra.
+var otherDriver, otherCheckout string
 
 func main() {
 	runs := flag.Int("runs", 3, "repetitions of each measurement (the median is printed)")
 	engineOnly := flag.Bool("engine-only", false, "only the engine's figures (about 2 minutes): no real pods")
 	flag.StringVar(&otherDriver, "compare-driver", "", "a driver binary to time beside this one's on the no-op up (one built from an earlier commit)")
+	flag.StringVar(&otherCheckout, "compare-infra", "", "a checkout (an earlier commit's worktree) whose ./infra to time beside this one's own work")
 	flag.Parse()
 	if err := run(*runs, *engineOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -192,6 +194,7 @@ type engineFigures struct {
 	emptyPreview, prodPreview, upFromEmpty, noopUp time.Duration
 	driverNoopUp                                   time.Duration // ./infra up --yes, the driver binary
 	otherDriverNoopUp                              time.Duration // the same with -compare-driver
+	infraOwn, otherInfraOwn                        time.Duration // ./infra's own work before the driver, and -compare-infra's
 }
 
 func (b *bench) engine(runs int) (engineFigures, error) {
@@ -240,6 +243,14 @@ func (b *bench) engine(runs int) (engineFigures, error) {
 	if f.driverNoopUp, err = median(runs, nil, driverUp); err != nil {
 		return f, fmt.Errorf("no-op up through the driver: %w", err)
 	}
+	if f.infraOwn, err = b.infraOwnWork(b.repo); err != nil {
+		return f, err
+	}
+	if otherCheckout != "" {
+		if f.otherInfraOwn, err = b.infraOwnWork(otherCheckout); err != nil {
+			return f, err
+		}
+	}
 	if otherDriver != "" {
 		other := func() error { return b.driverUp(otherDriver, prod) }
 		if f.otherDriverNoopUp, err = median(runs, nil, other); err != nil {
@@ -247,6 +258,51 @@ func (b *bench) engine(runs int) (engineFigures, error) {
 		}
 	}
 	return f, nil
+}
+
+// infraOwnWork is what ./infra in checkout does before its driver on a dev
+// stack where nothing changed (build check, image check): the median of
+// `./infra preview dev` less that of its driver's `preview dev` alone, both
+// refused at once at the docker plugin by an empty Pulumi home (no stack
+// is made). One run first builds what is missing.
+func (b *bench) infraOwnWork(checkout string) (time.Duration, error) {
+	project, home := filepath.Join(b.tmp, "infra-dev"), filepath.Join(b.tmp, "infra-home")
+	for _, d := range []string{project, home} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return 0, err
+		}
+	}
+	for _, f := range []string{"Pulumi.yaml", "Pulumi.dev.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(b.repo, f))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(project, f), raw, 0o644)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	preview := func(program string) func() error {
+		return func() error {
+			cmd := exec.Command(program, "--dir", project, "--backend", "file://"+filepath.Join(b.tmp, "infra-state"), "preview", "dev")
+			cmd.Dir = checkout
+			cmd.Env = append(os.Environ(), "PULUMI_HOME="+home, "PULUMI_CONFIG_PASSPHRASE="+b.passphrase, "PULUMI_SKIP_UPDATE_CHECK=true")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "needs the Pulumi docker provider plugin") {
+				return fmt.Errorf("%s preview dev: want the docker plugin refusal, got %v\n%s", program, err, out)
+			}
+			return nil
+		}
+	}
+	infra := preview(filepath.Join(checkout, "infra"))
+	if err := infra(); err != nil { // builds what is missing
+		return 0, err
+	}
+	whole, err := median(3, nil, infra)
+	if err != nil {
+		return 0, err
+	}
+	driver, err := median(3, nil, preview(filepath.Join(checkout, "bin", "fastapi-infra")))
+	return whole - driver, err
 }
 
 // driverUp runs `driver --yes up` on the stack, as ./infra up --yes does.
@@ -371,6 +427,10 @@ func printReport(runs int, e engineFigures, real, kwok *releaseFigures) {
 	fmt.Printf("  %-44s %s   %s the Automation API's up\n", "  the same through the driver (./infra)", s(e.driverNoopUp), ratio(e.driverNoopUp, e.noopUp))
 	if otherDriver != "" {
 		fmt.Printf("  %-44s %s   %s this driver\n", "  the same through -compare-driver", s(e.otherDriverNoopUp), ratio(e.otherDriverNoopUp, e.driverNoopUp))
+	}
+	fmt.Printf("  %-44s %s\n", "./infra's own work before the driver, dev", s(e.infraOwn))
+	if otherCheckout != "" {
+		fmt.Printf("  %-44s %s   %s this one\n", "  the same in -compare-infra's checkout", s(e.otherInfraOwn), ratio(e.otherInfraOwn, e.infraOwn))
 	}
 	if real == nil {
 		return
