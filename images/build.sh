@@ -56,7 +56,19 @@ list_images
 # here; Debian ships FastAPI, uvicorn, SQLAlchemy and Alembic).
 runtime_packages=python3,python3-fastapi,python3-uvicorn,python3-sqlalchemy,python3-psycopg2,alembic,python3-prometheus-client
 
-hash_of() { sha256sum | cut -c1-12; }
+# hash_of: the first 12 hex digits of stdin's sha256. Here and below bash's
+# own expansions stand in for cut, tr, sed and basename: ./infra runs this
+# on every up, and each process cost 10-30 ms here.
+hash_of() {
+	local sum
+	sum=$(sha256sum)
+	echo "${sum:0:12}"
+}
+# upper NAME: NAME as a variable name (victoria-logs: VICTORIA_LOGS).
+upper() {
+	local u=${1^^}
+	echo "${u//-/_}"
+}
 
 mirror() {
 	local m
@@ -186,7 +198,7 @@ build_tag() {
 		remember "$tag"
 	fi
 	alias_tag "$tag" "fastapi-infra-$name:$alias"
-	echo "$(echo "$name" | tr a-z- A-Z_)=$tag"
+	echo "$(upper "$name")=$tag"
 }
 
 # tool_images TOOL...: images of binaries from the toolchain, each in a
@@ -196,19 +208,26 @@ build_tag() {
 # path, size and time, as hashing it took longer than the rest of a run.
 # FASTAPI_INFRA_TOOLCHAIN is a built cmd/toolchain (./infra's), else go run.
 tool_images() {
-	local tools tool key ctx version bin tag
+	local tools tool key ctx version bin tag name value dockerfile_sum
 	if [ -n "${FASTAPI_INFRA_TOOLCHAIN:-}" ]; then
 		tools=$("$FASTAPI_INFRA_TOOLCHAIN" "$@") || die "$FASTAPI_INFRA_TOOLCHAIN $* failed"
 	else
 		tools=$(cd "$repo" && go run ./cmd/toolchain "$@") || die "go run ./cmd/toolchain $* failed"
 	fi
 	for tool in "$@"; do
-		key=$(echo "$tool" | tr a-z- A-Z_)
-		bin=$(echo "$tools" | sed -n "s/^${key}=//p")
-		version=$(echo "$tools" | sed -n "s/^${key}_VERSION=//p")
+		key=$(upper "$tool")
+		bin= version=
+		while IFS== read -r name value; do
+			case "$name" in
+			"$key") bin=$value ;;
+			"${key}_VERSION") version=$value ;;
+			esac
+		done <<<"$tools"
+		[ -n "$bin" ] && [ -n "$version" ] || die "cmd/toolchain named no $key and ${key}_VERSION:"$'\n'"$tools"
+		dockerfile_sum=$(sha256sum <"$here/$tool/Dockerfile")
 		# What build's find | sha256sum prints for the context, in its order.
-		tag="fastapi-infra-$tool:${version#v}-$( (printf '%s  ./Dockerfile\n' "$(sha256sum <"$here/$tool/Dockerfile" | cut -d' ' -f1)"
-			printf '%s  ./%s\n' "$(binary_hash "$tool" "$bin")" "$(basename "$bin")"
+		tag="fastapi-infra-$tool:${version#v}-$( (printf '%s  ./Dockerfile\n' "${dockerfile_sum%% *}"
+			printf '%s  ./%s\n' "$(binary_hash "$tool" "$bin")" "${bin##*/}"
 			echo "$base_tag ") | hash_of)"
 		ctx="$cache/context-$tool"
 		if ! exists "$tag"; then
@@ -222,13 +241,14 @@ tool_images() {
 # binary_hash TOOL FILE: FILE's sha256, from $cache/hash-TOOL while FILE's
 # path, size and modification time are the ones it was computed for.
 binary_hash() {
-	local stamp="$cache/hash-$1" id sum
+	local stamp="$cache/hash-$1" id sum line
 	id="$2 $(stat -c '%s %Y' "$2")"
-	if [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$id" ]; then
-		sed -n 2p "$stamp"
+	if [ -f "$stamp" ] && { read -r line && [ "$line" = "$id" ] && read -r sum; } <"$stamp"; then
+		echo "$sum"
 		return
 	fi
-	sum=$(sha256sum <"$2" | cut -d' ' -f1)
+	sum=$(sha256sum <"$2")
+	sum=${sum%% *}
 	printf '%s\n%s\n' "$id" "$sum" >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 	echo "$sum"
 }
