@@ -77,7 +77,7 @@ func TestProxyEntrypointReloadsOnceNewReplicasAnswer(t *testing.T) {
 	}
 	write(addresses, "127.0.0.2\n")
 	stubs := map[string]string{
-		"getent": `awk '{print $1 "  STREAM x"}' "$ADDRESSES"`,
+		"getent": `awk '{print $1 "  STREAM x"}' "$ADDRESSES"; echo resolved >> "$EVENTS"`,
 		"nginx": `case "$*" in
 *"-s reload"*) echo reload >> "$EVENTS" ;;
 *"-s quit"*) kill $(cat "$EVENTS.pid") ;;
@@ -111,7 +111,13 @@ esac`,
 		}
 		return time.Since(start)
 	}
-	waitFor("nginx started", 5*time.Second, func() bool { b, _ := os.ReadFile(events); return strings.Contains(string(b), "start") })
+	// The entrypoint's first look at the addresses, after nginx started:
+	// a new address written before it would be no news to it (seen where
+	// starting a process took 10-30 ms).
+	waitFor("nginx started and the addresses read", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(events)
+		return strings.Contains(string(b), "start") && strings.Contains(string(b), "resolved")
+	})
 
 	write(addresses, "127.0.0.1\n127.0.0.2\n")
 	time.Sleep(2 * time.Second) // two of the entrypoint's 1 s polls
