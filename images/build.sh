@@ -47,7 +47,7 @@ list_images() {
 		die "the Docker engine does not answer; start it and retry"
 	image_ids=()
 	while read -r ref id; do
-		image_ids[$ref]=$id
+		[ -z "$ref" ] || image_ids[$ref]=$id # an engine with no image lists nothing
 	done <<<"$listing"
 }
 list_images
