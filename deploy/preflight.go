@@ -25,8 +25,8 @@ func ReadConfig(ctx context.Context, s auto.Stack) (auto.ConfigMap, error) {
 	return cfg, nil
 }
 
-// Preflight checks the stack's config (from ReadConfig) before the engine
-// runs: unknown keys (the program cannot see them through the Automation
+// Preflight checks the stack's config (ReadConfig, or SelectAndRead in the
+// driver) before the engine runs: unknown keys (the program cannot see them through the Automation
 // API), secrets stored in plain text down to each field (only the stack
 // file shows those), and the required database password. It generates
 // what a person should never have to choose: a single server's rolloutKey,

@@ -205,8 +205,8 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 		}
 		return n
 	}
-	// What is left: version (NewPulumiCommand), stack select (UpsertStack),
-	// config (ReadConfig), stack export (the checks before an up), up, and
+	// What is left: version (NewPulumiCommand), stack select, config and
+	// stack export at once (deploy.SelectAndRead), up, and
 	// the Automation API's own reads after it (outputs twice, history).
 	if count("plugin ") != 0 || count("stack export") != 1 || count("stack output") > 2 || count("up ") != 1 || len(ran) > 8 {
 		t.Errorf("a no-op up started %d CLI processes, want at most 8 (no plugin listing: the plugin folder is read; one state export; outputs read once):\n%s",
