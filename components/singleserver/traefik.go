@@ -99,6 +99,9 @@ func TraefikCommand(service string, t service.TLS) []string {
 		"--certificatesresolvers.letsencrypt.acme.email=" + t.ACMEEmail,
 		"--certificatesresolvers.letsencrypt.acme.storage=" + acmeDir + "/acme.json",
 		"--ping=true",
+		// Warnings too (Traefik's default is errors only): a failed health
+		// check that takes a replica out of the balancer says why.
+		"--log.level=WARN",
 		// A replica that is gone leaves an address nobody answers: a
 		// connect waits out Go's 30 s dial timeout, through every retry,
 		// until the client gives up (measured: 33-54 of ~660 requests hung

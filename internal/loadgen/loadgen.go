@@ -45,7 +45,9 @@ type Run struct {
 type Outcome struct {
 	Start   time.Time
 	Latency time.Duration
-	// Err is empty on success, else the error or the unexpected status.
+	// Err is empty on success, else the error, or the unexpected status
+	// and the start of its body: a proxy's own 503 ("no available
+	// server") and the app's ({"status":"not ready",...}) tell apart.
 	Err string
 }
 
@@ -102,14 +104,26 @@ func send(client *http.Client, newRequest func(context.Context) (*http.Request, 
 	case err != nil:
 		o.Err = err.Error()
 	default:
+		if !ok(resp) {
+			o.Err = failedStatus(resp)
+		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if !ok(resp) {
-			o.Err = resp.Status
-		}
 	}
 	o.Latency = time.Since(start)
 	return o
+}
+
+// failedStatus is the status line and the body's first line, up to 40
+// bytes.
+func failedStatus(resp *http.Response) string {
+	head := make([]byte, 40)
+	n, _ := io.ReadFull(resp.Body, head)
+	body, _, _ := strings.Cut(strings.TrimSpace(string(head[:n])), "\n")
+	if body == "" {
+		return resp.Status
+	}
+	return resp.Status + ": " + body
 }
 
 func (r *Run) record(o Outcome) {

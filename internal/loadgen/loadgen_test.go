@@ -19,7 +19,7 @@ func TestSteadyRateAndFailures(t *testing.T) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1)%5 == 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
+			http.Error(w, "no available server", http.StatusServiceUnavailable)
 		}
 	}))
 	defer srv.Close()
@@ -33,7 +33,8 @@ func TestSteadyRateAndFailures(t *testing.T) {
 	if want := res.Sent / 5; res.Failed < want-1 || res.Failed > want+1 {
 		t.Errorf("failed %d of %d, want every fifth", res.Failed, res.Sent)
 	}
-	if res.Errors["503 Service Unavailable"] != res.Failed {
+	// The body's start names who answered the 503.
+	if res.Errors["503 Service Unavailable: no available server"] != res.Failed {
 		t.Errorf("errors by message: %v", res.Errors)
 	}
 	if res.P99 <= 0 || res.Max < res.P99 || res.P99 < res.P50 {
