@@ -93,9 +93,15 @@ func (b *builder) releaseID() string {
 	s := b.args.Service
 	parts := []string{b.migrationID(), b.args.SecretsDigest, s.Module,
 		strconv.Itoa(s.Port), strconv.Itoa(s.Workers), s.Resources.CPU.String(), s.Resources.Memory.String(),
-		strconv.Itoa(s.ShutdownGraceSeconds), s.Health.LivePath, strconv.FormatBool(s.ProxyHeaders),
+		strconv.Itoa(s.ShutdownGraceSeconds), s.Health.ReadyPath, strconv.FormatBool(s.ProxyHeaders),
 		string(b.args.Proxy), b.net.ProxyIP, s.Domain}
 	parts = append(parts, plainEnv(s.Env)...)
+	// Traefik's labels too (proxy.bodyLimit is one): labels are fixed at
+	// a container's creation.
+	labels := b.traefikLabelMap()
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		parts = append(parts, k+"="+labels[k])
+	}
 	parts = append(parts, slices.Sorted(maps.Keys(s.SecretEnv))...)
 	// What DATABASE_URL is made of besides the passwords (which
 	// SecretsDigest covers): the replicas read it only when they start, so
@@ -139,7 +145,14 @@ func (b *builder) buildApps() error {
 			Volumes:             docker.ContainerVolumeArray{b.secrets.mount},
 			Labels:              labels,
 			NetworksAdvanced:    b.privateNetwork(b.upstreamHost()),
-			Healthcheck:         healthcheck(httpProbe(s.Port, s.Health.LivePath)...),
+			// Readiness, not liveness: Docker restarts a container whose
+			// process exits, never one that fails its probe, so here the
+			// probe's only consumers are those that ask "can it serve": a
+			// release waits for it before the old replicas go (as a
+			// Kubernetes rollout waits for readiness), and Traefik routes
+			// only to healthy containers. Three failures in a row, as a
+			// readiness probe's failureThreshold, before it counts.
+			Healthcheck:         healthcheck(httpProbe(s.Port, s.Health.ReadyPath)...),
 			Restart:             pulumi.String("unless-stopped"),
 			StopSignal:          pulumi.String("SIGTERM"),
 			StopTimeout:         pulumi.Int(stopSeconds),

@@ -217,8 +217,9 @@ func TestAppContainers(t *testing.T) {
 		app.Equal(t, "stopSignal", "SIGTERM")
 		app.Equal(t, "wait", true)
 		app.Equal(t, "healthcheck.tests[0]", "CMD")
-		if test := app.Str(t, "healthcheck.tests[5]"); !strings.Contains(test, "('127.0.0.1',8000)") || !strings.Contains(test, "GET /health/live HTTP/1.0") {
-			t.Errorf("healthcheck %q does not probe the live endpoint", test)
+		// Readiness: what a release waits for and Traefik routes by.
+		if test := app.Str(t, "healthcheck.tests[5]"); !strings.Contains(test, "('127.0.0.1',8000)") || !strings.Contains(test, "GET /health/ready HTTP/1.0") {
+			t.Errorf("healthcheck %q does not probe the ready endpoint", test)
 		}
 		app.Equal(t, "healthcheck.interval", "3s")
 		app.Equal(t, "healthcheck.retries", 3)
@@ -405,6 +406,10 @@ func TestReleasesAreNewResources(t *testing.T) {
 	newImage := names(mustDeployDev(t, func(a *singleserver.Args) { a.Service.Image.Ref = "fastapi-infra-app:0.2.0" }))
 	newEnv := names(mustDeployDev(t, func(a *singleserver.Args) { a.Service.Env = map[string]string{"LOG_LEVEL": "debug"} }))
 	newSecret := names(mustDeployDev(t, func(a *singleserver.Args) { a.SecretsDigest = "9876543210" }))
+	newReadyPath := names(mustDeployDev(t, func(a *singleserver.Args) { a.Service.Health.ReadyPath = "/ready" }))
+	// Labels are fixed at a container's creation: Traefik's too.
+	onTraefik := names(mustDeployDev(t, withTraefikACME))
+	newBodyLimit := names(mustDeployDev(t, func(a *singleserver.Args) { withTraefikACME(a); a.BodyLimit = "20m" }))
 	if !slices.Equal(first, same) {
 		t.Errorf("the same args gave new names: %v vs %v", first, same)
 	}
@@ -442,7 +447,10 @@ func TestReleasesAreNewResources(t *testing.T) {
 	if slices.Equal(external(verified(ca)), external(verified(otherCA))) {
 		t.Error("a new database CA certificate kept the replicas")
 	}
-	for what, next := range map[string][]string{"image": newImage, "env": newEnv, "secret": newSecret} {
+	if slices.Equal(onTraefik, newBodyLimit) {
+		t.Errorf("a new proxy.bodyLimit behind Traefik kept the replicas %v: their labels would change in place", newBodyLimit)
+	}
+	for what, next := range map[string][]string{"image": newImage, "env": newEnv, "secret": newSecret, "readyPath": newReadyPath} {
 		if slices.Equal(first, next) || len(next) != 2 {
 			t.Errorf("a new %s kept the names %v (create-before-delete needs new ones)", what, next)
 		}
@@ -533,6 +541,12 @@ func TestTraefikWithACME(t *testing.T) {
 		if !strings.Contains(labels, want) {
 			t.Errorf("app labels lack %s: %s", want, labels)
 		}
+	}
+	// No active check of Traefik's own: it takes a replica out on one
+	// slow answer (Docker's healthcheck, with its three failures in a row,
+	// is the readiness Traefik follows).
+	if strings.Contains(labels, "loadbalancer.healthcheck") {
+		t.Errorf("app labels set Traefik's active health check: %s", labels)
 	}
 	// Only this service's containers, whatever other stacks on the host
 	// label theirs.

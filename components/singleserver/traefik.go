@@ -14,10 +14,7 @@ import (
 // traefikLabels route the replicas through Traefik's Docker provider; it
 // sends traffic only to healthy containers and checks readiness itself.
 func (b *builder) traefikLabels() docker.ContainerLabelArray {
-	if b.args.Proxy != Traefik {
-		return nil
-	}
-	labels := TraefikLabels(b.args.Service, b.dockerName("private"), b.args.BodyLimit)
+	labels := b.traefikLabelMap()
 	var out docker.ContainerLabelArray
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
@@ -25,20 +22,34 @@ func (b *builder) traefikLabels() docker.ContainerLabelArray {
 	return out
 }
 
+// traefikLabelMap is TraefikLabels for this stack, none behind nginx.
+func (b *builder) traefikLabelMap() map[string]string {
+	if b.args.Proxy != Traefik {
+		return nil
+	}
+	return TraefikLabels(b.args.Service, b.dockerName("private"), b.args.BodyLimit)
+}
+
 // TraefikLabels are the app replicas' labels for Traefik's Docker provider:
 // a router for the domain on the TLS entrypoint with the ACME resolver and
-// a retry, and a load balancer that health-checks the ready path actively
-// and failed requests passively. network is the private network Traefik
-// reaches the replicas on.
+// a retry, and a load balancer that checks failed requests passively.
+// network is the private network Traefik reaches the replicas on.
+//
+// Readiness is Docker's: the provider routes only to containers whose
+// healthcheck (the ready path, three failures in a row) says healthy. Not
+// Traefik's own active check as well: it has no failure threshold, so one
+// answer slower than its timeout took a replica out, and under load, when
+// every replica answers slowly, all of them (CI: 138 of 1,046 requests
+// "503 no available server" in a release; a 13 s database stall: every
+// request for seconds, even those that need no database).
 //
 // The retry and the passive health check cover a replica's stop: between
 // uvicorn's SIGTERM (it stops accepting at once) and Traefik dropping the
 // container on Docker's die event, Traefik still sends it requests. Three
-// failed attempts take the replica out of the balancer and later attempts
-// go elsewhere (the measurements are in the README's Tests section).
-// Traefik retries only when a replica could not be reached, never after
-// one answered; a 5xx answer counts as a passive failure too, and the 1 s
-// active check brings a replica back as soon as it is ready again.
+// failed attempts take the replica out of the balancer for 5 s and later
+// attempts go elsewhere (the measurements are in the README's Tests
+// section). Traefik retries only when a replica could not be reached,
+// never after one answered.
 //
 // The replicas also carry the service label Traefik's provider is
 // constrained to, the body limit nginx applies (proxy.bodyLimit, as a
@@ -61,8 +72,6 @@ func TraefikLabels(s service.Spec, network, bodyLimit string) map[string]string 
 		mw + "-hsts.headers.stsincludesubdomains":                      "true",
 		mw + "-hsts.headers.contenttypenosniff":                        "true",
 		svc + ".server.port":                                           fmt.Sprint(s.Port),
-		svc + ".healthcheck.path":                                      s.Health.ReadyPath,
-		svc + ".healthcheck.interval":                                  "1s",
 		svc + ".passivehealthcheck.maxfailedattempts":                  "3",
 		svc + ".passivehealthcheck.failurewindow":                      "5s",
 		"traefik.http.middlewares." + retry + ".retry.attempts":        "6",

@@ -206,6 +206,44 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		}
 	})
 
+	// A database that stalls without going away (a stuck disk, a long
+	// lock) makes every readiness answer wait. Traefik's own active check
+	// took each replica out after one 5 s timeout, one after the other,
+	// and then answered "503 no available server" to every request, even
+	// those that need no database. Docker's probe counts three timeouts
+	// in a row (3 s each, a probe every 6 s while it waits): a 12 s stall
+	// does not take a replica out, a longer outage would.
+	t.Run("a 12 s database stall keeps the replicas in the balancer", func(t *testing.T) {
+		db := r.d.IDs[p+"-db"]
+		run := steadyLoad(client, base+"/health/live")
+		time.Sleep(time.Second)
+		if err := r.engine.Pause(r.ctx, db); err != nil {
+			run.Stop()
+			t.Fatal(err)
+		}
+		time.Sleep(12 * time.Second)
+		if err := r.engine.Unpause(r.ctx, db); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(2 * time.Second)
+		res := run.Stop()
+		t.Logf("live endpoint through Traefik under 50 req/s, database stalled 12 s: %s", res)
+		if res.Failed > 0 {
+			t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Errors)
+		}
+		waitFor(t, "ready through Traefik after the stall", 30*time.Second, func() error {
+			r, err := client.Get(base + "/health/ready")
+			if err != nil {
+				return err
+			}
+			r.Body.Close()
+			if r.StatusCode != 200 {
+				return fmt.Errorf("status %d", r.StatusCode)
+			}
+			return nil
+		})
+	})
+
 	// The bound of 2% lies between what the labels' retry and passive check
 	// with the 500 ms dial timeout and the replicas' drain lose (0 of
 	// 500-680) and what Traefik loses without them (4-8%, see the README's

@@ -242,6 +242,17 @@ func (e *Engine) Stop(ctx context.Context, id string, timeout int) error {
 	return e.post(ctx, "/containers/"+id+"/stop", url.Values{"t": {fmt.Sprint(timeout)}}, nil, nil)
 }
 
+// Pause freezes every process of a container (the cgroup freezer) and
+// Unpause thaws them: a database that stalls without going away, as one
+// does on a stuck disk or a long lock, its connections open and silent.
+func (e *Engine) Pause(ctx context.Context, id string) error {
+	return e.post(ctx, "/containers/"+id+"/pause", nil, nil, nil)
+}
+
+func (e *Engine) Unpause(ctx context.Context, id string) error {
+	return e.post(ctx, "/containers/"+id+"/unpause", nil, nil, nil)
+}
+
 // Crash ends the container's main process with SIGKILL from the host, as
 // the kernel's OOM killer or a segfault does. Docker's own kill would not
 // do: Docker 20.10 counts it as a stop by hand, and the restart policy,
