@@ -51,8 +51,8 @@ var Keys = []Key{
 	{"app.shutdownGraceSeconds", "integer", 30, false, "seconds between SIGTERM and SIGKILL for in-flight requests to finish"},
 	{"app.proxyHeaders", "boolean", true, false, "trust X-Forwarded-* from the proxy (single server: its network only)"},
 
-	{"health.livePath", "string", "/health/live", false, "liveness endpoint: restart when it fails"},
-	{"health.readyPath", "string", "/health/ready", false, "readiness endpoint: no traffic while it fails"},
+	{"health.livePath", "string", "/health/live", false, "liveness endpoint: Kubernetes restarts a pod when it fails (a single server restarts a container when it exits)"},
+	{"health.readyPath", "string", "/health/ready", false, "readiness endpoint: no traffic while it fails; a release waits for it (single server: the containers' Docker healthcheck)"},
 
 	{"migration.strategy", "string", "job", false, "job (one run per release, gates the app), init-container (Kubernetes, every pod) or none"},
 	{"migration.command", "array", []any{"alembic", "upgrade", "head"}, false, "exec-form migration command"},
