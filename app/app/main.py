@@ -25,6 +25,7 @@ async def lifespan(app):
     cfg = settings.load()
     logs.setup(cfg.log_level)
     app.state.engine = db.make_engine(cfg.database_url)
+    app.state.ready_until = 0.0
     metrics.mark_started()
     log.info("started")
     yield
@@ -65,15 +66,28 @@ def live():
     return {"status": "alive"}
 
 
+# How long a "ready" verdict is reused before the database is asked again.
+# A check costs four round trips and Alembic's inspection: asked for every
+# probe, balancer check and monitor (a test sent 50 a second) it was the
+# busiest thing two 0.5-CPU replicas did, and slow readiness answers are
+# what take replicas out of a balancer. A failure is never reused: a
+# replica turns ready the moment it is, and stops being so within a second.
+READY_REUSE_SECONDS = 1.0
+
+
 @app.get("/health/ready")
 def ready(request: Request, response: Response):
     """The database answers and the schema is at the migrations head."""
-    reason = db.readiness(request.app.state.engine)
+    state = request.app.state
+    if time.monotonic() < state.ready_until:
+        return {"status": "ready"}
+    reason = db.readiness(state.engine)
     metrics.database_up.set(0 if reason and reason.startswith("database unreachable") else 1)
     if reason:
         metrics.ready.inc()
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return {"status": "not ready", "reason": reason}
+    state.ready_until = time.monotonic() + READY_REUSE_SECONDS
     return {"status": "ready"}
 
 

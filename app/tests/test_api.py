@@ -29,6 +29,27 @@ def test_ready_waits_for_migrations(client, empty_database):
     assert r.status_code == 200 and r.json() == {"status": "ready"}
 
 
+def test_ready_reuses_a_ready_verdict_for_a_second(client, empty_database, monkeypatch):
+    """A probe storm asks the database once a second per worker; a failure
+    is asked again every time, so a replica turns ready at once."""
+    from app import db, main
+    calls = []
+    real = db.readiness
+    monkeypatch.setattr(db, "readiness", lambda engine: calls.append(1) or real(engine))
+    assert client.get("/health/ready").status_code == 503
+    assert client.get("/health/ready").status_code == 503
+    assert len(calls) == 2
+    migrate(empty_database)
+    for _ in range(5):
+        assert client.get("/health/ready").status_code == 200
+    assert len(calls) == 3
+    monkeypatch.setattr(main, "READY_REUSE_SECONDS", 0.0)
+    client.app.state.ready_until = 0.0
+    client.get("/health/ready")
+    client.get("/health/ready")
+    assert len(calls) == 5
+
+
 def stamp(url, revision):
     engine = create_engine(url, future=True)
     with engine.begin() as conn:
