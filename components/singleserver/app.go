@@ -138,13 +138,13 @@ func (b *builder) buildApps() error {
 		}
 		labels = append(labels, b.traefikLabels()...)
 		app, err := docker.NewContainer(b.ctx, b.name+"-"+role, b.hardened(&docker.ContainerArgs{
-			Name:                pulumi.String(b.dockerName(role)),
-			Image:               b.appImage,
-			Command:             pulumi.ToStringArray(b.appCommand()),
-			Envs:                pulumi.ToStringArray(envs),
-			Volumes:             docker.ContainerVolumeArray{b.secrets.mount},
-			Labels:              labels,
-			NetworksAdvanced:    b.privateNetwork(b.upstreamHost()),
+			Name:             pulumi.String(b.dockerName(role)),
+			Image:            b.appImage,
+			Command:          pulumi.ToStringArray(b.appCommand()),
+			Envs:             pulumi.ToStringArray(envs),
+			Volumes:          docker.ContainerVolumeArray{b.secrets.mount},
+			Labels:           labels,
+			NetworksAdvanced: b.privateNetwork(b.upstreamHost()),
 			// Readiness, not liveness: Docker restarts a container whose
 			// process exits, never one that fails its probe, so here the
 			// probe's only consumers are those that ask "can it serve": a
