@@ -512,7 +512,7 @@ func TestTraefikWithACME(t *testing.T) {
 		// A gone replica's address must not hold requests for Go's 30 s
 		// dial timeout (the real-Docker release test lost 5-8% without).
 		"--serverstransport.forwardingtimeouts.dialtimeout=500ms", "--providers.providersthrottleduration=500ms",
-		// A replica taken out of the balancer is logged with the reason.
+		// Warnings reach the log, not only errors.
 		"--log.level=WARN"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("traefik command lacks %s", want)

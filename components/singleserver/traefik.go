@@ -12,7 +12,7 @@ import (
 )
 
 // traefikLabels route the replicas through Traefik's Docker provider; it
-// sends traffic only to healthy containers and checks readiness itself.
+// sends traffic only to containers Docker reports healthy (ready).
 func (b *builder) traefikLabels() docker.ContainerLabelArray {
 	labels := b.traefikLabelMap()
 	var out docker.ContainerLabelArray
@@ -40,8 +40,8 @@ func (b *builder) traefikLabelMap() map[string]string {
 // Traefik's own active check as well: it has no failure threshold, so one
 // answer slower than its timeout took a replica out, and under load, when
 // every replica answers slowly, all of them (CI: 138 of 1,046 requests
-// "503 no available server" in a release; a 13 s database stall: every
-// request for seconds, even those that need no database).
+// "503 no available server" in a release; a 12 s database stall: 88 of
+// 755 requests, all of them to the live endpoint, which needs no database).
 //
 // The retry and the passive health check cover a replica's stop: between
 // uvicorn's SIGTERM (it stops accepting at once) and Traefik dropping the
@@ -108,8 +108,10 @@ func TraefikCommand(service string, t service.TLS) []string {
 		"--certificatesresolvers.letsencrypt.acme.email=" + t.ACMEEmail,
 		"--certificatesresolvers.letsencrypt.acme.storage=" + acmeDir + "/acme.json",
 		"--ping=true",
-		// Warnings too (Traefik's default is errors only): a failed health
-		// check that takes a replica out of the balancer says why.
+		// Warnings too (Traefik's default is errors only), in `docker logs`.
+		// Added for its active health check's "Health check failed", which
+		// went with that check; what it prints now is configuration and
+		// provider warnings (one at start, about encoded characters).
 		"--log.level=WARN",
 		// A replica that is gone leaves an address nobody answers: a
 		// connect waits out Go's 30 s dial timeout, through every retry,
