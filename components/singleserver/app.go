@@ -152,7 +152,7 @@ func (b *builder) buildApps() error {
 			// Kubernetes rollout waits for readiness), and Traefik routes
 			// only to healthy containers. Three failures in a row, as a
 			// readiness probe's failureThreshold, before it counts.
-			Healthcheck:         healthcheck(httpProbe(s.Port, s.Health.ReadyPath)...),
+			Healthcheck:         appHealthcheck(s.Port, s.Health.ReadyPath),
 			Restart:             pulumi.String("unless-stopped"),
 			StopSignal:          pulumi.String("SIGTERM"),
 			StopTimeout:         pulumi.Int(stopSeconds),

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -43,11 +44,41 @@ func (b *builder) logOptions() pulumi.StringMap {
 // cost about 90 ms of CPU each time (6% of a 0.5-CPU replica, measured by
 // the benchmark as CPU per request). Without site (-S) and with a bare
 // socket it costs about 30 ms.
-func httpProbe(port int, path string) []string {
-	return []string{"python3", "-I", "-S", "-c", fmt.Sprintf("import socket,sys\n"+
-		"s=socket.create_connection(('127.0.0.1',%d),2)\n"+
+//
+// While the port refuses connections (nothing serves yet: the replica
+// supervisor's workers listen only once they serve) the probe keeps
+// trying, every 100 ms for up to startWait, instead of failing at once.
+// Docker 20.10, the engine Debian ships, has no start_interval: it probes
+// every interval (3 s) from the start, a restart's too, so a probe that
+// failed at once left a replica that came up just after it unhealthy for
+// another interval plus the probe's own time. Under load a replica killed
+// by SIGKILL was healthy again only after 13.4 s (restart at +1.8 s,
+// probes at +4.8 and +8.9 s failing, +12.7 s passing). A waiting probe
+// passes the moment a worker answers ready. A 503 or any other answer
+// still fails at once: waiting covers only "not serving yet".
+func httpProbe(port int, path string, startWait time.Duration) []string {
+	return []string{"python3", "-I", "-S", "-c", fmt.Sprintf("import socket,sys,time\n"+
+		"t=time.monotonic()+%g\n"+
+		"while 1:\n"+
+		" try:s=socket.create_connection(('127.0.0.1',%d),2);break\n"+
+		" except ConnectionRefusedError:\n"+
+		"  if time.monotonic()>t:raise\n"+
+		"  time.sleep(.1)\n"+
 		"s.sendall(b'GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n')\n"+
-		"sys.exit(0 if s.makefile('rb').readline().split()[1:2]==[b'200'] else 1)", port, path)}
+		"sys.exit(0 if s.makefile('rb').readline().split()[1:2]==[b'200'] else 1)", startWait.Seconds(), port, path)}
+}
+
+// appProbeStartWait is how long the replicas' probe waits for a refusing
+// port (see httpProbe): longer than a replica's start takes on a busy
+// two-core machine (about 7 s seen), well inside the start period.
+const appProbeStartWait = 10 * time.Second
+
+// appHealthcheck is the replicas' probe: healthcheck's, with a timeout
+// that leaves the probe its start wait and then its 2 s socket timeout.
+func appHealthcheck(port int, path string) docker.ContainerHealthcheckArgs {
+	h := healthcheck(httpProbe(port, path, appProbeStartWait)...)
+	h.Timeout = pulumi.String((appProbeStartWait + 3*time.Second).String())
+	return h
 }
 
 // healthcheck is every long-running container's probe but the backup's.

@@ -177,6 +177,23 @@ func freePort(t *testing.T) int {
 }
 
 // waitFor polls cond until it holds or within passes.
+// probeTimeline tells Docker's last healthchecks of a container, each as
+// when it started after since, how long it took and how it ended.
+func probeTimeline(st dockerplan.Inspected, since time.Time) string {
+	if st.State.Health == nil {
+		return "no healthcheck"
+	}
+	var parts []string
+	for _, p := range st.State.Health.Log {
+		out, _, _ := strings.Cut(strings.TrimSpace(p.Output), "\n")
+		if len(out) > 60 {
+			out = out[:60]
+		}
+		parts = append(parts, fmt.Sprintf("probe at +%s took %s: exit %d %s", p.Start.Sub(since).Round(10*time.Millisecond), p.End.Sub(p.Start).Round(10*time.Millisecond), p.ExitCode, out))
+	}
+	return strings.Join(parts, "; ")
+}
+
 func waitFor(t *testing.T, what string, within time.Duration, cond func() error) time.Duration {
 	t.Helper()
 	start := time.Now()

@@ -223,6 +223,9 @@ func TestAppContainers(t *testing.T) {
 		}
 		app.Equal(t, "healthcheck.interval", "3s")
 		app.Equal(t, "healthcheck.retries", 3)
+		// The probe waits up to 10 s for a starting replica to serve, then
+		// has its 2 s socket timeout: Docker must not cut it short.
+		app.Equal(t, "healthcheck.timeout", "13s")
 		app.Equal(t, "capabilities.drops", []any{"ALL"})
 		app.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-app"})
 	}

@@ -140,7 +140,23 @@ type State struct {
 	Running  bool
 	ExitCode int
 	Pid      int
-	Health   *struct{ Status string }
+	// StartedAt is the last start, a restart policy's too.
+	StartedAt time.Time
+	Health    *Health
+}
+
+// Health is Docker's healthcheck state: the verdict and its last probes
+// (Docker keeps five), so a test can say where a slow start went.
+type Health struct {
+	Status string
+	Log    []Probe
+}
+
+// Probe is one healthcheck run.
+type Probe struct {
+	Start, End time.Time
+	ExitCode   int
+	Output     string
 }
 
 // Inspected is the part of a container's inspection the callers read.
