@@ -1,6 +1,7 @@
 """The example service: health, a small resource in PostgreSQL, metrics."""
 import logging
 import socket
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -26,6 +27,9 @@ async def lifespan(app):
     logs.setup(cfg.log_level)
     app.state.engine = db.make_engine(cfg.database_url)
     app.state.ready_until = 0.0
+    app.state.ready_check = threading.Lock()
+    app.state.ready_check_started = 0.0
+    app.state.ready_reason = "not checked yet"
     metrics.mark_started()
     log.info("started")
     yield
@@ -61,8 +65,12 @@ async def observe(request: Request, call_next):
 
 
 @app.get("/health/live")
-def live():
-    """The process is up."""
+async def live():
+    """The process is up. A coroutine, so it answers on the event loop: a
+    plain def waits for one of the thread pool's 40 threads, and when they
+    all wait on the database (a restart of it, a full connection pool) the
+    live endpoint timed out with them, and a liveness probe would restart
+    replicas that were only waiting."""
     return {"status": "alive"}
 
 
@@ -75,19 +83,51 @@ def live():
 READY_REUSE_SECONDS = 1.0
 
 
+# How long other readiness requests answer with the last verdict while one
+# asks the database; after that they say the check is slow.
+READY_CHECK_PATIENCE_SECONDS = 2.0
+
+
 @app.get("/health/ready")
 def ready(request: Request, response: Response):
-    """The database answers and the schema is at the migrations head."""
+    """The database answers and the schema is at the migrations head.
+
+    One check at a time per worker: while one request asks the database,
+    the others answer at once with the last verdict (for up to
+    READY_CHECK_PATIENCE_SECONDS, then "not ready"), instead of each
+    taking a thread and a pooled connection and waiting as long. While
+    the database restarts, a check waits for a name lookup that fails
+    (1 s on the single server, 10 s without its DNS options) or a
+    connection timeout: at 50 readiness requests a second, a monitor's
+    or a balancer's, the pool's 40 threads would all be waiting, and
+    every other plain-def route behind them."""
     state = request.app.state
-    if time.monotonic() < state.ready_until:
+    now = time.monotonic()
+    if now < state.ready_until:
         return {"status": "ready"}
-    reason = db.readiness(state.engine)
-    metrics.database_up.set(0 if reason and reason.startswith("database unreachable") else 1)
+    if not state.ready_check.acquire(blocking=False):
+        running = now - state.ready_check_started
+        reason = state.ready_reason
+        if running >= READY_CHECK_PATIENCE_SECONDS:
+            reason = f"database check running for {running:.1f} s"
+        return verdict(reason, response)
+    try:
+        state.ready_check_started = now
+        reason = db.readiness(state.engine)
+        metrics.database_up.set(0 if reason and reason.startswith("database unreachable") else 1)
+        state.ready_reason = reason
+        if not reason:
+            state.ready_until = time.monotonic() + READY_REUSE_SECONDS
+    finally:
+        state.ready_check.release()
+    return verdict(reason, response)
+
+
+def verdict(reason, response):
     if reason:
         metrics.ready.inc()
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return {"status": "not ready", "reason": reason}
-    state.ready_until = time.monotonic() + READY_REUSE_SECONDS
     return {"status": "ready"}
 
 

@@ -50,6 +50,40 @@ def test_ready_reuses_a_ready_verdict_for_a_second(client, empty_database, monke
     assert len(calls) == 5
 
 
+def test_ready_asks_the_database_once_at_a_time(client, empty_database, monkeypatch):
+    """While one readiness check waits on the database (a restart of it: a
+    name that does not resolve, a pool with no free connection), the other
+    readiness requests answer at once with the last verdict, and "not
+    ready" once the check has run too long; they never queue behind it for
+    a thread and a connection."""
+    import threading
+    import time
+    from app import db, main
+    migrate(empty_database)
+    assert client.get("/health/ready").status_code == 200
+    client.app.state.ready_until = 0.0
+    release, calls = threading.Event(), []
+    monkeypatch.setattr(db, "readiness", lambda engine: calls.append(1) or release.wait(10) and None)
+    first = threading.Thread(target=client.get, args=("/health/ready",))
+    first.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls, "the first readiness request never asked the database"
+        started = time.monotonic()
+        r = client.get("/health/ready")
+        assert time.monotonic() - started < 1, "a readiness request waited for the one in flight"
+        assert r.status_code == 200 and r.json() == {"status": "ready"}
+        monkeypatch.setattr(main, "READY_CHECK_PATIENCE_SECONDS", 0.0)
+        r = client.get("/health/ready")
+        assert r.status_code == 503 and r.json()["reason"].startswith("database check running for")
+        assert len(calls) == 1
+    finally:
+        release.set()
+        first.join()
+
+
 def stamp(url, revision):
     engine = create_engine(url, future=True)
     with engine.begin() as conn:

@@ -113,6 +113,29 @@ def test_the_infrastructure_command_serves_health_and_proxy_headers(server):
     assert (seen["scheme"], seen["client"]) == ("https", "203.0.113.9")
 
 
+def test_live_answers_while_every_worker_thread_is_busy(server):
+    """Plain-def routes run on a pool of 40 threads per worker. With every
+    thread of both workers busy (here slow requests; in production, requests
+    waiting on a database that restarts), the live endpoint still answers
+    at once: it runs on the event loop."""
+    _, base = server
+    def occupy():
+        with contextlib.suppress(OSError):  # those queued behind the pool time out
+            get(base + "/_meta/slow?seconds=4")
+    slow = [threading.Thread(target=occupy) for _ in range(200)]
+    for t in slow:
+        t.start()
+    try:
+        time.sleep(1)
+        started = time.monotonic()
+        assert get(base + "/health/live") == (200, {"status": "alive"})
+        took = time.monotonic() - started
+        assert took < 1, f"the live endpoint answered after {took:.1f} s, behind the busy thread pool"
+    finally:
+        for t in slow:
+            t.join()
+
+
 def test_sigterm_stops_within_the_grace_period_and_closes_the_pool(server):
     proc, _ = server
     started = time.monotonic()

@@ -51,8 +51,22 @@ func (b *builder) hardened(args *docker.ContainerArgs) *docker.ContainerArgs {
 	args.Ulimits = docker.ContainerUlimitArray{docker.ContainerUlimitArgs{Name: pulumi.String("nproc"), Soft: pulumi.Int(maxProcesses), Hard: pulumi.Int(maxProcesses)}}
 	args.LogDriver = pulumi.String(b.logDriver())
 	args.LogOpts = b.logOptions()
+	if b.privateIsInternal() {
+		args.DnsOpts = pulumi.ToStringArray(internalDNSOptions)
+	}
 	return args
 }
+
+// internalDNSOptions make a name lookup that cannot succeed fail in 1 s
+// instead of 10. On an internal network Docker's DNS forwards a name it
+// does not know to the host's resolvers, through a network with no way
+// out, and glibc waits its 5 s timeout twice ("Temporary failure in name
+// resolution" after 10.02 s, measured in the app image on Docker 20.10;
+// with these, after 1.05 s). The database's name is such a name while its
+// container is stopped (a restart, an upgrade): each connection attempt
+// in that time, each readiness check among them, held a worker thread
+// 10 s.
+var internalDNSOptions = []string{"timeout:1", "attempts:1"}
 
 // maxProcesses bounds the app user's processes and threads.
 const maxProcesses = 4096

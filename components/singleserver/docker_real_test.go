@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,23 @@ func TestSingleServerOnRealDocker(t *testing.T) {
 	t.Run("the app runs as non-root", func(t *testing.T) {
 		if uid := r.exec(app, "id", "-u"); uid != "10001" {
 			t.Errorf("the app runs as uid %s", uid)
+		}
+	})
+
+	// What the app's connection attempts meet while the database's
+	// container is stopped: its name is unknown, and on the internal
+	// network Docker's DNS has nowhere to ask. glibc's defaults waited
+	// 10 s for that answer; internalDNSOptions, 1 s.
+	t.Run("a name that does not resolve fails within 2 s", func(t *testing.T) {
+		took := r.exec(app, "python3", "-c", `import socket, time
+start = time.monotonic()
+try:
+    socket.getaddrinfo("stopped-database.invalid", 5432)
+    print("resolved")
+except socket.gaierror:
+    print(round(time.monotonic() - start, 2))`)
+		if secs, err := strconv.ParseFloat(took, 64); err != nil || secs > 2 {
+			t.Errorf("a lookup of a name nobody has: %s s, want a failure within 2 s", took)
 		}
 	})
 

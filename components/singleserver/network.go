@@ -34,6 +34,10 @@ func PlanAddresses(subnet string) (addressPlan, error) {
 	}, nil
 }
 
+// privateIsInternal: the private network has no way out unless the
+// database is external and the app must reach it.
+func (b *builder) privateIsInternal() bool { return b.args.Service.Database.Mode != "external" }
+
 // buildNetworks creates the private network of proxy, app and database,
 // and the edge network on which the proxy alone publishes ports. The private
 // network is internal (no route to or from outside) unless the database is
@@ -46,7 +50,7 @@ func (b *builder) buildNetworks() error {
 	b.private, err = docker.NewNetwork(b.ctx, b.name+"-private", &docker.NetworkArgs{
 		Name:     pulumi.String(b.dockerName("private")),
 		Driver:   pulumi.String("bridge"),
-		Internal: pulumi.Bool(b.args.Service.Database.Mode != "external"),
+		Internal: pulumi.Bool(b.privateIsInternal()),
 		IpamConfigs: docker.NetworkIpamConfigArray{docker.NetworkIpamConfigArgs{
 			Subnet:  pulumi.String(b.net.Subnet),
 			IpRange: pulumi.String(b.net.DynamicRange),

@@ -226,6 +226,9 @@ func TestAppContainers(t *testing.T) {
 		// The probe waits up to 10 s for a starting replica to serve, then
 		// has its 2 s socket timeout: Docker must not cut it short.
 		app.Equal(t, "healthcheck.timeout", "13s")
+		// The private network is internal: a name that does not resolve
+		// (the database's, while it restarts) fails in 1 s, not 10.
+		app.Equal(t, "dnsOpts", []any{"timeout:1", "attempts:1"})
 		app.Equal(t, "capabilities.drops", []any{"ALL"})
 		app.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-app"})
 	}

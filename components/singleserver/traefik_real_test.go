@@ -231,17 +231,7 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		if res.Failed > 0 {
 			t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Errors)
 		}
-		waitFor(t, "ready through Traefik after the stall", 30*time.Second, func() error {
-			r, err := client.Get(base + "/health/ready")
-			if err != nil {
-				return err
-			}
-			r.Body.Close()
-			if r.StatusCode != 200 {
-				return fmt.Errorf("status %d", r.StatusCode)
-			}
-			return nil
-		})
+		waitFor(t, "ready through Traefik after the stall", 30*time.Second, answers200(client, base+"/health/ready"))
 	})
 
 	// The bound of 2% lies between what the labels' retry and passive check
@@ -304,4 +294,19 @@ func certPool(t *testing.T, pemText string) *x509.CertPool {
 		t.Fatal("no certificate in the PEM text")
 	}
 	return pool
+}
+
+// answers200 is a waitFor condition: url answers 200.
+func answers200(client *http.Client, url string) func() error {
+	return func() error {
+		r, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		r.Body.Close()
+		if r.StatusCode != 200 {
+			return fmt.Errorf("status %d", r.StatusCode)
+		}
+		return nil
+	}
 }

@@ -128,6 +128,7 @@ type HostConfig struct {
 	Ulimits        []Ulimit                 `json:"Ulimits,omitempty"`
 	ShmSize        int64                    `json:"ShmSize,omitempty"`
 	NetworkMode    string                   `json:"NetworkMode,omitempty"`
+	DNSOptions     []string                 `json:"DnsOptions,omitempty"`
 }
 
 type PortBinding struct {
@@ -279,7 +280,7 @@ var containerInputs = []string{"name", "image", "command", "entrypoints", "envs"
 	"stopSignal", "stopTimeout", "destroyGraceSeconds", "uploads", "networksAdvanced", "ports", "volumes", "tmpfs",
 	"restart", "memory", "memorySwap", "cpus", "logDriver", "logOpts", "securityOpts", "capabilities", "wait",
 	"waitTimeout", "mustRun", "attach", "logs", "rm", "readOnly", "init", "ulimits", "shmSize",
-	"start", "networkMode"}
+	"start", "networkMode", "dnsOpts"}
 
 func container(r mocktest.Resource, in map[string]any) (Container, error) {
 	c := Container{Logical: r.Name, Name: str(in["name"])}
@@ -326,6 +327,7 @@ func container(r mocktest.Resource, in map[string]any) (Container, error) {
 	}
 	hc.LogConfig = LogConfig{Type: str(in["logDriver"]), Config: strMap(in["logOpts"])}
 	hc.SecurityOpt = strs(in["securityOpts"])
+	hc.DNSOptions = strs(in["dnsOpts"])
 	if capabilities, ok := in["capabilities"].(map[string]any); ok {
 		hc.CapAdd, hc.CapDrop = strs(capabilities["adds"]), strs(capabilities["drops"])
 	}
