@@ -211,8 +211,9 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	// took each replica out after one 5 s timeout, one after the other,
 	// and then answered "503 no available server" to every request, even
 	// those that need no database. Docker's probe counts three timeouts
-	// in a row (3 s each, a probe every 6 s while it waits): a 12 s stall
-	// does not take a replica out, a longer outage would.
+	// in a row (its 2 s socket timeout each, the app's readiness waiting
+	// 3 s: a probe every 5 s while it waits): a 12 s stall does not take a
+	// replica out, a longer outage would.
 	t.Run("a 12 s database stall keeps the replicas in the balancer", func(t *testing.T) {
 		db := r.d.IDs[p+"-db"]
 		run := steadyLoad(client, base+"/health/live")
