@@ -117,6 +117,9 @@ def test_items(client, empty_database):
     assert [i["name"] for i in client.get("/items").json()] == ["first"]
     assert client.get("/items/999999").status_code == 404
     assert client.post("/items", json={"description": "no name"}).status_code == 422
+    # The name column holds 200 characters: one more is a 422, not a 500.
+    assert client.post("/items", json={"name": "x" * 200}).status_code == 201
+    assert client.post("/items", json={"name": "x" * 201}).status_code == 422
 
 
 def test_metrics_count_requests(client):
