@@ -21,8 +21,10 @@ import (
 // Pulumi home, before the engine would look for it. kubernetes: the
 // toolchain's build (that commit of provider/v4, stamped 4.25.0) is
 // installed when missing, its build announced on progress. docker: it
-// cannot be built here, so when it is missing and cannot be downloaded,
-// this stops with the command that installs it.
+// cannot be built here; when it is missing it is installed from the file
+// that $FASTAPI_INFRA_DOCKER_PLUGIN names, else downloaded as the CLI
+// does, and when neither works this stops with the command that installs
+// it.
 func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architecture, progress io.Writer) error {
 	name, version := "docker", toolchain.PulumiDockerVersion
 	if arch == stacks.Kubernetes {
@@ -39,6 +41,17 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 		}
 		return pluginInstall(ctx, ws, "resource", name, "v"+version, "--file", tools["kubernetes-plugin"])
 	}
+	if file, ok, err := toolchain.PluginFile(toolchain.DockerPluginEnv); err != nil {
+		return fmt.Errorf("the docker provider plugin: %w\nNothing was changed.", err)
+	} else if ok {
+		if progress != nil {
+			fmt.Fprintf(progress, "fastapi-infra: installing the docker provider plugin v%s from %s ($%s) into %s\n", version, file, toolchain.DockerPluginEnv, pluginDir(ws))
+		}
+		if err := pluginInstall(ctx, ws, "resource", name, "v"+version, "--file", file); err != nil {
+			return fmt.Errorf("installing the docker provider plugin from $%s: %w\nNothing was changed.", toolchain.DockerPluginEnv, err)
+		}
+		return nil
+	}
 	// Try the ordinary download once, briefly: offline it fails at once.
 	dl, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
@@ -46,9 +59,10 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 		return nil
 	}
 	return fmt.Errorf(`the %s architecture needs the Pulumi docker provider plugin v%s, which is not installed in %s and cannot be downloaded here.
-Nothing was changed. Install it from a binary built elsewhere (pulumi-resource-docker v%s), then run this again:
-    pulumi plugin install resource docker v%s --file <path to pulumi-resource-docker>`,
-		arch, version, pluginDir(ws), version, version)
+Nothing was changed. Install it from the release tarball or a binary built elsewhere, then run this again:
+    %s
+or name that file in $%s and run this again.`,
+		arch, version, pluginDir(ws), toolchain.DockerPluginInstall(), toolchain.DockerPluginEnv)
 }
 
 // hasPlugin reads the plugin folder dir with the SDK's own reader (what

@@ -110,6 +110,8 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 	})
 
 	t.Run("no docker provider plugin", func(t *testing.T) {
+		// As on a machine that was given no plugin file.
+		t.Setenv(toolchain.DockerPluginEnv, "")
 		s := openBare(t, "dev")
 		err := deploy.EnsurePlugin(ctx, s.Workspace(), deploy.Architecture(stackConfig(t, s)), io.Discard)
 		if err == nil {
@@ -122,8 +124,8 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 			}
 			t.Fatalf("EnsurePlugin accepted, but no docker plugin v%s is installed (%v)", toolchain.PulumiDockerVersion, perr)
 		}
-		want := "pulumi plugin install resource docker v" + toolchain.PulumiDockerVersion + " --file <path to pulumi-resource-docker>"
-		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Nothing was changed") {
+		want := toolchain.DockerPluginInstall()
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Nothing was changed") || !strings.Contains(err.Error(), "$"+toolchain.DockerPluginEnv) {
 			t.Fatalf("EnsurePlugin: %v", err)
 		}
 		// Nothing was touched: the stack has no update in its history.
@@ -132,6 +134,37 @@ func TestDriverStopsBeforeTouchingAnything(t *testing.T) {
 			t.Errorf("history after the refusal: %d entries, %v", len(hist), herr)
 		}
 	})
+}
+
+// TestDockerPluginFromAFile: where the plugin server cannot be reached,
+// the driver installs the docker provider plugin from the file that
+// $FASTAPI_INFRA_DOCKER_PLUGIN names (./run-tests names ../shared/plugins'
+// tarball), into the stack's Pulumi home, and a second call finds it there.
+func TestDockerPluginFromAFile(t *testing.T) {
+	ctx := context.Background()
+	if _, ok, err := toolchain.PluginFile(toolchain.DockerPluginEnv); err != nil || !ok {
+		t.Fatalf("$%s must name the docker provider plugin's tarball for the real-engine tests (./run-tests sets it from ../shared/plugins): %v", toolchain.DockerPluginEnv, err)
+	}
+	s := openBare(t, "dev")
+	var progress strings.Builder
+	if err := deploy.EnsurePlugin(ctx, s.Workspace(), deploy.Architecture(stackConfig(t, s)), &progress); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(progress.String(), "installing the docker provider plugin v"+toolchain.PulumiDockerVersion+" from ") {
+		t.Errorf("progress: %q", progress.String())
+	}
+	plugins, err := s.Workspace().ListPlugins(ctx)
+	found := false
+	for _, p := range plugins {
+		found = found || p.Name == "docker" && p.Version != nil && p.Version.String() == toolchain.PulumiDockerVersion
+	}
+	if err != nil || !found {
+		t.Fatalf("after the install: %+v, %v", plugins, err)
+	}
+	progress.Reset()
+	if err := deploy.EnsurePlugin(ctx, s.Workspace(), deploy.Architecture(stackConfig(t, s)), &progress); err != nil || progress.Len() != 0 {
+		t.Errorf("a second EnsurePlugin: %v, %q (want nothing to do)", err, progress.String())
+	}
 }
 
 // TestSelectAndReadMakesAMissingStack: the driver reads the config and the
