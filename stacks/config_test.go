@@ -188,6 +188,8 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:db.host: is required for db.mode external (the managed database's host name)`},
 		{"app role that owns the database", "dev", set("db.appUser", "app"),
 			`fastapi-infra:db.appUser: is db.user ("app"): the app must not connect as the role that owns the database and runs the migrations; give another role, or leave it empty`},
+		{"app role too long for its logins", "dev", set("db.appUser", strings.Repeat("a", 53)),
+			`fastapi-infra:db.appUser: is 53 characters ("` + strings.Repeat("a", 53) + `", <db.user>_rw when not set); a single server's app logs in as it plus an 11-character suffix, and PostgreSQL names have at most 63: give one of at most 52`},
 		{"app role not an identifier", "dev", set("db.appUser", "app-rw"),
 			`fastapi-infra:db.appUser: must be a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw, got "app-rw"`},
 		{"external app role without its password", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("dbAppPassword")) },

@@ -141,6 +141,8 @@ func deploySingleServer(ctx *pulumi.Context, c *Config) error {
 		LogOptions:    c.Logging.Options,
 		Logs:          c.logStore(),
 		Monitoring:    mon,
+		// The engine's, so that a feature it lacks is never asked for.
+		EngineAPIVersion: c.engineAPIVersion(ctx),
 	}, pulumi.Providers(prov))
 	if err != nil {
 		return err

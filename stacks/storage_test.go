@@ -1,16 +1,19 @@
 package stacks
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/internal/cluster"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 )
 
 func TestMain(m *testing.M) {
 	ConnectCluster = Fixed(cluster.StorageClass{Name: "standard", Default: true})
+	EngineAPIVersion = func(context.Context, string) (string, error) { return singleserver.MinEngineAPI, nil }
 	os.Exit(m.Run())
 }
 

@@ -301,6 +301,9 @@ func (c *Config) validateDatabase(p *problems, prod bool) {
 	}
 }
 
+// maxAppUser leaves room for the suffix of a single server's app logins.
+const maxAppUser = 63 - 11
+
 // validateDatabaseAccess checks how the app and its migrations reach the
 // database: the app's own role, and TLS that verifies an external server.
 func (c *Config) validateDatabaseAccess(p *problems, prod bool) {
@@ -309,6 +312,11 @@ func (c *Config) validateDatabaseAccess(p *problems, prod bool) {
 		p.match("db.appUser", c.DB.AppUser, sqlName, "a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw")
 		if c.DB.AppUser == c.DB.User {
 			p.add("db.appUser", "is db.user (%q): the app must not connect as the role that owns the database and runs the migrations; give another role, or leave it empty", c.DB.User)
+		}
+		// A single server's app logs in as <db.appUser>_<10 characters>,
+		// one login per rotation; PostgreSQL names are at most 63 bytes.
+		if c.Architecture == SingleServer && !external && len(c.DB.AppUser) > maxAppUser {
+			p.add("db.appUser", "is %d characters (%q, <db.user>_rw when not set); a single server's app logs in as it plus an 11-character suffix, and PostgreSQL names have at most 63: give one of at most %d", len(c.DB.AppUser), c.DB.AppUser, maxAppUser)
 		}
 	}
 	p.secret("dbAppPassword", c.dbAppPassword, external && c.DB.AppUser != "")

@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -160,8 +162,9 @@ func TestAppRoleGetsItsOwnPassword(t *testing.T) {
 		}
 	}
 	url := carrier.Str(t, "uploads[0].content")
-	pw, ok := strings.CutPrefix(url, "postgresql://app_rw:")
-	if !ok || strings.Index(pw, "@") < 43 || strings.Contains(url, testPassword) {
+	// As a login of app_rw's (one per rotation): app_rw_<10 hex>.
+	login, pw, ok := strings.Cut(strings.TrimPrefix(url, "postgresql://"), ":")
+	if !ok || !strings.HasPrefix(login, "app_rw_") || len(login) != len("app_rw_")+10 || strings.Index(pw, "@") < 43 || strings.Contains(url, testPassword) {
 		t.Errorf("the replicas' DATABASE_URL is not the app role's with its own password: %s", url)
 	}
 }
@@ -192,5 +195,28 @@ func TestRenderedManifestsHoldNoSecret(t *testing.T) {
 	}
 	if !found {
 		t.Error("the env Secret is not rendered with redacted values")
+	}
+}
+
+// TestEngineVersionDecidesStartInterval: the program asks the stack's
+// Docker engine for its API version and plans healthchecks it accepts:
+// Docker 20.10 (1.41) refused a startInterval, which 1.44 (Docker 25) has;
+// an engine that cannot be asked gets the oldest supported plan.
+func TestEngineVersionDecidesStartInterval(t *testing.T) {
+	defer func(saved func(context.Context, string) (string, error)) { EngineAPIVersion = saved }(EngineAPIVersion)
+	for _, c := range []struct {
+		answer string
+		err    error
+		want   bool
+	}{{"1.41", nil, false}, {"1.44", nil, true}, {"1.51", nil, true}, {"", errors.New("connection refused"), false}} {
+		var asked string
+		EngineAPIVersion = func(_ context.Context, host string) (string, error) { asked = host; return c.answer, c.err }
+		db := mustRun(t, "dev", nil).Named(t, "fastapi-db")
+		if asked != "unix:///var/run/docker.sock" {
+			t.Errorf("asked %q, want the dev stack's docker.host", asked)
+		}
+		if got := db.Has("healthcheck.startInterval"); got != c.want {
+			t.Errorf("engine API %q (%v): startInterval %v, want %v", c.answer, c.err, got, c.want)
+		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/internal/cluster"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
@@ -88,7 +88,7 @@ func runningServer(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) (opera
 	if err != nil {
 		return r, err
 	}
-	r.Engine = dockerplan.NewEngine(socket)
+	r.Engine = dockerapi.NewClient(socket)
 	return r, nil
 }
 

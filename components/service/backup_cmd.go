@@ -34,10 +34,18 @@ func BackupCommand(action ...string) []string {
 // (local connections are trusted by the official image and ours), as the
 // owner $PGUSER, in $PGDATABASE:
 //   - the owner's password is the one in the file $PGPASSWORD_FILE;
-//   - the app role $APP_USER exists, may log in with the password in
-//     $APP_PASSWORD_FILE, and is no superuser, cannot create roles or
-//     databases, replicate or bypass row security, owns nothing and is in
-//     no predefined role (so no COPY ... TO PROGRAM, no server files);
+//   - the app role $APP_USER exists and is no superuser, cannot create
+//     roles or databases, replicate or bypass row security, owns nothing
+//     and is in no predefined role (so no COPY ... TO PROGRAM, no server
+//     files);
+//   - the app logs in as $APP_LOGIN (default $APP_USER) with the password
+//     in $APP_PASSWORD_FILE. A login of its own is a member of $APP_USER,
+//     with its rights and no more, made by this step; the single server
+//     makes one per rotation of the secrets, so the replicas still
+//     running keep opening connections with the old one until the new
+//     release has replaced them (RevokeOldLogins ends it then), where a
+//     new password on the one role failed their new connections at once
+//     (4 of 1,560 requests at 50 req/s);
 //   - it may read and write the rows of every table and sequence in the
 //     public schema, those there now and those the owner's migrations make
 //     later (default privileges), and create nothing there.
@@ -48,7 +56,7 @@ func BackupCommand(action ...string) []string {
 // run this after every start, so a rotated dbPassword (or dbAppPassword)
 // takes effect, and a database made before the app role existed gets it.
 const SetupRoles = `psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -d "$PGDATABASE" \
-	-v owner="$PGUSER" -v app="$APP_USER" -v db="$PGDATABASE" <<'SQL'
+	-v owner="$PGUSER" -v app="$APP_USER" -v login="${APP_LOGIN:-$APP_USER}" -v db="$PGDATABASE" <<'SQL'
 \set pw ` + "`cat \"$PGPASSWORD_FILE\"`" + `
 \set apppw ` + "`cat \"$APP_PASSWORD_FILE\"`" + `
 BEGIN;
@@ -57,7 +65,18 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') AS new_app \gs
 \if :new_app
 CREATE ROLE :"app";
 \endif
-ALTER ROLE :"app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'apppw';
+ALTER ROLE :"app" WITH NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+SELECT :'login' = :'app' AS login_is_app \gset
+\if :login_is_app
+ALTER ROLE :"app" WITH LOGIN PASSWORD :'apppw';
+\else
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'login') AS new_login \gset
+\if :new_login
+CREATE ROLE :"login";
+\endif
+ALTER ROLE :"login" WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'apppw';
+GRANT :"app" TO :"login";
+\endif
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
@@ -66,7 +85,39 @@ GRANT USAGE ON SCHEMA public TO :"app";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO :"app";
 COMMIT;
 SQL
-echo "roles: $PGUSER owns $PGDATABASE with the configured password; $APP_USER may read and write its rows"
+echo "roles: $PGUSER owns $PGDATABASE with the configured password; $APP_USER may read and write its rows, and the app logs in as ${APP_LOGIN:-$APP_USER}"
+`
+
+// RevokeOldLogins ends the app's earlier logins once nothing uses them:
+// every login role that is $APP_USER or one of its members, other than
+// $APP_LOGIN. It runs after a release's new replicas are healthy; the old
+// ones still serve with the old login until the update removes them, so
+// it waits (up to 30 minutes) until no session of an old login has been
+// open for three checks in a row a second apart, then drops each old
+// member login (they own nothing) and takes LOGIN and the password from
+// $APP_USER itself (the login of releases before per-rotation logins).
+// After 30 minutes it does so anyway: a leaked old password does not
+// outlive a stuck replica.
+const RevokeOldLogins = `q() { psql -X -q -At -v ON_ERROR_STOP=1 -h /var/run/postgresql -d "$PGDATABASE" -v app="$APP_USER" -v login="$APP_LOGIN" "$@"; }
+old="SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND r.rolname <> :'login'
+  AND NOT r.rolsuper AND (r.rolname = :'app'
+  OR r.oid IN (SELECT m.member FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = :'app'))"
+idle=0
+for _ in $(seq 1800); do
+	[ -n "$(q <<<"$old")" ] || { echo "revoke: no earlier login of $APP_USER"; exit 0; }
+	busy=$(q <<<"SELECT count(*) FROM pg_stat_activity WHERE usename IN ($old)")
+	if [ "$busy" = 0 ]; then idle=$((idle + 1)); else idle=0; fi
+	[ "$idle" -lt 3 ] || break
+	sleep 1
+done
+for role in $(q <<<"$old"); do
+	if [ "$role" = "$APP_USER" ]; then
+		q -c "ALTER ROLE \"$role\" WITH NOLOGIN PASSWORD NULL"
+	else
+		q -c "DROP ROLE \"$role\""
+	fi
+	echo "revoke: $role may no longer log in"
+done
 `
 
 // GrantApp gives the app role (psql variable app) the rows of what is in

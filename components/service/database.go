@@ -29,6 +29,12 @@ func (d Database) AppURL(host string) pulumi.StringOutput {
 	return d.url(host, d.AppUser, d.AppPassword)
 }
 
+// AppLoginURL is the DATABASE_URL of the app's replicas when they log in
+// as login, a member of AppUser with the app's password (SetupRoles).
+func (d Database) AppLoginURL(host, login string) pulumi.StringOutput {
+	return d.url(host, login, d.AppPassword)
+}
+
 // UsesCACert says whether the app and its migration get db.caCert as
 // CACertFile: libpq checks the server's certificate (verify-ca,
 // verify-full) against it.

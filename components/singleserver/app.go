@@ -42,8 +42,7 @@ func (b *builder) hardened(args *docker.ContainerArgs) *docker.ContainerArgs {
 	args.Tmpfs = scratchTmpfs
 	args.SecurityOpts = pulumi.StringArray{pulumi.String("no-new-privileges:true")}
 	args.Capabilities = docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}}
-	args.Memory = pulumi.Int(s.Resources.Memory.Megabytes())
-	args.MemorySwap = pulumi.Int(s.Resources.Memory.Megabytes()) // no swap beyond the limit
+	limitMemory(args, s.Resources.Memory.Megabytes())
 	args.Cpus = pulumi.String(cpus(s.Resources.CPU.Value))
 	// pulumi-docker has no pids limit; RLIMIT_NPROC bounds the processes
 	// of the app's uid (on the host, as Docker does not remap users by
@@ -75,7 +74,11 @@ const maxProcesses = 4096
 // files: DATABASE_URL as the least-privileged app role, the secret env,
 // and the database's CA when DATABASE_URL verifies the server.
 func (b *builder) appSecrets() map[string]pulumi.StringOutput {
-	return b.secretFilesWith(b.args.Service.Database.AppURL(b.databaseHost()))
+	db := b.args.Service.Database
+	if db.Mode == service.DatabaseExternal {
+		return b.secretFilesWith(db.AppURL(b.databaseHost()))
+	}
+	return b.secretFilesWith(db.AppLoginURL(b.databaseHost(), b.appLogin()))
 }
 
 // migrationSecrets are the migration's: the same, but DATABASE_URL is the
@@ -108,7 +111,10 @@ func (b *builder) releaseID() string {
 	parts := []string{b.migrationID(), b.args.SecretsDigest, s.Module,
 		strconv.Itoa(s.Port), strconv.Itoa(s.Workers), s.Resources.CPU.String(), s.Resources.Memory.String(),
 		strconv.Itoa(s.ShutdownGraceSeconds), s.Health.ReadyPath, strconv.FormatBool(s.ProxyHeaders),
-		string(b.args.Proxy), b.net.ProxyIP, s.Domain}
+		string(b.args.Proxy), b.net.ProxyIP, s.Domain,
+		// The healthcheck: an engine upgrade that brings startInterval
+		// changes it, and must roll the replicas, not replace them in place.
+		strconv.FormatBool(b.startInterval())}
 	parts = append(parts, plainEnv(s.Env)...)
 	// Traefik's labels too (proxy.bodyLimit is one): labels are fixed at
 	// a container's creation.
@@ -166,7 +172,7 @@ func (b *builder) buildApps() error {
 			// Kubernetes rollout waits for readiness), and Traefik routes
 			// only to healthy containers. Three failures in a row, as a
 			// readiness probe's failureThreshold, before it counts.
-			Healthcheck:         appHealthcheck(s.Port, s.Health.ReadyPath),
+			Healthcheck:         b.appHealthcheck(s.Port, s.Health.ReadyPath),
 			Restart:             pulumi.String("unless-stopped"),
 			StopSignal:          pulumi.String("SIGTERM"),
 			StopTimeout:         pulumi.Int(stopSeconds),

@@ -10,14 +10,13 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
 	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 )
 
 // deployArgs registers the component from its Args alone under the mocks.
 func deployArgs(t *testing.T, args singleserver.Args) *mocktest.Recorder {
 	t.Helper()
-	rec := &mocktest.Recorder{Outputs: dockerplan.Outputs}
+	rec := &mocktest.Recorder{Outputs: mocktest.DockerOutputs}
 	if err := mocktest.Run(t, "fixture", mocktest.Config{Values: map[string]string{}}, func(ctx *pulumi.Context) error {
 		_, err := singleserver.New(ctx, args.Service.Name, &args)
 		return err

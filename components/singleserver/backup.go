@@ -43,7 +43,7 @@ func (b *builder) buildBackup() error {
 		// libpq has no PGPASSWORD_FILE: the script reads the file into
 		// its own PGPASSWORD, never the container's environment.
 		Envs:             pulumi.ToStringArray(env),
-		Labels:           docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(BackupRole)}},
+		Labels:           docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(BackupRole)}, b.secretsLabel()},
 		NetworksAdvanced: b.privateNetwork(),
 		Volumes: docker.ContainerVolumeArray{
 			secrets.mount,

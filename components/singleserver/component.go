@@ -58,6 +58,12 @@ type Args struct {
 	// Logs, when non-nil, runs the log store every container logs to
 	// (instead of LogDriver).
 	Logs *Logs
+	// EngineAPIVersion is the Docker Engine API version of the host, such
+	// as "1.41" (Docker 20.10) or "1.44" (Docker 25.0): features of newer
+	// engines (a healthcheck's startInterval, 1.44) are used only where
+	// the engine has them, since the provider refuses a container that
+	// asks for more than the engine speaks. Default (empty): MinEngineAPI.
+	EngineAPIVersion string
 }
 
 // SingleServer is the component.
@@ -173,6 +179,7 @@ type builder struct {
 	dbSocket      *docker.Volume // the database's unix socket folder
 	rolesSet      *docker.Container
 	rolesGate     pulumi.StringOutput // resolves once the roles are set up
+	revoker       *docker.Container   // ends the app's earlier logins
 	backup        *docker.Container
 	secrets       appSecrets // the replicas' secret files
 	// migrationSecrets are the migration's: DATABASE_URL is the owner's.
@@ -198,6 +205,7 @@ func (b *builder) build() error {
 		b.buildAppSecrets,
 		b.buildMigration,
 		b.buildApps,
+		b.buildRevoker,
 		b.buildProxy,
 		b.buildAlertmanager,
 		b.buildPostgresExporter,
@@ -212,7 +220,7 @@ func (b *builder) build() error {
 
 func (b *builder) containers() []*docker.Container {
 	var all []*docker.Container
-	for _, c := range append([]*docker.Container{b.database, b.backup, b.migration}, b.apps...) {
+	for _, c := range append([]*docker.Container{b.database, b.backup, b.migration, b.revoker}, b.apps...) {
 		if c != nil {
 			all = append(all, c)
 		}
@@ -226,8 +234,16 @@ func (b *builder) containers() []*docker.Container {
 	return all
 }
 
+// opts are every child's options. Delete before replace: each Docker
+// object has a fixed name (a release's replicas carry the release in
+// theirs, so a release is new resources, not a replacement), which the
+// engine refuses to a second object. pulumi-docker asks for it when a
+// change forces a replacement, but an explicit one (`pulumi up --replace`,
+// the driver's rerun of a failed migration) is create-first unless the
+// program says so, and failed with "the container name ... is already in
+// use" on the real provider.
 func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
-	opts := []pulumi.ResourceOption{pulumi.Parent(b.parent)}
+	opts := []pulumi.ResourceOption{pulumi.Parent(b.parent), pulumi.DeleteBeforeReplace(true)}
 	if b.logs != nil {
 		// Created after the log store, which the log driver sends to.
 		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{b.logs}))

@@ -3,8 +3,10 @@ package singleserver
 import (
 	"fmt"
 	"maps"
+	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -75,8 +77,8 @@ const appProbeStartWait = 10 * time.Second
 
 // appHealthcheck is the replicas' probe: healthcheck's, with a timeout
 // that leaves the probe its start wait and then its 2 s socket timeout.
-func appHealthcheck(port int, path string) docker.ContainerHealthcheckArgs {
-	h := healthcheck(httpProbe(port, path, appProbeStartWait)...)
+func (b *builder) appHealthcheck(port int, path string) docker.ContainerHealthcheckArgs {
+	h := b.healthcheck(httpProbe(port, path, appProbeStartWait)...)
 	h.Timeout = pulumi.String((appProbeStartWait + 3*time.Second).String())
 	return h
 }
@@ -91,22 +93,82 @@ func appHealthcheck(port int, path string) docker.ContainerHealthcheckArgs {
 // singlebench's "host CPU with no requests"), and it showed in every
 // throughput figure. So 3 s for all: half the probes.
 //
-// `wait` blocks on the first healthy probe, so on Docker 20.10 (no
-// start_interval) the interval is what `up` waits for each stage; Docker
-// 25+ probes every second until the first success (startInterval) and
-// the interval costs `up` nothing there. Not 2 s for the replicas: a
+// `wait` blocks on the first healthy probe, so on an engine without
+// start_interval (Engine API before 1.44: Docker 20.10 to 24, Debian 12's
+// among them) the interval is what `up` waits for each stage. Docker 25+
+// probes every second until the first success (startInterval) and the
+// interval costs `up` nothing there; but an older engine does not ignore
+// the field: the provider refuses the container ("specify health-check
+// start interval" requires API version 1.44), so it is set only where the
+// engine has it (Args.EngineAPIVersion). Not 2 s for the replicas: a
 // release took 7.4 s instead of 9.3 s, but its p99 under load rose from
 // 93 to 132 ms (singlebench, 3 rounds each): the new replicas' start and
 // the old ones' stop came closer together on two cores.
-func healthcheck(test ...string) docker.ContainerHealthcheckArgs {
-	return docker.ContainerHealthcheckArgs{
-		Tests:         pulumi.ToStringArray(append([]string{"CMD"}, test...)),
-		Interval:      pulumi.String("3s"),
-		StartInterval: pulumi.String("1s"),
-		Timeout:       pulumi.String("3s"),
-		Retries:       pulumi.Int(3),
-		StartPeriod:   pulumi.String("30s"),
+func (b *builder) healthcheck(test ...string) docker.ContainerHealthcheckArgs {
+	h := docker.ContainerHealthcheckArgs{
+		Tests:       pulumi.ToStringArray(append([]string{"CMD"}, test...)),
+		Interval:    pulumi.String("3s"),
+		Timeout:     pulumi.String("3s"),
+		Retries:     pulumi.Int(3),
+		StartPeriod: pulumi.String("30s"),
 	}
+	if b.startInterval() {
+		h.StartInterval = pulumi.String("1s")
+	}
+	return h
+}
+
+// StartIntervalAPI is the first Docker Engine API version (Docker 25.0)
+// with a healthcheck start_interval.
+const StartIntervalAPI = "1.44"
+
+// startInterval says whether the engine probes faster while a container
+// starts (Engine API 1.44+).
+func (b *builder) startInterval() bool {
+	return APIAtLeast(b.args.EngineAPIVersion, StartIntervalAPI)
+}
+
+// APIAtLeast compares Docker Engine API versions ("1.41" < "1.44" <
+// "1.100"); an empty or unreadable have is the oldest supported engine.
+func APIAtLeast(have, want string) bool {
+	hMajor, hMinor, ok := parseAPIVersion(have)
+	if !ok {
+		hMajor, hMinor, _ = parseAPIVersion(MinEngineAPI)
+	}
+	wMajor, wMinor, _ := parseAPIVersion(want)
+	return hMajor > wMajor || hMajor == wMajor && hMinor >= wMinor
+}
+
+func parseAPIVersion(v string) (major, minor int, ok bool) {
+	a, b, found := strings.Cut(v, ".")
+	major, err1 := strconv.Atoi(a)
+	minor, err2 := strconv.Atoi(b)
+	return major, minor, found && err1 == nil && err2 == nil
+}
+
+// MinEngineAPI is the oldest Docker Engine API the single server supports:
+// Docker 20.10, the engine Debian 12 ships.
+const MinEngineAPI = "1.41"
+
+// limitMemory caps a container's memory at mb MiB with no swap beyond it.
+// memorySwap is set too, always: left out, Docker gives the container
+// twice the memory as memory+swap, the provider reads that back, and
+// every next `up` showed a change (`- memorySwap: 512` on the proxy).
+func limitMemory(args *docker.ContainerArgs, mb int) {
+	args.Memory = pulumi.Int(mb)
+	args.MemorySwap = pulumi.Int(mb)
+}
+
+// capabilities names Linux capabilities as the engine reports them back
+// (CAP_CHOWN), which is how the provider reads them on a refresh: written
+// as CHOWN, a refresh recorded CAP_CHOWN and the next `up` replaced the
+// proxy over `"CAP_CHOWN" => "CHOWN"`.
+func capabilities(names ...string) pulumi.StringArray {
+	out := make(pulumi.StringArray, len(names))
+	for i, n := range names {
+		out[i] = pulumi.String("CAP_" + n)
+	}
+	return out
 }
 
 // secretFiles turns name -> secret value into uploads and NAME_FILE
@@ -135,8 +197,24 @@ func plainEnv(env map[string]string) []string {
 	return out
 }
 
-// cpus is the Docker --cpus value of a millicore amount.
-func cpus(milli int64) string { return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64) }
+// cpus is the Docker --cpus value of a millicore amount, written as the
+// provider reads NanoCPUs back from the engine (its
+// nanoInt64ToDecimalString), since the field forces a new container when
+// the two differ: 1000m is "1.0", not "1" (every other `up` replaced the
+// database over `cpus: "1.0" => "1"`), 500m "0.5", 1500m "1.5", 250m
+// "0.25". The provider's rule: one decimal when the nine-decimal form has
+// exactly nine zeros, else that form without its trailing zeros.
+func cpus(milli int64) string {
+	if milli == 0 {
+		return "0"
+	}
+	r := new(big.Rat).SetFrac64(milli, 1000)
+	s := r.FloatString(9)
+	if strings.Count(s, "0") == 9 {
+		return r.FloatString(1)
+	}
+	return strings.TrimRight(s, "0")
+}
 
 // privateNetwork attaches a container to the private network under aliases.
 func (b *builder) privateNetwork(aliases ...string) docker.ContainerNetworksAdvancedArray {

@@ -35,17 +35,23 @@ func (b *builder) buildDatabase() error {
 		return err
 	}
 	b.dbImage = image
-	// What the roles and backup containers share with it: the passwords
-	// as files (renewed with the secrets) and the socket folder.
-	passwords := map[string]pulumi.StringOutput{ownerPasswordFile: db.Password, appPasswordFile: db.AppPassword}
-	if b.dbSecrets, err = b.secretVolume("db-secrets-"+service.ReleaseID(b.args.SecretsDigest), passwords); err != nil {
+	// What it shares with the roles, backup and exporter containers: the
+	// passwords as files, in one volume whose files each rotation's
+	// carrier rewrites (so the database's own inputs stay the same and a
+	// rotation never restarts it: the roles container applies the new
+	// passwords with ALTER ROLE), and the socket folder.
+	passwords := map[string]pulumi.StringOutput{ownerPasswordFile: db.Password, appPasswordFile: db.AppPassword,
+		appLoginFile: pulumi.String(b.appLogin()).ToStringOutput()}
+	if b.dbSecrets, err = b.secretVolume("db-secrets", "db-secrets-"+b.secretsID(), passwords); err != nil {
 		return err
 	}
 	if b.dbSocket, err = b.volume("db-socket", false); err != nil {
 		return err
 	}
-	uploads, fileEnv := secretFiles(map[string]pulumi.StringOutput{"POSTGRES_PASSWORD": db.Password, appPasswordFile: db.AppPassword})
-	uploads = append(uploads, docker.ContainerUploadArgs{File: pulumi.String(initRolesPath), Content: pulumi.String(initRolesScript), Executable: pulumi.Bool(true)})
+	// The image's entrypoint reads the password file only when it makes
+	// a new data directory.
+	uploads := docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(initRolesPath), Content: pulumi.String(initRolesScript), Executable: pulumi.Bool(true)}}
+	fileEnv := []string{"POSTGRES_PASSWORD_FILE=" + secretsDir + ownerPasswordFile}
 	b.database, err = docker.NewContainer(b.ctx, b.name+"-db", &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("db")),
 		Image: image,
@@ -57,24 +63,23 @@ func (b *builder) buildDatabase() error {
 		Volumes: docker.ContainerVolumeArray{
 			docker.ContainerVolumeArgs{VolumeName: data.Name, ContainerPath: pulumi.String("/var/lib/postgresql/data")},
 			docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)},
+			b.dbSecrets.mount,
 		},
 		// Over TCP, not the default socket: on a new volume the entrypoint
 		// first runs a server on the socket only (to create the database)
 		// and stops it again; a socket check called that one ready, and the
 		// migration could start between the two servers (seen in the
 		// restore drill: psql exit 2 right after "healthy").
-		Healthcheck: healthcheck("pg_isready", "-h", "127.0.0.1", "-U", db.User, "-d", db.Name),
+		Healthcheck: b.healthcheck("pg_isready", "-h", "127.0.0.1", "-U", db.User, "-d", db.Name),
 		Restart:     pulumi.String("unless-stopped"),
 		// db.cpu and db.memory: a runaway query slows the database, not the
 		// app and proxy beside it; no swap beyond the limit.
 		Memory:     pulumi.Int(db.Resources.Memory.Megabytes()),
 		MemorySwap: pulumi.Int(db.Resources.Memory.Megabytes()),
 		Cpus:       pulumi.String(cpus(db.Resources.CPU.Value)),
-		// Docker's default 64 MiB /dev/shm is too small for parallel
-		// queries' shared memory; a quarter of the memory limit.
-		ShmSize:   pulumi.Int(db.Resources.Memory.Megabytes() / 4),
-		LogDriver: pulumi.String(b.logDriver()),
-		LogOpts:   b.logOptions(),
+		ShmSize:    shmSize(db.Resources.Memory.Megabytes()),
+		LogDriver:  pulumi.String(b.logDriver()),
+		LogOpts:    b.logOptions(),
 		// PostgreSQL checkpoints on SIGTERM (smart shutdown); give it time.
 		StopTimeout:         pulumi.Int(60),
 		DestroyGraceSeconds: pulumi.Int(60),
@@ -82,6 +87,28 @@ func (b *builder) buildDatabase() error {
 		// that answers.
 		Wait:        pulumi.Bool(true),
 		WaitTimeout: pulumi.Int(120),
-	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data, b.dbSecrets.carrier}))...)
 	return err
+}
+
+// shmSize is the database's /dev/shm: Docker's default 64 MiB is too
+// small for parallel queries' shared memory, so a quarter of the memory
+// limit; without a limit (0), Docker's default, left unset since the
+// provider reads 64 back and a 0 would be a change on every `up`.
+func shmSize(memoryMB int) pulumi.IntPtrInput {
+	if memoryMB/4 == 0 {
+		return nil
+	}
+	return pulumi.Int(memoryMB / 4)
+}
+
+// secretsID changes with the secrets: the names of what a rotation must
+// run again (the roles step, each carrier) carry it.
+func (b *builder) secretsID() string { return service.ReleaseID(b.args.SecretsDigest) }
+
+// secretsLabel restarts a container that read the database's passwords
+// when it started (the backup loop, the exporter) after a rotation:
+// labels are fixed at creation, so a new value is a new container.
+func (b *builder) secretsLabel() docker.ContainerLabelArgs {
+	return docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.secrets"), Value: pulumi.String(b.secretsID())}
 }

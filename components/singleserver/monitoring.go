@@ -82,9 +82,10 @@ func RenderPrometheus(c PrometheusConfig) (string, error) { return render(promet
 const prometheusDir = "/etc/prometheus/fastapi-infra/"
 
 // unprivileged is what every monitoring container shares: none needs a
-// capability or a new privilege; each restarts unless stopped by hand and
-// logs like the rest of the service.
-func (b *builder) unprivileged(args *docker.ContainerArgs) *docker.ContainerArgs {
+// capability or a new privilege; each restarts unless stopped by hand,
+// logs like the rest of the service and has memoryMB MiB, no swap.
+func (b *builder) unprivileged(memoryMB int, args *docker.ContainerArgs) *docker.ContainerArgs {
+	limitMemory(args, memoryMB)
 	args.Restart = pulumi.String("unless-stopped")
 	args.Capabilities = docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}}
 	args.SecurityOpts = pulumi.StringArray{pulumi.String("no-new-privileges:true")}
@@ -134,7 +135,7 @@ func (b *builder) buildPrometheus() error {
 			deps = append(deps, c)
 		}
 	}
-	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", b.unprivileged(&docker.ContainerArgs{
+	b.prometheus, err = docker.NewContainer(b.ctx, b.name+"-prometheus", b.unprivileged(512, &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("prometheus")),
 		Image: image,
 		Command: pulumi.ToStringArray([]string{
@@ -154,8 +155,7 @@ func (b *builder) buildPrometheus() error {
 			docker.ContainerNetworksAdvancedArgs{Name: b.private.Name},
 			docker.ContainerNetworksAdvancedArgs{Name: b.edge.Name},
 		},
-		Ports:  docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9090), External: pulumi.Int(m.LocalPort), Ip: pulumi.String("127.0.0.1")}},
-		Memory: pulumi.Int(512),
+		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9090), External: pulumi.Int(m.LocalPort), Ip: pulumi.String("127.0.0.1")}},
 	}), b.opts(pulumi.DependsOn(deps))...)
 	return err
 }
@@ -184,7 +184,7 @@ func (b *builder) buildAlertmanager() error {
 	if err != nil {
 		return err
 	}
-	b.alertmanager, err = docker.NewContainer(b.ctx, b.name+"-alertmanager", b.unprivileged(&docker.ContainerArgs{
+	b.alertmanager, err = docker.NewContainer(b.ctx, b.name+"-alertmanager", b.unprivileged(128, &docker.ContainerArgs{
 		Name:  pulumi.String(b.dockerName("alertmanager")),
 		Image: image,
 		Command: pulumi.ToStringArray([]string{
@@ -207,8 +207,7 @@ func (b *builder) buildAlertmanager() error {
 			docker.ContainerNetworksAdvancedArgs{Name: b.private.Name},
 			docker.ContainerNetworksAdvancedArgs{Name: b.edge.Name},
 		},
-		Ports:  docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9093), External: pulumi.Int(am.LocalPort), Ip: pulumi.String("127.0.0.1")}},
-		Memory: pulumi.Int(128),
+		Ports: docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(9093), External: pulumi.Int(am.LocalPort), Ip: pulumi.String("127.0.0.1")}},
 	}), b.opts(pulumi.DependsOn([]pulumi.Resource{data}))...)
 	return err
 }
@@ -237,16 +236,16 @@ func (b *builder) buildPostgresExporter() error {
 	if b.rolesSet != nil {
 		deps = append(deps, b.rolesSet)
 	}
-	b.pgExporter, err = docker.NewContainer(b.ctx, b.name+"-postgres-exporter", b.unprivileged(&docker.ContainerArgs{
+	b.pgExporter, err = docker.NewContainer(b.ctx, b.name+"-postgres-exporter", b.unprivileged(64, &docker.ContainerArgs{
 		Name:             pulumi.String(b.dockerName("postgres-exporter")),
 		Image:            image,
 		Command:          pulumi.ToStringArray(exporter.Args()),
 		Envs:             pulumi.ToStringArray(exporter.Env()),
 		Uploads:          uploads,
 		Volumes:          docker.ContainerVolumeArray{b.dbSecrets.mount},
+		Labels:           docker.ContainerLabelArray{b.secretsLabel()},
 		NetworksAdvanced: b.privateNetwork(),
 		User:             pulumi.String("65534:65534"),
-		Memory:           pulumi.Int(64),
 	}), b.opts(pulumi.DependsOn(deps))...)
 	return err
 }

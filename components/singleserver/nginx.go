@@ -137,10 +137,10 @@ func (b *builder) buildNginx() error {
 		}),
 		Uploads:     uploads,
 		Volumes:     volumes,
-		Healthcheck: healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
+		Healthcheck: b.healthcheck("/bin/sh", "-c", "kill -0 $(cat /run/nginx.pid)"),
 		// The master binds 80 and 443 and runs its workers as www-data,
 		// owning their temporary folders; nothing else.
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")},
-			Adds: pulumi.ToStringArray([]string{"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"})},
+			Adds: capabilities("CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID")},
 	})
 }

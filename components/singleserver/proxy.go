@@ -49,7 +49,7 @@ func (b *builder) proxyContainer(args *docker.ContainerArgs) error {
 	args.NetworksAdvanced = b.proxyNetworks()
 	args.Ports = b.publishedPorts()
 	args.Restart = pulumi.String("unless-stopped")
-	args.Memory = pulumi.Int(256)
+	limitMemory(args, 256)
 	args.LogDriver = pulumi.String(b.logDriver())
 	args.LogOpts = b.logOptions()
 	args.StopTimeout = pulumi.Int(30)

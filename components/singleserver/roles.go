@@ -20,7 +20,19 @@ const setupRolesScript = "set -eu\n" + service.SetupRoles
 const (
 	ownerPasswordFile = "PGPASSWORD"
 	appPasswordFile   = "APP_PGPASSWORD"
+	// appLoginFile names the app's current login role (appLogin), for
+	// the database's entrypoint to make on a new data directory.
+	appLoginFile = "APP_LOGIN"
 )
+
+// appLogin is the role the replicas of this secrets digest log in as: a
+// member of db.appUser made by the roles step, one per rotation, so a new
+// app password never fails the connections the running release opens
+// (see service.SetupRoles and RevokeOldLogins). The digest's id is an
+// HMAC: the name says nothing of the secrets.
+func (b *builder) appLogin() string {
+	return b.args.Service.Database.AppUser + "_" + b.secretsID()
+}
 
 // initRolesScript sets up the roles on a new data directory, from the
 // database image's entrypoint (the official image's
@@ -30,11 +42,13 @@ const (
 // have no app role until the next rotation, and a restore into it would
 // fail on its grants. The password files are the database container's
 // uploads; the official entrypoint unsets POSTGRES_PASSWORD_FILE before
-// the scripts run, so their paths are written out.
+// the scripts run, so their paths are written out. The files are the
+// database's secrets volume's.
 var initRolesScript = `#!/usr/bin/env bash
 set -eu
 export PGUSER="$POSTGRES_USER" PGDATABASE="$POSTGRES_DB" \
-	PGPASSWORD_FILE=` + secretsDir + `POSTGRES_PASSWORD APP_PASSWORD_FILE=` + secretsDir + appPasswordFile + `
+	PGPASSWORD_FILE=` + secretsDir + ownerPasswordFile + ` APP_PASSWORD_FILE=` + secretsDir + appPasswordFile + ` \
+	APP_LOGIN="$(cat ` + secretsDir + appLoginFile + `)"
 ` + service.SetupRoles
 
 // initRolesPath is where the database image's entrypoint finds it.
@@ -50,20 +64,21 @@ const initRolesPath = "/docker-entrypoint-initdb.d/50-fastapi-infra-roles.sh"
 // through the shared socket after the database is healthy, once per
 // secrets digest (its name carries it, so a rotation runs it again); the
 // migration and the replicas wait for it, and its exit code gates them as
-// the migration's does. Old replicas keep their open connections; their
-// new ones fail until the new release (which carries the new password)
-// has replaced them.
+// the migration's does. The database container itself is not replaced:
+// its password files are in a volume the new carrier rewrites, and its
+// entrypoint reads them only for a new data directory.
 func (b *builder) buildDatabaseRoles() error {
 	db := b.args.Service.Database
 	if db.Mode == service.DatabaseExternal {
 		b.rolesGate = pulumi.String("external").ToStringOutput()
 		return nil
 	}
-	id := service.ReleaseID(b.args.SecretsDigest)
+	id := b.secretsID()
 	name := b.dockerName("db-roles-" + id)
 	env := []string{
 		"PGUSER=" + db.User, "PGDATABASE=" + db.Name, fmt.Sprintf("PGPORT=%d", db.Port), "APP_USER=" + db.AppUser,
 		"PGPASSWORD_FILE=" + secretsDir + ownerPasswordFile, "APP_PASSWORD_FILE=" + secretsDir + appPasswordFile,
+		"APP_LOGIN=" + b.appLogin(),
 	}
 	var err error
 	b.rolesSet, err = docker.NewContainer(b.ctx, b.name+"-db-roles-"+id, &docker.ContainerArgs{
@@ -91,4 +106,42 @@ func (b *builder) buildDatabaseRoles() error {
 		return fmt.Errorf("setting up the database roles (%s) exited with code %d; its log:\n%s\nNothing that connects to the database was changed.", name, code, logs)
 	})
 	return nil
+}
+
+// buildRevoker ends the app's earlier logins (service.RevokeOldLogins)
+// once the release's new replicas are healthy and the old ones, which the
+// update removes last, have closed their connections. It is not waited
+// for (the update removes the old replicas only after every new resource
+// exists, and the revoker waits for exactly that), so it never holds up
+// an update; it runs once per secrets digest, on the database's socket.
+func (b *builder) buildRevoker() error {
+	db := b.args.Service.Database
+	if db.Mode == service.DatabaseExternal {
+		return nil
+	}
+	id := b.secretsID()
+	deps := []pulumi.Resource{b.rolesSet}
+	for _, app := range b.apps {
+		deps = append(deps, app)
+	}
+	var err error
+	b.revoker, err = docker.NewContainer(b.ctx, b.name+"-db-revoke-"+id, &docker.ContainerArgs{
+		Name:        pulumi.String(b.dockerName("db-revoke-" + id)),
+		Image:       b.dbImage,
+		Entrypoints: pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String("set -eu\n" + service.RevokeOldLogins)},
+		Envs: pulumi.ToStringArray([]string{"PGUSER=" + db.User, "PGDATABASE=" + db.Name, fmt.Sprintf("PGPORT=%d", db.Port),
+			"APP_USER=" + db.AppUser, "APP_LOGIN=" + b.appLogin()}),
+		User:         pulumi.String("999:999"),
+		NetworkMode:  pulumi.String("none"),
+		Volumes:      docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)}},
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		ReadOnly:     pulumi.Bool(true),
+		Tmpfs:        scratchTmpfs,
+		LogDriver:    pulumi.String(b.logDriver()),
+		LogOpts:      b.logOptions(),
+		// Started and left to run: its exit is not waited for.
+		MustRun: pulumi.Bool(false), Restart: pulumi.String("no"), Rm: pulumi.Bool(false),
+	}, b.opts(pulumi.DependsOn(deps))...)
+	return err
 }

@@ -24,27 +24,32 @@ import (
 // the owner's, which no replica may read.
 func (b *builder) buildAppSecrets() error {
 	var err error
-	if b.secrets, err = b.secretVolume("secrets-"+b.releaseID(), b.appSecrets()); err != nil {
+	release := b.releaseID()
+	if b.secrets, err = b.secretVolume("secrets-"+release, "secrets-"+release, b.appSecrets()); err != nil {
 		return err
 	}
 	if b.args.Service.Migration.Strategy != service.MigrationNone {
-		b.migrationSecrets, err = b.secretVolume("migration-secrets-"+b.releaseID(), b.migrationSecretFiles())
+		b.migrationSecrets, err = b.secretVolume("migration-secrets-"+release, "migration-secrets-"+release, b.migrationSecretFiles())
 	}
 	return err
 }
 
-// secretVolume makes the volume (Docker name <prefix>-<name>) and its
-// carrier for the files, and returns what a container takes to read them.
-func (b *builder) secretVolume(name string, files map[string]pulumi.StringOutput) (appSecrets, error) {
-	vol, err := docker.NewVolume(b.ctx, b.name+"-"+name, &docker.VolumeArgs{
-		Name: pulumi.String(b.dockerName(name)),
+// secretVolume makes the volume (Docker name <prefix>-<volume>) and the
+// carrier (<prefix>-<carrier>-carrier) that writes the files into it, and
+// returns what a container takes to read them. A volume named like its
+// carrier comes and goes with it; one carrier of a stable volume after
+// another rewrites its files in place, for containers that must keep
+// running through a change of them (the database's passwords).
+func (b *builder) secretVolume(volume, carrier string, files map[string]pulumi.StringOutput) (appSecrets, error) {
+	vol, err := docker.NewVolume(b.ctx, b.name+"-"+volume, &docker.VolumeArgs{
+		Name: pulumi.String(b.dockerName(volume)),
 	}, b.opts()...)
 	if err != nil {
 		return appSecrets{}, err
 	}
 	uploads, env := secretFiles(files)
-	carrier, err := docker.NewContainer(b.ctx, b.name+"-"+name+"-carrier", &docker.ContainerArgs{
-		Name:    pulumi.String(b.dockerName(name + "-carrier")),
+	writer, err := docker.NewContainer(b.ctx, b.name+"-"+carrier+"-carrier", &docker.ContainerArgs{
+		Name:    pulumi.String(b.dockerName(carrier + "-carrier")),
 		Image:   b.appImage,
 		Command: pulumi.ToStringArray([]string{"true"}),
 		Uploads: uploads,
@@ -68,7 +73,7 @@ func (b *builder) secretVolume(name string, files map[string]pulumi.StringOutput
 	return appSecrets{
 		env:     env,
 		mount:   docker.ContainerVolumeArgs{VolumeName: vol.Name, ContainerPath: pulumi.String(secretsMount), ReadOnly: pulumi.Bool(true)},
-		carrier: carrier,
+		carrier: writer,
 	}, nil
 }
 

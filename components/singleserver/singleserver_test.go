@@ -130,6 +130,8 @@ func containers(t *testing.T, rec *mocktest.Recorder) map[string][]mocktest.Reso
 			role += "-carrier" // secret files' carriers, never started
 		case strings.HasPrefix(name, "fastapi-db-roles-"):
 			role = "db-roles"
+		case strings.HasPrefix(name, "fastapi-db-revoke-"):
+			role = "db-revoke"
 		}
 		out[role] = append(out[role], c)
 	}
@@ -181,11 +183,17 @@ func TestPrivateNetwork(t *testing.T) {
 // 250-300 ms of CPU here whatever it runs, so no long-running container
 // probes more often than every 3 s once started (at 1 s for the database
 // and the proxy the idle stack burnt 0.68 of 2 cores, at 3 s 0.42), and
-// Docker 25+ probes every second until the first success, which is what
-// up waits for.
+// an engine with startInterval (Docker 25+) probes every second until the
+// first success, which is what up waits for.
 func TestProbesAreFewAtRest(t *testing.T) {
 	for _, edit := range []func(*singleserver.Args){nil, withTraefikACME, withMonitoring} {
-		for role, cs := range containers(t, mustDeployDev(t, edit)) {
+		newer := func(a *singleserver.Args) {
+			if edit != nil {
+				edit(a)
+			}
+			a.EngineAPIVersion = "1.44"
+		}
+		for role, cs := range containers(t, mustDeployDev(t, newer)) {
 			for _, c := range cs {
 				if !c.Has("healthcheck") {
 					continue
@@ -195,15 +203,100 @@ func TestProbesAreFewAtRest(t *testing.T) {
 					t.Errorf("%s (%s): probes every %s, want 3 s or more", c.Name, role, every)
 				}
 				if c.Has("wait") && c.Get(t, "wait") == true && (!c.Has("healthcheck.startInterval") || c.Str(t, "healthcheck.startInterval") != "1s") {
-					t.Errorf("%s (%s): up waits for it healthy, but it has no 1 s startInterval", c.Name, role)
+					t.Errorf("%s (%s): up waits for it healthy on Docker 25+, but it has no 1 s startInterval", c.Name, role)
 				}
 			}
 		}
 	}
 }
 
+// TestNoStartIntervalBeforeEngineAPI144: Docker 20.10 (Engine API 1.41,
+// Debian 12's engine) has no healthcheck start_interval, and the provider
+// refuses a container that asks for one ("specify health-check start
+// interval" requires API version 1.44): `./infra up dev` failed on the
+// database. Without an engine version (the default) or with an older
+// one, no container asks for it.
+func TestNoStartIntervalBeforeEngineAPI144(t *testing.T) {
+	for _, api := range []string{"", "1.41", "1.43", "junk"} {
+		rec := mustDeployDev(t, func(a *singleserver.Args) {
+			withMonitoring(a)
+			a.EngineAPIVersion = api
+		})
+		for _, c := range rec.ByType(containerType) {
+			if c.Has("healthcheck.startInterval") {
+				t.Errorf("engine API %q: %s has a healthcheck startInterval (%v), which the engine does not have", api, c.Name, c.Get(t, "healthcheck.startInterval"))
+			}
+		}
+	}
+	// A newer engine is a new healthcheck for every replica: a release
+	// (new names, created before the old ones go), not an in-place
+	// replacement.
+	before := appNames(containers(t, mustDeployDev(t, nil))["app"])
+	after := appNames(containers(t, mustDeployDev(t, func(a *singleserver.Args) { a.EngineAPIVersion = "1.44" }))["app"])
+	if slices.Equal(before, after) {
+		t.Errorf("the replicas keep their names %v when the engine gains startInterval", before)
+	}
+}
+
+func appNames(apps []mocktest.Resource) []string {
+	var out []string
+	for _, a := range apps {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+func TestEngineAPIVersions(t *testing.T) {
+	for _, c := range []struct {
+		have, want string
+		ok         bool
+	}{
+		{"1.41", "1.44", false}, {"1.43", "1.44", false}, {"1.44", "1.44", true}, {"1.51", "1.44", true},
+		{"1.100", "1.44", true}, {"2.0", "1.44", true}, {"", "1.44", false}, {"", "1.41", true}, {"x", "1.41", true},
+	} {
+		if got := singleserver.APIAtLeast(c.have, c.want); got != c.ok {
+			t.Errorf("APIAtLeast(%q, %q) = %v, want %v", c.have, c.want, got, c.ok)
+		}
+	}
+}
+
+// TestLimitsReadBackUnchanged: the provider reads cpus and memorySwap
+// back from the engine after it creates a container, and a value written
+// otherwise is a change on the next `up`: `cpus: "1.0" => "1"` replaced
+// the database on every other `up` (cpus forces a new container), and
+// the proxy's unset memorySwap (Docker makes it twice the memory) showed
+// `- memorySwap: 512`. So cpus is written the provider's way, and every
+// container with a memory limit has memorySwap set to it (no swap).
+func TestLimitsReadBackUnchanged(t *testing.T) {
+	for milli, want := range map[string]string{"1": "1.0", "1000m": "1.0", "500m": "0.5", "0.5": "0.5", "1500m": "1.5", "250m": "0.25", "2": "2.0", "125m": "0.125", "100m": "0.1"} {
+		cpu, err := service.ParseCPU(milli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := containers(t, mustDeployDev(t, func(a *singleserver.Args) { a.Service.Database.Resources.CPU = cpu }))["db"][0]
+		db.Equal(t, "cpus", want)
+	}
+	rec := mustDeployDev(t, func(a *singleserver.Args) {
+		withMonitoring(a)
+		a.Logs = &singleserver.Logs{Image: "fastapi-infra-victoria-logs:1.52.1", Retention: "7d", LocalPort: 9428, SyslogPort: 5140}
+	})
+	for _, c := range rec.ByType(containerType) {
+		if !c.Has("memory") {
+			continue
+		}
+		if !c.Has("memorySwap") || c.Get(t, "memorySwap") != c.Get(t, "memory") {
+			swap := any("unset")
+			if c.Has("memorySwap") {
+				swap = c.Get(t, "memorySwap")
+			}
+			t.Errorf("%s: memory %v, memorySwap %v; want memorySwap equal to memory", c.Name, c.Get(t, "memory"), swap)
+		}
+	}
+}
+
 func TestAppContainers(t *testing.T) {
-	byRole := containers(t, mustDeployDev(t, nil))
+	rec := mustDeployDev(t, nil)
+	byRole := containers(t, rec)
 	for _, app := range byRole["app"] {
 		app.Equal(t, "command", []any{"python3", "-c", singleserver.ReplicaSupervisor, "0", "1", "8000", "3", "python3", "-c", service.AdoptInheritedSocket, "app.main:app", "--fd", "3",
 			"--proxy-headers", "--forwarded-allow-ips", "172.30.57.254"})
@@ -263,7 +356,9 @@ func TestAppContainers(t *testing.T) {
 		url        string
 		containers []mocktest.Resource
 	}{
-		"secrets-carrier":   {"postgresql://app_rw:" + devAppPassword + "@fastapi-db:5432/app?sslmode=prefer", byRole["app"]},
+		// The app logs in as its login of this secrets digest, a member
+		// of app_rw (service.SetupRoles).
+		"secrets-carrier":   {"postgresql://app_rw_" + releaseOfSecrets(t, rec) + ":" + devAppPassword + "@fastapi-db:5432/app?sslmode=prefer", byRole["app"]},
 		"migration-carrier": {"postgresql://app:" + mocktest.TestPassword + "@fastapi-db:5432/app?sslmode=prefer", byRole["migrate"]},
 	} {
 		carrier := byRole[carrierRole]
@@ -319,18 +414,24 @@ func TestDatabase(t *testing.T) {
 	db.Equal(t, "healthcheck.interval", "3s") // see TestProbesAreFewAtRest
 	db.Equal(t, "volumes[0].containerPath", "/var/lib/postgresql/data")
 	db.Equal(t, "networksAdvanced[0].aliases", []any{"fastapi-db"})
-	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/POSTGRES_PASSWORD") || strings.Contains(envs, mocktest.TestPassword) ||
+	if envs := fmt.Sprint(db.Get(t, "envs")); !strings.Contains(envs, "POSTGRES_PASSWORD_FILE=/run/secrets/PGPASSWORD") || strings.Contains(envs, mocktest.TestPassword) ||
 		!strings.Contains(envs, "PGPORT=5432") {
 		t.Errorf("db envs %s", envs)
 	}
-	if _, secret, _ := db.At("uploads[0].content"); !secret {
-		t.Error("the password upload is not secret")
+	// The password files are the database's secrets volume's, read-only;
+	// its one upload is the roles script, no secret.
+	db.Equal(t, "volumes[2].volumeName", "fastapi-db-secrets")
+	db.Equal(t, "volumes[2].containerPath", "/run/secrets")
+	db.Equal(t, "volumes[2].readOnly", true)
+	db.Equal(t, "uploads[0].file", "/docker-entrypoint-initdb.d/50-fastapi-infra-roles.sh")
+	if db.Has("uploads[1]") {
+		t.Errorf("the database container has more uploads than the roles script: %v", db.Get(t, "uploads"))
 	}
 	// db.cpu and db.memory default to 1 core and 1Gi, no swap, and a /dev/shm
 	// of a quarter of the memory instead of Docker's 64 MiB.
 	db.Equal(t, "memory", 1024)
 	db.Equal(t, "memorySwap", 1024)
-	db.Equal(t, "cpus", "1")
+	db.Equal(t, "cpus", "1.0") // as the provider reads it back
 	db.Equal(t, "shmSize", 256)
 	sized := containers(t, mustDeployDev(t, func(a *singleserver.Args) {
 		a.Service.Database.Resources.CPU, _ = service.ParseCPU("1500m")
@@ -478,7 +579,7 @@ func TestProxyConfigAndTLS(t *testing.T) {
 	proxy.Equal(t, "uploads[0].file", "/etc/nginx/fastapi-infra/nginx.conf")
 	conf := proxy.Str(t, "uploads[0].content")
 	proxy.Equal(t, "capabilities.drops", []any{"ALL"})
-	proxy.Equal(t, "capabilities.adds", []any{"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"})
+	proxy.Equal(t, "capabilities.adds", []any{"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_SETGID", "CAP_SETUID"}) // as the engine reports them
 	proxy.Equal(t, "securityOpts", []any{"no-new-privileges:true"})
 	for _, want := range []string{"server fastapi-app:8000 max_fails=1 fail_timeout=3s;", "keepalive_timeout 4s;", "ssl_protocols TLSv1.2 TLSv1.3;", "return 301 https://$host:8443$request_uri;",
 		// Unknown host names get nothing; /metrics is not public.
@@ -560,7 +661,7 @@ func TestTraefikWithACME(t *testing.T) {
 		t.Errorf("traefik command %s: the Docker provider is not constrained to this service", cmd)
 	}
 	proxy.Equal(t, "capabilities.drops", []any{"ALL"})
-	proxy.Equal(t, "capabilities.adds", []any{"NET_BIND_SERVICE"})
+	proxy.Equal(t, "capabilities.adds", []any{"CAP_NET_BIND_SERVICE"})
 }
 
 func TestTraefikWithAPrivateACMEServer(t *testing.T) {
@@ -810,9 +911,12 @@ func TestDatabaseBackups(t *testing.T) {
 	}
 	// The password reaches the volume as a secret upload through the carrier.
 	carrier := rec.Named(t, "fastapi-db-secrets-"+releaseOfSecrets(t, rec)+"-carrier")
-	carrier.Equal(t, "uploads[0].file", "/run/secrets/APP_PGPASSWORD")
-	carrier.Equal(t, "uploads[1].file", "/run/secrets/PGPASSWORD")
-	for i := range 2 {
+	carrier.Equal(t, "volumes[0].volumeName", "fastapi-db-secrets")
+	carrier.Equal(t, "uploads[0].file", "/run/secrets/APP_LOGIN")
+	carrier.Equal(t, "uploads[0].content", "app_rw_"+releaseOfSecrets(t, rec))
+	carrier.Equal(t, "uploads[1].file", "/run/secrets/APP_PGPASSWORD")
+	carrier.Equal(t, "uploads[2].file", "/run/secrets/PGPASSWORD")
+	for i := range 3 {
 		if _, secret, _ := carrier.At(fmt.Sprintf("uploads[%d].content", i)); !secret {
 			t.Errorf("the password upload %d is not secret", i)
 		}
@@ -830,16 +934,58 @@ func TestDatabaseBackups(t *testing.T) {
 	}
 }
 
-// releaseOfSecrets finds the id in the backup secret volume's name.
+// releaseOfSecrets finds the secrets id in the name of the carrier that
+// writes the database's password files.
 func releaseOfSecrets(t *testing.T, rec *mocktest.Recorder) string {
 	t.Helper()
-	for _, v := range rec.ByType("docker:index/volume:Volume") {
-		if id, ok := strings.CutPrefix(v.Name, "fastapi-db-secrets-"); ok {
-			return id
+	for _, c := range rec.ByType(containerType) {
+		if id, ok := strings.CutPrefix(c.Name, "fastapi-db-secrets-"); ok {
+			return strings.TrimSuffix(id, "-carrier")
 		}
 	}
-	t.Fatal("no backup secrets volume")
+	t.Fatal("no carrier of the database's password files")
 	return ""
+}
+
+// TestRotationKeepsTheDatabaseRunning: a new dbPassword or app password
+// (a new secrets digest) replaced the database container, since its
+// password files were its own uploads, and PostgreSQL restarted under the
+// running release (2 of 164 requests failed at 10 req/s on the real
+// engine). Now the database's inputs do not change: a new carrier
+// rewrites the files of its secrets volume, the roles step runs again
+// (ALTER ROLE), and what read the old files at its start (the backup
+// loop, the exporter) is made anew.
+func TestRotationKeepsTheDatabaseRunning(t *testing.T) {
+	withBoth := func(digest, pw string) func(*singleserver.Args) {
+		return func(a *singleserver.Args) {
+			withMonitoring(a)
+			a.SecretsDigest = digest
+			a.Service.Database.Password = secret(pw)
+			a.Service.Database.AppPassword = secret(pw + "-app")
+		}
+	}
+	before := mustDeployDev(t, withBoth("0123456789", "first-password"))
+	after := mustDeployDev(t, withBoth("9876543210", "rotated-password"))
+	inputs := func(rec *mocktest.Recorder, name string) string {
+		r := rec.Named(t, name)
+		return fmt.Sprint(r.Inputs)
+	}
+	if a, b := inputs(before, "fastapi-db"), inputs(after, "fastapi-db"); a != b {
+		t.Errorf("the database container's inputs change with a rotation, so it is replaced:\nbefore %s\nafter  %s", a, b)
+	}
+	for _, volume := range []string{"fastapi-db-secrets", "fastapi-db-data"} {
+		if a, b := inputs(before, volume), inputs(after, volume); a != b {
+			t.Errorf("volume %s changes with a rotation: %s, %s", volume, a, b)
+		}
+	}
+	if releaseOfSecrets(t, before) == releaseOfSecrets(t, after) {
+		t.Error("a rotation writes no new password files (the carrier keeps its name)")
+	}
+	for _, role := range []string{"backup", "postgres-exporter"} {
+		if a, b := inputs(before, "fastapi-"+role), inputs(after, "fastapi-"+role); a == b {
+			t.Errorf("the %s container keeps the old password it read at its start", role)
+		}
+	}
 }
 
 func toAny(s []string) []any {
@@ -877,6 +1023,7 @@ func TestDatabaseRolesAreApplied(t *testing.T) {
 	if strings.Contains(envs+script, mocktest.TestPassword) {
 		t.Errorf("the password must arrive as a file only: %s", envs)
 	}
+	pw.Equal(t, "volumes[0].volumeName", "fastapi-db-secrets")
 	pw.Equal(t, "volumes[1].containerPath", "/var/run/postgresql")
 	pw.Equal(t, "volumes[1].volumeName", "fastapi-db-socket")
 	pw.Equal(t, "networkMode", "none")
@@ -895,8 +1042,49 @@ func TestDatabaseRolesAreApplied(t *testing.T) {
 		t.Error("a new secrets digest (a new dbPassword) does not run the roles container again")
 	}
 	external := mustDeployDev(t, withExternalDatabase)
-	if n := len(containers(t, external)["db-roles"]); n != 0 {
-		t.Errorf("an external database gets %d password containers", n)
+	if n := len(containers(t, external)["db-roles"]) + len(containers(t, external)["db-revoke"]); n != 0 {
+		t.Errorf("an external database gets %d roles containers", n)
+	}
+}
+
+// TestEarlierLoginsAreRevokedAfterTheRelease: each secrets digest has its
+// own app login (a member of db.appUser); once the release's replicas are
+// healthy, a container of that digest ends the earlier logins when no
+// connection uses them. It is started, not waited for: the update removes
+// the old replicas only after it exists.
+func TestEarlierLoginsAreRevokedAfterTheRelease(t *testing.T) {
+	rec := mustDeployDev(t, nil)
+	byRole := containers(t, rec)
+	if len(byRole["db-revoke"]) != 1 {
+		t.Fatalf("want one revoker, got %d", len(byRole["db-revoke"]))
+	}
+	revoke, id := byRole["db-revoke"][0], releaseOfSecrets(t, rec)
+	if revoke.Name != "fastapi-db-revoke-"+id {
+		t.Errorf("the revoker %s does not carry the secrets digest %s", revoke.Name, id)
+	}
+	if script := fmt.Sprint(revoke.Get(t, "entrypoints")); !strings.Contains(script, service.RevokeOldLogins) {
+		t.Errorf("the revoker does not run RevokeOldLogins: %s", script)
+	}
+	envs := fmt.Sprint(revoke.Get(t, "envs"))
+	for _, want := range []string{"APP_USER=app_rw", "APP_LOGIN=app_rw_" + id, "PGUSER=app"} {
+		if !strings.Contains(envs, want) {
+			t.Errorf("the revoker's env lacks %s: %s", want, envs)
+		}
+	}
+	for _, app := range byRole["app"] {
+		if !revoke.DependsOn(app.Name) {
+			t.Errorf("the revoker does not wait for replica %s", app.Name)
+		}
+	}
+	revoke.Equal(t, "mustRun", false)
+	revoke.Equal(t, "networkMode", "none")
+	revoke.Equal(t, "readOnly", true)
+	if revoke.Has("attach") || revoke.Has("wait") {
+		t.Error("the update waits for the revoker, which waits for the update to remove the old replicas")
+	}
+	roles := byRole["db-roles"][0]
+	if envs := fmt.Sprint(roles.Get(t, "envs")); !strings.Contains(envs, "APP_LOGIN=app_rw_"+id) {
+		t.Errorf("the roles step does not make the login: %s", envs)
 	}
 }
 
@@ -920,6 +1108,19 @@ func TestReplicasStopInTheirProxysWay(t *testing.T) {
 			}
 			app.Equal(t, "stopTimeout", 30+want.drain+want.linger)
 			app.Equal(t, "destroyGraceSeconds", 30+want.drain+want.linger)
+		}
+	}
+}
+
+// TestDockerObjectsAreDeletedBeforeTheyAreReplaced: an explicit
+// replacement (`pulumi up --replace`, the driver's rerun of a failed
+// migration) created the new container first, and the engine refused its
+// name ("The container name ... is already in use").
+func TestDockerObjectsAreDeletedBeforeTheyAreReplaced(t *testing.T) {
+	rec := mustDeployDev(t, withMonitoring)
+	for _, r := range rec.All() {
+		if strings.HasPrefix(r.Type, "docker:index/") && !r.DeleteBeforeReplace {
+			t.Errorf("%s %s is created before the one it replaces is deleted", r.Type, r.Name)
 		}
 	}
 }

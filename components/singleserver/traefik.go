@@ -155,12 +155,12 @@ func (b *builder) buildTraefik() error {
 		Image:   image,
 		Command: pulumi.ToStringArray(TraefikCommand(s.Name, s.TLS)),
 		// Binds 80 and 443 as root, nothing else.
-		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}, Adds: pulumi.StringArray{pulumi.String("NET_BIND_SERVICE")}},
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}, Adds: capabilities("NET_BIND_SERVICE")},
 		Uploads:      uploads,
 		Volumes: docker.ContainerVolumeArray{
 			docker.ContainerVolumeArgs{HostPath: pulumi.String("/var/run/docker.sock"), ContainerPath: pulumi.String("/var/run/docker.sock"), ReadOnly: pulumi.Bool(true)},
 			docker.ContainerVolumeArgs{VolumeName: acme.Name, ContainerPath: pulumi.String(acmeDir)},
 		},
-		Healthcheck: healthcheck("traefik", "healthcheck", "--ping"),
+		Healthcheck: b.healthcheck("traefik", "healthcheck", "--ping"),
 	})
 }

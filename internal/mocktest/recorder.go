@@ -323,3 +323,16 @@ func Record(stack string, c Config, program pulumi.RunFunc, rec *Recorder) error
 	os.Setenv(pulumi.EnvConfigSecretKeys, string(secrets))
 	return pulumi.RunErr(program, pulumi.WithMocks("fastapi-infra", stack, rec))
 }
+
+// DockerOutputs are the docker provider's computed outputs a program needs
+// to go on under the mocks as on a real engine: an image's id (its name)
+// and a one-shot container's exit code 0 with no logs.
+func DockerOutputs(r Resource) resource.PropertyMap {
+	switch r.Type {
+	case "docker:index/remoteImage:RemoteImage":
+		return resource.PropertyMap{"imageId": r.Inputs["name"]}
+	case "docker:index/container:Container":
+		return resource.PropertyMap{"exitCode": resource.NewNumberProperty(0), "containerLogs": resource.NewStringProperty("")}
+	}
+	return nil
+}

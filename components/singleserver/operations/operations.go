@@ -14,14 +14,14 @@ import (
 
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 )
 
 // Running is a deployed single server, reached through its Docker engine.
 // Prefix is the stack's
 // docker.namePrefix (the Docker names of its containers start with it).
 type Running struct {
-	Engine *dockerplan.Engine
+	Engine *dockerapi.Client
 	Prefix string
 }
 
