@@ -18,6 +18,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/lab"
@@ -204,7 +205,28 @@ func (s *stack) up(t *testing.T) (auto.UpResult, string, error) {
 	// later step fails.
 	s.ups++
 	_ = os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("up-%d.log", s.ups)), out.Bytes(), 0o644)
+	if err == nil {
+		s.checkNoChanges(t)
+	}
 	return res, out.String(), err
+}
+
+// checkNoChanges: after an up that succeeded, a preview proposes nothing
+// and a refresh finds the cluster as the state says, as Pulumi's own
+// integration tests check after every update. A perpetual diff would
+// show here as a change on every up.
+func (s *stack) checkNoChanges(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if _, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&out)); err != nil {
+		t.Errorf("the preview after up %d of %s proposes changes: %v\n%s", s.ups, s.name, err, out.String())
+	}
+	out.Reset()
+	if _, err := s.Refresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&out)); err != nil {
+		t.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.name, err, out.String())
+	}
 }
 
 // preview runs `pulumi preview` and returns the engine's output too.

@@ -134,7 +134,7 @@ func TestAlertDeliveryOnRealDocker(t *testing.T) {
 			Receivers: monitoring.Receivers{WebhookURL: "http://" + ln.Addr().String() + "/alerts"},
 			Routing:   monitoring.Routing{GroupWait: "1s", GroupInterval: "2s", RepeatInterval: "1h"}},
 	}
-	r.up(r.plan(args))
+	r.up(args)
 
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/", args.Monitoring.LocalPort)
 	waitFor(t, "Prometheus seeing both replicas up and an Alertmanager", 90*time.Second, func() error {
@@ -177,7 +177,7 @@ func TestAlertDeliveryOnRealDocker(t *testing.T) {
 	apps := r.apps()
 	stopped := time.Now()
 	for _, app := range apps {
-		if err := r.engine.Stop(r.ctx, r.d.IDs[app], 10); err != nil {
+		if err := r.docker.Stop(r.ctx, app, 10); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,7 +201,7 @@ func TestAlertDeliveryOnRealDocker(t *testing.T) {
 
 	started := time.Now()
 	for _, app := range apps {
-		if err := r.engine.Start(r.ctx, r.d.IDs[app]); err != nil {
+		if err := r.docker.Start(r.ctx, app); err != nil {
 			t.Fatal(err)
 		}
 	}

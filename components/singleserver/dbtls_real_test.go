@@ -3,15 +3,13 @@
 package singleserver
 
 import (
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/service"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 )
 
@@ -26,12 +24,14 @@ printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >
 
 // TestExternalDatabaseVerifiedOnRealDocker: an external database reached
 // with db.sslmode verify-full and db.caCert. A PostgreSQL server with a
-// certificate from a test CA stands in for the managed one, on the private
-// network under its own name; the component's migration and replicas (as
-// registered) connect with the CA file the component gives them, and the
-// connection is TLS. Then, in a replica, the same URL with another CA, and
-// with the server's address instead of its name, is refused: libpq really
-// verifies, so the positive result is not TLS without a check.
+// certificate from a test CA stands in for the managed one, in the same
+// program on a network of its own under its own name; the component's
+// migration and replicas also join that network (a transformation, the
+// one thing the test adds to them) and connect with the CA file the
+// component gives them, and the connection is TLS. Then, in a replica,
+// the same URL with another CA, and with the server's address instead of
+// its name, is refused: libpq really verifies, so the positive result is
+// not TLS without a check.
 func TestExternalDatabaseVerifiedOnRealDocker(t *testing.T) {
 	r := newRealServer(t, "dev")
 	p := r.prefix
@@ -48,40 +48,49 @@ func TestExternalDatabaseVerifiedOnRealDocker(t *testing.T) {
 	args := r.args()
 	args.Service.Database = service.Database{Mode: service.DatabaseExternal, Host: dbHost, Port: 5432, Name: "app", User: "app",
 		Password: pulumi.ToSecret(pulumi.String(password)).(pulumi.StringOutput), SSLMode: "verify-full", CACert: string(ca.CertPEM)}
-	plan := r.plan(args)
-
-	// The networks first, for the stand-in to join.
-	if err := r.engine.Apply(r.ctx, dockerplan.Plan{Networks: plan.Networks, Volumes: plan.Volumes}, &r.d); err != nil {
-		t.Fatal(err)
-	}
-	managed := dockerplan.Container{Logical: "managed-db", Name: dbHost, Create: dockerplan.CreateBody{
-		Image: r.images["POSTGRES"],
-		Env:   []string{"POSTGRES_USER=app", "POSTGRES_DB=app", "POSTGRES_PASSWORD=" + password},
-		HostConfig: dockerplan.HostConfig{RestartPolicy: dockerplan.RestartPolicy{Name: "no"}, LogConfig: dockerplan.LogConfig{Type: "json-file"},
-			Tmpfs: map[string]string{"/var/lib/postgresql/data": "rw,size=256m"}},
-		Networking: &dockerplan.NetworkingConfig{EndpointsConfig: map[string]dockerplan.EndpointSettings{p + "-private": {Aliases: []string{dbHost}}}},
-	}, Uploads: []dockerplan.Upload{
-		{Path: "/docker-entrypoint-initdb.d/tls.sh", Content: []byte(dbTLSInit), Mode: 0o755},
-		{Path: "/etc/dbtls/server.crt", Content: cert, Mode: 0o444}, {Path: "/etc/dbtls/server.key", Content: key, Mode: 0o444},
-	}}
-	if err := r.engine.Apply(r.ctx, dockerplan.Plan{Containers: []dockerplan.Container{managed}}, &r.d); err != nil {
-		t.Fatal(err)
-	}
-	// Ready once the final server answers over TCP (the entrypoint's first
-	// one, which runs the init scripts, listens on its socket only).
-	waitFor(t, "the managed database", 60*time.Second, func() error {
-		out, code, err := r.engine.Exec(r.ctx, r.d.IDs[dbHost], "pg_isready", "-h", "127.0.0.1", "-U", "app")
-		if err == nil && code != 0 {
-			err = fmt.Errorf("pg_isready: exit %d %s", code, out)
+	r.extra = func(ctx *pulumi.Context, prov pulumi.ProviderResource) ([]pulumi.ResourceOption, error) {
+		net, err := r.fixtureNetwork(ctx, prov, "managed")
+		if err != nil {
+			return nil, err
 		}
-		return err
-	})
-
-	r.up(plan) // the migration, then the replicas, connect with verify-full
+		image, err := docker.NewRemoteImage(ctx, "managed-db-image", &docker.RemoteImageArgs{Name: pulumi.String(r.images["POSTGRES"]), KeepLocally: pulumi.Bool(true)}, pulumi.Provider(prov))
+		if err != nil {
+			return nil, err
+		}
+		managed, err := docker.NewContainer(ctx, "managed-db", &docker.ContainerArgs{
+			Name:  pulumi.String(dbHost),
+			Image: image.ImageId,
+			Envs:  pulumi.ToStringArray([]string{"POSTGRES_USER=app", "POSTGRES_DB=app", "POSTGRES_PASSWORD_FILE=/etc/dbtls/password"}),
+			Tmpfs: pulumi.StringMap{"/var/lib/postgresql/data": pulumi.String("rw,size=256m")},
+			Uploads: docker.ContainerUploadArray{
+				docker.ContainerUploadArgs{File: pulumi.String("/docker-entrypoint-initdb.d/tls.sh"), Content: pulumi.String(dbTLSInit), Executable: pulumi.Bool(true)},
+				docker.ContainerUploadArgs{File: pulumi.String("/etc/dbtls/server.crt"), Content: pulumi.String(string(cert))},
+				docker.ContainerUploadArgs{File: pulumi.String("/etc/dbtls/server.key"), Content: pulumi.ToSecret(pulumi.String(string(key))).(pulumi.StringOutput)},
+				docker.ContainerUploadArgs{File: pulumi.String("/etc/dbtls/password"), Content: pulumi.ToSecret(pulumi.String(password)).(pulumi.StringOutput)},
+			},
+			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{Name: net.Name, Aliases: pulumi.ToStringArray([]string{dbHost})}},
+			// Ready once the final server answers over TCP (the
+			// entrypoint's first one, which runs the init scripts,
+			// listens on its socket only).
+			Healthcheck: docker.ContainerHealthcheckArgs{Tests: pulumi.ToStringArray([]string{"CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app"}),
+				Interval: pulumi.String("1s"), Timeout: pulumi.String("3s"), Retries: pulumi.Int(60)},
+			Wait: pulumi.Bool(true), WaitTimeout: pulumi.Int(90),
+			LogDriver: pulumi.String("json-file"), LogOpts: fixtureLogOpts,
+		}, pulumi.Provider(prov))
+		if err != nil {
+			return nil, err
+		}
+		// The migration and the replicas reach it by name.
+		reaches := func(name string) bool {
+			return strings.Contains(name, "-migrate-") || strings.Contains(name, "-app-")
+		}
+		return []pulumi.ResourceOption{joinNetwork(reaches, net.Name, nil, managed)}, nil
+	}
+	r.up(args) // the migration, then the replicas, connect with verify-full
 	app := r.apps()[0]
 	check := func(url string) string {
 		t.Helper()
-		out, _, err := r.engine.Exec(r.ctx, r.d.IDs[app], "python3", "-c", `import sys, psycopg2
+		out, _, err := r.docker.Exec(r.ctx, app, "python3", "-c", `import sys, psycopg2
 try:
     c = psycopg2.connect(sys.argv[1]); cur = c.cursor()
     cur.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); print("connected ssl=%s %s" % cur.fetchone())
@@ -107,7 +116,7 @@ except psycopg2.OperationalError as e:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, code, err := r.engine.Exec(r.ctx, r.d.IDs[app], "python3", "-c", "import sys; open('/tmp/other-ca.pem', 'w').write(sys.argv[1])", string(other.CertPEM)); err != nil || code != 0 {
+	if out, code, err := r.docker.Exec(r.ctx, app, "python3", "-c", "import sys; open('/tmp/other-ca.pem', 'w').write(sys.argv[1])", string(other.CertPEM)); err != nil || code != 0 {
 		t.Fatalf("writing the other CA: %v %s", err, out)
 	}
 	if got := check(strings.Replace(url, service.CACertFile, "/tmp/other-ca.pem", 1)); !strings.Contains(got, "refused:") || !strings.Contains(got, "certificate verify failed") {

@@ -35,7 +35,7 @@ func TestLogAggregationOnRealDocker(t *testing.T) {
 	r := newRealServer(t, "dev", "logs")
 	args := r.args()
 	args.Logs = &Logs{Image: r.images["VICTORIA_LOGS"], Retention: "1d", LocalPort: freePort(t), SyslogPort: freeUDPPort(t)}
-	r.up(r.plan(args))
+	r.up(args)
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
@@ -111,7 +111,7 @@ func TestLogAggregationOnRealDocker(t *testing.T) {
 		t.Logf("  %s: %s", l.AppName, l.Msg)
 	}
 	// Docker's dual logging: docker logs still reads the proxy's line.
-	logs, err := r.engine.Logs(r.ctx, r.d.IDs[r.prefix+"-proxy"])
+	logs, err := r.docker.Logs(r.ctx, r.prefix+"-proxy")
 	if err != nil || !strings.Contains(logs, id) {
 		t.Errorf("docker logs of the proxy lacks the request (%v):\n%s", err, logs)
 	}

@@ -7,38 +7,50 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/service"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
-	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
+	"github.com/fastapi-infra/fastapi-infra/lab"
 )
 
-// There is no pulumi-docker provider binary on the build machine, so these
-// tests run the SingleServer component under the mock engine, take what it
-// registers (internal/dockerplan), and make the Engine API calls the
-// provider would make on the real Docker engine: the same networks,
-// volumes and containers with every input the component sets (an input
-// dockerplan does not translate fails the test). Images come from
-// images/build.sh (Debian packages, no registry).
+// These tests deploy the SingleServer component with the real Pulumi
+// engine and the real docker provider plugin (lab.DockerPulumi: the pinned
+// CLI, the provider v4.10.0 from $FASTAPI_INFRA_DOCKER_PLUGIN) on this
+// machine's Docker engine, the program in this process, and after every
+// `up` check that a preview proposes nothing and a refresh finds no drift.
+// Images come from images/build.sh (Debian packages, no registry).
 
 // realServer is one single server on the real engine.
 type realServer struct {
 	t      *testing.T
 	ctx    context.Context
-	engine *dockerplan.Engine
-	d      dockerplan.Deployment
+	docker *dockerapi.Client
+	pulumi *lab.DockerPulumi
+	stack  *lab.DockerStack
 	images map[string]string
 	prefix string
 	subnet string
+	// volumes are the component's volumes, from the last up's outputs:
+	// the cleanup removes those destroy keeps (the data).
+	volumes []string
+	// extra, when set, adds a test's own resources to the program (a
+	// stand-in managed database, an ACME server) and returns options for
+	// the component (transformations that join its containers to them).
+	extra func(ctx *pulumi.Context, prov pulumi.ProviderResource) ([]pulumi.ResourceOption, error)
 }
 
 // newRealServer builds (or finds) the images of images/build.sh's
@@ -64,20 +76,148 @@ func newRealServer(t *testing.T, targets ...string) *realServer {
 	}
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
-	r := &realServer{t: t, ctx: context.Background(), engine: dockerplan.NewEngine(""), images: images,
-		prefix: "fit-" + hex.EncodeToString(b),
+	prefix := "fit-" + hex.EncodeToString(b)
+	state := filepath.Join(os.TempDir(), "fastapi-infra-real", prefix)
+	p, err := lab.NewDockerPulumi(context.Background(), state, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &realServer{t: t, ctx: context.Background(), docker: dockerapi.NewClient(""), pulumi: p, images: images,
+		prefix: prefix,
 		// A /24 in 172.31/16 picked at random, so runs do not collide.
 		subnet: fmt.Sprintf("172.31.%d.0/24", int(b[0])%200+20)}
-	t.Cleanup(r.cleanup)
+	t.Cleanup(func() { r.cleanup(state) })
 	return r
 }
 
-// cleanup removes everything; after a failure it logs each container's
-// interesting lines first.
-func (r *realServer) cleanup() {
+// program deploys args with the docker provider on the local engine.
+func (r *realServer) program(args Args) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		prov, err := docker.NewProvider(ctx, "docker", &docker.ProviderArgs{Host: pulumi.String("unix:///var/run/docker.sock")})
+		if err != nil {
+			return err
+		}
+		opts := []pulumi.ResourceOption{pulumi.Providers(prov)}
+		if r.extra != nil {
+			more, err := r.extra(ctx, prov)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, more...)
+		}
+		c, err := New(ctx, args.Service.Name, &args, opts...)
+		if err != nil {
+			return err
+		}
+		ctx.Export("containers", c.ContainerNames)
+		ctx.Export("volumes", c.Volumes)
+		return nil
+	}
+}
+
+// stopped is how a container that an update removed went: how long its
+// stop took (SIGTERM to exit) and its exit code, from the engine's events.
+type stopped struct {
+	Name     string
+	Stopped  time.Duration
+	ExitCode int
+}
+
+// up deploys args (the first call creates the stack) and checks that the
+// update left nothing to do; it returns the containers the update removed.
+func (r *realServer) up(args Args) []stopped {
+	r.t.Helper()
+	start := time.Now()
+	if err := r.update(args, true); err != nil {
+		r.t.Fatal(err)
+	}
+	return r.removedSince(start)
+}
+
+// tryUp deploys args and returns the update's error (one meant to fail).
+func (r *realServer) tryUp(args Args) error {
+	r.t.Helper()
+	return r.update(args, false)
+}
+
+// upReplacing deploys args, replacing the component's child named role
+// (<name>-<role>) as a change that forces a new resource would.
+func (r *realServer) upReplacing(args Args, role string) {
+	r.t.Helper()
+	urn := fmt.Sprintf("urn:pulumi:%s::fastapi-infra-lab::%s$docker:index/container:Container::%s-%s", r.stack.Name(), Type, args.Service.Name, role)
+	if err := r.update(args, true, optup.Replace([]string{urn})); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *realServer) update(args Args, check bool, opts ...optup.Option) error {
+	program := r.program(args)
+	if r.stack == nil {
+		s, err := r.pulumi.Stack(r.ctx, r.prefix, program)
+		if err != nil {
+			return err
+		}
+		r.stack = s
+	} else {
+		r.stack.SetProgram(program)
+	}
+	res, err := r.stack.UpOnly(r.ctx, opts...)
+	if vols, ok := res.Outputs["volumes"].Value.([]any); ok {
+		r.volumes = r.volumes[:0]
+		for _, v := range vols {
+			r.volumes = append(r.volumes, fmt.Sprint(v))
+		}
+	}
+	if err != nil || !check {
+		return err
+	}
+	return r.stack.CheckNoChanges(r.ctx)
+}
+
+// removedSince reads the engine's events since start: each container
+// destroyed, with the time from its SIGTERM to its exit and its code.
+func (r *realServer) removedSince(start time.Time) []stopped {
+	r.t.Helper()
+	events, err := r.docker.Events(r.ctx, start, time.Now())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []stopped
+	term := map[string]time.Time{}
+	died := map[string]dockerapi.Event{}
+	for _, e := range events {
+		switch {
+		case e.Action == "kill" && e.Attrs["signal"] == "15":
+			if _, seen := term[e.Name]; !seen {
+				term[e.Name] = e.Time
+			}
+		case e.Action == "die":
+			died[e.Name] = e
+		case e.Action == "destroy":
+			s := stopped{Name: e.Name, ExitCode: -1}
+			if d, ok := died[e.Name]; ok {
+				s.ExitCode, _ = strconv.Atoi(d.Attrs["exitCode"])
+				if t0, ok := term[e.Name]; ok {
+					s.Stopped = d.Time.Sub(t0)
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// cleanup destroys the stack and removes the volumes destroy keeps; after
+// a failure it logs each container's interesting lines first and keeps
+// the stack's folder (the engine's output of every update) for a look.
+func (r *realServer) cleanup(state string) {
+	names, _ := r.docker.List(r.ctx, "")
 	if r.t.Failed() {
-		for _, name := range r.d.Names("") {
-			logs, _ := r.engine.Logs(r.ctx, r.d.IDs[name])
+		for _, name := range slices.Sorted(maps.Keys(names)) {
+			if !strings.HasPrefix(name, r.prefix+"-") {
+				continue
+			}
+			logs, _ := r.docker.Logs(r.ctx, name)
 			var keep []string
 			for _, line := range strings.Split(logs, "\n") {
 				// The interesting lines: not the successful requests.
@@ -91,8 +231,26 @@ func (r *realServer) cleanup() {
 			}
 			r.t.Logf("logs of %s (without successful requests):\n%s", name, strings.Join(keep, "\n"))
 		}
+		r.t.Logf("the engine's output of each update: %s", state)
 	}
-	r.engine.Destroy(r.ctx, &r.d, true)
+	if r.stack != nil {
+		if err := r.stack.Destroy(r.ctx); err != nil {
+			r.t.Errorf("cleanup: %v", err)
+		}
+	}
+	// What the stack did not make (a test's own containers) and what it
+	// retains (the data volumes).
+	for name := range names {
+		if strings.HasPrefix(name, r.prefix+"-") {
+			_ = r.docker.Remove(r.ctx, name)
+		}
+	}
+	for _, v := range r.volumes {
+		_ = r.docker.RemoveVolume(r.ctx, v)
+	}
+	if !r.t.Failed() {
+		_ = os.RemoveAll(state)
+	}
 }
 
 // args is the single server the tests run: the dev stack's shape (two
@@ -118,49 +276,27 @@ func (r *realServer) args() Args {
 	}
 }
 
-// plan is what the component registers for args.
-func (r *realServer) plan(args Args) dockerplan.Plan {
+// apps are the running replicas' names, sorted.
+func (r *realServer) apps() []string {
 	r.t.Helper()
-	rec := &mocktest.Recorder{Outputs: dockerplan.Outputs}
-	err := mocktest.Run(r.t, "real", mocktest.Config{Values: map[string]string{}}, func(ctx *pulumi.Context) error {
-		_, err := New(ctx, args.Service.Name, &args)
-		return err
-	}, rec)
+	found, err := r.docker.List(r.ctx, "fastapi-infra.release")
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	p, err := dockerplan.FromRecording(rec.All())
-	if err != nil {
-		r.t.Fatal(err)
+	var out []string
+	for name := range found {
+		if strings.HasPrefix(name, r.prefix+"-app-") {
+			out = append(out, name)
+		}
 	}
-	return p
+	slices.Sort(out)
+	return out
 }
-
-// up applies a plan as `pulumi up` would from where the engine stands:
-// containers of the plan that exist stay, new ones are created in order
-// and waited for, and then containers of app replicas the plan no longer
-// has are deleted (the provider's create-before-delete of a release).
-func (r *realServer) up(p dockerplan.Plan) []dockerplan.Retired {
-	r.t.Helper()
-	if err := r.engine.Apply(r.ctx, p, &r.d); err != nil {
-		r.t.Fatal(err)
-	}
-	// The old replicas go at once, as Pulumi deletes resources that do not
-	// depend on each other in parallel.
-	retired, err := r.engine.RetireAll(r.ctx, &r.d, r.d.Replaced(p, r.prefix+"-app-")...)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return retired
-}
-
-// apps are the running replicas' names.
-func (r *realServer) apps() []string { return r.d.Names(r.prefix + "-app-") }
 
 // exec runs a command in a container and fails the test unless it exits 0.
 func (r *realServer) exec(name string, cmd ...string) string {
 	r.t.Helper()
-	out, code, err := r.engine.Exec(r.ctx, r.d.IDs[name], cmd...)
+	out, code, err := r.docker.Exec(r.ctx, name, cmd...)
 	if err != nil || code != 0 {
 		r.t.Fatalf("exec %v in %s: exit %d, %v\n%s", cmd, name, code, err, out)
 	}
@@ -179,7 +315,7 @@ func freePort(t *testing.T) int {
 // waitFor polls cond until it holds or within passes.
 // probeTimeline tells Docker's last healthchecks of a container, each as
 // when it started after since, how long it took and how it ended.
-func probeTimeline(st dockerplan.Inspected, since time.Time) string {
+func probeTimeline(st dockerapi.Inspected, since time.Time) string {
 	if st.State.Health == nil {
 		return "no healthcheck"
 	}
@@ -207,4 +343,40 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() error)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// joinNetwork is a transformation of the component's containers whose
+// logical names match: each also joins network under aliases, and is
+// created after the resources in after. A test's own server (a stand-in
+// managed database, an ACME server) lives on such a network, and the
+// containers that must reach it, or be reached by it, join it.
+func joinNetwork(match func(name string) bool, network pulumi.StringInput, aliases []string, after ...pulumi.Resource) pulumi.ResourceOption {
+	//nolint:staticcheck // Transformations run in the program, typed; Transforms would hand over untyped maps.
+	return pulumi.Transformations([]pulumi.ResourceTransformation{func(a *pulumi.ResourceTransformationArgs) *pulumi.ResourceTransformationResult {
+		args, ok := a.Props.(*docker.ContainerArgs)
+		if !ok || !match(a.Name) {
+			return nil
+		}
+		nets, _ := args.NetworksAdvanced.(docker.ContainerNetworksAdvancedArray)
+		args.NetworksAdvanced = append(nets, docker.ContainerNetworksAdvancedArgs{Name: network, Aliases: pulumi.ToStringArray(aliases)})
+		return &pulumi.ResourceTransformationResult{Props: args, Opts: append(a.Opts, pulumi.DependsOn(after))}
+	}})
+}
+
+// fixtureLogOpts are a test's own containers' log options, set as the
+// component sets its own: left out, the engine's defaults (this machine's
+// daemon.json has some) are read back and every preview proposes them.
+var fixtureLogOpts = pulumi.StringMap{"max-size": pulumi.String("10m"), "max-file": pulumi.String("3")}
+
+// fixtureNetwork is a network for a test's own servers, <prefix>-<role>,
+// on a /24 of 10.231/16 beside the test's private one (172.31.N/24 gets
+// 10.231.N/24): left to Docker's pools it could take the /16 the private
+// /24 lies in, being created at the same time, and the private network
+// was refused ("networks have overlapping IPv4").
+func (r *realServer) fixtureNetwork(ctx *pulumi.Context, prov pulumi.ProviderResource, role string) (*docker.Network, error) {
+	octet := strings.Split(r.subnet, ".")[2]
+	return docker.NewNetwork(ctx, role+"-net", &docker.NetworkArgs{
+		Name:        pulumi.String(r.prefix + "-" + role),
+		IpamConfigs: docker.NetworkIpamConfigArray{docker.NetworkIpamConfigArgs{Subnet: pulumi.String("10.231." + octet + ".0/24")}},
+	}, pulumi.Provider(prov))
 }

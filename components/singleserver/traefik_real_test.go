@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/fastapi-infra/fastapi-infra/components/service"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 )
 
@@ -56,49 +58,48 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	args.Service.TLS = service.TLS{Mode: service.TLSACME, ACMEEmail: "ops@example.com",
 		ACMEServer: "https://" + pebbleHost + ":14000/dir", ACMECA: caPEM}
 	httpPort, httpsPort := args.HTTPPort, args.HTTPSPort
-	// The one thing the test adds to the component's plan: the domain's
-	// DNS record. Pebble, on the edge network, resolves it to the proxy
-	// there, as Let's Encrypt resolves a public name.
-	planOf := func(a Args) dockerplan.Plan {
-		plan := r.plan(a)
-		for i, c := range plan.Containers {
-			if c.Name == p+"-proxy" {
-				for j, n := range c.Connect {
-					if n.Network == p+"-edge" {
-						plan.Containers[i].Connect[j].Aliases = append(n.Aliases, domain)
-					}
-				}
-			}
-		}
-		return plan
-	}
-	plan := planOf(args)
-	start := time.Now()
-	// The networks first, for Pebble to join: the plan without containers.
-	if err := r.engine.Apply(r.ctx, dockerplan.Plan{Networks: plan.Networks, Volumes: plan.Volumes}, &r.d); err != nil {
-		t.Fatal(err)
-	}
+	// What the test adds to the program: Pebble, on a network of its own
+	// with Traefik, where the domain's DNS record names the proxy (as
+	// Let's Encrypt resolves a public name) and Pebble's name is Pebble.
 	mgmtPort := freePort(t)
 	pebbleConf := `{"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
 		"certificate": "/etc/pebble/cert.pem", "privateKey": "/etc/pebble/key.pem",
 		"httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}`
-	pebble := dockerplan.Container{Logical: "pebble", Name: pebbleHost, Create: dockerplan.CreateBody{
-		Image: r.images["PEBBLE"], Cmd: []string{"-config", "/etc/pebble/pebble.json"},
-		// No pauses before validating, and no nonces refused on purpose: the
-		// run is about this project, not about lego's retries.
-		Env:          []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
-		ExposedPorts: map[string]struct{}{"15000/tcp": {}},
-		HostConfig: dockerplan.HostConfig{RestartPolicy: dockerplan.RestartPolicy{Name: "no"}, LogConfig: dockerplan.LogConfig{Type: "json-file"},
-			PortBindings: map[string][]dockerplan.PortBinding{"15000/tcp": {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(mgmtPort)}}}},
-		Networking: &dockerplan.NetworkingConfig{EndpointsConfig: map[string]dockerplan.EndpointSettings{p + "-edge": {Aliases: []string{pebbleHost}}}},
-	}, Uploads: []dockerplan.Upload{{Path: "/etc/pebble/pebble.json", Content: []byte(pebbleConf), Mode: 0o444},
-		{Path: "/etc/pebble/cert.pem", Content: []byte(certPEM), Mode: 0o444}, {Path: "/etc/pebble/key.pem", Content: []byte(keyPEM), Mode: 0o444}}}
-	if err := r.engine.Apply(r.ctx, dockerplan.Plan{Containers: []dockerplan.Container{pebble}}, &r.d); err != nil {
-		t.Fatal(err)
+	r.extra = func(ctx *pulumi.Context, prov pulumi.ProviderResource) ([]pulumi.ResourceOption, error) {
+		net, err := r.fixtureNetwork(ctx, prov, "acme")
+		if err != nil {
+			return nil, err
+		}
+		image, err := docker.NewRemoteImage(ctx, "pebble-image", &docker.RemoteImageArgs{Name: pulumi.String(r.images["PEBBLE"]), KeepLocally: pulumi.Bool(true)}, pulumi.Provider(prov))
+		if err != nil {
+			return nil, err
+		}
+		pebble, err := docker.NewContainer(ctx, "pebble", &docker.ContainerArgs{
+			Name:    pulumi.String(pebbleHost),
+			Image:   image.ImageId,
+			Command: pulumi.ToStringArray([]string{"-config", "/etc/pebble/pebble.json"}),
+			// No pauses before validating, and no nonces refused on
+			// purpose: the run is about this project, not lego's retries.
+			Envs:  pulumi.ToStringArray([]string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}),
+			Ports: docker.ContainerPortArray{docker.ContainerPortArgs{Internal: pulumi.Int(15000), External: pulumi.Int(mgmtPort), Ip: pulumi.String("127.0.0.1")}},
+			Uploads: docker.ContainerUploadArray{
+				docker.ContainerUploadArgs{File: pulumi.String("/etc/pebble/pebble.json"), Content: pulumi.String(pebbleConf)},
+				docker.ContainerUploadArgs{File: pulumi.String("/etc/pebble/cert.pem"), Content: pulumi.String(certPEM)},
+				docker.ContainerUploadArgs{File: pulumi.String("/etc/pebble/key.pem"), Content: pulumi.ToSecret(pulumi.String(keyPEM)).(pulumi.StringOutput)},
+			},
+			NetworksAdvanced: docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{Name: net.Name, Aliases: pulumi.ToStringArray([]string{pebbleHost})}},
+			LogDriver:        pulumi.String("json-file"), LogOpts: fixtureLogOpts,
+		}, pulumi.Provider(prov))
+		if err != nil {
+			return nil, err
+		}
+		proxy := func(name string) bool { return name == p+"-proxy" }
+		return []pulumi.ResourceOption{joinNetwork(proxy, net.Name, []string{domain}, pebble)}, nil
 	}
-	r.up(plan)
+	start := time.Now()
+	r.up(args)
 	pebbleLogs := func() string {
-		logs, _ := r.engine.Logs(r.ctx, r.d.IDs[pebbleHost])
+		logs, _ := r.docker.Logs(r.ctx, pebbleHost)
 		return logs
 	}
 
@@ -215,15 +216,15 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	// 3 s: a probe every 5 s while it waits): a 12 s stall does not take a
 	// replica out, a longer outage would.
 	t.Run("a 12 s database stall keeps the replicas in the balancer", func(t *testing.T) {
-		db := r.d.IDs[p+"-db"]
+		db := p + "-db"
 		run := steadyLoad(client, base+"/health/live")
 		time.Sleep(time.Second)
-		if err := r.engine.Pause(r.ctx, db); err != nil {
+		if err := r.docker.Pause(r.ctx, db); err != nil {
 			run.Stop()
 			t.Fatal(err)
 		}
 		time.Sleep(12 * time.Second)
-		if err := r.engine.Unpause(r.ctx, db); err != nil {
+		if err := r.docker.Unpause(r.ctx, db); err != nil {
 			t.Error(err)
 		}
 		time.Sleep(2 * time.Second)
@@ -248,8 +249,8 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		next.Service.Env = map[string]string{"LOG_LEVEL": "info", "RELEASE": "2"}
 		run := steadyLoad(client, base+"/health/ready")
 		time.Sleep(2 * time.Second)
-		plan = planOf(next)
-		r.up(plan)
+		args = next
+		r.up(args)
 		time.Sleep(3 * time.Second)
 		res := run.Stop()
 		t.Logf("release through Traefik under 50 req/s: %s", res)
@@ -259,12 +260,9 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	})
 
 	t.Run("a replaced proxy keeps the certificate from its volume", func(t *testing.T) {
-		// The proxy deleted and created again from the same plan (its
-		// volume stays), as a replacement of the resource does.
-		if _, err := r.engine.Retire(r.ctx, &r.d, p+"-proxy"); err != nil {
-			t.Fatal(err)
-		}
-		r.up(plan)
+		// The proxy replaced (its volume stays), as a change that forces
+		// a new container does.
+		r.upReplacing(args, "proxy")
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			r, err := client.Get(base + "/health/live")

@@ -4,17 +4,17 @@
 //
 //	go run ./lab/singlebench [-rounds 3]
 //
-// The project's side is exactly what the dev stack registers: stacks.Run
-// under the mock engine with Pulumi.dev.yaml (ports, subnet and images
-// pointed at this run), its docker resources made through the Engine API
-// as the provider would (internal/dockerplan); the pulumi-docker provider
-// itself cannot be had here, so its own time (engine, plugin, state) is not
-// in these figures. The compose side is lab/singlebench/compose, the
-// seed's file and nginx.conf made runnable. Each round measures, for each
-// side: the cold start to HTTPS 200 on /items; throughput through the TLS
-// proxy on /health/live and /items; an app release (new replicas) under a
-// steady 50 requests a second; and a SIGKILL of one replica's PID 1 under
-// the same load. Load goes to 127.0.0.1 only, bounded in time.
+// The project's side is the dev stack as `./infra up dev` deploys it: the
+// driver's workspace (deploy.Open: the pinned CLI, the program in this
+// process) with the real Pulumi engine and the real docker provider plugin
+// (installed from $FASTAPI_INFRA_DOCKER_PLUGIN when it is not), Pulumi.yaml
+// and Pulumi.dev.yaml with this run's ports, subnet, names and images. The
+// compose side is lab/singlebench/compose, the seed's file and nginx.conf
+// made runnable. Each round measures, for each side: the cold start to
+// HTTPS 200 on /items; an `up` with nothing to change; throughput through
+// the TLS proxy on /health/live and /items; an app release (new replicas)
+// under a steady 50 requests a second; and a SIGKILL of one replica's PID
+// 1 under the same load. Load goes to 127.0.0.1 only, bounded in time.
 package main
 
 import (
@@ -35,11 +35,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerplan"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/internal/loadgen"
-	"github.com/fastapi-infra/fastapi-infra/internal/mocktest"
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
+	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
 //go:embed compose
@@ -63,6 +68,8 @@ type side interface {
 	up(ctx context.Context) error
 	// release rolls the app replicas to a new environment.
 	release(ctx context.Context, n int) error
+	// again runs the tool's deploy once more with nothing changed.
+	again(ctx context.Context) error
 	// replicas are the running app containers' IDs or names.
 	replicas(ctx context.Context) ([]string, error)
 	// proxy is the proxy container's ID or name.
@@ -74,8 +81,8 @@ type side interface {
 
 // figures are one side's measurements of one round.
 type figures struct {
-	coldStart, releaseTook, backAfterKill time.Duration
-	liveRPS, itemsRPS                     float64
+	coldStart, noop, releaseTook, backAfterKill time.Duration
+	liveRPS, itemsRPS                           float64
 	// idleCPU is the host's busy cores while the stack is up and no
 	// request comes (health checks, background work), 0-2 here.
 	idleCPU       float64
@@ -95,7 +102,7 @@ type cpuPerRequest struct{ proxy, app, client, daemons, rest time.Duration }
 // saturate is loadgen.Saturate with the CPU time each part spent per
 // request: the throughput figures say how fast, these say where the
 // machine's two cores went.
-func saturate(ctx context.Context, engine *dockerplan.Engine, s side, client *http.Client, req func(context.Context) (*http.Request, error)) (float64, cpuPerRequest, error) {
+func saturate(ctx context.Context, engine *dockerapi.Client, s side, client *http.Client, req func(context.Context) (*http.Request, error)) (float64, cpuPerRequest, error) {
 	var per cpuPerRequest
 	proxy, err := s.proxy(ctx)
 	if err != nil {
@@ -222,7 +229,7 @@ func run(rounds int) error {
 	if err != nil {
 		return err
 	}
-	engine := dockerplan.NewEngine("")
+	engine := dockerapi.NewClient("")
 	results := map[string][]figures{}
 	for round := range rounds {
 		sides := []side{newCompose(repo, images, round), &project{repo: repo, images: images, engine: engine, round: round, https: freePort()}}
@@ -243,7 +250,7 @@ func run(rounds int) error {
 	return nil
 }
 
-func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, error) {
+func measure(ctx context.Context, engine *dockerapi.Client, s side) (figures, error) {
 	var f figures
 	client := httpsClient()
 	base := fmt.Sprintf("https://localhost:%d", s.httpsPort())
@@ -260,6 +267,11 @@ func measure(ctx context.Context, engine *dockerplan.Engine, s side) (figures, e
 		return f, err
 	}
 	f.coldStart = time.Since(start)
+	start = time.Now()
+	if err := s.again(ctx); err != nil {
+		return f, err
+	}
+	f.noop = time.Since(start)
 	// Both replicas settle; what the machine spends meanwhile with no
 	// request is the stack's standing cost (health checks, mostly).
 	h0, err := hostBusy()
@@ -326,7 +338,7 @@ func slowest(what string, start time.Time, r loadgen.Result) {
 
 // backAgain is how long until the container restarted and its app answers
 // its live endpoint from inside (60 s when it never does).
-func backAgain(ctx context.Context, engine *dockerplan.Engine, id string, restarts int, limit time.Duration) time.Duration {
+func backAgain(ctx context.Context, engine *dockerapi.Client, id string, restarts int, limit time.Duration) time.Duration {
 	start := time.Now()
 	for time.Since(start) < limit {
 		st, err := engine.Inspect(ctx, id)
@@ -397,6 +409,7 @@ type compose struct {
 	dir, project string
 	env          []string
 	https        int
+	releaseN     int // the release deployed last
 }
 
 func newCompose(repo string, images map[string]string, round int) *compose {
@@ -454,7 +467,12 @@ func (c *compose) up(ctx context.Context) error {
 	return c.run(ctx, 1, "up", "-d")
 }
 
-func (c *compose) release(ctx context.Context, n int) error { return c.run(ctx, n, "up", "-d") }
+func (c *compose) release(ctx context.Context, n int) error {
+	c.releaseN = n
+	return c.run(ctx, n, "up", "-d")
+}
+
+func (c *compose) again(ctx context.Context) error { return c.run(ctx, max(1, c.releaseN), "up", "-d") }
 
 // containers are the IDs of a compose service's running containers.
 func (c *compose) containers(ctx context.Context, service string) ([]string, error) {
@@ -480,99 +498,128 @@ func (c *compose) down(ctx context.Context) {
 	_ = os.RemoveAll(c.dir)
 }
 
-// project is the dev stack's single server, as the component registers it.
+// project is the dev stack as ./infra up dev deploys it, on the real
+// Pulumi engine and docker provider.
 type project struct {
 	repo   string
 	images map[string]string
-	engine *dockerplan.Engine
+	engine *dockerapi.Client
 	round  int
-	d      dockerplan.Deployment
 	https  int
 	prefix string
-	config mocktest.Config
+	dir    string
+	stack  auto.Stack
 }
 
 func (p *project) name() string   { return "fastapi-infra" }
 func (p *project) httpsPort() int { return p.https }
 
-// plan records what stacks.Run registers for the dev stack with this
-// run's images, ports, subnet and release.
-func (p *project) plan(release int) (dockerplan.Plan, error) {
-	c := p.config.Set("fastapi-infra:app.env.RELEASE", fmt.Sprint(release))
-	rec := &mocktest.Recorder{Outputs: dockerplan.Outputs}
-	if err := mocktest.Record("dev", c, stacks.Run, rec); err != nil {
-		return dockerplan.Plan{}, err
+// up opens the stack as the driver does, in a folder of its own with the
+// project's Pulumi.yaml and Pulumi.dev.yaml, sets this run's overrides,
+// and deploys.
+func (p *project) up(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "singlebench-project-")
+	if err != nil {
+		return err
 	}
-	var docker []mocktest.Resource
-	for _, r := range rec.All() {
-		if r.Type != "pulumi:providers:docker" {
-			docker = append(docker, r)
+	p.dir = dir
+	p.prefix = fmt.Sprintf("singlebench%d%d", os.Getpid()%1000, p.round)
+	for _, f := range []string{"Pulumi.yaml", "Pulumi.dev.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(p.repo, f))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil {
+			return err
 		}
 	}
-	return dockerplan.FromRecording(docker)
-}
-
-func (p *project) up(ctx context.Context) error {
-	c, err := mocktest.ReadStackFile(filepath.Join(p.repo, "Pulumi.dev.yaml"))
+	cache, err := toolchain.CacheDir()
 	if err != nil {
 		return err
 	}
-	p.prefix = fmt.Sprintf("singlebench%d%d", os.Getpid()%1000, p.round)
-	p.config = c.Set("fastapi-infra:app.name", p.prefix).
-		Set("fastapi-infra:docker.namePrefix", p.prefix).
+	s, err := deploy.Open(ctx, deploy.Options{ProjectDir: dir, Stack: "dev", Backend: "file://" + dir,
+		// The Pulumi home the real-engine tests share (lab.DockerPulumi).
+		PulumiHome: filepath.Join(cache, "pulumi-home-docker"),
+		Env:        map[string]string{"PULUMI_CONFIG_PASSPHRASE": "singlebench"}, Progress: os.Stderr})
+	if err != nil {
+		return err
+	}
+	p.stack = s
+	if err := deploy.EnsurePlugin(ctx, s.Workspace(), stacks.SingleServer, os.Stderr); err != nil {
+		return err
+	}
+	settings := map[string]string{
+		"app.name": p.prefix, "docker.namePrefix": p.prefix,
 		// One client address sends everything here; the compose side has
 		// no per-client limits either.
-		Set("fastapi-infra:proxy.rateLimit", "0").Set("fastapi-infra:proxy.connLimit", "0").
-		Set("fastapi-infra:app.image", p.images["APP"]).
-		Set("fastapi-infra:db.image", p.images["POSTGRES"]).
-		Set("fastapi-infra:proxy.image", p.images["NGINX"]).
-		Set("fastapi-infra:proxy.httpPort", fmt.Sprint(freePort())).
-		Set("fastapi-infra:proxy.httpsPort", fmt.Sprint(p.https)).
-		Set("fastapi-infra:docker.subnet", fmt.Sprintf("172.31.%d.0/24", 220+p.round%30)).
-		Secret("fastapi-infra:dbPassword", "bench-project-pw").
-		Secret("fastapi-infra:rolloutKey", "0123456789abcdef0123456789abcdef")
-	plan, err := p.plan(1)
-	if err != nil {
-		return err
+		"proxy.rateLimit": "0", "proxy.connLimit": "0",
+		"app.image": p.images["APP"], "db.image": p.images["POSTGRES"], "proxy.image": p.images["NGINX"],
+		"proxy.httpPort": fmt.Sprint(freePort()), "proxy.httpsPort": fmt.Sprint(p.https),
+		"docker.subnet": fmt.Sprintf("172.31.%d.0/24", 220+p.round%30), "app.env.RELEASE": "1",
 	}
-	return p.engine.Apply(ctx, plan, &p.d)
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		if err := s.SetConfigWithOptions(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: settings[k]}, &auto.ConfigOptions{Path: true}); err != nil {
+			return err
+		}
+	}
+	for k, v := range map[string]string{"dbPassword": "bench-project-pw", "rolloutKey": "0123456789abcdef0123456789abcdef"} {
+		if err := s.SetConfig(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
+			return err
+		}
+	}
+	return p.deploy(ctx)
 }
 
+// deploy runs `pulumi up` as ./infra up --yes does.
+func (p *project) deploy(ctx context.Context) error {
+	var out strings.Builder
+	if _, err := p.stack.Up(ctx, optup.ProgressStreams(&out), optup.SuppressProgress()); err != nil {
+		return fmt.Errorf("up: %w\n%s", err, out.String())
+	}
+	return nil
+}
+
+func (p *project) again(ctx context.Context) error { return p.deploy(ctx) }
+
 func (p *project) release(ctx context.Context, n int) error {
-	plan, err := p.plan(n)
-	if err != nil {
+	if err := p.stack.SetConfigWithOptions(ctx, "fastapi-infra:app.env.RELEASE", auto.ConfigValue{Value: fmt.Sprint(n)}, &auto.ConfigOptions{Path: true}); err != nil {
 		return err
 	}
 	start := time.Now()
-	if err := p.engine.Apply(ctx, plan, &p.d); err != nil {
-		return err
-	}
-	healthy := time.Since(start)
-	// Then the old release goes, as Pulumi deletes replaced resources at
-	// the end of the update, in parallel.
-	_, err = p.engine.RetireAll(ctx, &p.d, p.d.Replaced(plan, p.prefix+"-app-")...)
-	// When each step ended, to place the slowest requests printed next.
-	fmt.Fprintf(os.Stderr, "singlebench: fastapi-infra release: new replicas healthy at +%s, old ones removed at +%s\n",
-		healthy.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+	err := p.deploy(ctx)
+	fmt.Fprintf(os.Stderr, "singlebench: fastapi-infra release: up took %s\n", time.Since(start).Round(10*time.Millisecond))
 	return err
 }
 
-func (p *project) replicas(context.Context) ([]string, error) {
-	var ids []string
-	for _, name := range p.d.Names(p.prefix + "-app-") {
-		ids = append(ids, p.d.IDs[name])
+func (p *project) replicas(ctx context.Context) ([]string, error) {
+	found, err := p.engine.List(ctx, "fastapi-infra.release")
+	if err != nil {
+		return nil, err
 	}
-	return ids, nil
+	var names []string
+	for name := range found {
+		if strings.HasPrefix(name, p.prefix+"-app-") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
-func (p *project) proxy(context.Context) (string, error) {
-	if id, ok := p.d.IDs[p.prefix+"-proxy"]; ok {
-		return id, nil
-	}
-	return "", fmt.Errorf("no %s-proxy container", p.prefix)
-}
+func (p *project) proxy(context.Context) (string, error) { return p.prefix + "-proxy", nil }
 
-func (p *project) down(ctx context.Context) { p.engine.Destroy(ctx, &p.d, true) }
+// down destroys the stack and the volumes it retains (the data).
+func (p *project) down(ctx context.Context) {
+	if p.stack.Name() != "" {
+		if _, err := p.stack.Destroy(ctx, optdestroy.SuppressProgress()); err != nil {
+			fmt.Fprintf(os.Stderr, "singlebench: destroy: %v\n", err)
+		}
+	}
+	for _, v := range []string{"db-data", "backups"} {
+		_ = p.engine.RemoveVolume(ctx, p.prefix+"-"+v)
+	}
+	_ = os.RemoveAll(p.dir)
+}
 
 func report(rounds int, compose, project []figures) {
 	med := func(fs []figures, get func(figures) float64) float64 {
@@ -603,6 +650,7 @@ func report(rounds int, compose, project []figures) {
 	fmt.Printf("single server: the seed's compose pattern vs fastapi-infra's dev stack (median of %d interleaved rounds; same images, same machine)\n", rounds)
 	fmt.Printf("%-52s %12s %12s %8s\n", "", "compose", "fastapi-infra", "ratio")
 	row("cold start -> HTTPS 200 on /items", "s", func(f figures) float64 { return secs(f.coldStart) })
+	row("deploy again, nothing changed (up / compose up -d)", "s", func(f figures) float64 { return secs(f.noop) })
 	row("host CPU with no requests (health checks, ...)", "cores", func(f figures) float64 { return f.idleCPU })
 	row("throughput via the TLS proxy, /health/live (32 conns)", "req/s", func(f figures) float64 { return f.liveRPS })
 	row("throughput via the TLS proxy, /items (32 conns)", "req/s", func(f figures) float64 { return f.itemsRPS })
@@ -627,6 +675,32 @@ func report(rounds int, compose, project []figures) {
 	fmt.Printf("%-52s %12s %12s\n", "SIGKILL of a replica under 50 req/s: failed (all rounds)",
 		fmt.Sprintf("%d/%d", sum(compose, func(f figures) int { return f.kill.Failed }), sum(compose, func(f figures) int { return f.kill.Sent })),
 		fmt.Sprintf("%d/%d", sum(project, func(f figures) int { return f.kill.Failed }), sum(project, func(f figures) int { return f.kill.Sent })))
+	// The goals of the single server on its real engine, each met or not
+	// by this run's medians (failures: all rounds).
+	c, pr := func(get func(figures) float64) float64 { return med(compose, get) }, func(get func(figures) float64) float64 { return med(project, get) }
+	failed := func(get func(figures) loadgen.Result) int {
+		return sum(project, func(f figures) int { return get(f).Failed })
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT MET"
+	}
+	noop := pr(func(f figures) float64 { return secs(f.noop) })
+	cold, coldC := pr(func(f figures) float64 { return secs(f.coldStart) }), c(func(f figures) float64 { return secs(f.coldStart) })
+	p99 := pr(func(f figures) float64 { return ms(f.release.P99) })
+	back := pr(func(f figures) float64 { return secs(f.backAfterKill) })
+	items, itemsC := pr(func(f figures) float64 { return f.itemsRPS }), c(func(f figures) float64 { return f.itemsRPS })
+	live, liveC := pr(func(f figures) float64 { return f.liveRPS }), c(func(f figures) float64 { return f.liveRPS })
+	fmt.Println("goals (fastapi-infra):")
+	fmt.Printf("  %-58s %-28s %s\n", "an up with nothing to change <= 2 s", fmt.Sprintf("%.2f s", noop), verdict(noop <= 2))
+	fmt.Printf("  %-58s %-28s %s\n", "cold start to HTTPS 200 <= compose's", fmt.Sprintf("%.2f s vs %.2f s", cold, coldC), verdict(cold <= coldC))
+	fmt.Printf("  %-58s %-28s %s\n", "a release under 50 req/s: 0 failed, p99 < 100 ms", fmt.Sprintf("%d failed, p99 %.0f ms", failed(func(f figures) loadgen.Result { return f.release }), p99),
+		verdict(failed(func(f figures) loadgen.Result { return f.release }) == 0 && p99 < 100))
+	fmt.Printf("  %-58s %-28s %s\n", "SIGKILL of a replica: 0 failed, answering again <= 10 s", fmt.Sprintf("%d failed, %.1f s", failed(func(f figures) loadgen.Result { return f.kill }), back),
+		verdict(failed(func(f figures) loadgen.Result { return f.kill }) == 0 && back <= 10))
+	fmt.Printf("  %-58s %-28s %s\n", "throughput on /items and /health/live >= compose's", fmt.Sprintf("%.2fx, %.2fx", items/itemsC, live/liveC), verdict(items >= itemsC && live >= liveC))
 	// What failed, so that a loss explains itself.
 	for _, phase := range []struct {
 		what string

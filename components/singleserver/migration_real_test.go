@@ -1,0 +1,67 @@
+//go:build e2e
+
+package singleserver_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
+	"github.com/fastapi-infra/fastapi-infra/deploy"
+)
+
+// gatedMigration fails (exit 3) until the table go_ahead exists, then
+// migrates: a migration whose cause of failure passes (a lock, a database
+// restarting), so the same release runs again.
+const gatedMigration = `python3 -c "
+import os, sys, psycopg2
+cur = psycopg2.connect(open(os.environ['DATABASE_URL_FILE']).read()).cursor()
+cur.execute(\"SELECT to_regclass('go_ahead')\")
+if cur.fetchone()[0] is None:
+    print('migration: go_ahead is missing', file=sys.stderr)
+    sys.exit(3)
+" && exec alembic upgrade head`
+
+// TestFailedMigrationOnRealDocker: a release whose migration exits 3
+// fails `up` with the code and the last log line, creates none of its
+// replicas, and the running release keeps serving. Once the cause has
+// passed, the driver's rerun (deploy.FailedMigrations, replacing the
+// failed one-shot, as ./infra up does) migrates and rolls the release,
+// and leaves nothing to do. The replacement is delete-first: created
+// first, the migration's fixed name was refused by the engine.
+func TestFailedMigrationOnRealDocker(t *testing.T) {
+	r := singleserver.NewRealServer(t, "dev")
+	args := r.Args()
+	r.Up(args)
+	first := r.Apps()
+	next := args
+	next.Service.Migration.Command = []string{"sh", "-c", gatedMigration}
+	err := r.TryUp(next)
+	if err == nil || !strings.Contains(err.Error(), "exited with code 3") || !strings.Contains(err.Error(), "migration: go_ahead is missing") {
+		t.Fatalf("up with a failing migration: %v; want the exit code and the last log line", err)
+	}
+	if now := r.Apps(); strings.Join(now, " ") != strings.Join(first, " ") {
+		t.Errorf("replicas after the failed migration: %v, want the running release's %v only", now, first)
+	}
+	client, base := singleserver.LocalClient(args)
+	resp, err := client.Get(base + "/health/ready")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the running release after the failed migration: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	r.Exec(r.Prefix()+"-db", "psql", "-U", "app", "-d", "app", "-c", "CREATE TABLE go_ahead ()")
+	retry, err := deploy.FailedMigrations(r.State())
+	if err != nil || len(retry) != 1 || !strings.Contains(retry[0], "-migrate-") {
+		t.Fatalf("failed migrations in the state: %v, %v", retry, err)
+	}
+	r.UpWith(next, optup.Replace(retry))
+	if now := r.Apps(); len(now) != len(first) || now[0] == first[0] {
+		t.Errorf("replicas after the rerun: %v, want a new release instead of %v", now, first)
+	}
+	if retry, err := deploy.FailedMigrations(r.State()); err != nil || len(retry) != 0 {
+		t.Errorf("failed migrations after the rerun: %v, %v", retry, err)
+	}
+}
