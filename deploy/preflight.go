@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
@@ -65,13 +66,19 @@ func Preflight(ctx context.Context, s auto.Stack, cfg auto.ConfigMap, out io.Wri
 }
 
 // generate stores a random value of n bytes as the encrypted config key.
+// The value goes to `pulumi config set` on its stdin: the Automation API's
+// SetConfig puts it on the command line, where any user of the machine
+// reads it (ps, /proc/PID/cmdline) while the CLI runs.
 func generate(ctx context.Context, s auto.Stack, key string, n int, out io.Writer, what string) error {
 	buf := make([]byte, n)
 	if _, err := rand.Read(buf); err != nil {
 		return err
 	}
-	if err := s.SetConfig(ctx, key, auto.ConfigValue{Value: base64.RawURLEncoding.EncodeToString(buf), Secret: true}); err != nil {
-		return err
+	ws := s.Workspace()
+	_, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), strings.NewReader(base64.RawURLEncoding.EncodeToString(buf)), nil, nil,
+		envList(ws), "config", "set", "--secret", key, "--stack", s.Name(), "--non-interactive")
+	if err != nil {
+		return fmt.Errorf("storing the generated %s: %w\n%s", key, err, stderr)
 	}
 	fmt.Fprintf(out, "fastapi-infra: generated a random %s for %s %s, stored encrypted in Pulumi.%s.yaml\n", key, what, s.Name(), s.Name())
 	return nil

@@ -339,3 +339,47 @@ func TestInfraRunsNoBuildWhenNothingChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneratedSecretsNeverOnACommandLine: the driver generates the dev
+// stack's dbPassword and rolloutKey; `pulumi config set` got them as
+// arguments, which any user of the machine reads in ps while the CLI runs.
+// They go on its stdin now: no command line the driver starts holds them.
+func TestGeneratedSecretsNeverOnACommandLine(t *testing.T) {
+	project, backend := t.TempDir(), t.TempDir()
+	copyFile(t, filepath.Join(env.repo, "Pulumi.yaml"), filepath.Join(project, "Pulumi.yaml"))
+	copyFile(t, filepath.Join(env.repo, "Pulumi.dev.yaml"), filepath.Join(project, "Pulumi.dev.yaml"))
+	tools, err := toolchain.Builder{Progress: os.Stderr}.Ensure(context.Background(), "pulumi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const passphrase = "generated-secrets-test"
+	cmd := exec.Command(driverBinary(t), "--dir", project, "--backend", "file://"+backend, "preview", "dev")
+	cmd.Env = append(os.Environ(), "PULUMI_CONFIG_PASSPHRASE="+passphrase, "PULUMI_HOME="+env.pulumiHome, "PULUMI_SKIP_UPDATE_CHECK=true")
+	calls := logCalls(t, cmd, map[string]string{"pulumi": tools["pulumi"]})
+	if _, stderr, err := runDriver(t, cmd); err != nil && !strings.Contains(stderr, "generated a random") {
+		t.Fatalf("./infra preview dev: %v\n%s", err, stderr)
+	}
+	ran := calls()
+	read := exec.Command(tools["pulumi"], "config", "--show-secrets", "--json", "--stack", "dev", "--non-interactive")
+	read.Dir = project
+	read.Env = append(os.Environ(), "PULUMI_CONFIG_PASSPHRASE="+passphrase, "PULUMI_BACKEND_URL=file://"+backend, "PULUMI_HOME="+env.pulumiHome)
+	out, err := read.Output()
+	if err != nil {
+		t.Fatalf("pulumi config: %v", err)
+	}
+	var cfg map[string]struct{ Value string }
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"fastapi-infra:dbPassword", "fastapi-infra:rolloutKey"} {
+		v := cfg[key].Value
+		if len(v) < 32 {
+			t.Fatalf("%s was not generated: %q", key, v)
+		}
+		for _, line := range ran {
+			if strings.Contains(line, v) {
+				t.Errorf("the generated %s is on a command line: pulumi %s", key, strings.SplitN(line, " ", 4)[:3])
+			}
+		}
+	}
+}
