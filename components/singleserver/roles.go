@@ -81,24 +81,11 @@ func (b *builder) buildDatabaseRoles() error {
 		"APP_LOGIN=" + b.appLogin(),
 	}
 	var err error
-	b.rolesSet, err = docker.NewContainer(b.ctx, b.name+"-db-roles-"+id, &docker.ContainerArgs{
-		Name:        pulumi.String(name),
-		Image:       b.dbImage,
-		Entrypoints: pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String(setupRolesScript)},
-		Envs:        pulumi.ToStringArray(env),
-		// The database's own user (999 in the official image and ours).
-		User:         pulumi.String("999:999"),
-		NetworkMode:  pulumi.String("none"),
-		Volumes:      docker.ContainerVolumeArray{b.dbSecrets.mount, docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)}},
-		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
-		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
-		ReadOnly:     pulumi.Bool(true),
-		Tmpfs:        scratchTmpfs,
-		LogDriver:    pulumi.String(b.logDriver()),
-		LogOpts:      b.logOptions(),
-		// One shot: run to the end, keep the exit code and logs.
-		MustRun: pulumi.Bool(false), Restart: pulumi.String("no"), Attach: pulumi.Bool(true), Logs: pulumi.Bool(true), Rm: pulumi.Bool(false),
-	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, b.dbSecrets.carrier}))...)
+	args := b.onSocket(name, setupRolesScript, env, b.dbSecrets.mount)
+	// One shot: run to the end, keep the exit code and logs.
+	args.Attach, args.Logs = pulumi.Bool(true), pulumi.Bool(true)
+	b.rolesSet, err = docker.NewContainer(b.ctx, b.name+"-db-roles-"+id, args,
+		b.opts(pulumi.DependsOn([]pulumi.Resource{b.database, b.dbSecrets.carrier}))...)
 	if err != nil {
 		return err
 	}
@@ -124,24 +111,40 @@ func (b *builder) buildRevoker() error {
 	for _, app := range b.apps {
 		deps = append(deps, app)
 	}
+	env := []string{"PGUSER=" + db.User, "PGDATABASE=" + db.Name, fmt.Sprintf("PGPORT=%d", db.Port),
+		"APP_USER=" + db.AppUser, "APP_LOGIN=" + b.appLogin()}
+	// Started and left to run: its exit is not waited for.
 	var err error
-	b.revoker, err = docker.NewContainer(b.ctx, b.name+"-db-revoke-"+id, &docker.ContainerArgs{
-		Name:        pulumi.String(b.dockerName("db-revoke-" + id)),
-		Image:       b.dbImage,
-		Entrypoints: pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String("set -eu\n" + service.RevokeOldLogins)},
-		Envs: pulumi.ToStringArray([]string{"PGUSER=" + db.User, "PGDATABASE=" + db.Name, fmt.Sprintf("PGPORT=%d", db.Port),
-			"APP_USER=" + db.AppUser, "APP_LOGIN=" + b.appLogin()}),
+	b.revoker, err = docker.NewContainer(b.ctx, b.name+"-db-revoke-"+id,
+		b.onSocket(b.dockerName("db-revoke-"+id), "set -eu\n"+service.RevokeOldLogins, env), b.opts(pulumi.DependsOn(deps))...)
+	return err
+}
+
+// onSocket is a container of the database's image that runs script with
+// bash as the database's own user (999 in the official image and ours),
+// with no network, only the database's socket folder (and the volumes
+// given): the roles step and the revoker, whose psql the socket trusts.
+// It runs once: not restarted, not removed, its exit not required.
+func (b *builder) onSocket(name, script string, env []string, volumes ...docker.ContainerVolumeArgs) *docker.ContainerArgs {
+	mounts := docker.ContainerVolumeArray{}
+	for _, v := range volumes {
+		mounts = append(mounts, v)
+	}
+	mounts = append(mounts, docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)})
+	return &docker.ContainerArgs{
+		Name:         pulumi.String(name),
+		Image:        b.dbImage,
+		Entrypoints:  pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String(script)},
+		Envs:         pulumi.ToStringArray(env),
 		User:         pulumi.String("999:999"),
 		NetworkMode:  pulumi.String("none"),
-		Volumes:      docker.ContainerVolumeArray{docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)}},
+		Volumes:      mounts,
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
 		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
 		ReadOnly:     pulumi.Bool(true),
 		Tmpfs:        scratchTmpfs,
 		LogDriver:    pulumi.String(b.logDriver()),
 		LogOpts:      b.logOptions(),
-		// Started and left to run: its exit is not waited for.
-		MustRun: pulumi.Bool(false), Restart: pulumi.String("no"), Rm: pulumi.Bool(false),
-	}, b.opts(pulumi.DependsOn(deps))...)
-	return err
+		MustRun:      pulumi.Bool(false), Restart: pulumi.String("no"), Rm: pulumi.Bool(false),
+	}
 }
