@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +79,7 @@ type stack struct {
 	dir             string // the stack's folder: project, backend, engine logs
 	passphrase      string
 	ups             int
+	renders         bool // kubernetes.renderYamlTo: no cluster
 }
 
 // newStack makes a stack from a shipped stack file (shipped "prod"), or
@@ -118,6 +120,7 @@ func newStack(t *testing.T, shipped string, config func(namespace string) map[st
 	}
 	st := &stack{Stack: s, name: name, namespace: "e2e-" + suffix, dir: dir, passphrase: passphrase}
 	for k, v := range config(st.namespace) {
+		st.renders = st.renders || k == "kubernetes.renderYamlTo"
 		st.setPath(t, k, v)
 	}
 	if secrets == nil {
@@ -214,18 +217,35 @@ func (s *stack) up(t *testing.T) (auto.UpResult, string, error) {
 // checkNoChanges: after an up that succeeded, a preview proposes nothing
 // and a refresh finds the cluster as the state says, as Pulumi's own
 // integration tests check after every update. A perpetual diff would
-// show here as a change on every up.
+// show here as a change on every up. Both only read (the refresh is a
+// preview of one), so they run at the same time.
 func (s *stack) checkNoChanges(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var out bytes.Buffer
-	if _, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&out)); err != nil {
-		t.Errorf("the preview after up %d of %s proposes changes: %v\n%s", s.ups, s.name, err, out.String())
+	var preview, refresh bytes.Buffer
+	var previewErr, refreshErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, previewErr = s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&preview))
+	}()
+	// A stack that renders manifests (kubernetes.renderYamlTo) has no
+	// cluster to refresh from.
+	if !s.renders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, refreshErr = s.PreviewRefresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&refresh))
+		}()
 	}
-	out.Reset()
-	if _, err := s.Refresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&out)); err != nil {
-		t.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.name, err, out.String())
+	wg.Wait()
+	if previewErr != nil {
+		t.Errorf("the preview after up %d of %s proposes changes: %v\n%s", s.ups, s.name, previewErr, preview.String())
+	}
+	if refreshErr != nil {
+		t.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.name, refreshErr, refresh.String())
 	}
 }
 

@@ -94,7 +94,7 @@ func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 			t.Fatalf("pulumi config set %s: %v\n%s", k, err, out)
 		}
 	}
-	for k, v := range map[string]string{"dbPassword": "cli-pw-" + randomSuffix(t), "rolloutKey": randomSuffix(t) + randomSuffix(t)} {
+	for k, v := range map[string]string{"dbPassword": "cli-pw-" + randomSuffix(t), "rolloutKey": randomSuffix(t) + randomSuffix(t) + randomSuffix(t) + randomSuffix(t) + randomSuffix(t)} {
 		cmd := exec.CommandContext(ctx, pl.CLI(), "config", "set", "--secret", "fastapi-infra:"+k, "--stack", name, "--non-interactive")
 		cmd.Dir, cmd.Stdin = env.repo, strings.NewReader(v)
 		cmd.Env = append(os.Environ(), "PULUMI_HOME="+pl.Home(), "PULUMI_BACKEND_URL=file://"+backend, "PULUMI_CONFIG_PASSPHRASE="+passphrase)
@@ -157,10 +157,9 @@ func devImages() (map[string]string, error) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := lab.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }

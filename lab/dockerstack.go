@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -158,19 +159,30 @@ func (s *DockerStack) UpOnly(ctx context.Context, opts ...optup.Option) (auto.Up
 }
 
 // CheckNoChanges fails when a preview would change anything or a refresh
-// finds the engine's resources differ from the state.
+// finds the engine's resources differ from the state. Both only read (the
+// refresh is a preview of one: what it finds is not saved), so they run at
+// the same time: each is mostly the CLI's and the provider's start.
 func (s *DockerStack) CheckNoChanges(ctx context.Context) error {
-	var out bytes.Buffer
-	_, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&out), optpreview.SuppressProgress())
-	s.keep(fmt.Sprintf("up-%d-preview.log", s.ups), out.Bytes())
-	if err != nil {
-		return fmt.Errorf("the preview after up %d of %s proposes changes (a perpetual diff):\n%s", s.ups, s.Name(), changes(out.String()))
+	var preview, refresh bytes.Buffer
+	var previewErr, refreshErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, previewErr = s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&preview), optpreview.SuppressProgress())
+	}()
+	go func() {
+		defer wg.Done()
+		_, refreshErr = s.PreviewRefresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&refresh), optrefresh.SuppressProgress())
+	}()
+	wg.Wait()
+	s.keep(fmt.Sprintf("up-%d-preview.log", s.ups), preview.Bytes())
+	s.keep(fmt.Sprintf("up-%d-refresh.log", s.ups), refresh.Bytes())
+	if previewErr != nil {
+		return fmt.Errorf("the preview after up %d of %s proposes changes (a perpetual diff): %v\n%s", s.ups, s.Name(), previewErr, changes(preview.String()))
 	}
-	out.Reset()
-	_, err = s.Refresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&out), optrefresh.SuppressProgress())
-	s.keep(fmt.Sprintf("up-%d-refresh.log", s.ups), out.Bytes())
-	if err != nil {
-		return fmt.Errorf("the refresh after up %d of %s finds drift:\n%s", s.ups, s.Name(), changes(out.String()))
+	if refreshErr != nil {
+		return fmt.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.Name(), refreshErr, changes(refresh.String()))
 	}
 	return nil
 }
@@ -284,4 +296,21 @@ func copyExecutable(from, to string) error {
 		return err
 	}
 	return os.WriteFile(to, raw, 0o755)
+}
+
+// StateFiles are the files of the stack's backend as they lie on disk
+// (the checkpoint and its backups, the history): what a secret must never
+// be in plain text in. The Automation API's export decrypts secrets
+// (`pulumi stack export --show-secrets`), so it cannot say.
+func (s *DockerStack) StateFiles() (map[string][]byte, error) {
+	files := map[string][]byte{}
+	err := filepath.WalkDir(filepath.Join(s.Dir, "backend"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		files[path] = raw
+		return err
+	})
+	return files, err
 }

@@ -53,7 +53,7 @@ func TestExternalDatabaseVerifiedOnRealDocker(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		image, err := docker.NewRemoteImage(ctx, "managed-db-image", &docker.RemoteImageArgs{Name: pulumi.String(r.images["POSTGRES"]), KeepLocally: pulumi.Bool(true)}, pulumi.Provider(prov))
+		image, err := r.fixtureImage(ctx, prov, "POSTGRES")
 		if err != nil {
 			return nil, err
 		}

@@ -95,6 +95,46 @@ for q in ["CREATE TABLE evil (x int)", "COPY (SELECT 1) TO PROGRAM 'id'", "DROP 
 		}
 	})
 
+	// The passwords reach the containers as files only: not in the
+	// stack's state (encrypted there), the engine's view of any container
+	// (env, command, labels, names) or any container's log.
+	t.Run("no secret in plain text in the state, docker inspect or the logs", func(t *testing.T) {
+		// The backend's files as they lie on disk: the checkpoint, its
+		// backups and the update history.
+		files, err := r.stack.StateFiles()
+		if err != nil || len(files) == 0 {
+			t.Fatalf("the stack's backend files: %d, %v", len(files), err)
+		}
+		places := map[string]string{}
+		for path, raw := range files {
+			places["the state file "+path] = string(raw)
+		}
+		names, err := r.docker.List(r.ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range names {
+			if !strings.HasPrefix(name, r.prefix+"-") {
+				continue
+			}
+			inspect, err := exec.Command("docker", "inspect", name).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs, _ := r.docker.Logs(r.ctx, name)
+			places["docker inspect "+name] = string(inspect)
+			places["the log of "+name] = logs
+		}
+		for _, secret := range []string{realPassword, realAppPassword} {
+			for where, text := range places {
+				if strings.Contains(text, secret) {
+					t.Errorf("a password is in plain text in %s", where)
+				}
+			}
+		}
+		t.Logf("looked in %d places", len(places))
+	})
+
 	t.Run("http redirects to https", func(t *testing.T) {
 		resp, err := client.Get(fmt.Sprintf("http://localhost:%d/items?x=1", args.HTTPPort))
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,8 +267,8 @@ func (r *realServer) args() Args {
 			Migration: service.Migration{Strategy: service.MigrationJob, Command: []string{"alembic", "upgrade", "head"}},
 			Resources: service.Resources{CPU: cpu, Memory: mem},
 			Database: service.Database{Mode: service.DatabaseContainer, Image: r.images["POSTGRES"], Port: 5432, Name: "app", User: "app",
-				Password: pulumi.ToSecret(pulumi.String("real-docker-test-pw")).(pulumi.StringOutput), SSLMode: "disable", RetainOnDelete: true,
-				AppUser: "app_rw", AppPassword: pulumi.ToSecret(pulumi.String("real-docker-test-app-pw")).(pulumi.StringOutput)},
+				Password: pulumi.ToSecret(pulumi.String(realPassword)).(pulumi.StringOutput), SSLMode: "disable", RetainOnDelete: true,
+				AppUser: "app_rw", AppPassword: pulumi.ToSecret(pulumi.String(realAppPassword)).(pulumi.StringOutput)},
 		},
 		Subnet: r.subnet, ProxyImage: r.images["NGINX"], TraefikImage: r.images["TRAEFIK"],
 		HTTPPort: freePort(r.t), HTTPSPort: freePort(r.t), SecretsDigest: "r1",
@@ -304,12 +303,12 @@ func (r *realServer) exec(name string, cmd ...string) string {
 }
 
 func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	port, err := lab.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // waitFor polls cond until it holds or within passes.
@@ -379,4 +378,16 @@ func (r *realServer) fixtureNetwork(ctx *pulumi.Context, prov pulumi.ProviderRes
 		Name:        pulumi.String(r.prefix + "-" + role),
 		IpamConfigs: docker.NetworkIpamConfigArray{docker.NetworkIpamConfigArgs{Subnet: pulumi.String("10.231." + octet + ".0/24")}},
 	}, pulumi.Provider(prov))
+}
+
+// The passwords of r.args()'s database.
+const (
+	realPassword    = "real-docker-test-pw"
+	realAppPassword = "real-docker-test-app-pw"
+)
+
+// fixtureImage is one of images/build.sh's images (by its NAME= key) for
+// a test's own server, kept on the engine at destroy.
+func (r *realServer) fixtureImage(ctx *pulumi.Context, prov pulumi.ProviderResource, key string) (*docker.RemoteImage, error) {
+	return docker.NewRemoteImage(ctx, strings.ToLower(key)+"-image", &docker.RemoteImageArgs{Name: pulumi.String(r.images[key]), KeepLocally: pulumi.Bool(true)}, pulumi.Provider(prov))
 }

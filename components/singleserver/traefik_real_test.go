@@ -70,7 +70,7 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		image, err := docker.NewRemoteImage(ctx, "pebble-image", &docker.RemoteImageArgs{Name: pulumi.String(r.images["PEBBLE"]), KeepLocally: pulumi.Bool(true)}, pulumi.Provider(prov))
+		image, err := r.fixtureImage(ctx, prov, "PEBBLE")
 		if err != nil {
 			return nil, err
 		}

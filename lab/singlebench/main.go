@@ -43,6 +43,7 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/internal/loadgen"
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
+	"github.com/fastapi-infra/fastapi-infra/lab"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
@@ -396,12 +397,11 @@ func buildImages(repo string) (map[string]string, error) {
 }
 
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := lab.FreePort()
 	if err != nil {
 		panic(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // compose is the seed's compose pattern, run by docker-compose.
