@@ -49,7 +49,7 @@ func majorGuard(exported apitype.UntypedDeployment, next, stack string) error {
 		steps = fmt.Sprintf(`  1. kubectl create job %[1]s-upgrade-dump --from=cronjob/<app.name>-db-backup   (a dump in the backups claim)
   2. delete the database's StatefulSet and its data PersistentVolumeClaim (the backups claim stays)
   3. pulumi config set --path db.image %[2]s --stack %[1]s, then ./infra up %[1]s   (an empty PostgreSQL %[3]d)
-  4. pg_restore the dump from a Job on the backups claim (README: Data)`, stack, next, will)
+  4. pg_restore the dump from a Job on the backups claim (docs/operations.md: Data)`, stack, next, will)
 	}
 	return fmt.Errorf("%s: %s is PostgreSQL %d, but the stack's database runs %s, PostgreSQL %d: the new server would refuse the data directory, and the release would have no database.\nNothing was changed. Keep db.image at PostgreSQL %d, or upgrade by dump and restore:\n%s",
 		stacks.FullKey("db.image"), next, will, running, was, was, steps)

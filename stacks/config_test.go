@@ -93,9 +93,9 @@ func TestInvalidConfig(t *testing.T) {
 		{"reserved env", "dev", set("app.env", `{"DATABASE_URL":"postgres://x"}`),
 			`fastapi-infra:app.env: DATABASE_URL is set by the program from the db.* keys; remove it here`},
 		{"unknown key", "dev", set("app.replica", "3"),
-			"fastapi-infra:app.replica: unknown key (did you mean app.replicas?); `pulumi config rm --path app.replica` removes it, the README's config reference lists every key"},
+			"fastapi-infra:app.replica: unknown key (did you mean app.replicas?); `pulumi config rm --path app.replica` removes it, docs/configuration.md lists every key"},
 		{"unknown top-level key", "dev", set("archtecture", "kubernetes"),
-			"fastapi-infra:archtecture: unknown key (did you mean architecture?); `pulumi config rm archtecture` removes it, the README's config reference lists every key"},
+			"fastapi-infra:archtecture: unknown key (did you mean architecture?); `pulumi config rm archtecture` removes it, docs/configuration.md lists every key"},
 		{"flat dotted key", "dev", func(c mocktest.Config) mocktest.Config { return c.SetFlat(FullKey("app.replicas"), "3") },
 			"fastapi-infra:app.replicas: is a flat key, but dotted keys are paths; the program reads it from fastapi-infra:app. Move it: pulumi config rm app.replicas && pulumi config set --path app.replicas <value>"},
 		{"init container on a single server", "dev", set("migration.strategy", "init-container"),
@@ -213,7 +213,7 @@ func TestInvalidConfig(t *testing.T) {
 			return c.Set(FullKey("db.mode"), "external").Set(FullKey("db.host"), "db.example.com").Set(FullKey("db.caCert"), string(testCA(t).CertPEM))
 		}, `fastapi-infra:db.caCert: is set but db.sslmode is prefer, which does not verify the server: set db.sslmode verify-full, or remove db.caCert`},
 		{"log store on Kubernetes", "prod", set("logging.aggregate", "true"),
-			`fastapi-infra:logging.aggregate: is for a single server; on Kubernetes the pods write JSON lines to stdout for the cluster's collector (Fluent Bit, Vector, Promtail), see the README's Operations section`},
+			`fastapi-infra:logging.aggregate: is for a single server; on Kubernetes the pods write JSON lines to stdout for the cluster's collector (Fluent Bit, Vector, Promtail), see docs/monitoring.md`},
 		{"log store and another log driver", "dev", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("logging.aggregate"), "true").Set(FullKey("logging.driver"), "fluentd")
 		}, `fastapi-infra:logging.aggregate: sends every container's lines to VictoriaLogs through the syslog driver, but logging.driver is "fluentd" (options map[]): set one of them`},

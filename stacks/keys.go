@@ -17,7 +17,7 @@ import (
 const Namespace = "fastapi-infra"
 
 // Key declares one config key: Pulumi.yaml declares the same keys with the
-// same types and defaults (a test holds the two together), and the README's
+// same types and defaults (a test holds the two together), and docs/configuration.md's
 // config reference lists them.
 type Key struct {
 	Name string
@@ -223,7 +223,7 @@ func unknownPaths(path string, value json.RawMessage) []error {
 	if strings.Contains(path, ".") {
 		rm = "pulumi config rm --path " + path
 	}
-	return []error{fmt.Errorf("%s: unknown key%s; `%s` removes it, the README's config reference lists every key", FullKey(path), suggest(path), rm)}
+	return []error{fmt.Errorf("%s: unknown key%s; `%s` removes it, docs/configuration.md lists every key", FullKey(path), suggest(path), rm)}
 }
 
 // suggest names the declared key closest to a typo, if any is close.

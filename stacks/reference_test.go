@@ -8,12 +8,16 @@ import (
 	"testing"
 )
 
+// referencePage is where the configuration reference is.
+const referencePage = "../docs/configuration.md"
+
 const (
-	refStart = "<!-- config-reference:start (generated: go test ./stacks -run TestREADME -update) -->"
+	refStart = "<!-- config-reference:start (generated: go test ./stacks -run TestConfigReference -update) -->"
 	refEnd   = "<!-- config-reference:end -->"
 )
 
-// configReference is the README's table of every key, from the registry.
+// configReference is docs/configuration.md's table of every key, from
+// the registry.
 func configReference() string {
 	var b strings.Builder
 	b.WriteString("| key | type | default | what it does |\n| --- | --- | --- | --- |\n")
@@ -31,26 +35,27 @@ func configReference() string {
 	return b.String()
 }
 
-// TestREADMEListsEveryKey keeps the README's config reference true.
-func TestREADMEListsEveryKey(t *testing.T) {
-	raw, err := os.ReadFile("../README.md")
+// TestConfigReferenceListsEveryKey keeps docs/configuration.md's
+// reference true.
+func TestConfigReferenceListsEveryKey(t *testing.T) {
+	raw, err := os.ReadFile(referencePage)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(raw)
 	i, j := strings.Index(text, refStart), strings.Index(text, refEnd)
 	if i < 0 || j < i {
-		t.Fatalf("README.md has no config reference between %q and %q", refStart, refEnd)
+		t.Fatalf("%s has no config reference between %q and %q", referencePage, refStart, refEnd)
 	}
 	want := configReference()
 	if *update {
 		text = text[:i+len(refStart)] + "\n" + want + text[j:]
-		if err := os.WriteFile("../README.md", []byte(text), 0o644); err != nil {
+		if err := os.WriteFile(referencePage, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	if got := strings.TrimSpace(text[i+len(refStart) : j]); got != strings.TrimSpace(want) {
-		t.Fatal("README.md's config reference is out of date; run: go test ./stacks -run TestREADME -update")
+		t.Fatal(referencePage + "'s config reference is out of date; run: go test ./stacks -run TestConfigReference -update")
 	}
 }

@@ -237,6 +237,6 @@ func kubernetesMonitoringOutput(c *Config) string {
 	case c.Monitoring.PrometheusOperator:
 		return fmt.Sprintf("ServiceMonitor %[1]s and PrometheusRule %[1]s in namespace %[2]s: the cluster's Prometheus (namespace %[3]s) scrapes /metrics and evaluates the alerts", c.App.Name, c.Kubernetes.Namespace, c.Monitoring.Namespace)
 	default:
-		return fmt.Sprintf("pods annotated prometheus.io/scrape on port %d; load the alert rules into your Prometheus (see the README)", c.App.Port)
+		return fmt.Sprintf("pods annotated prometheus.io/scrape on port %d; load the alert rules into your Prometheus (see docs/monitoring.md)", c.App.Port)
 	}
 }

@@ -522,7 +522,7 @@ func (c *Config) validateLogStore(p *problems) {
 		return
 	}
 	if c.Architecture == Kubernetes {
-		p.add("logging.aggregate", "is for a single server; on Kubernetes the pods write JSON lines to stdout for the cluster's collector (Fluent Bit, Vector, Promtail), see the README's Operations section")
+		p.add("logging.aggregate", "is for a single server; on Kubernetes the pods write JSON lines to stdout for the cluster's collector (Fluent Bit, Vector, Promtail), see docs/monitoring.md")
 		return
 	}
 	if c.Logging.Driver != "json-file" || len(c.Logging.Options) > 0 {

@@ -62,7 +62,7 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh, outputs, backup or restore", op)
 	}
 	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "destroy" && op != "backup" && op != "restore" {
-		return fmt.Errorf("no Pulumi.%s.yaml in %s: create it with the overrides of the new stack (see the README)", o.Stack, o.ProjectDir)
+		return fmt.Errorf("no Pulumi.%s.yaml in %s: create it with the overrides of the new stack (see docs/configuration.md)", o.Stack, o.ProjectDir)
 	}
 	changes := op == "up" || op == "destroy" || op == "refresh"
 	if changes && !f.yes && !term.interactive() {

@@ -130,7 +130,7 @@ func newRule(service, subject, name, expr string, forMinutes int, severity, summ
 		Labels: map[string]string{"severity": severity, "service": service},
 		Annotations: map[string]string{
 			"summary":     summary,
-			"description": "fastapi-infra alert for " + subject + "; see the README's monitoring section for what to check.",
+			"description": "fastapi-infra alert for " + subject + "; see docs/monitoring.md for what to check.",
 		},
 	}
 	if forMinutes > 0 {
