@@ -21,6 +21,7 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/lab"
+	"github.com/fastapi-infra/fastapi-infra/lab/dockerstack"
 )
 
 // TestPlainPulumiUpIsTheDriversStack runs the dev stack as users and
@@ -34,11 +35,11 @@ import (
 // of its own, whose file is removed at the end.
 func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 	ctx := context.Background()
-	hostDir, err := lab.GoLanguageHost()
+	hostDir, err := dockerstack.GoLanguageHost()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := lab.NewDockerPulumi(ctx, t.TempDir(), os.Stderr)
+	pl, err := dockerstack.New(ctx, t.TempDir(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

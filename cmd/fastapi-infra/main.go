@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/internal/cliargs"
 )
 
 const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs|backup|restore STACK
@@ -41,7 +42,7 @@ func main() {
 	flag.BoolVar(&f.showSecrets, "show-secrets", false, "outputs: print secret values")
 	flag.StringVar(&f.from, "from", "", "restore: the backup to restore (./infra restore STACK lists them)")
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage); flag.PrintDefaults() }
-	positional, err := parseInterspersed(flag.CommandLine, os.Args[1:])
+	positional, err := cliargs.Interspersed(flag.CommandLine, os.Args[1:])
 	if err != nil || len(positional) != 2 {
 		if err == nil {
 			flag.Usage()
@@ -61,23 +62,5 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fastapi-infra:", err)
 		os.Exit(1)
-	}
-}
-
-// parseInterspersed parses flags before, between and after the operation
-// and the stack, as `./infra restore dev --from NAME` puts them (the
-// flag package alone stops at the first argument that is not a flag),
-// and returns the others in order.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return positional, nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
 	}
 }

@@ -24,10 +24,11 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/lab"
+	"github.com/fastapi-infra/fastapi-infra/lab/dockerstack"
 )
 
 // These tests deploy the SingleServer component with the real Pulumi
-// engine and the real docker provider plugin (lab.DockerPulumi: the pinned
+// engine and the real docker provider plugin (dockerstack.Pulumi: the pinned
 // CLI, the provider v4.10.0 from $FASTAPI_INFRA_DOCKER_PLUGIN) on this
 // machine's Docker engine, the program in this process, and after every
 // `up` check that a preview proposes nothing and a refresh finds no drift.
@@ -38,8 +39,8 @@ type realServer struct {
 	t      *testing.T
 	ctx    context.Context
 	docker *dockerapi.Client
-	pulumi *lab.DockerPulumi
-	stack  *lab.DockerStack
+	pulumi *dockerstack.Pulumi
+	stack  *dockerstack.Stack
 	images map[string]string
 	prefix string
 	subnet string
@@ -77,7 +78,7 @@ func newRealServer(t *testing.T, targets ...string) *realServer {
 	_, _ = rand.Read(b)
 	prefix := "fit-" + hex.EncodeToString(b)
 	state := filepath.Join(os.TempDir(), "fastapi-infra-real", prefix)
-	p, err := lab.NewDockerPulumi(context.Background(), state, os.Stderr)
+	p, err := dockerstack.New(context.Background(), state, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -538,7 +538,7 @@ func (p *project) up(ctx context.Context) error {
 		return err
 	}
 	s, err := deploy.Open(ctx, deploy.Options{ProjectDir: dir, Stack: "dev", Backend: "file://" + dir,
-		// The Pulumi home the real-engine tests share (lab.DockerPulumi).
+		// The Pulumi home the real-engine tests share (dockerstack.Pulumi).
 		PulumiHome: filepath.Join(cache, "pulumi-home-docker"),
 		Env:        map[string]string{"PULUMI_CONFIG_PASSPHRASE": "singlebench"}, Progress: os.Stderr})
 	if err != nil {

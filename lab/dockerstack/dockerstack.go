@@ -1,4 +1,8 @@
-package lab
+// Package dockerstack runs Pulumi programs on this machine's Docker engine
+// with the real Pulumi engine and the real docker provider plugin: the
+// single server's real-engine tests and its benchmark deploy through it,
+// as ./infra up does, with no imitation of the provider.
+package dockerstack
 
 import (
 	"bytes"
@@ -26,12 +30,12 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
-// DockerPulumi is the real Pulumi engine with the real docker provider, for
+// Pulumi is the real Pulumi engine with the real docker provider, for
 // programs that run on this machine's Docker engine: the pinned CLI, a
 // Pulumi home with the docker provider plugin, and a file backend of its
 // own. The single server's real-engine tests and its benchmark deploy
 // through it, as `./infra up` does: no imitation of the provider.
-type DockerPulumi struct {
+type Pulumi struct {
 	cli        auto.PulumiCommand
 	cliPath    string
 	home       string
@@ -39,13 +43,13 @@ type DockerPulumi struct {
 	passphrase string
 }
 
-// NewDockerPulumi finds (or builds) the pinned CLI and makes sure the
+// New finds (or builds) the pinned CLI and makes sure the
 // docker provider plugin is in the Pulumi home the real-engine runs share
 // (<cache>/pulumi-home-docker): installed once from the file that
 // $FASTAPI_INFRA_DOCKER_PLUGIN names. Without it (and not installed) it
 // fails, saying how to get it: the real engine is never skipped. State
 // goes under dir.
-func NewDockerPulumi(ctx context.Context, dir string, progress io.Writer) (*DockerPulumi, error) {
+func New(ctx context.Context, dir string, progress io.Writer) (*Pulumi, error) {
 	tools, err := toolchain.Builder{Progress: progress}.Ensure(ctx, "pulumi")
 	if err != nil {
 		return nil, err
@@ -62,7 +66,7 @@ func NewDockerPulumi(ctx context.Context, dir string, progress io.Writer) (*Dock
 	if err != nil {
 		return nil, err
 	}
-	p := &DockerPulumi{cli: cli, cliPath: tools["pulumi"], home: filepath.Join(cache, "pulumi-home-docker"), dir: dir, passphrase: randomHex(16)}
+	p := &Pulumi{cli: cli, cliPath: tools["pulumi"], home: filepath.Join(cache, "pulumi-home-docker"), dir: dir, passphrase: randomHex(16)}
 	if err := p.installDockerPlugin(ctx); err != nil {
 		return nil, err
 	}
@@ -71,7 +75,7 @@ func NewDockerPulumi(ctx context.Context, dir string, progress io.Writer) (*Dock
 
 // installDockerPlugin installs the docker provider plugin into the shared
 // Pulumi home unless it is there.
-func (p *DockerPulumi) installDockerPlugin(ctx context.Context) error {
+func (p *Pulumi) installDockerPlugin(ctx context.Context) error {
 	installed, err := workspace.GetPluginsFromDir(filepath.Join(p.home, "plugins"))
 	if err == nil {
 		for _, pl := range installed {
@@ -99,16 +103,16 @@ func (p *DockerPulumi) installDockerPlugin(ctx context.Context) error {
 	return nil
 }
 
-// DockerStack is one stack of an inline program on the local engine.
-type DockerStack struct {
+// Stack is one stack of an inline program on the local engine.
+type Stack struct {
 	auto.Stack
 	Dir string // the stack's folder: its backend and every update's output
 	ups int
 }
 
 // Stack makes a new stack named name (with a random suffix) running
-// program, with its own file backend under the DockerPulumi's folder.
-func (p *DockerPulumi) Stack(ctx context.Context, name string, program pulumi.RunFunc) (*DockerStack, error) {
+// program, with its own file backend under the Pulumi's folder.
+func (p *Pulumi) Stack(ctx context.Context, name string, program pulumi.RunFunc) (*Stack, error) {
 	name = name + "-" + randomHex(3)
 	dir := filepath.Join(p.dir, name)
 	backend := filepath.Join(dir, "backend")
@@ -125,11 +129,11 @@ func (p *DockerPulumi) Stack(ctx context.Context, name string, program pulumi.Ru
 	if err != nil {
 		return nil, fmt.Errorf("creating stack %s: %w", name, err)
 	}
-	return &DockerStack{Stack: s, Dir: dir}, nil
+	return &Stack{Stack: s, Dir: dir}, nil
 }
 
 // SetProgram makes the next update run program (a new release, say).
-func (s *DockerStack) SetProgram(program pulumi.RunFunc) {
+func (s *Stack) SetProgram(program pulumi.RunFunc) {
 	s.Workspace().SetProgram(program)
 }
 
@@ -137,7 +141,7 @@ func (s *DockerStack) SetProgram(program pulumi.RunFunc) {
 // proposes no change and a refresh finds no drift, as Pulumi's own
 // integration tests check after every update. The engine's output of each
 // step is kept in the stack's folder; a failure's message carries its end.
-func (s *DockerStack) Up(ctx context.Context, opts ...optup.Option) (auto.UpResult, error) {
+func (s *Stack) Up(ctx context.Context, opts ...optup.Option) (auto.UpResult, error) {
 	res, err := s.UpOnly(ctx, opts...)
 	if err != nil {
 		return res, err
@@ -147,7 +151,7 @@ func (s *DockerStack) Up(ctx context.Context, opts ...optup.Option) (auto.UpResu
 
 // UpOnly runs `pulumi up` without the checks after it (an update that is
 // meant to fail).
-func (s *DockerStack) UpOnly(ctx context.Context, opts ...optup.Option) (auto.UpResult, error) {
+func (s *Stack) UpOnly(ctx context.Context, opts ...optup.Option) (auto.UpResult, error) {
 	s.ups++
 	var out bytes.Buffer
 	res, err := s.Stack.Up(ctx, append([]optup.Option{optup.ProgressStreams(&out), optup.ErrorProgressStreams(&out), optup.SuppressProgress()}, opts...)...)
@@ -162,7 +166,7 @@ func (s *DockerStack) UpOnly(ctx context.Context, opts ...optup.Option) (auto.Up
 // finds the engine's resources differ from the state. Both only read (the
 // refresh is a preview of one: what it finds is not saved), so they run at
 // the same time: each is mostly the CLI's and the provider's start.
-func (s *DockerStack) CheckNoChanges(ctx context.Context) error {
+func (s *Stack) CheckNoChanges(ctx context.Context) error {
 	var preview, refresh bytes.Buffer
 	var previewErr, refreshErr error
 	var wg sync.WaitGroup
@@ -189,7 +193,7 @@ func (s *DockerStack) CheckNoChanges(ctx context.Context) error {
 
 // Destroy runs `pulumi destroy` and removes the stack from its backend
 // (what is retained on delete stays on the engine).
-func (s *DockerStack) Destroy(ctx context.Context) error {
+func (s *Stack) Destroy(ctx context.Context) error {
 	var out bytes.Buffer
 	_, err := s.Stack.Destroy(ctx, optdestroy.ProgressStreams(&out), optdestroy.SuppressProgress())
 	s.keep("destroy.log", out.Bytes())
@@ -199,7 +203,7 @@ func (s *DockerStack) Destroy(ctx context.Context) error {
 	return s.Workspace().RemoveStack(ctx, s.Name())
 }
 
-func (s *DockerStack) keep(name string, out []byte) {
+func (s *Stack) keep(name string, out []byte) {
 	_ = os.WriteFile(filepath.Join(s.Dir, name), out, 0o644)
 }
 
@@ -233,8 +237,8 @@ func randomHex(n int) string {
 
 // Home is the Pulumi home with the docker provider plugin, and CLI the
 // pinned CLI's binary: for tests that run `pulumi` itself.
-func (p *DockerPulumi) Home() string { return p.home }
-func (p *DockerPulumi) CLI() string  { return p.cliPath }
+func (p *Pulumi) Home() string { return p.home }
+func (p *Pulumi) CLI() string  { return p.cliPath }
 
 // GoLanguageHost is a folder holding pulumi-language-go, with which plain
 // `pulumi up` runs this project's main.go: unpacked once into the cache
@@ -302,7 +306,7 @@ func copyExecutable(from, to string) error {
 // (the checkpoint and its backups, the history): what a secret must never
 // be in plain text in. The Automation API's export decrypts secrets
 // (`pulumi stack export --show-secrets`), so it cannot say.
-func (s *DockerStack) StateFiles() (map[string][]byte, error) {
+func (s *Stack) StateFiles() (map[string][]byte, error) {
 	files := map[string][]byte{}
 	err := filepath.WalkDir(filepath.Join(s.Dir, "backend"), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -1,4 +1,4 @@
-package main
+package cliargs
 
 import (
 	"flag"
@@ -18,14 +18,14 @@ func TestFlagsGoAnywhere(t *testing.T) {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		from := fs.String("from", "", "")
 		yes := fs.Bool("yes", false, "")
-		pos, err := parseInterspersed(fs, args)
+		pos, err := Interspersed(fs, args)
 		if err != nil || fmt.Sprint(pos) != "[restore dev]" || *from != "app-1.dump" || !*yes {
 			t.Errorf("%v: positional %v, from %q, yes %v, err %v", args, pos, *from, *yes, err)
 		}
 	}
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.SetOutput(new(discard))
-	if _, err := parseInterspersed(fs, []string{"up", "dev", "--frm", "x"}); err == nil {
+	if _, err := Interspersed(fs, []string{"up", "dev", "--frm", "x"}); err == nil {
 		t.Error("an unknown flag after the stack was accepted")
 	}
 }
