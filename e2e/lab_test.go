@@ -13,16 +13,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/lab"
+	"github.com/fastapi-infra/fastapi-infra/lab/dockerstack"
 )
 
 // env is what TestMain set up once for every test.
@@ -217,35 +216,19 @@ func (s *stack) up(t *testing.T) (auto.UpResult, string, error) {
 // checkNoChanges: after an up that succeeded, a preview proposes nothing
 // and a refresh finds the cluster as the state says, as Pulumi's own
 // integration tests check after every update. A perpetual diff would
-// show here as a change on every up. Both only read (the refresh is a
-// preview of one), so they run at the same time.
+// show here as a change on every up (dockerstack.NoChanges).
 func (s *stack) checkNoChanges(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var preview, refresh bytes.Buffer
-	var previewErr, refreshErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_, previewErr = s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&preview))
-	}()
 	// A stack that renders manifests (kubernetes.renderYamlTo) has no
 	// cluster to refresh from.
-	if !s.renders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, refreshErr = s.PreviewRefresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&refresh))
-		}()
+	c := dockerstack.NoChanges(ctx, s.Stack, !s.renders)
+	if c.PreviewErr != nil {
+		t.Errorf("the preview after up %d of %s proposes changes: %v\n%s", s.ups, s.name, c.PreviewErr, c.Preview)
 	}
-	wg.Wait()
-	if previewErr != nil {
-		t.Errorf("the preview after up %d of %s proposes changes: %v\n%s", s.ups, s.name, previewErr, preview.String())
-	}
-	if refreshErr != nil {
-		t.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.name, refreshErr, refresh.String())
+	if c.RefreshErr != nil {
+		t.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.name, c.RefreshErr, c.Refresh)
 	}
 }
 

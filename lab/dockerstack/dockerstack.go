@@ -167,28 +167,49 @@ func (s *Stack) UpOnly(ctx context.Context, opts ...optup.Option) (auto.UpResult
 // refresh is a preview of one: what it finds is not saved), so they run at
 // the same time: each is mostly the CLI's and the provider's start.
 func (s *Stack) CheckNoChanges(ctx context.Context) error {
-	var preview, refresh bytes.Buffer
-	var previewErr, refreshErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		_, previewErr = s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&preview), optpreview.SuppressProgress())
-	}()
-	go func() {
-		defer wg.Done()
-		_, refreshErr = s.PreviewRefresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&refresh), optrefresh.SuppressProgress())
-	}()
-	wg.Wait()
-	s.keep(fmt.Sprintf("up-%d-preview.log", s.ups), preview.Bytes())
-	s.keep(fmt.Sprintf("up-%d-refresh.log", s.ups), refresh.Bytes())
-	if previewErr != nil {
-		return fmt.Errorf("the preview after up %d of %s proposes changes (a perpetual diff): %v\n%s", s.ups, s.Name(), previewErr, changes(preview.String()))
+	c := NoChanges(ctx, s.Stack, true)
+	s.keep(fmt.Sprintf("up-%d-preview.log", s.ups), []byte(c.Preview))
+	s.keep(fmt.Sprintf("up-%d-refresh.log", s.ups), []byte(c.Refresh))
+	if c.PreviewErr != nil {
+		return fmt.Errorf("the preview after up %d of %s proposes changes (a perpetual diff): %v\n%s", s.ups, s.Name(), c.PreviewErr, changes(c.Preview))
 	}
-	if refreshErr != nil {
-		return fmt.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.Name(), refreshErr, changes(refresh.String()))
+	if c.RefreshErr != nil {
+		return fmt.Errorf("the refresh after up %d of %s finds drift: %v\n%s", s.ups, s.Name(), c.RefreshErr, changes(c.Refresh))
 	}
 	return nil
+}
+
+// Checked is what NoChanges found: each check's engine output and error.
+type Checked struct {
+	Preview, Refresh       string
+	PreviewErr, RefreshErr error
+}
+
+// NoChanges runs, on any stack, a preview that expects no change and
+// (with refresh) a refresh that expects none, at the same time: both only
+// read (the refresh is a preview of one: what it finds is not saved), and
+// each is mostly the CLI's and the provider's start. A saved refresh of
+// the docker provider reorders containers' nested sets, which the next
+// refresh reported as a change.
+func NoChanges(ctx context.Context, s auto.Stack, refresh bool) Checked {
+	var c Checked
+	var preview, refreshed bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, c.PreviewErr = s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.Diff(), optpreview.ProgressStreams(&preview), optpreview.SuppressProgress())
+	}()
+	if refresh {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, c.RefreshErr = s.PreviewRefresh(ctx, optrefresh.ExpectNoChanges(), optrefresh.ProgressStreams(&refreshed), optrefresh.SuppressProgress())
+		}()
+	}
+	wg.Wait()
+	c.Preview, c.Refresh = preview.String(), refreshed.String()
+	return c
 }
 
 // Destroy runs `pulumi destroy` and removes the stack from its backend
