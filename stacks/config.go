@@ -128,6 +128,7 @@ type RegistryConfig struct {
 // DockerConfig holds the keys docker.*: the single server's engine.
 type DockerConfig struct {
 	Host          string
+	CertPath      string
 	Subnet        string
 	RefreshImages bool
 	NamePrefix    string
@@ -518,6 +519,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		},
 		Docker: DockerConfig{
 			Host:          r.str("docker.host"),
+			CertPath:      r.str("docker.certPath"),
 			Subnet:        r.str("docker.subnet"),
 			RefreshImages: r.boolean("docker.refreshImages"),
 			NamePrefix:    r.str("docker.namePrefix"),

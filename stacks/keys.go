@@ -86,6 +86,7 @@ var Keys = []Key{
 	{"registry.username", "string", "", false, "registry user"},
 
 	{"docker.host", "string", "unix:///var/run/docker.sock", false, "single server: the Docker engine (unix://, ssh://user@host or tcp://)"},
+	{"docker.certPath", "string", "", false, "single server: for a tcp:// docker.host, the folder with the TLS client certificate and the CA (ca.pem, cert.pem, key.pem, as docker --tlsverify reads them); a tcp:// host is refused without it"},
 	{"docker.refreshImages", "boolean", true, false, "single server: on every up, look up each image's digest in its registry and pull again when its tag points to a new build; false for images that exist only on the host (the dev stack's local images)"},
 	{"docker.subnet", "string", "", false, "single server: the private network (an IPv4 /16 to /28); the proxy takes its last address, the only one the app trusts for X-Forwarded-*; empty: a /24 in 172.30.0.0/16 chosen by the name prefix, so that stacks share a host"},
 	{"docker.namePrefix", "string", "", false, "single server: what every container, network and volume name starts with; empty: <app.name>-<stack>, so that two stacks share a Docker host (a stack made before this key used <app.name>: set that to keep its containers and data volume)"},

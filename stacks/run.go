@@ -111,7 +111,11 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 }
 
 func deploySingleServer(ctx *pulumi.Context, c *Config) error {
-	prov, err := docker.NewProvider(ctx, "docker", &docker.ProviderArgs{Host: pulumi.String(c.Docker.Host)})
+	provArgs := &docker.ProviderArgs{Host: pulumi.String(c.Docker.Host)}
+	if c.Docker.CertPath != "" {
+		provArgs.CertPath = pulumi.String(c.Docker.CertPath)
+	}
+	prov, err := docker.NewProvider(ctx, "docker", provArgs)
 	if err != nil {
 		return err
 	}

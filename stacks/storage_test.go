@@ -13,7 +13,7 @@ import (
 
 func TestMain(m *testing.M) {
 	ConnectCluster = Fixed(cluster.StorageClass{Name: "standard", Default: true})
-	EngineAPIVersion = func(context.Context, string) (string, error) { return singleserver.MinEngineAPI, nil }
+	EngineAPIVersion = func(context.Context, string, string) (string, error) { return singleserver.MinEngineAPI, nil }
 	os.Exit(m.Run())
 }
 

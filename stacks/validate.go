@@ -420,8 +420,15 @@ func (c *Config) validateSingleServer(p *problems) {
 	if c.Docker.NamePrefix != "" {
 		p.match("docker.namePrefix", c.Docker.NamePrefix, dnsLabel, "a DNS-1123 label (lower-case letters, digits and '-')")
 	}
-	if !strings.HasPrefix(c.Docker.Host, "unix://") && !strings.HasPrefix(c.Docker.Host, "ssh://") && !strings.HasPrefix(c.Docker.Host, "tcp://") {
+	switch {
+	case !strings.HasPrefix(c.Docker.Host, "unix://") && !strings.HasPrefix(c.Docker.Host, "ssh://") && !strings.HasPrefix(c.Docker.Host, "tcp://"):
 		p.add("docker.host", "must be unix:///path/to/docker.sock, ssh://user@host or tcp://host:port, got %q", c.Docker.Host)
+	case strings.HasPrefix(c.Docker.Host, "tcp://") && c.Docker.CertPath == "":
+		// The Engine API is root on the host: a plain TCP port gives it to
+		// whoever reaches the port, and the stack's secrets cross in clear.
+		p.add("docker.host", "is %s without TLS: the Engine API on a plain TCP port is root on the host for whoever reaches it; set docker.certPath to the folder with ca.pem, cert.pem and key.pem (the engine started with --tlsverify), or use ssh://user@host", c.Docker.Host)
+	case c.Docker.CertPath != "" && !strings.HasPrefix(c.Docker.Host, "tcp://"):
+		p.add("docker.certPath", "is set, but docker.host is %s: the certificate is for a tcp:// host; remove docker.certPath", c.Docker.Host)
 	}
 	if p.oneOf("proxy.kind", string(c.Proxy.Kind), string(singleserver.Nginx), string(singleserver.Traefik)) {
 		if c.Proxy.Kind == singleserver.Nginx {

@@ -61,6 +61,9 @@ func TestSingleServerKeysReachTheComponent(t *testing.T) {
 			return c.Set(FullKey("monitoring.enabled"), "true").Set(FullKey("alerting.localPort"), "9193")
 		}},
 		{"docker.refreshImages", "fastapi-db-image", "pullTriggers", "registry-digest-of-", set("docker.refreshImages", "true")},
+		{"docker.certPath", "docker", "certPath", "/etc/docker-client", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("docker.host"), "tcp://10.0.0.5:2376").Set(FullKey("docker.certPath"), "/etc/docker-client")
+		}},
 		{"proxy.kind", "fastapi-proxy", "command", "--certificatesresolvers.letsencrypt.acme.email=ops@example.com", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("proxy.kind"), "traefik").Set(FullKey("tls.mode"), "acme").
 				Set(FullKey("tls.acmeEmail"), "ops@example.com").Set(FullKey("domain"), "api.example.com")
@@ -203,14 +206,14 @@ func TestRenderedManifestsHoldNoSecret(t *testing.T) {
 // Docker 20.10 (1.41) refused a startInterval, which 1.44 (Docker 25) has;
 // an engine that cannot be asked gets the oldest supported plan.
 func TestEngineVersionDecidesStartInterval(t *testing.T) {
-	defer func(saved func(context.Context, string) (string, error)) { EngineAPIVersion = saved }(EngineAPIVersion)
+	defer func(saved func(context.Context, string, string) (string, error)) { EngineAPIVersion = saved }(EngineAPIVersion)
 	for _, c := range []struct {
 		answer string
 		err    error
 		want   bool
 	}{{"1.41", nil, false}, {"1.44", nil, true}, {"1.51", nil, true}, {"", errors.New("connection refused"), false}} {
 		var asked string
-		EngineAPIVersion = func(_ context.Context, host string) (string, error) { asked = host; return c.answer, c.err }
+		EngineAPIVersion = func(_ context.Context, host, _ string) (string, error) { asked = host; return c.answer, c.err }
 		db := mustRun(t, "dev", nil).Named(t, "fastapi-db")
 		if asked != "unix:///var/run/docker.sock" {
 			t.Errorf("asked %q, want the dev stack's docker.host", asked)

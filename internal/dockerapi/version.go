@@ -24,11 +24,11 @@ func (e *Client) APIVersion(ctx context.Context) (string, error) {
 
 // HostAPIVersion asks the engine at host, written as the docker provider
 // and the docker CLI take it (unix:///path, tcp://host:port, ssh://[user@]host[:port]),
-// for its Engine API version, within timeout. A tcp host uses TLS when
-// DOCKER_CERT_PATH names the client certificate folder (ca.pem,
-// cert.pem, key.pem), as the provider does; an ssh host runs the docker
-// CLI there.
-func HostAPIVersion(ctx context.Context, host string, timeout time.Duration) (string, error) {
+// for its Engine API version, within timeout. A tcp host uses TLS with
+// the client certificate folder certPath (ca.pem, cert.pem, key.pem),
+// else $DOCKER_CERT_PATH's, as the provider does; an ssh host runs the
+// docker CLI there.
+func HostAPIVersion(ctx context.Context, host, certPath string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	u, err := url.Parse(host)
@@ -39,7 +39,7 @@ func HostAPIVersion(ctx context.Context, host string, timeout time.Duration) (st
 	case "unix":
 		return NewClient(u.Path).APIVersion(ctx)
 	case "tcp":
-		client, base, err := tcpClient(u.Host)
+		client, base, err := tcpClient(u.Host, certPath)
 		if err != nil {
 			return "", err
 		}
@@ -63,9 +63,11 @@ func HostAPIVersion(ctx context.Context, host string, timeout time.Duration) (st
 }
 
 // tcpClient reaches a tcp:// engine, with the client certificate of
-// DOCKER_CERT_PATH when it is set.
-func tcpClient(addr string) (*http.Client, string, error) {
-	certs := os.Getenv("DOCKER_CERT_PATH")
+// certs (or $DOCKER_CERT_PATH) when it is set.
+func tcpClient(addr, certs string) (*http.Client, string, error) {
+	if certs == "" {
+		certs = os.Getenv("DOCKER_CERT_PATH")
+	}
 	if certs == "" {
 		return &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{}).DialContext}}, "http://" + addr, nil
 	}

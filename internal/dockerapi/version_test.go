@@ -36,7 +36,7 @@ func TestHostAPIVersion(t *testing.T) {
 	}
 	t.Setenv("DOCKER_CERT_PATH", "")
 	for _, host := range []string{"unix://" + socket, "tcp://" + tcpLn.Addr().String()} {
-		v, err := HostAPIVersion(context.Background(), host, 5*time.Second)
+		v, err := HostAPIVersion(context.Background(), host, "", 5*time.Second)
 		if err != nil || v != "1.41" {
 			t.Errorf("%s: %q, %v", host, v, err)
 		}
@@ -45,7 +45,7 @@ func TestHostAPIVersion(t *testing.T) {
 		"npipe:////./pipe/docker_engine":            "want unix://, tcp:// or ssh://",
 		"unix://" + filepath.Join(t.TempDir(), "x"): "no such file",
 	} {
-		if _, err := HostAPIVersion(context.Background(), host, 5*time.Second); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := HostAPIVersion(context.Background(), host, "", 5*time.Second); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error with %q", host, err, want)
 		}
 	}
