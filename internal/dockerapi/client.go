@@ -19,11 +19,16 @@ import (
 	"time"
 )
 
-// Client talks to a Docker engine's API over its unix socket, at API
-// 1.41 (Docker 20.10, the oldest engine the single server supports).
+// Client talks to a Docker engine's API (over its unix socket, or TCP
+// for HostAPIVersion) at API 1.41 (Docker 20.10, the oldest engine the
+// single server supports).
 type Client struct {
 	client *http.Client
+	base   string // the engine's URL, without a trailing slash
 }
+
+// api is the Engine API version every call but the version's own names.
+const api = "/v1.41"
 
 // NewClient connects to the socket (default /var/run/docker.sock).
 func NewClient(socket string) *Client {
@@ -35,12 +40,18 @@ func NewClient(socket string) *Client {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
-	}}}
+	}}, base: "http://docker"}
 }
 
-// call sends a request and decodes a JSON answer into out (when not nil).
+// call sends a request to the API at version 1.41 and decodes a JSON
+// answer into out (when not nil).
 func (e *Client) call(ctx context.Context, method, p string, query url.Values, body io.Reader, contentType string, out any) error {
-	u := "http://docker/v1.41" + p
+	return e.do(ctx, method, api+p, query, body, contentType, out)
+}
+
+// do is call for a path of the engine's own, unversioned.
+func (e *Client) do(ctx context.Context, method, p string, query url.Values, body io.Reader, contentType string, out any) error {
+	u := e.base + p
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
@@ -175,7 +186,7 @@ func (e *Client) WaitExit(ctx context.Context, id string) (int, error) {
 
 // Logs are the container's stdout and stderr, the stream headers removed.
 func (e *Client) Logs(ctx context.Context, id string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://docker/v1.41/containers/"+id+"/logs?stdout=1&stderr=1", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", e.base+api+"/containers/"+id+"/logs?stdout=1&stderr=1", nil)
 	if err != nil {
 		return "", err
 	}
@@ -258,7 +269,7 @@ func (e *Client) Exec(ctx context.Context, id string, cmd ...string) (string, in
 	if err := e.post(ctx, "/containers/"+id+"/exec", nil, map[string]any{"Cmd": cmd, "AttachStdout": true, "AttachStderr": true}, &created); err != nil {
 		return "", 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://docker/v1.41/exec/"+created.ID+"/start", strings.NewReader(`{"Detach":false,"Tty":false}`))
+	req, err := http.NewRequestWithContext(ctx, "POST", e.base+api+"/exec/"+created.ID+"/start", strings.NewReader(`{"Detach":false,"Tty":false}`))
 	if err != nil {
 		return "", 0, err
 	}
@@ -328,7 +339,7 @@ func (e *Client) Events(ctx context.Context, since, until time.Time) ([]Event, e
 		return nil, err
 	}
 	q := url.Values{"since": {unixNano(since)}, "until": {unixNano(until)}, "filters": {string(filters)}}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://docker/v1.41/events?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", e.base+api+"/events?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}

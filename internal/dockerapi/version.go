@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,9 +14,18 @@ import (
 	"time"
 )
 
-// APIVersion is the engine's Engine API version, such as "1.41".
+// APIVersion is the engine's Engine API version, such as "1.41" (GET
+// /version unversioned, which every engine answers, whatever the oldest
+// API version it still takes).
 func (e *Client) APIVersion(ctx context.Context) (string, error) {
-	return apiVersion(ctx, e.client, "http://docker")
+	var v struct{ APIVersion string }
+	if err := e.do(ctx, "GET", "/version", nil, nil, "", &v); err != nil {
+		return "", fmt.Errorf("asking the Docker engine its version: %w", err)
+	}
+	if v.APIVersion == "" {
+		return "", fmt.Errorf("the Docker engine's /version has no ApiVersion")
+	}
+	return v.APIVersion, nil
 }
 
 // HostAPIVersion asks the engine at host, written as the docker provider
@@ -39,11 +45,11 @@ func HostAPIVersion(ctx context.Context, host, certPath string, timeout time.Dur
 	case "unix":
 		return NewClient(u.Path).APIVersion(ctx)
 	case "tcp":
-		client, base, err := tcpClient(u.Host, certPath)
+		client, err := tcpClient(u.Host, certPath)
 		if err != nil {
 			return "", err
 		}
-		return apiVersion(ctx, client, base)
+		return client.APIVersion(ctx)
 	case "ssh":
 		args := []string{"-o", "BatchMode=yes", "-o", "ConnectTimeout=10"}
 		if u.Port() != "" {
@@ -64,57 +70,25 @@ func HostAPIVersion(ctx context.Context, host, certPath string, timeout time.Dur
 
 // tcpClient reaches a tcp:// engine, with the client certificate of
 // certs (or $DOCKER_CERT_PATH) when it is set.
-func tcpClient(addr, certs string) (*http.Client, string, error) {
+func tcpClient(addr, certs string) (*Client, error) {
 	if certs == "" {
 		certs = os.Getenv("DOCKER_CERT_PATH")
 	}
 	if certs == "" {
-		return &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{}).DialContext}}, "http://" + addr, nil
+		return &Client{client: &http.Client{}, base: "http://" + addr}, nil
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(certs, "cert.pem"), filepath.Join(certs, "key.pem"))
 	if err != nil {
-		return nil, "", fmt.Errorf("DOCKER_CERT_PATH: %w", err)
+		return nil, fmt.Errorf("the Docker client certificate: %w", err)
 	}
 	ca, err := os.ReadFile(filepath.Join(certs, "ca.pem"))
 	if err != nil {
-		return nil, "", fmt.Errorf("DOCKER_CERT_PATH: %w", err)
+		return nil, fmt.Errorf("the Docker client certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
-		return nil, "", fmt.Errorf("DOCKER_CERT_PATH: no certificate in %s", filepath.Join(certs, "ca.pem"))
+		return nil, fmt.Errorf("the Docker client certificate: no certificate in %s", filepath.Join(certs, "ca.pem"))
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	return &http.Client{Transport: tr}, "https://" + addr, nil
-}
-
-// apiVersion reads GET /version, which every API version answers.
-func apiVersion(ctx context.Context, client *http.Client, base string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/version", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("asking the Docker engine its version: %w", err)
-	}
-	defer resp.Body.Close()
-	var v struct{ APIVersion string }
-	if err := decode(resp, &v); err != nil {
-		return "", err
-	}
-	if v.APIVersion == "" {
-		return "", fmt.Errorf("the Docker engine's /version has no ApiVersion")
-	}
-	return v.APIVersion, nil
-}
-
-func decode(resp *http.Response, into any) error {
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("docker GET /version: %s: %s", resp.Status, strings.TrimSpace(string(raw)))
-	}
-	return json.Unmarshal(raw, into)
+	return &Client{client: &http.Client{Transport: tr}, base: "https://" + addr}, nil
 }
