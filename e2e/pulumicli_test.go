@@ -43,7 +43,7 @@ func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, err := devImages()
+	images, err := lab.Images(ctx, env.repo, "dev")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,21 +139,6 @@ func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("HTTPS /health/ready through the stack plain pulumi up made: %d", resp.StatusCode)
 	}
-}
-
-// devImages are images/build.sh dev's images by their NAME= keys.
-func devImages() (map[string]string, error) {
-	out, err := exec.Command(filepath.Join(env.repo, "images", "build.sh"), "dev").Output()
-	if err != nil {
-		return nil, fmt.Errorf("images/build.sh dev: %w", err)
-	}
-	images := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			images[k] = v
-		}
-	}
-	return images, nil
 }
 
 func freePort(t *testing.T) int {

@@ -137,3 +137,23 @@ func (l *Lab) buildPause(ctx context.Context) (string, error) {
 	}
 	return ref, nil
 }
+
+// Images makes the local images of images/build.sh's targets (dev when
+// none; built once per content) and returns them by the NAME of each
+// NAME=IMAGE line it prints (APP, POSTGRES, NGINX, TRAEFIK, ...). Its
+// progress goes to stderr.
+func Images(ctx context.Context, repo string, targets ...string) (map[string]string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(repo, "images", "build.sh"), targets...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("images/build.sh %s: %w", strings.Join(targets, " "), err)
+	}
+	images := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			images[k] = v
+		}
+	}
+	return images, nil
+}

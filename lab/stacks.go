@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
@@ -61,23 +58,13 @@ type LocalImages struct{ App, Postgres, PostgresExporter string }
 // content) and loads the app, PostgreSQL and postgres_exporter images into
 // the real node.
 func (l *Lab) BuildImages(ctx context.Context) (LocalImages, error) {
-	out, err := exec.CommandContext(ctx, filepath.Join(l.Repo, "images", "build.sh"), "dev").Output()
+	all, err := Images(ctx, l.Repo, "dev")
 	if err != nil {
-		return LocalImages{}, fmt.Errorf("images/build.sh dev: %w", err)
+		return LocalImages{}, err
 	}
-	var images LocalImages
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		switch k, v, _ := strings.Cut(line, "="); k {
-		case "APP":
-			images.App = v
-		case "POSTGRES":
-			images.Postgres = v
-		case "POSTGRES_EXPORTER":
-			images.PostgresExporter = v
-		}
-	}
+	images := LocalImages{App: all["APP"], Postgres: all["POSTGRES"], PostgresExporter: all["POSTGRES_EXPORTER"]}
 	if images.App == "" || images.Postgres == "" || images.PostgresExporter == "" {
-		return images, fmt.Errorf("images/build.sh dev named no app, postgres or postgres-exporter image:\n%s", out)
+		return images, fmt.Errorf("images/build.sh dev named no app, postgres or postgres-exporter image: %v", all)
 	}
 	return images, l.LoadImages(ctx, images.App, images.Postgres, images.PostgresExporter)
 }

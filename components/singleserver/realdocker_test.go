@@ -60,19 +60,9 @@ func newRealServer(t *testing.T, targets ...string) *realServer {
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Fatal("docker is not installed: the single server cannot be checked on a real engine")
 	}
-	images := map[string]string{}
-	for _, target := range targets {
-		build := exec.Command(filepath.Join("..", "..", "images", "build.sh"), target)
-		build.Stderr = os.Stderr
-		out, err := build.Output()
-		if err != nil {
-			t.Fatalf("images/build.sh %s: %v", target, err)
-		}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if k, v, ok := strings.Cut(line, "="); ok {
-				images[k] = v
-			}
-		}
+	images, err := lab.Images(context.Background(), filepath.Join("..", ".."), targets...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)

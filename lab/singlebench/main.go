@@ -226,7 +226,7 @@ func run(rounds int) error {
 	if err != nil {
 		return err
 	}
-	images, err := buildImages(repo)
+	images, err := lab.Images(ctx, repo, "dev")
 	if err != nil {
 		return err
 	}
@@ -378,22 +378,6 @@ func waitOK(client *http.Client, url string, within time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("no HTTPS 200 on %s within %s", url, within)
-}
-
-func buildImages(repo string) (map[string]string, error) {
-	cmd := exec.Command(filepath.Join(repo, "images", "build.sh"), "dev")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("images/build.sh dev: %w", err)
-	}
-	images := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			images[k] = v
-		}
-	}
-	return images, nil
 }
 
 func freePort() int {
