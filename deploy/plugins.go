@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
+	"github.com/fastapi-infra/fastapi-infra/internal/pluginhome"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
@@ -30,7 +29,7 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 	if arch == stacks.Kubernetes {
 		name, version = "kubernetes", toolchain.PulumiKubernetesVersion
 	}
-	installed, err := hasPlugin(pluginDir(ws), name, version)
+	installed, err := pluginhome.Has(pluginDir(ws), name, version)
 	if err != nil || installed {
 		return err
 	}
@@ -39,7 +38,7 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 		if err != nil {
 			return err
 		}
-		return pluginInstall(ctx, ws, "resource", name, "v"+version, "--file", tools["kubernetes-plugin"])
+		return pluginhome.InstallResource(ctx, ws.PulumiCommand(), ws.WorkDir(), envList(ws), name, version, tools["kubernetes-plugin"])
 	}
 	if file, ok, err := toolchain.PluginFile(toolchain.DockerPluginEnv); err != nil {
 		return fmt.Errorf("the docker provider plugin: %w\nNothing was changed.", err)
@@ -47,7 +46,7 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 		if progress != nil {
 			fmt.Fprintf(progress, "fastapi-infra: installing the docker provider plugin v%s from %s ($%s) into %s\n", version, file, toolchain.DockerPluginEnv, pluginDir(ws))
 		}
-		if err := pluginInstall(ctx, ws, "resource", name, "v"+version, "--file", file); err != nil {
+		if err := pluginhome.InstallResource(ctx, ws.PulumiCommand(), ws.WorkDir(), envList(ws), name, version, file); err != nil {
 			return fmt.Errorf("installing the docker provider plugin from $%s: %w\nNothing was changed.", toolchain.DockerPluginEnv, err)
 		}
 		return nil
@@ -63,35 +62,6 @@ Nothing was changed. Install it from the release tarball or a binary built elsew
     %s
 or name that file in $%s and run this again.`,
 		arch, version, pluginDir(ws), toolchain.DockerPluginInstall(), toolchain.DockerPluginEnv)
-}
-
-// hasPlugin reads the plugin folder dir with the SDK's own reader (what
-// `pulumi plugin ls` prints, partial installs left out) instead of starting
-// a CLI process for it: every `up` asks.
-func hasPlugin(dir, name, version string) (bool, error) {
-	want, err := semver.ParseTolerant(version)
-	if err != nil {
-		return false, err
-	}
-	plugins, err := workspace.GetPluginsFromDir(dir)
-	if err != nil {
-		return false, fmt.Errorf("listing plugins in %s: %w", dir, err)
-	}
-	for _, p := range plugins {
-		if p.Name == name && string(p.Kind) == "resource" && p.Version != nil && p.Version.Equals(want) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-func pluginInstall(ctx context.Context, ws auto.Workspace, args ...string) error {
-	stdout, stderr, _, err := ws.PulumiCommand().Run(ctx, ws.WorkDir(), nil, nil, nil,
-		envList(ws), append([]string{"plugin", "install"}, args...)...)
-	if err != nil {
-		return fmt.Errorf("pulumi plugin install %v: %w\n%s%s", args, err, stdout, stderr)
-	}
-	return nil
 }
 
 func envList(ws auto.Workspace) []string {

@@ -24,9 +24,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/fastapi-infra/fastapi-infra/internal/pluginhome"
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
@@ -76,13 +76,8 @@ func New(ctx context.Context, dir string, progress io.Writer) (*Pulumi, error) {
 // installDockerPlugin installs the docker provider plugin into the shared
 // Pulumi home unless it is there.
 func (p *Pulumi) installDockerPlugin(ctx context.Context) error {
-	installed, err := workspace.GetPluginsFromDir(filepath.Join(p.home, "plugins"))
-	if err == nil {
-		for _, pl := range installed {
-			if pl.Name == "docker" && pl.Kind == "resource" && pl.Version != nil && pl.Version.String() == toolchain.PulumiDockerVersion {
-				return nil
-			}
-		}
+	if installed, err := pluginhome.Has(filepath.Join(p.home, "plugins"), "docker", toolchain.PulumiDockerVersion); err != nil || installed {
+		return err
 	}
 	file, ok, err := toolchain.PluginFile(toolchain.DockerPluginEnv)
 	if err != nil {
@@ -93,14 +88,8 @@ func (p *Pulumi) installDockerPlugin(ctx context.Context) error {
 			"name its release tarball in $%s (./run-tests does when ../shared/plugins has it), or install it into %s with: PULUMI_HOME=%s %s",
 			toolchain.PulumiDockerVersion, toolchain.DockerPluginEnv, p.home, p.home, toolchain.DockerPluginInstall())
 	}
-	var stderr bytes.Buffer
-	_, _, code, err := p.cli.Run(ctx, os.TempDir(), nil, nil, []io.Writer{&stderr},
-		[]string{"PULUMI_HOME=" + p.home, "PULUMI_SKIP_UPDATE_CHECK=true"},
-		"plugin", "install", "resource", "docker", "v"+toolchain.PulumiDockerVersion, "--file", file)
-	if err != nil {
-		return fmt.Errorf("installing the docker provider plugin from %s (exit %d): %w\n%s", file, code, err, stderr.String())
-	}
-	return nil
+	return pluginhome.InstallResource(ctx, p.cli, os.TempDir(), []string{"PULUMI_HOME=" + p.home, "PULUMI_SKIP_UPDATE_CHECK=true"},
+		"docker", toolchain.PulumiDockerVersion, file)
 }
 
 // Stack is one stack of an inline program on the local engine.

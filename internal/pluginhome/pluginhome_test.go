@@ -1,4 +1,4 @@
-package deploy
+package pluginhome
 
 import (
 	"os"
@@ -32,12 +32,12 @@ func TestHasPluginReadsThePluginFolder(t *testing.T) {
 		{"kubernetes", "4.26.0", false}, // partial
 		{"random", "4.10.0", false},
 	} {
-		got, err := hasPlugin(dir, c.name, c.version)
+		got, err := Has(dir, c.name, c.version)
 		if err != nil || got != c.want {
-			t.Errorf("hasPlugin(%s, %s) = %v, %v; want %v", c.name, c.version, got, err, c.want)
+			t.Errorf("Has(%s, %s) = %v, %v; want %v", c.name, c.version, got, err, c.want)
 		}
 	}
-	if got, err := hasPlugin(filepath.Join(dir, "missing"), "docker", "4.10.0"); err != nil || got {
+	if got, err := Has(filepath.Join(dir, "missing"), "docker", "4.10.0"); err != nil || got {
 		t.Errorf("a Pulumi home without plugins: %v, %v", got, err)
 	}
 }
