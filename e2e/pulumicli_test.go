@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -61,10 +62,11 @@ func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 		}
 	})
 	// The CLI as a user runs it: its own Pulumi home (with the docker
-	// plugin), the language host on PATH, a file backend.
-	pulumi := func(args ...string) (string, error) {
+	// plugin), the language host on PATH, a file backend; stdin, when not
+	// nil, is what it reads (a secret's value).
+	pulumiWith := func(stdin io.Reader, args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, pl.CLI(), append(args, "--stack", name, "--non-interactive")...)
-		cmd.Dir = env.repo
+		cmd.Dir, cmd.Stdin = env.repo, stdin
 		cmd.Env = append(os.Environ(), "PATH="+hostDir+":"+os.Getenv("PATH"), "PULUMI_HOME="+pl.Home(),
 			"PULUMI_BACKEND_URL=file://"+backend, "PULUMI_CONFIG_PASSPHRASE="+passphrase, "PULUMI_SKIP_UPDATE_CHECK=true")
 		var out bytes.Buffer
@@ -72,6 +74,7 @@ func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 		err := cmd.Run()
 		return out.String(), err
 	}
+	pulumi := func(args ...string) (string, error) { return pulumiWith(nil, args...) }
 	if out, err := pulumi("stack", "init"); err != nil {
 		t.Fatalf("pulumi stack init: %v\n%s", err, out)
 	}
@@ -96,10 +99,7 @@ func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 		}
 	}
 	for k, v := range map[string]string{"dbPassword": "cli-pw-" + randomSuffix(t), "rolloutKey": randomSuffix(t) + randomSuffix(t) + randomSuffix(t) + randomSuffix(t) + randomSuffix(t)} {
-		cmd := exec.CommandContext(ctx, pl.CLI(), "config", "set", "--secret", "fastapi-infra:"+k, "--stack", name, "--non-interactive")
-		cmd.Dir, cmd.Stdin = env.repo, strings.NewReader(v)
-		cmd.Env = append(os.Environ(), "PULUMI_HOME="+pl.Home(), "PULUMI_BACKEND_URL=file://"+backend, "PULUMI_CONFIG_PASSPHRASE="+passphrase)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := pulumiWith(strings.NewReader(v), "config", "set", "--secret", "fastapi-infra:"+k); err != nil {
 			t.Fatalf("pulumi config set --secret %s: %v\n%s", k, err, out)
 		}
 	}
