@@ -104,8 +104,9 @@ old="SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND r.rolname <> :'log
   OR r.oid IN (SELECT m.member FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = :'app'))"
 idle=0
 for _ in $(seq 1800); do
-	[ -n "$(q <<<"$old")" ] || { echo "revoke: no earlier login of $APP_USER"; exit 0; }
-	busy=$(q <<<"SELECT count(*) FROM pg_stat_activity WHERE usename IN ($old)")
+	# One psql a second: how many earlier logins, and their sessions.
+	IFS='|' read -r logins busy <<<"$(q <<<"SELECT (SELECT count(*) FROM ($old) o), (SELECT count(*) FROM pg_stat_activity WHERE usename IN ($old))")"
+	[ "$logins" != 0 ] || { echo "revoke: no earlier login of $APP_USER"; exit 0; }
 	if [ "$busy" = 0 ]; then idle=$((idle + 1)); else idle=0; fi
 	[ "$idle" -lt 3 ] || break
 	sleep 1
