@@ -11,13 +11,33 @@ import (
 
 // workflow is the part of a GitHub workflow these tests read.
 type workflow struct {
+	On   map[string]any `yaml:"on"`
 	Jobs map[string]struct {
+		If          string `yaml:"if"`
 		Environment string `yaml:"environment"`
-		Steps       []struct {
+		Strategy    struct {
+			Matrix struct {
+				Stack []string `yaml:"stack"`
+			} `yaml:"matrix"`
+		} `yaml:"strategy"`
+		Steps []struct {
 			Uses string            `yaml:"uses"`
 			With map[string]string `yaml:"with"`
 		} `yaml:"steps"`
 	} `yaml:"jobs"`
+}
+
+// environments are the GitHub environments a job names, one per stack of
+// its matrix when the name is made from it.
+func environments(env string, stacks []string) []string {
+	if !strings.Contains(env, "${{ matrix.stack }}") {
+		return []string{env}
+	}
+	var out []string
+	for _, s := range stacks {
+		out = append(out, strings.ReplaceAll(env, "${{ matrix.stack }}", s))
+	}
+	return out
 }
 
 func workflows(t *testing.T) map[string]workflow {
@@ -76,14 +96,15 @@ func TestOnlyDeployJobsNameTheDeployEnvironments(t *testing.T) {
 					deploys = true
 				}
 			}
-			env := j.Environment
-			switch {
-			case deploys && env != "development" && env != "production":
-				t.Errorf("%s job %s deploys from environment %q, want development or production", name, job, env)
-			case !deploys && (env == "development" || env == "production"):
-				t.Errorf("%s job %s does not deploy but names the deploy environment %q", name, job, env)
-			case !deploys && hasPulumiCommand(j.Steps) && !strings.HasPrefix(env, "preview-"):
-				t.Errorf("%s job %s runs Pulumi with environment %q, want a read-only preview-<stack>", name, job, env)
+			for _, env := range environments(j.Environment, j.Strategy.Matrix.Stack) {
+				switch {
+				case deploys && env != "development" && env != "production":
+					t.Errorf("%s job %s deploys from environment %q, want development or production", name, job, env)
+				case !deploys && (env == "development" || env == "production"):
+					t.Errorf("%s job %s does not deploy but names the deploy environment %q", name, job, env)
+				case !deploys && hasPulumiCommand(j.Steps) && !strings.HasPrefix(env, "preview-") && !strings.HasPrefix(env, "drift-"):
+					t.Errorf("%s job %s runs Pulumi with environment %q, want a read-only preview-<stack> or drift-<stack>", name, job, env)
+				}
 			}
 		}
 	}
@@ -99,4 +120,71 @@ func hasPulumiCommand(steps []struct {
 		}
 	}
 	return false
+}
+
+// TestOnlyReviewedCodeDecryptsProd: a job that holds prod's passphrase or
+// token can decrypt prod's secrets, and runs the program of the ref it
+// was started on. A pull request's branch is unreviewed code: its prod
+// preview must wait for a reviewer (the preview-prod environment, whose
+// required reviewers docs/ci.md prescribes). Any other workflow naming a
+// prod environment runs on main only: triggered by a push to main, or
+// guarded by an if on refs/heads/main (workflow_dispatch can name any
+// branch) in an environment that only main may use.
+func TestOnlyReviewedCodeDecryptsProd(t *testing.T) {
+	docs, err := os.ReadFile("../docs/ci.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	protection := func(env string) string {
+		for _, line := range strings.Split(string(docs), "\n") {
+			if cells := strings.Split(line, "|"); len(cells) > 3 && strings.Contains(cells[1], "`"+env+"`") {
+				return cells[2]
+			}
+		}
+		return ""
+	}
+	prodJobs := 0
+	for name, w := range workflows(t) {
+		_, onPR := w.On["pull_request"]
+		_, onTarget := w.On["pull_request_target"]
+		for job, j := range w.Jobs {
+			for _, env := range environments(j.Environment, j.Strategy.Matrix.Stack) {
+				if env != "production" && !strings.HasSuffix(env, "-prod") {
+					continue
+				}
+				prodJobs++
+				if onTarget {
+					t.Errorf("%s job %s: pull_request_target runs with the base repository's secrets; prod's never go near a pull request's code", name, job)
+				}
+				if onPR {
+					if env != "preview-prod" {
+						t.Errorf("%s job %s: a pull request's job names %q; prod's preview goes through preview-prod (required reviewers)", name, job, env)
+					}
+					if !strings.Contains(protection(env), "required reviewers") {
+						t.Errorf("docs/ci.md: %s must say it has required reviewers (its row says %q): a pull request's code would decrypt prod unreviewed", env, protection(env))
+					}
+					continue
+				}
+				if !onlyMain(w.On) && !strings.Contains(j.If, "github.ref == 'refs/heads/main'") {
+					t.Errorf("%s job %s names %q but can run on any branch: guard it with if: github.ref == 'refs/heads/main'", name, job, env)
+				}
+				if !strings.Contains(protection(env), "main only") {
+					t.Errorf("docs/ci.md: %s must say only main may use it (its row says %q)", env, protection(env))
+				}
+			}
+		}
+	}
+	if prodJobs == 0 {
+		t.Fatal("no workflow job names a prod environment: the test reads nothing")
+	}
+}
+
+// onlyMain: the workflow's one trigger is a push to main.
+func onlyMain(on map[string]any) bool {
+	push, ok := on["push"].(map[string]any)
+	if len(on) != 1 || !ok {
+		return false
+	}
+	branches, _ := push["branches"].([]any)
+	return len(branches) == 1 && branches[0] == "main"
 }
