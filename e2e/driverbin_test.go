@@ -218,6 +218,11 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 		!strings.Contains(string(out), `nothing was changed: "prod" is not the stack's name`) {
 		t.Fatalf("destroy with the wrong name: %v\n%s", err, out)
 	}
+	// --yes answers the preview's question, not the name's.
+	if _, stderr, err := runDriver(t, s.driver(t, "", "--yes", "destroy", s.name)); err == nil ||
+		!strings.Contains(stderr, `nothing was changed: "" is not the stack's name`) {
+		t.Fatalf("destroy --yes of a production stack without its name: %v\n%s", err, stderr)
+	}
 	if n := history(); n != 2 {
 		t.Fatalf("%d updates after a refused destroy, want the two ups", n)
 	}

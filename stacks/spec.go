@@ -57,6 +57,7 @@ func (c *Config) Spec() service.Spec {
 			SSLMode:        c.DB.SSLMode,
 			CACert:         c.DB.CACert,
 			RetainOnDelete: c.DB.RetainOnDelete,
+			Protect:        c.Environment == "production",
 			StorageSize:    c.DB.StorageSize,
 			StorageClass:   c.DB.StorageClass,
 			Backup:         service.Backup{Schedule: c.DB.BackupSchedule, Keep: c.DB.BackupKeep},

@@ -223,3 +223,30 @@ func TestEngineVersionDecidesStartInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestProductionProtectsTheData: in production the volumes that hold the
+// database and its backups are protected, so `destroy` (or a change that
+// would replace one) stops before it changes anything; in development
+// only retained, so the dev stack stays easy to tear down.
+func TestProductionProtectsTheData(t *testing.T) {
+	protected := func(rec *mocktest.Recorder) []string {
+		var names []string
+		for _, r := range rec.All() {
+			if r.Protect {
+				names = append(names, r.Name)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	prod := mustRun(t, "prod", func(c mocktest.Config) mocktest.Config {
+		return c.Set(FullKey("architecture"), "single-server").Set(FullKey("db.mode"), "container").Without(FullKey("db.caCert")).Without(FullKey("db.host")).
+			Set(FullKey("proxy.kind"), "traefik").Set(FullKey("tls.mode"), "acme").Set(FullKey("tls.acmeEmail"), "ops@example.com")
+	})
+	if got, want := protected(prod), []string{"fastapi-backups", "fastapi-db-data"}; !slices.Equal(got, want) {
+		t.Errorf("a production single server protects %v, want %v", got, want)
+	}
+	if got := protected(mustRun(t, "dev", nil)); len(got) != 0 {
+		t.Errorf("the dev stack protects %v, want nothing (destroy must work)", got)
+	}
+}

@@ -21,7 +21,7 @@ const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs|b
 Runs the operation on STACK (dev, prod, or any Pulumi.<stack>.yaml) with the
 program in this process. up, destroy and refresh show the preview and ask
 first, as pulumi does; --yes skips the question (CI). Destroying a
-production stack also asks for its name. Ctrl-C lets the engine finish the
+production stack also asks for its name, --yes or not. Ctrl-C lets the engine finish the
 step it is in and release the stack; a second Ctrl-C stops it at once.
 For the stack's own database (a single server's container, an in-cluster
 one), backup takes a backup now, restore lists the backups and restore

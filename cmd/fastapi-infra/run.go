@@ -129,9 +129,16 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 		}
 	}
 	if changes && !f.yes {
-		production := cfg["fastapi-infra:environment"].Value == "production"
-		if err := confirm(ctx, s, op, production, retry, f, term); err != nil {
+		if err := confirm(ctx, s, op, retry, f, term); err != nil {
 			return err
+		}
+	}
+	// --yes answers the preview's question, never this one: a production
+	// stack is destroyed only by someone who types its name (on stdin,
+	// without a terminal: `echo prod | ./infra destroy prod --yes`).
+	if op == "destroy" && cfg["fastapi-infra:environment"].Value == "production" {
+		if answer := term.ask(fmt.Sprintf("%s is a production stack. Type its name to destroy it: ", s.Name())); answer != s.Name() {
+			return fmt.Errorf("nothing was changed: %q is not the stack's name", answer)
 		}
 	}
 	// The progress streams as the engine runs; the same text is kept to
@@ -187,8 +194,8 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 }
 
 // confirm shows what the operation would do and asks, as `pulumi up`
-// does; destroying a production stack also takes its name.
-func confirm(ctx context.Context, s auto.Stack, op string, production bool, retry []string, f flags, term *terminal) error {
+// does.
+func confirm(ctx context.Context, s auto.Stack, op string, retry []string, f flags, term *terminal) error {
 	var err error
 	switch op {
 	case "up":
@@ -210,11 +217,6 @@ func confirm(ctx context.Context, s auto.Stack, op string, production bool, retr
 	}
 	if answer := term.ask(fmt.Sprintf("\nDo you want to %s stack %s as previewed above? (yes/no) ", op, s.Name())); answer != "yes" && answer != "y" {
 		return errDeclined
-	}
-	if op == "destroy" && production {
-		if answer := term.ask(fmt.Sprintf("%s is a production stack. Type its name to destroy it: ", s.Name())); answer != s.Name() {
-			return fmt.Errorf("nothing was changed: %q is not the stack's name", answer)
-		}
 	}
 	return nil
 }

@@ -31,10 +31,7 @@ func (b *builder) buildBackup() error {
 	if db.StorageClass != "" {
 		spec.StorageClassName = pulumi.String(db.StorageClass)
 	}
-	var claimOpts []pulumi.ResourceOption
-	if db.RetainOnDelete {
-		claimOpts = append(claimOpts, pulumi.RetainOnDelete(true))
-	}
+	claimOpts := db.DataOptions(db.RetainOnDelete)
 	claim, err := corev1.NewPersistentVolumeClaim(b.ctx, b.name+"-db-backups", &corev1.PersistentVolumeClaimArgs{
 		Metadata: b.meta(b.args.Service.Name+"-db-backups", "backup"),
 		Spec:     spec,

@@ -39,12 +39,9 @@ func (b *builder) buildDatabase() error {
 	host := fmt.Sprintf("%s.%s.svc", name, b.args.Namespace)
 	b.appURL, b.ownerURL = db.AppURL(host), db.OwnerURL(host)
 
-	var claimOpts []pulumi.ResourceOption
-	if db.RetainOnDelete {
-		// The claim (and so the volume) stays through replacement and
-		// `pulumi destroy`; `db.retainOnDelete: false` opts out.
-		claimOpts = append(claimOpts, pulumi.RetainOnDelete(true))
-	}
+	// The claim (and so the volume) stays through replacement and
+	// `pulumi destroy`; `db.retainOnDelete: false` opts out.
+	claimOpts := db.DataOptions(db.RetainOnDelete)
 	spec := corev1.PersistentVolumeClaimSpecArgs{
 		AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
 		Resources:   corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(db.StorageSize)}},

@@ -171,6 +171,11 @@ type Database struct {
 	CACert string
 	// RetainOnDelete keeps the data volume through replacement and destroy.
 	RetainOnDelete bool
+	// Protect marks the volumes that hold the data and its backups
+	// protected (production): the engine refuses to delete or replace
+	// them, so a `destroy` or a change that would replace one stops
+	// before it changes anything, until `pulumi state unprotect`.
+	Protect bool
 	// StorageSize is the in-cluster volume size, e.g. 10Gi.
 	StorageSize string
 	// StorageClass is the in-cluster volume's class; empty: the default.
@@ -187,4 +192,18 @@ type Registry struct {
 	Server   string
 	Username string
 	Password pulumi.StringOutput // secret; empty Server means none
+}
+
+// DataOptions are the resource options of a volume that holds the
+// database's data or its backups: retained through replacement and
+// destroy when retain, protected when Protect.
+func (d Database) DataOptions(retain bool) []pulumi.ResourceOption {
+	var opts []pulumi.ResourceOption
+	if retain {
+		opts = append(opts, pulumi.RetainOnDelete(true))
+	}
+	if d.Protect {
+		opts = append(opts, pulumi.Protect(true))
+	}
+	return opts
 }

@@ -23,7 +23,7 @@ func (b *builder) buildBackup() error {
 	if db.Mode == service.DatabaseExternal || db.Backup.Schedule == "" {
 		return nil
 	}
-	dumps, err := b.volume("backups", true)
+	dumps, err := b.volume("backups", db.DataOptions(true)...)
 	if err != nil {
 		return err
 	}

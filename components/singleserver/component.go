@@ -252,14 +252,10 @@ func (b *builder) opts(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
 }
 
 // volume creates the Docker volume of a role (Docker name
-// dockerName(role)) and lists it in the component's outputs; retain
-// keeps it through replacement and destroy.
-func (b *builder) volume(role string, retain bool) (*docker.Volume, error) {
-	opts := b.opts()
-	if retain {
-		opts = b.opts(pulumi.RetainOnDelete(true))
-	}
-	v, err := docker.NewVolume(b.ctx, b.name+"-"+role, &docker.VolumeArgs{Name: pulumi.String(b.dockerName(role))}, opts...)
+// dockerName(role)) and lists it in the component's outputs; keep are its
+// options beyond the component's (RetainOnDelete, Protect).
+func (b *builder) volume(role string, keep ...pulumi.ResourceOption) (*docker.Volume, error) {
+	v, err := docker.NewVolume(b.ctx, b.name+"-"+role, &docker.VolumeArgs{Name: pulumi.String(b.dockerName(role))}, b.opts(keep...)...)
 	if err != nil {
 		return nil, err
 	}

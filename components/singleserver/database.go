@@ -26,7 +26,7 @@ func (b *builder) buildDatabase() error {
 	if db.Mode == service.DatabaseExternal {
 		return nil
 	}
-	data, err := b.volume("db-data", db.RetainOnDelete)
+	data, err := b.volume("db-data", db.DataOptions(db.RetainOnDelete)...)
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (b *builder) buildDatabase() error {
 	if b.dbSecrets, err = b.secretVolume("db-secrets", "db-secrets-"+b.secretsID(), passwords); err != nil {
 		return err
 	}
-	if b.dbSocket, err = b.volume("db-socket", false); err != nil {
+	if b.dbSocket, err = b.volume("db-socket"); err != nil {
 		return err
 	}
 	// The image's entrypoint reads the password file only when it makes

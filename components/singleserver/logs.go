@@ -45,7 +45,7 @@ func (b *builder) buildLogs() error {
 	if err != nil {
 		return err
 	}
-	data, err := b.volume("logs-data", true)
+	data, err := b.volume("logs-data", pulumi.RetainOnDelete(true))
 	if err != nil {
 		return err
 	}

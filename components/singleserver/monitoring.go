@@ -125,7 +125,7 @@ func (b *builder) buildPrometheus() error {
 	if err != nil {
 		return err
 	}
-	data, err := b.volume("prometheus-data", true)
+	data, err := b.volume("prometheus-data", pulumi.RetainOnDelete(true))
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (b *builder) buildAlertmanager() error {
 	if err != nil {
 		return err
 	}
-	data, err := b.volume("alertmanager-data", true)
+	data, err := b.volume("alertmanager-data", pulumi.RetainOnDelete(true))
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func (b *builder) buildNginx() error {
 	default:
 		// The self-signed certificate is made on first start and kept here,
 		// so browsers see the same one after the proxy is replaced.
-		certs, err := b.volume("tls", false)
+		certs, err := b.volume("tls")
 		if err != nil {
 			return err
 		}

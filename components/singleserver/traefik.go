@@ -142,7 +142,7 @@ func (b *builder) buildTraefik() error {
 	if err != nil {
 		return err
 	}
-	acme, err := b.volume("acme", true)
+	acme, err := b.volume("acme", pulumi.RetainOnDelete(true))
 	if err != nil {
 		return err
 	}
