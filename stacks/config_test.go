@@ -198,6 +198,9 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:db.appUser: must be a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw, got "app-rw"`},
 		{"external app role without its password", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("dbAppPassword")) },
 			`fastapi-infra:dbAppPassword: is required and not set; run: pulumi config set --secret dbAppPassword <value>`},
+		{"production app on the owner's role", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Without(FullKey("db.appUser")).Without(FullKey("dbAppPassword"))
+		}, `fastapi-infra:db.appUser: must name the app's own role for an external database in production (without it the app connects as db.user, which owns the schema): create a role that may only read and write rows, set db.appUser to it and dbAppPassword to its password`},
 		{"app password in plain text", "dev", set("dbAppPassword", "hunter2"),
 			`fastapi-infra:dbAppPassword: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret dbAppPassword <value>`},
 		{"production database not verified", "prod", func(c mocktest.Config) mocktest.Config {
@@ -269,7 +272,7 @@ func TestArchitectureDefaults(t *testing.T) {
 	if _, err := run(t, "prod", prod); err == nil || !strings.Contains(err.Error(), FullKey("db.caCert")+": is required with db.sslmode verify-full") {
 		t.Errorf("production verifies an external database by default, so it needs db.caCert; got %v", err)
 	}
-	rec, err = run(t, "prod", prod.Set(FullKey("db.caCert"), string(testCA(t).CertPEM)))
+	rec, err = run(t, "prod", prod.Set(FullKey("db.caCert"), string(testCA(t).CertPEM)).Set(FullKey("db.appUser"), "app_runtime").Secret(FullKey("dbAppPassword"), testPassword+"-app"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ var Keys = []Key{
 	{"db.port", "integer", 5432, false, "database port"},
 	{"db.name", "string", "app", false, "database name"},
 	{"db.user", "string", "app", false, "the role that owns the database and runs the migrations"},
-	{"db.appUser", "string", "", false, "the role the app's replicas connect as: no superuser, owns nothing, may only read and write rows. container/in-cluster: the stack creates and grants it; empty: <db.user>_rw. external: a role you made; empty: the app connects as db.user"},
+	{"db.appUser", "string", "", false, "the role the app's replicas connect as: no superuser, owns nothing, may only read and write rows. container/in-cluster: the stack creates and grants it; empty: <db.user>_rw. external: a role you made, required in production; empty (development only): the app connects as db.user"},
 	{"db.sslmode", "string", "", false, "libpq sslmode in DATABASE_URL: disable, allow, prefer, require, verify-ca, verify-full; empty: verify-full for an external database in production (which requires verify-ca or verify-full), prefer otherwise (the stack's own database is reached on its private network only)"},
 	{"db.caCert", "string", "", false, "PEM CA certificate(s) an external database's server certificate chains to (your provider's bundle); required with db.sslmode verify-ca or verify-full. Reaches the app and migrations as a file that DATABASE_URL's sslrootcert names"},
 	{"db.retainOnDelete", "boolean", true, false, "keep the database volume through replacement and pulumi destroy; false lets destroy delete the data"},

@@ -319,6 +319,11 @@ func (c *Config) validateDatabaseAccess(p *problems, prod bool) {
 			p.add("db.appUser", "is %d characters (%q, <db.user>_rw when not set); a single server's app logs in as it plus an 11-character suffix, and PostgreSQL names have at most 63: give one of at most %d", len(c.DB.AppUser), c.DB.AppUser, maxAppUser)
 		}
 	}
+	if external && prod && c.DB.AppUser == "" {
+		// The app would connect as db.user, the role that owns the
+		// schema: a SQL injection could then drop tables.
+		p.add("db.appUser", "must name the app's own role for an external database in production (without it the app connects as db.user, which owns the schema): create a role that may only read and write rows, set db.appUser to it and dbAppPassword to its password")
+	}
 	p.secret("dbAppPassword", c.dbAppPassword, external && c.DB.AppUser != "")
 	if !p.oneOf("db.sslmode", c.DB.SSLMode, "disable", "allow", "prefer", "require", "verify-ca", "verify-full") {
 		return
