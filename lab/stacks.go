@@ -26,7 +26,9 @@ func (l *Lab) RealNodeStack(namespace string, images LocalImages) map[string]str
 		"domain":       Domain,
 		"app.image":    images.App,
 		"app.replicas": "2",
-		"db.image":     images.Postgres,
+		// The example app's /_meta routes: the tests' slow requests.
+		"app.testRoutes": "true",
+		"db.image":       images.Postgres,
 		// Used once a test turns monitoring.enabled on.
 		"monitoring.postgresExporterImage": images.PostgresExporter,
 		"tls.mode":                         "provided",

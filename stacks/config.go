@@ -83,6 +83,7 @@ type AppConfig struct {
 	Env                  map[string]string
 	ShutdownGraceSeconds int
 	ProxyHeaders         bool
+	TestRoutes           bool
 	LivePath             string
 	ReadyPath            string
 	MigrationStrategy    service.MigrationStrategy
@@ -482,6 +483,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 			Env:                  r.stringMap("app.env"),
 			ShutdownGraceSeconds: r.integer("app.shutdownGraceSeconds"),
 			ProxyHeaders:         r.boolean("app.proxyHeaders"),
+			TestRoutes:           r.boolean("app.testRoutes"),
 			LivePath:             r.str("health.livePath"),
 			ReadyPath:            r.str("health.readyPath"),
 			MigrationStrategy:    service.MigrationStrategy(r.str("migration.strategy")),

@@ -198,6 +198,10 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:db.appUser: must be a PostgreSQL identifier (letters, digits, '_', not starting with a digit); or empty for <db.user>_rw, got "app-rw"`},
 		{"external app role without its password", "prod", func(c mocktest.Config) mocktest.Config { return c.Without(FullKey("dbAppPassword")) },
 			`fastapi-infra:dbAppPassword: is required and not set; run: pulumi config set --secret dbAppPassword <value>`},
+		{"test routes in production", "prod", set("app.testRoutes", "true"),
+			`fastapi-infra:app.testRoutes: test routes are refused in production (the example app's /_meta/slow holds a worker thread up to 30 s, and 40 such requests per worker make the replicas unready): remove app.testRoutes and app.env.TEST_ROUTES`},
+		{"test routes through app.env in production", "prod", set("app.env.TEST_ROUTES", "1"),
+			`fastapi-infra:app.testRoutes: test routes are refused in production (the example app's /_meta/slow holds a worker thread up to 30 s, and 40 such requests per worker make the replicas unready): remove app.testRoutes and app.env.TEST_ROUTES`},
 		{"production app on the owner's role", "prod", func(c mocktest.Config) mocktest.Config {
 			return c.Without(FullKey("db.appUser")).Without(FullKey("dbAppPassword"))
 		}, `fastapi-infra:db.appUser: must name the app's own role for an external database in production (without it the app connects as db.user, which owns the schema): create a role that may only read and write rows, set db.appUser to it and dbAppPassword to its password`},

@@ -50,6 +50,7 @@ var Keys = []Key{
 	{"app.env", "object", map[string]any{}, false, "plain environment variables (name: value)"},
 	{"app.shutdownGraceSeconds", "integer", 30, false, "seconds between SIGTERM and SIGKILL for in-flight requests to finish"},
 	{"app.proxyHeaders", "boolean", true, false, "trust X-Forwarded-* from the proxy (single server: its network only)"},
+	{"app.testRoutes", "boolean", false, false, "the example app's /_meta test routes (TEST_ROUTES=1 in its environment), which the lab's tests use: a slow one holds a worker thread up to 30 s; refused in production"},
 
 	{"health.livePath", "string", "/health/live", false, "liveness endpoint: Kubernetes restarts a pod when it fails (a single server restarts a container when it exits)"},
 	{"health.readyPath", "string", "/health/ready", false, "readiness endpoint: no traffic while it fails; a release waits for it (single server: the containers' Docker healthcheck)"},

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"maps"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -23,7 +24,7 @@ func (c *Config) Spec() service.Spec {
 		Module:    c.App.Module,
 		Workers:   c.App.Workers,
 		Replicas:  c.App.Replicas,
-		Env:       c.App.Env,
+		Env:       c.appEnv(),
 		SecretEnv: secretEnv,
 		Health:    service.Health{LivePath: c.App.LivePath, ReadyPath: c.App.ReadyPath},
 		Migration: service.Migration{
@@ -111,4 +112,21 @@ func (c *Config) backupMaxAge() time.Duration {
 		return 0
 	}
 	return s.LongestGap()
+}
+
+// TestRoutesEnv turns the example app's /_meta test routes on
+// (app.testRoutes); without it they do not exist.
+const TestRoutesEnv = "TEST_ROUTES"
+
+// appEnv is app.env, with TestRoutesEnv when app.testRoutes is on.
+func (c *Config) appEnv() map[string]string {
+	if !c.App.TestRoutes {
+		return c.App.Env
+	}
+	env := maps.Clone(c.App.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env[TestRoutesEnv] = "1"
+	return env
 }

@@ -188,6 +188,9 @@ func (c *Config) validateImage(p *problems, prod bool) {
 	} else if r := parseImageRef(c.App.Image); prod && r.tag == "latest" && !r.hasDigest {
 		p.add("app.image", "must not use :latest in production (it changes under a running release); pin a version or digest, got %q", c.App.Image)
 	}
+	if prod && (c.App.TestRoutes || c.App.Env[TestRoutesEnv] != "") {
+		p.add("app.testRoutes", "test routes are refused in production (the example app's /_meta/slow holds a worker thread up to 30 s, and 40 such requests per worker make the replicas unready): remove app.testRoutes and app.env.%s", TestRoutesEnv)
+	}
 	if c.App.BuildContext != "" && c.Architecture == Kubernetes {
 		p.add("app.buildContext", "is for the single server; Kubernetes pulls app.image from a registry, so build and push it in CI")
 	}

@@ -47,6 +47,7 @@ func TestSingleServerKeysReachTheComponent(t *testing.T) {
 	}{
 		{"app.image", "fastapi-app-image", "name", "fastapi-infra-app:0.2.0", set("app.image", "fastapi-infra-app:0.2.0")},
 		{"app.env", "fastapi-migrate", "envs", "LOG_LEVEL=debug", set("app.env.LOG_LEVEL", "debug")},
+		{"app.testRoutes", "fastapi-migrate", "envs", "TEST_ROUTES=1", set("app.testRoutes", "true")},
 		{"proxy.httpsPort", "fastapi-proxy", "ports[1].external", "9443", set("proxy.httpsPort", "9443")},
 		{"proxy.bodyLimit", "fastapi-proxy", "uploads[0].content", "client_max_body_size 25m;", set("proxy.bodyLimit", "25m")},
 		{"proxy.rateLimit", "fastapi-proxy", "uploads[0].content", "rate=7r/s;", set("proxy.rateLimit", "7")},

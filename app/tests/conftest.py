@@ -7,6 +7,9 @@ from sqlalchemy import create_engine, text
 
 APP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, APP_DIR)
+# The /_meta routes the tests use exist only with it (app.testRoutes); the
+# servers the tests start inherit it.
+os.environ["TEST_ROUTES"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 from fastapi.testclient import TestClient
@@ -153,3 +154,20 @@ def test_request_id_and_json_logs(client, capsys):
 def test_request_info_shows_what_the_proxy_sent(client):
     r = client.get("/_meta/request", headers={"X-Request-ID": "abc"})
     assert r.json()["request_id"] == "abc"
+
+
+def test_test_routes_exist_only_when_turned_on():
+    """Without TEST_ROUTES=1 (app.testRoutes, refused in production) the
+    /_meta routes are not there: a slow one holds a worker thread."""
+    import subprocess
+    import sys
+
+    from conftest import APP_DIR
+
+    env = {k: v for k, v in os.environ.items() if k != "TEST_ROUTES"}
+    env["DATABASE_URL"] = "postgresql://unused@127.0.0.1:1/unused"
+    out = subprocess.run(
+        [sys.executable, "-c", "from app.main import app; print(sorted(r.path for r in app.routes))"],
+        cwd=APP_DIR, env=env, capture_output=True, text=True, check=True).stdout
+    assert "/_meta/slow" not in out and "/_meta/request" not in out
+    assert "/items" in out

@@ -262,7 +262,7 @@ for q in ["CREATE TABLE evil (x int)", "COPY (SELECT 1) TO PROGRAM 'id'", "DROP 
 
 	t.Run("a release under load fails no request", func(t *testing.T) {
 		next := args
-		next.Service.Env = map[string]string{"LOG_LEVEL": "info", "RELEASE": "2"}
+		next.Service.Env = map[string]string{"LOG_LEVEL": "info", "RELEASE": "2", "TEST_ROUTES": "1"}
 		old := r.apps()
 		run := steadyLoad(client, base+"/items")
 		time.Sleep(2 * time.Second)

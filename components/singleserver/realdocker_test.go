@@ -253,7 +253,8 @@ func (r *realServer) args() Args {
 		Service: service.Spec{
 			Name: r.prefix, Image: service.Image{Ref: r.images["APP"]}, Module: "app.main:app", Port: 8000, Workers: 2, Replicas: 2,
 			ProxyHeaders: true, ShutdownGraceSeconds: 10, Domain: "localhost", TLS: service.TLS{Mode: service.TLSSelfSigned},
-			Env:       map[string]string{"LOG_LEVEL": "info"},
+			// TEST_ROUTES: the example app's /_meta routes (app.testRoutes).
+			Env:       map[string]string{"LOG_LEVEL": "info", "TEST_ROUTES": "1"},
 			Health:    service.Health{LivePath: "/health/live", ReadyPath: "/health/ready"},
 			Migration: service.Migration{Strategy: service.MigrationJob, Command: []string{"alembic", "upgrade", "head"}},
 			Resources: service.Resources{CPU: cpu, Memory: mem},

@@ -654,7 +654,7 @@ func TestTraefikWithACME(t *testing.T) {
 		t.Error("the ACME volume is not retained")
 	}
 	labels := fmt.Sprint(byRole["app"][0].Get(t, "labels"))
-	for _, want := range []string{"Host(`api.example.com`)", "traefik.http.routers.fastapi.tls.certresolver",
+	for _, want := range []string{"label:traefik.http.routers.fastapi.rule value:Host(`api.example.com`) && !Path(`/metrics`)", "traefik.http.routers.fastapi.tls.certresolver",
 		"label:traefik.http.routers.fastapi.middlewares value:fastapi-retry,fastapi-body,fastapi-hsts",
 		"label:traefik.http.middlewares.fastapi-retry.retry.attempts value:6",
 		"label:traefik.http.services.fastapi.loadbalancer.passivehealthcheck.maxfailedattempts value:3",

@@ -60,10 +60,12 @@ func TraefikLabels(s service.Spec, network, bodyLimit string) map[string]string 
 	mw := "traefik.http.middlewares." + s.Name
 	retry, limit, hsts := s.Name+"-retry", s.Name+"-body", s.Name+"-hsts"
 	return map[string]string{
-		"traefik.enable":                                               "true",
-		serviceLabel:                                                   s.Name,
-		"traefik.docker.network":                                       network,
-		r + ".rule":                                                    fmt.Sprintf("Host(`%s`)", s.Domain),
+		"traefik.enable":         "true",
+		serviceLabel:             s.Name,
+		"traefik.docker.network": network,
+		// Metrics are for Prometheus on the private network (as nginx's
+		// location = /metrics says): no router matches them, a 404.
+		r + ".rule":                                                    fmt.Sprintf("Host(`%s`) && !Path(`/metrics`)", s.Domain),
 		r + ".entrypoints":                                             "websecure",
 		r + ".tls.certresolver":                                        "letsencrypt",
 		r + ".middlewares":                                             retry + "," + limit + "," + hsts,

@@ -192,6 +192,20 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		}
 	})
 
+	// /metrics is for Prometheus on the private network: through Traefik,
+	// as through nginx, a 404.
+	t.Run("metrics are not public", func(t *testing.T) {
+		r, err := client.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusNotFound || strings.Contains(string(body), "http_requests") {
+			t.Errorf("GET /metrics through Traefik: %d %.200s, want 404 and no metrics", r.StatusCode, body)
+		}
+	})
+
 	t.Run("the app sees https through the proxy headers", func(t *testing.T) {
 		r, err := client.Get(base + "/_meta/request")
 		if err != nil {
@@ -246,7 +260,7 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	// when the last worker exited); with AdoptInheritedSocket, 0 of 630-649.
 	t.Run("a release under load loses under 2% of requests", func(t *testing.T) {
 		next := args
-		next.Service.Env = map[string]string{"LOG_LEVEL": "info", "RELEASE": "2"}
+		next.Service.Env = map[string]string{"LOG_LEVEL": "info", "RELEASE": "2", "TEST_ROUTES": "1"}
 		run := steadyLoad(client, base+"/health/ready")
 		time.Sleep(2 * time.Second)
 		args = next
