@@ -76,15 +76,3 @@ func TestConfiguredDatabaseImage(t *testing.T) {
 		t.Errorf("the default: %s", got)
 	}
 }
-
-func TestPostgresMajor(t *testing.T) {
-	for ref, want := range map[string]int{"postgres:15": 15, "postgres:16.4-bookworm": 16, "fastapi-infra-postgres:15": 15,
-		"registry.example.com:5000/postgres:17.1": 17, "postgres:9.6": 9, "postgres:15@sha256:ab": 15, "fastapi-infra-postgres:15-624483d65a00": 15,
-		"fastapi-infra-postgres:624483d65a00": 0, "pg:123456789012": 0,
-		"postgres": 0, "registry.example.com:5000/postgres": 0, "postgres:latest": 0, "postgres@sha256:ab": 0} {
-		got, ok := PostgresMajor(ref)
-		if got != want || ok != (want != 0) {
-			t.Errorf("%s: %d %v, want %d", ref, got, ok, want)
-		}
-	}
-}

@@ -23,6 +23,7 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/lab"
 	"github.com/fastapi-infra/fastapi-infra/lab/dockerstack"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 // TestPlainPulumiUpIsTheDriversStack runs the dev stack as users and
@@ -115,6 +116,24 @@ func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
 	}
 	if out, err := pulumi("preview", "--expect-no-changes", "--diff"); err != nil {
 		t.Errorf("a second pulumi preview proposes changes: %v\n%s", err, out)
+	}
+	// A PostgreSQL major upgrade through db.image is refused by the program
+	// itself, without the driver (CI's deploy runs plain pulumi up), and
+	// nothing changes.
+	major, ok := stacks.PostgresMajor(images["POSTGRES"])
+	if !ok {
+		t.Fatalf("the local database image %s has no major version in its tag", images["POSTGRES"])
+	}
+	next := strings.Replace(images["POSTGRES"], fmt.Sprintf(":%d", major), fmt.Sprintf(":%d", major+1), 1)
+	if out, err := pulumi("config", "set", "--path", "fastapi-infra:db.image", next); err != nil {
+		t.Fatalf("pulumi config set db.image: %v\n%s", err, out)
+	}
+	out, err = pulumi("up", "--yes", "--skip-preview")
+	if err == nil || !strings.Contains(out, fmt.Sprintf("is PostgreSQL %d, but the stack's database runs %s, PostgreSQL %d", major+1, images["POSTGRES"], major)) {
+		t.Errorf("pulumi up of PostgreSQL %d over %d: %v, want the major-version refusal:\n%s", major+1, major, err, out)
+	}
+	if out, err := pulumi("config", "set", "--path", "fastapi-infra:db.image", images["POSTGRES"]); err != nil {
+		t.Fatalf("pulumi config set db.image: %v\n%s", err, out)
 	}
 	// The driver's view of the same stack: the program in this process.
 	s, err := deploy.Open(ctx, deploy.Options{ProjectDir: env.repo, Stack: name, Backend: "file://" + backend, PulumiHome: pl.Home(),

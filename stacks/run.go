@@ -28,7 +28,13 @@ func Run(ctx *pulumi.Context) error {
 		return err
 	}
 	c.stack = ctx.Stack()
+	if err := c.guardDatabaseMajor(ctx); err != nil {
+		return err
+	}
 	ctx.Export("architecture", pulumi.String(string(c.Architecture)))
+	if c.DB.Mode != service.DatabaseExternal {
+		ctx.Export(databaseImageOutput, pulumi.String(c.DB.Image))
+	}
 	switch c.Architecture {
 	case Kubernetes:
 		return deployKubernetes(ctx, c)

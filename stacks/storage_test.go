@@ -3,6 +3,7 @@ package stacks
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,7 +74,9 @@ func TestStorageClassIsCheckedBeforeAnythingIsCreated(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error does not say\n  %s\ngot:\n%v", tc.want, err)
 			}
-			if types := rec.Types(); len(types) > 0 {
+			// The read of the stack's own last outputs (the major-version
+			// guard) creates nothing.
+			if types := rec.Types(); len(types) > 0 && !slices.Equal(types, []string{"pulumi:pulumi:StackReference"}) {
 				t.Errorf("registered %v before the check failed", types)
 			}
 		})

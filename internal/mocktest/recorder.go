@@ -55,6 +55,11 @@ func (m *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	}
 	outputs := args.Inputs.Copy()
 	autoName(args.TypeToken, args.Name, outputs)
+	if args.TypeToken == "pulumi:pulumi:StackReference" {
+		// A stack with no outputs yet, as the engine reads a new one.
+		outputs["outputs"] = resource.NewObjectProperty(resource.PropertyMap{})
+		outputs["secretOutputNames"] = resource.NewArrayProperty(nil)
+	}
 	if m.Outputs != nil {
 		for k, v := range m.Outputs(r) {
 			outputs[k] = v
