@@ -165,6 +165,12 @@ if os.environ.get("TEST_ROUTES") == "1":
         time.sleep(pause)
         return {"slept": pause, "server": socket.gethostname()}
 
+    @app.get("/_meta/status/{code}")
+    def answer_with(code: int):
+        """An answer with the given status (200-599): an endpoint that
+        fails, for the proxies' tests."""
+        return Response(status_code=min(max(code, 200), 599))
+
 
 def _row(r):
     return {"id": r.id, "name": r.name, "description": r.description, "created_at": r.created_at.isoformat()}

@@ -151,6 +151,11 @@ def test_request_id_and_json_logs(client, capsys):
     assert entry["timestamp"]
 
 
+def test_status_route_answers_with_the_code(client):
+    assert client.get("/_meta/status/500").status_code == 500
+    assert client.get("/_meta/status/204").status_code == 204
+
+
 def test_request_info_shows_what_the_proxy_sent(client):
     r = client.get("/_meta/request", headers={"X-Request-ID": "abc"})
     assert r.json()["request_id"] == "abc"

@@ -657,7 +657,6 @@ func TestTraefikWithACME(t *testing.T) {
 	for _, want := range []string{"label:traefik.http.routers.fastapi.rule value:Host(`api.example.com`) && !Path(`/metrics`)", "traefik.http.routers.fastapi.tls.certresolver",
 		"label:traefik.http.routers.fastapi.middlewares value:fastapi-retry,fastapi-body,fastapi-hsts",
 		"label:traefik.http.middlewares.fastapi-retry.retry.attempts value:6",
-		"label:traefik.http.services.fastapi.loadbalancer.passivehealthcheck.maxfailedattempts value:3",
 		// proxy.bodyLimit 10m, as nginx's client_max_body_size.
 		"label:traefik.http.middlewares.fastapi-body.buffering.maxrequestbodybytes value:10485760",
 		"label:traefik.http.middlewares.fastapi-hsts.headers.stsseconds value:63072000",
@@ -671,6 +670,11 @@ func TestTraefikWithACME(t *testing.T) {
 	// is the readiness Traefik follows).
 	if strings.Contains(labels, "loadbalancer.healthcheck") {
 		t.Errorf("app labels set Traefik's active health check: %s", labels)
+	}
+	// Nor its passive one: it counts the app's own 5xx as failures and
+	// took healthy replicas out.
+	if strings.Contains(labels, "passivehealthcheck") {
+		t.Errorf("app labels set Traefik's passive health check: %s", labels)
 	}
 	// Only this service's containers, whatever other stacks on the host
 	// label theirs.
@@ -831,8 +835,9 @@ func TestAlertmanagerDeliversTheAlerts(t *testing.T) {
 
 // TestPostgresExporterWatchesTheDatabase: with monitoring on and a
 // container database, postgres_exporter runs beside it on the private
-// network only, with the password from the secrets volume, its backup
-// query, a scrape job, and the database rules.
+// network only, as the pg_monitor role the roles step makes, with that
+// role's password alone in a secrets volume of its own (never the
+// owner's), its backup query, a scrape job, and the database rules.
 func TestPostgresExporterWatchesTheDatabase(t *testing.T) {
 	rec := mustDeployDev(t, withMonitoring)
 	byRole := containers(t, rec)
@@ -843,10 +848,20 @@ func TestPostgresExporterWatchesTheDatabase(t *testing.T) {
 	ex.Equal(t, "name", "fastapi-postgres-exporter")
 	rec.Named(t, "fastapi-postgres-exporter-image").Equal(t, "name", "fastapi-infra-postgres-exporter:0.11")
 	envs := fmt.Sprint(ex.Get(t, "envs"))
-	for _, want := range []string{"DATA_SOURCE_URI=fastapi-db:5432/postgres?sslmode=disable", "DATA_SOURCE_USER=app", "DATA_SOURCE_PASS_FILE=/run/secrets/PGPASSWORD", "PG_EXPORTER_EXTEND_QUERY_PATH="} {
+	for _, want := range []string{"DATA_SOURCE_URI=fastapi-db:5432/postgres?sslmode=disable", "DATA_SOURCE_USER=fastapi_infra_monitor", "DATA_SOURCE_PASS_FILE=/run/secrets/MONITOR_PGPASSWORD", "PG_EXPORTER_EXTEND_QUERY_PATH="} {
 		if !strings.Contains(envs, want) {
 			t.Errorf("exporter env %s lacks %s", envs, want)
 		}
+	}
+	ex.Equal(t, "volumes[0].volumeName", "fastapi-exporter-secrets")
+	exporterSecrets := rec.Named(t, "fastapi-exporter-secrets-"+releaseOfSecrets(t, rec)+"-carrier")
+	exporterSecrets.Equal(t, "uploads[0].file", "/run/secrets/MONITOR_PGPASSWORD")
+	if exporterSecrets.Has("uploads[1]") {
+		t.Error("the exporter's secrets volume holds more than its role's password")
+	}
+	roles := byRole["db-roles"][0]
+	if envs := fmt.Sprint(roles.Get(t, "envs")); !strings.Contains(envs, "MONITOR_USER=fastapi_infra_monitor") || !strings.Contains(envs, "MONITOR_PASSWORD_FILE=/run/secrets/MONITOR_PGPASSWORD") {
+		t.Errorf("the roles step does not make the exporter's role: %s", envs)
 	}
 	if strings.Contains(envs, mocktest.TestPassword) {
 		t.Error("the database password is in the exporter's environment")
@@ -932,8 +947,9 @@ func TestDatabaseBackups(t *testing.T) {
 	carrier.Equal(t, "uploads[0].file", "/run/secrets/APP_LOGIN")
 	carrier.Equal(t, "uploads[0].content", "app_rw_"+releaseOfSecrets(t, rec))
 	carrier.Equal(t, "uploads[1].file", "/run/secrets/APP_PGPASSWORD")
-	carrier.Equal(t, "uploads[2].file", "/run/secrets/PGPASSWORD")
-	for i := range 3 {
+	carrier.Equal(t, "uploads[2].file", "/run/secrets/MONITOR_PGPASSWORD")
+	carrier.Equal(t, "uploads[3].file", "/run/secrets/PGPASSWORD")
+	for i := range 4 {
 		if _, secret, _ := carrier.At(fmt.Sprintf("uploads[%d].content", i)); !secret {
 			t.Errorf("the password upload %d is not secret", i)
 		}

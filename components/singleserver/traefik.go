@@ -32,8 +32,7 @@ func (b *builder) traefikLabelMap() map[string]string {
 
 // TraefikLabels are the app replicas' labels for Traefik's Docker provider:
 // a router for the domain on the TLS entrypoint with the ACME resolver and
-// a retry, and a load balancer that checks failed requests passively.
-// network is the private network Traefik reaches the replicas on.
+// a retry. network is the private network Traefik reaches the replicas on.
 //
 // Readiness is Docker's: the provider routes only to containers whose
 // healthcheck (the ready path, three failures in a row) says healthy. Not
@@ -43,13 +42,18 @@ func (b *builder) traefikLabelMap() map[string]string {
 // "503 no available server" in a release; a 12 s database stall: 88 of
 // 755 requests, all of them to the live endpoint, which needs no database).
 //
-// The retry and the passive health check cover a replica's stop: between
-// uvicorn's SIGTERM (it stops accepting at once) and Traefik dropping the
-// container on Docker's die event, Traefik still sends it requests. Three
-// failed attempts take the replica out of the balancer for 5 s and later
-// attempts go elsewhere (the measurements are in the README's Tests
-// section). Traefik retries only when a replica could not be reached,
-// never after one answered.
+// The retry covers a replica's stop: between uvicorn's exit and Traefik
+// dropping the container on Docker's die event, Traefik still sends it
+// requests, and a request that could not reach it goes to another
+// replica. Traefik retries only when a replica could not be reached, never
+// after one answered.
+//
+// No passive health check: Traefik 3.6's counts every answer of 500 or
+// more as a failure, so three of the app's own 5xx in 5 s (a failing
+// endpoint, a readiness check answering 503 under load) took a healthy
+// replica out, and then every replica: "503 no available server" for
+// every request, 437 of 1,613 in one release under load on the real
+// engine (TestTraefikWithACMEOnRealDocker's 500s subtest).
 //
 // The replicas also carry the service label Traefik's provider is
 // constrained to, the body limit nginx applies (proxy.bodyLimit, as a
@@ -74,8 +78,6 @@ func TraefikLabels(s service.Spec, network, bodyLimit string) map[string]string 
 		mw + "-hsts.headers.stsincludesubdomains":                      "true",
 		mw + "-hsts.headers.contenttypenosniff":                        "true",
 		svc + ".server.port":                                           fmt.Sprint(s.Port),
-		svc + ".passivehealthcheck.maxfailedattempts":                  "3",
-		svc + ".passivehealthcheck.failurewindow":                      "5s",
 		"traefik.http.middlewares." + retry + ".retry.attempts":        "6",
 		"traefik.http.middlewares." + retry + ".retry.initialinterval": "100ms",
 	}
@@ -120,7 +122,7 @@ func TraefikCommand(service string, t service.TLS) []string {
 		// until the client gives up (measured: 33-54 of ~660 requests hung
 		// 10 s in a release). On the private bridge a connect takes well
 		// under a millisecond, so half a second means gone, and the retry
-		// and passive health check move on. And the new set of replicas
+		// moves on. And the new set of replicas
 		// takes effect 0.5 s after Docker's events, not Traefik's default 2 s.
 		"--serverstransport.forwardingtimeouts.dialtimeout=500ms",
 		"--providers.providersthrottleduration=500ms",
