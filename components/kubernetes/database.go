@@ -61,6 +61,7 @@ func (b *builder) buildDatabase() error {
 		StringData: pulumi.StringMap{
 			"POSTGRES_PASSWORD": pulumi.ToSecret(db.Password).(pulumi.StringOutput),
 			"APP_PASSWORD":      pulumi.ToSecret(db.AppPassword).(pulumi.StringOutput),
+			"MONITOR_PASSWORD":  pulumi.ToSecret(db.MonitorPassword()).(pulumi.StringOutput),
 		},
 	}, b.opts()...)
 	if err != nil {
@@ -100,11 +101,12 @@ func (b *builder) buildDatabase() error {
 		runVol, tmpVol, passwordVolume(secret),
 	}
 	if b.databaseExporter() {
-		exporter, more, err := b.exporterSidecar(sc, passwordMount())
+		vol, mount := exporterPasswordVolume(secret)
+		exporter, more, err := b.exporterSidecar(sc, mount)
 		if err != nil {
 			return err
 		}
-		containers, volumes = append(containers, exporter), append(volumes, more...)
+		containers, volumes = append(containers, exporter), append(append(volumes, vol), more...)
 	}
 	b.database, err = appsv1.NewStatefulSet(b.ctx, b.name+"-db", &appsv1.StatefulSetArgs{
 		Metadata: b.meta(name, "database"),
@@ -200,6 +202,8 @@ wait
 			corev1.EnvVarArgs{Name: pulumi.String("PGPASSWORD_FILE"), Value: pulumi.String(ownerPasswordFile)},
 			corev1.EnvVarArgs{Name: pulumi.String("APP_USER"), Value: pulumi.String(db.AppUser)},
 			corev1.EnvVarArgs{Name: pulumi.String("APP_PASSWORD_FILE"), Value: pulumi.String(appPasswordFile)},
+			corev1.EnvVarArgs{Name: pulumi.String("MONITOR_USER"), Value: pulumi.String(service.MonitorUser)},
+			corev1.EnvVarArgs{Name: pulumi.String("MONITOR_PASSWORD_FILE"), Value: pulumi.String(dbSecretsDir + "/" + monitorPasswordFile)},
 		},
 		Resources:       corev1.ResourceRequirementsArgs{Requests: small, Limits: small},
 		SecurityContext: sc,
@@ -231,6 +235,11 @@ const (
 	dbSecretsDir      = "/run/secrets"
 	ownerPasswordFile = dbSecretsDir + "/PGPASSWORD"
 	appPasswordFile   = dbSecretsDir + "/APP_PGPASSWORD"
+	// monitorPasswordFile is service.MonitorUser's password file, in the
+	// password volume (the roles sidecar) and, alone, in the exporter's.
+	monitorPasswordFile = "MONITOR_PGPASSWORD"
+	// exporterSecretsDir is where the exporter finds it.
+	exporterSecretsDir = "/run/exporter-secrets"
 )
 
 // passwordMount mounts passwordVolume at dbSecretsDir, read-only.
@@ -246,7 +255,18 @@ func passwordVolume(secret *corev1.Secret) corev1.VolumeArgs {
 		Items: corev1.KeyToPathArray{
 			corev1.KeyToPathArgs{Key: pulumi.String("POSTGRES_PASSWORD"), Path: pulumi.String(path.Base(ownerPasswordFile))},
 			corev1.KeyToPathArgs{Key: pulumi.String("APP_PASSWORD"), Path: pulumi.String(path.Base(appPasswordFile))},
+			corev1.KeyToPathArgs{Key: pulumi.String("MONITOR_PASSWORD"), Path: pulumi.String(monitorPasswordFile)},
 		},
 		DefaultMode: pulumi.Int(0o400),
 	}}
+}
+
+// exporterPasswordVolume is the exporter's role's password alone, as the
+// file monitorPasswordFile: the exporter never holds the owner's.
+func exporterPasswordVolume(secret *corev1.Secret) (corev1.VolumeArgs, corev1.VolumeMountArgs) {
+	return corev1.VolumeArgs{Name: pulumi.String("exporter-password"), Secret: corev1.SecretVolumeSourceArgs{
+		SecretName:  secret.Metadata.Name(),
+		Items:       corev1.KeyToPathArray{corev1.KeyToPathArgs{Key: pulumi.String("MONITOR_PASSWORD"), Path: pulumi.String(monitorPasswordFile)}},
+		DefaultMode: pulumi.Int(0o400),
+	}}, corev1.VolumeMountArgs{Name: pulumi.String("exporter-password"), MountPath: pulumi.String(exporterSecretsDir), ReadOnly: pulumi.Bool(true)}
 }

@@ -450,8 +450,8 @@ func TestInClusterDatabaseExporter(t *testing.T) {
 	sts.Equal(t, exp+".ports[0].name", "metrics")
 	sts.Equal(t, exp+".securityContext.readOnlyRootFilesystem", true)
 	env := fmt.Sprint(sts.Get(t, exp+".env"))
-	for _, want := range []string{"DATA_SOURCE_URI value:127.0.0.1:5432/postgres?sslmode=disable", "DATA_SOURCE_USER value:app",
-		"DATA_SOURCE_PASS_FILE value:/run/secrets/PGPASSWORD", "PG_EXPORTER_EXTEND_QUERY_PATH value:" + monitoring.QueriesFile} {
+	for _, want := range []string{"DATA_SOURCE_URI value:127.0.0.1:5432/postgres?sslmode=disable", "DATA_SOURCE_USER value:fastapi_infra_monitor",
+		"DATA_SOURCE_PASS_FILE value:/run/exporter-secrets/MONITOR_PGPASSWORD", "PG_EXPORTER_EXTEND_QUERY_PATH value:" + monitoring.QueriesFile} {
 		if !strings.Contains(env, want) {
 			t.Errorf("the exporter's env lacks %s: %s", want, env)
 		}
@@ -459,7 +459,15 @@ func TestInClusterDatabaseExporter(t *testing.T) {
 	if strings.Contains(env, mocktest.TestPassword) {
 		t.Error("the password is in the exporter's env")
 	}
-	sts.Equal(t, exp+".volumeMounts[0].mountPath", "/run/secrets")
+	// Its role's password alone, never the owner's.
+	sts.Equal(t, exp+".volumeMounts[0].mountPath", "/run/exporter-secrets")
+	vols := fmt.Sprint(sts.Get(t, "spec.template.spec.volumes"))
+	if !strings.Contains(vols, "name:exporter-password secret:map[defaultMode:256 items:[map[key:MONITOR_PASSWORD path:MONITOR_PGPASSWORD]]") {
+		t.Errorf("the exporter's password volume is not the monitor role's key alone: %s", vols)
+	}
+	if env := fmt.Sprint(sts.Get(t, "spec.template.spec.containers[1].env")); !strings.Contains(env, "MONITOR_USER value:fastapi_infra_monitor") {
+		t.Errorf("the roles sidecar does not make the exporter's role: %s", env)
+	}
 	sts.Equal(t, exp+".volumeMounts[1].mountPath", monitoring.QueriesDir)
 	queries := rec.Named(t, "fastapi-db-exporter")
 	if !strings.Contains(queries.Str(t, "data[\"queries.yaml\"]"), "fastapi_infra_backup") {

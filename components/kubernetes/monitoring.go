@@ -65,14 +65,15 @@ func (b *builder) databaseExporter() bool {
 }
 
 // exporterSidecar is postgres_exporter in the database's pod: it reaches
-// the server over the pod's loopback as the owner, with the password file
-// the roles sidecar reads (the Secret's volume, 0400 to the pod's user),
-// and the backup query from a ConfigMap. It returns the container and the
+// the server over the pod's loopback as service.MonitorUser (pg_monitor,
+// made by the roles sidecar), with that role's password file alone (a
+// volume of the Secret's one key, 0400 to the pod's user), and the backup
+// query from a ConfigMap. It returns the container and the
 // volumes it adds to the pod.
 func (b *builder) exporterSidecar(sc *corev1.SecurityContextArgs, passwordMount corev1.VolumeMountArgs) (corev1.ContainerArgs, corev1.VolumeArray, error) {
 	db := b.args.Service.Database
-	e := monitoring.PostgresExporter{Host: "127.0.0.1", Port: db.Port, User: db.User,
-		PasswordFile: ownerPasswordFile, Backups: db.Backup.Schedule != ""}
+	e := monitoring.PostgresExporter{Host: "127.0.0.1", Port: db.Port, User: service.MonitorUser,
+		PasswordFile: exporterSecretsDir + "/" + monitorPasswordFile, Backups: db.Backup.Schedule != ""}
 	env := corev1.EnvVarArray{}
 	for _, kv := range e.Env() {
 		k, v, _ := strings.Cut(kv, "=")

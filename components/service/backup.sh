@@ -70,7 +70,8 @@ due() {
 # A failure to record is logged, never fatal: the dump is what matters.
 record() {
 	psql -X -q -d postgres -v ON_ERROR_STOP=1 \
-		-c 'CREATE TABLE IF NOT EXISTS fastapi_infra_backup (finished timestamptz NOT NULL)' -c "$1" >/dev/null ||
+		-c 'CREATE TABLE IF NOT EXISTS fastapi_infra_backup (finished timestamptz NOT NULL)' \
+		-c 'GRANT SELECT ON fastapi_infra_backup TO pg_monitor' -c "$1" >/dev/null ||
 		echo "backup: could not record in the postgres database's fastapi_infra_backup table (the backup age alert reads it)" >&2
 }
 

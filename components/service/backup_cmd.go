@@ -48,7 +48,10 @@ func BackupCommand(action ...string) []string {
 //     (4 of 1,560 requests at 50 req/s);
 //   - it may read and write the rows of every table and sequence in the
 //     public schema, those there now and those the owner's migrations make
-//     later (default privileges), and create nothing there.
+//     later (default privileges), and create nothing there;
+//   - with $MONITOR_USER set, that role logs in with the password in
+//     $MONITOR_PASSWORD_FILE and is a member of pg_monitor and nothing
+//     else (postgres_exporter's role, MonitorUser).
 //
 // psql reads the password files itself, so no password is ever in a
 // command line or an environment. The database's entrypoint sets a
@@ -56,7 +59,7 @@ func BackupCommand(action ...string) []string {
 // run this after every start, so a rotated dbPassword (or dbAppPassword)
 // takes effect, and a database made before the app role existed gets it.
 const SetupRoles = `psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -d "$PGDATABASE" \
-	-v owner="$PGUSER" -v app="$APP_USER" -v login="${APP_LOGIN:-$APP_USER}" -v db="$PGDATABASE" <<'SQL'
+	-v owner="$PGUSER" -v app="$APP_USER" -v login="${APP_LOGIN:-$APP_USER}" -v db="$PGDATABASE" -v monitor="${MONITOR_USER:-}" <<'SQL'
 \set pw ` + "`cat \"$PGPASSWORD_FILE\"`" + `
 \set apppw ` + "`cat \"$APP_PASSWORD_FILE\"`" + `
 BEGIN;
@@ -83,6 +86,16 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
 GRANT USAGE ON SCHEMA public TO :"app";
 ` + GrantApp + `ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO :"app";
+SELECT :'monitor' <> '' AS has_monitor \gset
+\if :has_monitor
+\set monitorpw ` + "`cat \"$MONITOR_PASSWORD_FILE\"`" + `
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'monitor') AS new_monitor \gset
+\if :new_monitor
+CREATE ROLE :"monitor";
+\endif
+ALTER ROLE :"monitor" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'monitorpw';
+GRANT pg_monitor TO :"monitor";
+\endif
 COMMIT;
 SQL
 echo "roles: $PGUSER owns $PGDATABASE with the configured password; $APP_USER may read and write its rows, and the app logs in as ${APP_LOGIN:-$APP_USER}"

@@ -1,6 +1,9 @@
 package service
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 
@@ -58,5 +61,24 @@ func (d Database) url(host, user string, password pulumi.StringOutput) pulumi.St
 			RawQuery: q,
 		}
 		return u.String()
+	}).(pulumi.StringOutput)
+}
+
+// MonitorUser is the role postgres_exporter logs in as on the stack's own
+// database: a member of pg_monitor (the server's statistics, no table's
+// rows but the backup record's, which backup.sh grants it), made by
+// SetupRoles. The owner, which the exporter used before, could read and
+// change everything, and its password sat in the exporter's container.
+const MonitorUser = "fastapi_infra_monitor"
+
+// MonitorPassword is MonitorUser's password: an HMAC of the role's name
+// keyed with the owner's password, so it is as strong as dbPassword,
+// rotates with it, and gives nothing away about it. Secret, as the
+// password it comes from.
+func (d Database) MonitorPassword() pulumi.StringOutput {
+	return d.Password.ApplyT(func(owner string) string {
+		h := hmac.New(sha256.New, []byte(owner))
+		h.Write([]byte("fastapi-infra monitor role\x00" + MonitorUser))
+		return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 	}).(pulumi.StringOutput)
 }

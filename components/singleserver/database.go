@@ -35,13 +35,13 @@ func (b *builder) buildDatabase() error {
 		return err
 	}
 	b.dbImage = image
-	// What it shares with the roles, backup and exporter containers: the
+	// What it shares with the roles and backup containers: the
 	// passwords as files, in one volume whose files each rotation's
 	// carrier rewrites (so the database's own inputs stay the same and a
 	// rotation never restarts it: the roles container applies the new
 	// passwords with ALTER ROLE), and the socket folder.
 	passwords := map[string]pulumi.StringOutput{ownerPasswordFile: db.Password, appPasswordFile: db.AppPassword,
-		appLoginFile: pulumi.String(b.appLogin()).ToStringOutput()}
+		monitorPasswordFile: db.MonitorPassword(), appLoginFile: pulumi.String(b.appLogin()).ToStringOutput()}
 	if b.dbSecrets, err = b.secretVolume("db-secrets", "db-secrets-"+b.secretsID(), passwords); err != nil {
 		return err
 	}
@@ -112,3 +112,4 @@ func (b *builder) secretsID() string { return service.ReleaseID(b.args.SecretsDi
 func (b *builder) secretsLabel() docker.ContainerLabelArgs {
 	return docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.secrets"), Value: pulumi.String(b.secretsID())}
 }
+

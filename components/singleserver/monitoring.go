@@ -213,9 +213,11 @@ func (b *builder) buildAlertmanager() error {
 }
 
 // buildPostgresExporter runs postgres_exporter beside a container
-// database: it connects to the postgres database with the service's role,
-// the password read from the database's secrets volume (never the
-// environment), and answers Prometheus on the private network only.
+// database: it connects to the postgres database as service.MonitorUser
+// (pg_monitor, made by the roles step), its password read from a secrets
+// volume of its own that holds nothing else (never the environment, never
+// the owner's password), and answers Prometheus on the private network
+// only.
 func (b *builder) buildPostgresExporter() error {
 	m := b.args.Monitoring
 	db := b.args.Service.Database
@@ -226,13 +228,18 @@ func (b *builder) buildPostgresExporter() error {
 	if err != nil {
 		return err
 	}
-	exporter := monitoring.PostgresExporter{Host: b.databaseHost(), Port: db.Port, User: db.User,
-		PasswordFile: secretsDir + ownerPasswordFile, Backups: db.Backup.Schedule != ""}
+	secrets, err := b.secretVolume("exporter-secrets", "exporter-secrets-"+b.secretsID(),
+		map[string]pulumi.StringOutput{monitorPasswordFile: db.MonitorPassword()})
+	if err != nil {
+		return err
+	}
+	exporter := monitoring.PostgresExporter{Host: b.databaseHost(), Port: db.Port, User: service.MonitorUser,
+		PasswordFile: secretsDir + monitorPasswordFile, Backups: db.Backup.Schedule != ""}
 	var uploads docker.ContainerUploadArray
 	if exporter.Backups {
 		uploads = docker.ContainerUploadArray{docker.ContainerUploadArgs{File: pulumi.String(monitoring.QueriesFile), Content: pulumi.String(exporter.Queries())}}
 	}
-	deps := []pulumi.Resource{b.database, b.dbSecrets.carrier}
+	deps := []pulumi.Resource{b.database, secrets.carrier}
 	if b.rolesSet != nil {
 		deps = append(deps, b.rolesSet)
 	}
@@ -242,7 +249,7 @@ func (b *builder) buildPostgresExporter() error {
 		Command:          pulumi.ToStringArray(exporter.Args()),
 		Envs:             pulumi.ToStringArray(exporter.Env()),
 		Uploads:          uploads,
-		Volumes:          docker.ContainerVolumeArray{b.dbSecrets.mount},
+		Volumes:          docker.ContainerVolumeArray{secrets.mount},
 		Labels:           docker.ContainerLabelArray{b.secretsLabel()},
 		NetworksAdvanced: b.privateNetwork(),
 		User:             pulumi.String("65534:65534"),

@@ -20,6 +20,9 @@ const setupRolesScript = "set -eu\n" + service.SetupRoles
 const (
 	ownerPasswordFile = "PGPASSWORD"
 	appPasswordFile   = "APP_PGPASSWORD"
+	// monitorPasswordFile is service.MonitorUser's, the exporter's role;
+	// the exporter's own secrets volume holds it alone.
+	monitorPasswordFile = "MONITOR_PGPASSWORD"
 	// appLoginFile names the app's current login role (appLogin), for
 	// the database's entrypoint to make on a new data directory.
 	appLoginFile = "APP_LOGIN"
@@ -48,6 +51,7 @@ var initRolesScript = `#!/usr/bin/env bash
 set -eu
 export PGUSER="$POSTGRES_USER" PGDATABASE="$POSTGRES_DB" \
 	PGPASSWORD_FILE=` + secretsDir + ownerPasswordFile + ` APP_PASSWORD_FILE=` + secretsDir + appPasswordFile + ` \
+	MONITOR_USER=` + service.MonitorUser + ` MONITOR_PASSWORD_FILE=` + secretsDir + monitorPasswordFile + ` \
 	APP_LOGIN="$(cat ` + secretsDir + appLoginFile + `)"
 ` + service.SetupRoles
 
@@ -79,6 +83,7 @@ func (b *builder) buildDatabaseRoles() error {
 		"PGUSER=" + db.User, "PGDATABASE=" + db.Name, fmt.Sprintf("PGPORT=%d", db.Port), "APP_USER=" + db.AppUser,
 		"PGPASSWORD_FILE=" + secretsDir + ownerPasswordFile, "APP_PASSWORD_FILE=" + secretsDir + appPasswordFile,
 		"APP_LOGIN=" + b.appLogin(),
+		"MONITOR_USER=" + service.MonitorUser, "MONITOR_PASSWORD_FILE=" + secretsDir + monitorPasswordFile,
 	}
 	var err error
 	args := b.onSocket(name, setupRolesScript, env, b.dbSecrets.mount)
