@@ -17,9 +17,10 @@ import (
 
 // EnsurePlugin makes sure the provider plugin of the architecture
 // (Architecture or StackFileArchitecture) is installed in the workspace's
-// Pulumi home, before the engine would look for it. kubernetes: the
-// toolchain's build (that commit of provider/v4, stamped 4.25.0) is
-// installed when missing, its build announced on progress. docker: it
+// Pulumi home, before the engine would look for it. kubernetes: when
+// missing it is downloaded as the CLI does (CI, any machine online), else
+// the toolchain's build (that commit of provider/v4, stamped 4.25.0) is
+// installed, its build announced on progress. docker: it
 // cannot be built here; when it is missing it is installed from the file
 // that $FASTAPI_INFRA_DOCKER_PLUGIN names, else downloaded as the CLI
 // does, and when neither works this stops with the command that installs
@@ -34,6 +35,9 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 		return err
 	}
 	if name == "kubernetes" {
+		if download(ctx, ws, name, version) == nil {
+			return nil
+		}
 		tools, err := toolchain.Builder{Progress: progress}.Ensure(ctx, "kubernetes-plugin")
 		if err != nil {
 			return err
@@ -51,10 +55,7 @@ func EnsurePlugin(ctx context.Context, ws auto.Workspace, arch stacks.Architectu
 		}
 		return nil
 	}
-	// Try the ordinary download once, briefly: offline it fails at once.
-	dl, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	if err := ws.InstallPlugin(dl, name, "v"+version); err == nil {
+	if download(ctx, ws, name, version) == nil {
 		return nil
 	}
 	return fmt.Errorf(`the %s architecture needs the Pulumi docker provider plugin v%s, which is not installed in %s and cannot be downloaded here.
@@ -62,6 +63,14 @@ Nothing was changed. Install it from the release tarball or a binary built elsew
     %s
 or name that file in $%s and run this again.`,
 		arch, version, pluginDir(ws), toolchain.DockerPluginInstall(), toolchain.DockerPluginEnv)
+}
+
+// download tries the ordinary download of a plugin once, briefly: offline
+// it fails at once.
+func download(ctx context.Context, ws auto.Workspace, name, version string) error {
+	dl, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	return ws.InstallPlugin(dl, name, "v"+version)
 }
 
 func envList(ws auto.Workspace) []string {

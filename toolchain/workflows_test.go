@@ -22,6 +22,7 @@ type workflow struct {
 		} `yaml:"strategy"`
 		Steps []struct {
 			Uses string            `yaml:"uses"`
+			Run  string            `yaml:"run"`
 			With map[string]string `yaml:"with"`
 		} `yaml:"steps"`
 	} `yaml:"jobs"`
@@ -95,6 +96,9 @@ func TestOnlyDeployJobsNameTheDeployEnvironments(t *testing.T) {
 				if strings.HasPrefix(s.Uses, "pulumi/actions@") && (s.With["command"] == "up" || s.With["command"] == "destroy") {
 					deploys = true
 				}
+				if driverUp(s.Run) != "" {
+					deploys = true
+				}
 			}
 			for _, env := range environments(j.Environment, j.Strategy.Matrix.Stack) {
 				switch {
@@ -112,6 +116,7 @@ func TestOnlyDeployJobsNameTheDeployEnvironments(t *testing.T) {
 
 func hasPulumiCommand(steps []struct {
 	Uses string            `yaml:"uses"`
+	Run  string            `yaml:"run"`
 	With map[string]string `yaml:"with"`
 }) bool {
 	for _, s := range steps {
@@ -187,4 +192,40 @@ func onlyMain(on map[string]any) bool {
 	}
 	branches, _ := push["branches"].([]any)
 	return len(branches) == 1 && branches[0] == "main"
+}
+
+// driverUp is the stack a step's `go run ./cmd/fastapi-infra --yes up
+// STACK` updates, or "".
+func driverUp(run string) string {
+	const cmd = "go run ./cmd/fastapi-infra --yes up "
+	if !strings.HasPrefix(strings.TrimSpace(run), cmd) {
+		return ""
+	}
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(run), cmd))
+}
+
+// TestCIDeploysThroughTheDriver: CI updates each stack with the driver,
+// whose guards (a PostgreSQL major upgrade read from the state, the rerun
+// of a migration the last up left failed) plain pulumi up does not have;
+// no workflow runs pulumi up itself.
+func TestCIDeploysThroughTheDriver(t *testing.T) {
+	updated := map[string]bool{}
+	for name, w := range workflows(t) {
+		for job, j := range w.Jobs {
+			for _, s := range j.Steps {
+				if strings.HasPrefix(s.Uses, "pulumi/actions@") && s.With["command"] == "up" {
+					t.Errorf("%s job %s runs plain pulumi up; use go run ./cmd/fastapi-infra --yes up <stack>", name, job)
+				}
+				if stack := driverUp(s.Run); stack != "" {
+					updated[stack] = true
+					if j.Environment != map[string]string{"dev": "development", "prod": "production"}[stack] {
+						t.Errorf("%s job %s updates %s from environment %q", name, job, stack, j.Environment)
+					}
+				}
+			}
+		}
+	}
+	if !updated["dev"] || !updated["prod"] {
+		t.Errorf("the driver updates %v in CI, want dev and prod", updated)
+	}
 }
