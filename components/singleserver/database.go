@@ -60,6 +60,17 @@ func (b *builder) buildDatabase() error {
 		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User, "APP_USER=" + db.AppUser, "PGPORT=" + strconv.Itoa(db.Port)}, fileEnv...)),
 		Uploads:          uploads,
 		NetworksAdvanced: b.privateNetwork(b.databaseHost()),
+		// As the postgres user from the start (the image's entrypoint runs
+		// so on Kubernetes too), with no capability and no way to gain
+		// one: as root it needed CHOWN, DAC_OVERRIDE, FOWNER, SETUID and
+		// SETGID to fix the folders' owners and drop to postgres, and
+		// the folders are postgres's already (the image's, which a new
+		// volume copies). The root file system stays writable: the roles
+		// script for a new data directory is an upload, and Docker's
+		// archive API refuses one into a read-only root.
+		User:         pulumi.String(postgresUser),
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
 		Volumes: docker.ContainerVolumeArray{
 			docker.ContainerVolumeArgs{VolumeName: data.Name, ContainerPath: pulumi.String("/var/lib/postgresql/data")},
 			docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)},
@@ -113,3 +124,6 @@ func (b *builder) secretsLabel() docker.ContainerLabelArgs {
 	return docker.ContainerLabelArgs{Label: pulumi.String("fastapi-infra.secrets"), Value: pulumi.String(b.secretsID())}
 }
 
+// postgresUser is the database image's postgres user and group, 999 as in
+// the official image.
+const postgresUser = "999:999"

@@ -141,7 +141,7 @@ func (b *builder) onSocket(name, script string, env []string, volumes ...docker.
 		Image:        b.dbImage,
 		Entrypoints:  pulumi.StringArray{pulumi.String("bash"), pulumi.String("-c"), pulumi.String(script)},
 		Envs:         pulumi.ToStringArray(env),
-		User:         pulumi.String("999:999"),
+		User:         pulumi.String(postgresUser),
 		NetworkMode:  pulumi.String("none"),
 		Volumes:      mounts,
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},

@@ -449,6 +449,10 @@ func TestDatabase(t *testing.T) {
 	db.Equal(t, "memory", 1024)
 	db.Equal(t, "memorySwap", 1024)
 	db.Equal(t, "cpus", "1.0") // as the provider reads it back
+	// The postgres user from the start, no capability, none to gain.
+	db.Equal(t, "user", "999:999")
+	db.Equal(t, "capabilities.drops", []any{"ALL"})
+	db.Equal(t, "securityOpts", []any{"no-new-privileges:true"})
 	db.Equal(t, "shmSize", 256)
 	sized := containers(t, mustDeployDev(t, func(a *singleserver.Args) {
 		a.Service.Database.Resources.CPU, _ = service.ParseCPU("1500m")
