@@ -226,6 +226,19 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 	if n := history(); n != 2 {
 		t.Fatalf("%d updates after a refused destroy, want the two ups", n)
 	}
+	// The audit log: one line per update, who ran it, the release, no
+	// secret.
+	stdout, stderr, err = runDriver(t, s.driver(t, "", "history", s.name))
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], "#2 ") || !strings.Contains(lines[0], "  update  succeeded  ") ||
+		!strings.Contains(lines[0], "@") || !strings.Contains(lines[0], "app.image=lab.local/fastapi-app:1.0.0") || !strings.Contains(lines[1], "create ") {
+		t.Errorf("history: %v\n%s\n%s", err, stdout, stderr)
+	}
+	for _, secret := range s.secrets {
+		if strings.Contains(stdout, secret) {
+			t.Errorf("history shows a secret's value:\n%s", stdout)
+		}
+	}
 	out, err = onTerminal(t, s.driver(t, "", "destroy", s.name), answer{ask, "yes\n"}, answer{name, s.name + "\n"})
 	if err != nil {
 		t.Fatalf("destroy with the stack's name: %v\n%s", err, out)

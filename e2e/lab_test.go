@@ -79,6 +79,9 @@ type stack struct {
 	passphrase      string
 	ups             int
 	renders         bool // kubernetes.renderYamlTo: no cluster
+	// secrets are the secret values the stack was given, for the tests
+	// that look for them where they must not be.
+	secrets []string
 }
 
 // newStack makes a stack from a shipped stack file (shipped "prod"), or
@@ -132,6 +135,7 @@ func newStack(t *testing.T, shipped string, config func(namespace string) map[st
 		if err := s.SetConfig(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
 			t.Fatal(err)
 		}
+		st.secrets = append(st.secrets, v)
 	}
 	cfg := stackConfig(t, s)
 	if err := deploy.Preflight(ctx, s, cfg, os.Stderr); err != nil {

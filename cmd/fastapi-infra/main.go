@@ -16,13 +16,17 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/internal/cliargs"
 )
 
-const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs|backup|restore STACK
+const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs|history|backup|restore STACK
 
 Runs the operation on STACK (dev, prod, or any Pulumi.<stack>.yaml) with the
 program in this process. up, destroy and refresh show the preview and ask
 first, as pulumi does; --yes skips the question (CI). Destroying a
 production stack also asks for its name, --yes or not. Ctrl-C lets the engine finish the
 step it is in and release the stack; a second Ctrl-C stops it at once.
+history prints one line per update of the stack: when, kind, result,
+duration, who (user@host, or the GitHub actor and run), the release
+(app.image), the config keys changed (never a secret: a rotation shows in
+the resource changes) and the resource changes: the audit log.
 For the stack's own database (a single server's container, an in-cluster
 one), backup takes a backup now, restore lists the backups and restore
 --from NAME puts one back (the app stops meanwhile).

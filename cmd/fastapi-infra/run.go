@@ -57,11 +57,11 @@ var errDeclined = errors.New("nothing was changed: the answer was not yes")
 
 func run(ctx context.Context, op string, o deploy.Options, f flags, term *terminal) error {
 	switch op {
-	case "preview", "up", "destroy", "refresh", "outputs", "backup", "restore":
+	case "preview", "up", "destroy", "refresh", "outputs", "history", "backup", "restore":
 	default:
-		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh, outputs, backup or restore", op)
+		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh, outputs, history, backup or restore", op)
 	}
-	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "destroy" && op != "backup" && op != "restore" {
+	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "history" && op != "destroy" && op != "backup" && op != "restore" {
 		return fmt.Errorf("no Pulumi.%s.yaml in %s: create it with the overrides of the new stack (see docs/configuration.md)", o.Stack, o.ProjectDir)
 	}
 	changes := op == "up" || op == "destroy" || op == "refresh"
@@ -76,7 +76,7 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	// a missing docker plugin must leave the stack file as it was (creating
 	// a stack writes its encryption salt there, and Preflight may store
 	// generated secrets) and the backend without a new stack.
-	engine := op != "outputs" && op != "backup" && op != "restore"
+	engine := op != "outputs" && op != "history" && op != "backup" && op != "restore"
 	arch, fromFile, err := deploy.StackFileArchitecture(o.ProjectDir, o.Stack)
 	if err != nil {
 		return err
@@ -92,6 +92,20 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 			return err
 		}
 		return printOutputs(ctx, s, f.showSecrets)
+	}
+	if op == "history" {
+		s, err := auto.SelectStack(ctx, o.Stack, ws)
+		if err != nil {
+			return fmt.Errorf("history %s: no such stack in the backend (%w)", o.Stack, err)
+		}
+		updates, err := s.History(ctx, 0, 0)
+		if err != nil {
+			return err
+		}
+		for _, line := range deploy.HistoryLines(updates) {
+			fmt.Println(line)
+		}
+		return nil
 	}
 	// The state, for up and preview: a migration that failed on the last
 	// `up` runs again (see deploy.FailedMigrations), and a PostgreSQL major
@@ -160,7 +174,7 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 		}
 		_, err = s.Preview(ctx, opts...)
 	case "up":
-		opts := []optup.Option{optup.ProgressStreams(outs), optup.ErrorProgressStreams(errs)}
+		opts := []optup.Option{optup.ProgressStreams(outs), optup.ErrorProgressStreams(errs), optup.Message(deploy.Who())}
 		if f.expectNoChanges {
 			opts = append(opts, optup.ExpectNoChanges())
 		}
@@ -177,9 +191,9 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 			err = printOutputMap(res.Outputs, false)
 		}
 	case "refresh":
-		_, err = s.Refresh(ctx, optrefresh.ProgressStreams(outs), optrefresh.ErrorProgressStreams(errs))
+		_, err = s.Refresh(ctx, optrefresh.ProgressStreams(outs), optrefresh.ErrorProgressStreams(errs), optrefresh.Message(deploy.Who()))
 	case "destroy":
-		_, err = s.Destroy(ctx, optdestroy.ProgressStreams(outs), optdestroy.ErrorProgressStreams(errs))
+		_, err = s.Destroy(ctx, optdestroy.ProgressStreams(outs), optdestroy.ErrorProgressStreams(errs), optdestroy.Message(deploy.Who()))
 	}
 	if err == nil {
 		return nil
