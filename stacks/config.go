@@ -165,6 +165,9 @@ type KubernetesConfig struct {
 	HPAMax           int
 	HPACPUTarget     int
 	NetworkPolicy    bool
+	DNSNamespace     string
+	DNSCIDRs         []string
+	DatabaseCIDRs    []string
 }
 
 // MonitoringConfig holds the keys monitoring.*.
@@ -553,6 +556,9 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 			HPAMax:           r.integer("kubernetes.hpa.maxReplicas"),
 			HPACPUTarget:     r.integer("kubernetes.hpa.cpuTarget"),
 			NetworkPolicy:    r.boolean("kubernetes.networkPolicy"),
+			DNSNamespace:     r.str("kubernetes.dnsNamespace"),
+			DNSCIDRs:         r.stringList("kubernetes.dnsCIDRs"),
+			DatabaseCIDRs:    r.stringList("kubernetes.databaseCIDRs"),
 		},
 		Monitoring: MonitoringConfig{
 			Enabled:               r.boolean("monitoring.enabled"),

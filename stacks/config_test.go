@@ -202,6 +202,11 @@ func TestInvalidConfig(t *testing.T) {
 			`fastapi-infra:app.testRoutes: test routes are refused in production (the example app's /_meta/slow holds a worker thread up to 30 s, and 40 such requests per worker make the replicas unready): remove app.testRoutes and app.env.TEST_ROUTES`},
 		{"test routes through app.env in production", "prod", set("app.env.TEST_ROUTES", "1"),
 			`fastapi-infra:app.testRoutes: test routes are refused in production (the example app's /_meta/slow holds a worker thread up to 30 s, and 40 such requests per worker make the replicas unready): remove app.testRoutes and app.env.TEST_ROUTES`},
+		{"production policy without the database's addresses", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Without(FullKey("kubernetes.databaseCIDRs"))
+		}, `fastapi-infra:kubernetes.databaseCIDRs: is required in production with kubernetes.networkPolicy: a NetworkPolicy cannot name db.host (postgres.prod.example.internal), and without the database's addresses the app may reach port 5432 anywhere; give the ranges your provider's database resolves to, e.g. ["10.20.0.0/16"]`},
+		{"a database range that is no CIDR", "prod", set("kubernetes.databaseCIDRs", `["10.20.0.0"]`),
+			`fastapi-infra:kubernetes.databaseCIDRs: "10.20.0.0" is not a CIDR such as 10.20.0.0/16 (one address: 10.20.0.5/32)`},
 		{"production app on the owner's role", "prod", func(c mocktest.Config) mocktest.Config {
 			return c.Without(FullKey("db.appUser")).Without(FullKey("dbAppPassword"))
 		}, `fastapi-infra:db.appUser: must name the app's own role for an external database in production (without it the app connects as db.user, which owns the schema): create a role that may only read and write rows, set db.appUser to it and dbAppPassword to its password`},

@@ -116,6 +116,9 @@ var Keys = []Key{
 	{"kubernetes.hpa.maxReplicas", "integer", 10, false, "HPA upper bound"},
 	{"kubernetes.hpa.cpuTarget", "integer", 70, false, "HPA target CPU utilization, percent of requests"},
 	{"kubernetes.networkPolicy", "boolean", false, false, "default-deny NetworkPolicy: ingress only from kubernetes.ingressNamespace, egress only DNS and the database"},
+	{"kubernetes.dnsNamespace", "string", "kube-system", false, "namespace of the cluster's DNS pods, the only DNS the NetworkPolicy admits"},
+	{"kubernetes.dnsCIDRs", "array", []any{}, false, "resolvers outside kubernetes.dnsNamespace the NetworkPolicy admits on port 53, e.g. node-local DNS [\"169.254.20.10/32\"]"},
+	{"kubernetes.databaseCIDRs", "array", []any{}, false, "an external database's addresses (CIDRs) the NetworkPolicy admits on db.port (it cannot name db.host); empty: db.host when it is an IP address, else any address, which production refuses with kubernetes.networkPolicy"},
 
 	{"monitoring.enabled", "boolean", false, false, "scrape /metrics and ship the alert rules (Kubernetes: annotations or ServiceMonitor + PrometheusRule)"},
 	{"monitoring.prometheusOperator", "boolean", false, false, "Kubernetes: the cluster runs the Prometheus Operator; create a ServiceMonitor and a PrometheusRule instead of prometheus.io annotations"},

@@ -86,6 +86,9 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 		BodyLimit:           c.Proxy.BodyLimit,
 		PodDisruptionBudget: c.Kubernetes.PDB,
 		NetworkPolicy:       c.Kubernetes.NetworkPolicy,
+		DNSNamespace:        c.Kubernetes.DNSNamespace,
+		DNSCIDRs:            c.Kubernetes.DNSCIDRs,
+		DatabaseCIDRs:       c.Kubernetes.DatabaseCIDRs,
 	}
 	if c.Kubernetes.HPA {
 		args.Autoscaling = &kubernetes.Autoscaling{MinReplicas: c.Kubernetes.HPAMin, MaxReplicas: c.Kubernetes.HPAMax, CPUTarget: c.Kubernetes.HPACPUTarget}

@@ -135,7 +135,7 @@ func (c *Config) validate() []error {
 	case SingleServer:
 		c.validateSingleServer(&p)
 	case Kubernetes:
-		c.validateKubernetes(&p)
+		c.validateKubernetes(&p, prod)
 	}
 	return p
 }
@@ -454,7 +454,7 @@ func (c *Config) validateSingleServer(p *problems) {
 	}
 }
 
-func (c *Config) validateKubernetes(p *problems) {
+func (c *Config) validateKubernetes(p *problems, prod bool) {
 	switch {
 	case strings.ContainsAny(c.Kubernetes.Kubeconfig, "\n{") || strings.Contains(c.Kubernetes.Kubeconfig, "apiVersion"):
 		p.add("kubernetes.kubeconfig", "holds kubeconfig content, with its credentials, in plain text; give a file path here, or store the content encrypted instead: pulumi config rm --path kubernetes.kubeconfig && pulumi config set --secret kubeconfig < ~/.kube/config")
@@ -476,6 +476,20 @@ func (c *Config) validateKubernetes(p *problems) {
 		case err != nil && net.ParseIP(proxy) == nil:
 			p.add("kubernetes.trustedProxies", "%q is neither an IP address nor a CIDR such as 10.244.0.0/16", proxy)
 		}
+	}
+	p.match("kubernetes.dnsNamespace", c.Kubernetes.DNSNamespace, dnsLabel, "a namespace name (DNS-1123 label)")
+	for _, key := range []struct {
+		name  string
+		cidrs []string
+	}{{"kubernetes.dnsCIDRs", c.Kubernetes.DNSCIDRs}, {"kubernetes.databaseCIDRs", c.Kubernetes.DatabaseCIDRs}} {
+		for _, cidr := range key.cidrs {
+			if _, _, err := net.ParseCIDR(cidr); err != nil {
+				p.add(key.name, "%q is not a CIDR such as 10.20.0.0/16 (one address: 10.20.0.5/32)", cidr)
+			}
+		}
+	}
+	if prod && c.Kubernetes.NetworkPolicy && c.DB.Mode == service.DatabaseExternal && len(c.Kubernetes.DatabaseCIDRs) == 0 && net.ParseIP(c.DB.Host) == nil {
+		p.add("kubernetes.databaseCIDRs", "is required in production with kubernetes.networkPolicy: a NetworkPolicy cannot name db.host (%s), and without the database's addresses the app may reach port %d anywhere; give the ranges your provider's database resolves to, e.g. [\"10.20.0.0/16\"]", c.DB.Host, c.DB.Port)
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Kubernetes.NodeSelector)) {
 		if !labelKey.MatchString(k) {

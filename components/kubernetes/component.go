@@ -39,6 +39,15 @@ type Args struct {
 	Autoscaling *Autoscaling
 	// NetworkPolicy creates default-deny policies with the few allowed paths.
 	NetworkPolicy bool
+	// DNSNamespace is where the cluster's DNS pods run, the only DNS the
+	// policies admit; default kube-system. DNSCIDRs are resolvers outside
+	// it (node-local DNS).
+	DNSNamespace string
+	DNSCIDRs     []string
+	// DatabaseCIDRs are an external database's addresses, the only ones
+	// the policies admit on its port; empty: its host when that is an IP
+	// address, else any address.
+	DatabaseCIDRs []string
 	// Monitoring, when non-nil, makes Prometheus scrape the app and ships
 	// the alert rules.
 	Monitoring *Monitoring
@@ -110,6 +119,9 @@ func withDefaults(a Args) Args {
 	}
 	if a.BodyLimit == "" {
 		a.BodyLimit = service.DefaultBodyLimit
+	}
+	if a.DNSNamespace == "" {
+		a.DNSNamespace = "kube-system"
 	}
 	if len(a.TrustedProxies) == 0 {
 		a.TrustedProxies = []string{"127.0.0.1"}

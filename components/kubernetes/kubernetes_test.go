@@ -299,12 +299,43 @@ func TestNetworkPolicies(t *testing.T) {
 	}
 	api.Equal(t, "spec.egress[0].ports[0].port", 53)
 	api.Equal(t, "spec.egress[0].ports[0].protocol", "UDP")
+	// DNS only in the DNS pods' namespace, not in every namespace.
+	api.Equal(t, `spec.egress[0].to[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "kube-system")
+	if api.Has("spec.egress[0].to[1]") {
+		t.Error("DNS beyond the cluster's DNS namespace")
+	}
 	api.Equal(t, "spec.egress[1].ports[0].port", 5432)
+	// A managed database named by host, with no addresses given: its port
+	// anywhere (production refuses that in the stack config).
+	api.Equal(t, "spec.egress[1].to[0].ipBlock.cidr", "0.0.0.0/0")
 	if api.Has("spec.egress[2]") {
 		t.Error("egress beyond DNS and the database")
 	}
 	if n := len(rec.ByType("kubernetes:networking.k8s.io/v1:NetworkPolicy")); n != 2 {
 		t.Errorf("want policies for the app and the migration pods, got %d", n)
+	}
+
+	// What the stack names: the database's ranges, node-local DNS.
+	named := deployProd(t, func(a *kubernetes.Args) {
+		a.DatabaseCIDRs = []string{"10.20.0.0/16", "10.21.0.0/16"}
+		a.DNSCIDRs = []string{"169.254.20.10/32"}
+		a.DNSNamespace = "dns"
+	})
+	for _, p := range named.ByType("kubernetes:networking.k8s.io/v1:NetworkPolicy") {
+		if p.Str(t, "metadata.name") != "fastapi-api" {
+			continue
+		}
+		p.Equal(t, `spec.egress[0].to[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]`, "dns")
+		p.Equal(t, "spec.egress[0].to[1].ipBlock.cidr", "169.254.20.10/32")
+		p.Equal(t, "spec.egress[1].to[0].ipBlock.cidr", "10.20.0.0/16")
+		p.Equal(t, "spec.egress[1].to[1].ipBlock.cidr", "10.21.0.0/16")
+	}
+	// An external database given by address: that address alone.
+	byAddress := deployProd(t, func(a *kubernetes.Args) { a.Service.Database.Host = "10.20.3.4" })
+	for _, p := range byAddress.ByType("kubernetes:networking.k8s.io/v1:NetworkPolicy") {
+		if p.Str(t, "metadata.name") == "fastapi-api" {
+			p.Equal(t, "spec.egress[1].to[0].ipBlock.cidr", "10.20.3.4/32")
+		}
 	}
 }
 

@@ -1,10 +1,12 @@
 package kubernetes
 
 import (
+	"fmt"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"net"
 
 	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
@@ -101,8 +103,17 @@ func (b *builder) buildNetworkPolicies() error {
 	}
 	s := b.args.Service
 	tcp, udp := pulumi.String("TCP"), pulumi.String("UDP")
+	// DNS: the cluster's DNS pods' namespace (and the resolvers named
+	// outside it), not every namespace: a pod of any namespace could
+	// answer on port 53 and carry data out.
+	dnsPeers := networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: metav1.LabelSelectorArgs{
+		MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(b.args.DNSNamespace)},
+	}}}
+	for _, cidr := range b.args.DNSCIDRs {
+		dnsPeers = append(dnsPeers, networkingv1.NetworkPolicyPeerArgs{IpBlock: networkingv1.IPBlockArgs{Cidr: pulumi.String(cidr)}})
+	}
 	dns := networkingv1.NetworkPolicyEgressRuleArgs{
-		To: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: metav1.LabelSelectorArgs{}}},
+		To: dnsPeers,
 		Ports: networkingv1.NetworkPolicyPortArray{
 			networkingv1.NetworkPolicyPortArgs{Protocol: udp, Port: pulumi.Int(53)},
 			networkingv1.NetworkPolicyPortArgs{Protocol: tcp, Port: pulumi.Int(53)},
@@ -114,9 +125,26 @@ func (b *builder) buildNetworkPolicies() error {
 	if s.Database.Mode == service.DatabaseInCluster {
 		database.To = networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{PodSelector: metav1.LabelSelectorArgs{MatchLabels: b.selector("database")}}}
 	} else {
-		// A managed database is known by name, not address: allow its port
-		// to any address, and nothing else.
-		database.To = networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{IpBlock: networkingv1.IPBlockArgs{Cidr: pulumi.String("0.0.0.0/0")}}}
+		// A managed database is known by name, which a policy cannot
+		// name: its addresses as the stack gives them, its host when that
+		// is an address, else its port to any address and nothing else
+		// (production refuses that).
+		cidrs := b.args.DatabaseCIDRs
+		if ip := net.ParseIP(s.Database.Host); len(cidrs) == 0 && ip != nil {
+			bits := 32
+			if ip.To4() == nil {
+				bits = 128
+			}
+			cidrs = []string{fmt.Sprintf("%s/%d", ip, bits)}
+		}
+		if len(cidrs) == 0 {
+			cidrs = []string{"0.0.0.0/0"}
+		}
+		var peers networkingv1.NetworkPolicyPeerArray
+		for _, cidr := range cidrs {
+			peers = append(peers, networkingv1.NetworkPolicyPeerArgs{IpBlock: networkingv1.IPBlockArgs{Cidr: pulumi.String(cidr)}})
+		}
+		database.To = peers
 	}
 	egress := networkingv1.NetworkPolicyEgressRuleArray{dns, database}
 
