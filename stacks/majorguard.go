@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -16,26 +17,40 @@ const databaseImageOutput = "databaseImage"
 
 // guardDatabaseMajor refuses a db.image of another PostgreSQL major version
 // than the stack's own database runs, before any resource is registered:
-// in the program, so plain `pulumi up` (CI's deploy) refuses as the
-// driver does. The running image is the stack's own last output, read
-// through a reference to the stack itself (a read, which a preview with
-// --expect-no-changes does not count as a change).
+// in the program, so plain `pulumi up` refuses as the driver does. The
+// running image is the stack's own last output, read with the engine's
+// readStackOutputs invoke: not a StackReference, which is a resource
+// whose recorded outputs lag one update behind, so that every refresh
+// after an update that changed an output proposed to update it (the
+// nightly drift check would fail on it).
 func (c *Config) guardDatabaseMajor(ctx *pulumi.Context) error {
 	if c.DB.Mode == service.DatabaseExternal {
 		return nil
 	}
 	self := fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
-	ref, err := pulumi.NewStackReference(ctx, "previous-deployment", &pulumi.StackReferenceArgs{Name: pulumi.String(self)})
-	if err != nil {
-		return err
+	var read struct {
+		Outputs map[string]any `pulumi:"outputs"`
 	}
-	out, err := ref.GetOutputDetails(databaseImageOutput)
-	if err != nil {
-		return fmt.Errorf("reading the stack's last %s output: %w", databaseImageOutput, err)
+	var err error
+	// The file backend writes the stack's checkpoint as the update
+	// starts; a read at that moment saw a partial file ("failed to load
+	// checkpoint: EOF", once in a few new stacks): read again.
+	for attempt := 0; attempt < 20; attempt++ {
+		if err = ctx.Invoke(readStackOutputs, map[string]any{"name": self}, &read); err == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	running, _ := out.Value.(string)
+	if err != nil {
+		return fmt.Errorf("reading the stack's last %s output (to refuse a PostgreSQL major upgrade): %w", databaseImageOutput, err)
+	}
+	running, _ := read.Outputs[databaseImageOutput].(string)
 	return MajorUpgradeError(running, c.DB.Image, ctx.Stack(), c.Architecture == Kubernetes)
 }
+
+// readStackOutputs is the engine's built-in invoke that reads a stack's
+// outputs.
+const readStackOutputs = "pulumi:pulumi:readStackOutputs"
 
 // MajorUpgradeError is the refusal of db.image next while the stack's
 // database runs running ("" when it runs none yet), or nil.

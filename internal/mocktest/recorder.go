@@ -35,6 +35,9 @@ type Recorder struct {
 	// Outputs, when set, adds provider-computed outputs for a type, e.g. a
 	// container's exitCode.
 	Outputs func(r Resource) resource.PropertyMap
+	// StackOutputs are the stack's last outputs, as the engine's
+	// readStackOutputs invoke reads them (none: a new stack).
+	StackOutputs resource.PropertyMap
 }
 
 func (m *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -55,11 +58,6 @@ func (m *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	}
 	outputs := args.Inputs.Copy()
 	autoName(args.TypeToken, args.Name, outputs)
-	if args.TypeToken == "pulumi:pulumi:StackReference" {
-		// A stack with no outputs yet, as the engine reads a new one.
-		outputs["outputs"] = resource.NewObjectProperty(resource.PropertyMap{})
-		outputs["secretOutputNames"] = resource.NewArrayProperty(nil)
-	}
 	if m.Outputs != nil {
 		for k, v := range m.Outputs(r) {
 			outputs[k] = v
@@ -93,6 +91,13 @@ func autoName(typ, name string, outputs resource.PropertyMap) {
 
 func (m *Recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	out := args.Args.Copy()
+	if args.Token == "pulumi:pulumi:readStackOutputs" {
+		outputs := m.StackOutputs
+		if outputs == nil {
+			outputs = resource.PropertyMap{}
+		}
+		out["outputs"] = resource.NewObjectProperty(outputs)
+	}
 	if args.Token == RegistryImageLookup {
 		// A registry's answer: the tag's current digest.
 		out["sha256Digest"] = resource.NewStringProperty("sha256:registry-digest-of-" + args.Args["name"].StringValue())
