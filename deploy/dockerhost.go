@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/fastapi-infra/fastapi-infra/internal/cluster"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
@@ -61,4 +63,37 @@ func KubernetesTarget(cfg auto.ConfigMap) (access cluster.Access, namespace, app
 	}
 	access = cluster.Access{KubeconfigPath: k.Kubeconfig, KubeconfigContent: cfg[stacks.FullKey("kubeconfig")].Value, Context: k.Context}
 	return access, orDefault(k.Namespace, "kubernetes.namespace"), orDefault(a.Name, "app.name"), nil
+}
+
+// DockerNamePrefix is what the single server's Docker names start with:
+// docker.namePrefix, else <app.name>-<stack> (stacks' rule).
+func DockerNamePrefix(cfg auto.ConfigMap, stack string) string {
+	var docker struct{ NamePrefix string }
+	var app struct{ Name string }
+	_ = json.Unmarshal([]byte(cfg[stacks.FullKey("docker")].Value), &docker)
+	_ = json.Unmarshal([]byte(cfg[stacks.FullKey("app")].Value), &app)
+	if docker.NamePrefix != "" {
+		return docker.NamePrefix
+	}
+	if app.Name == "" {
+		k, _ := stacks.LookupKey("app.name")
+		app.Name, _ = k.Default.(string)
+	}
+	return app.Name + "-" + stack
+}
+
+// WhyUnwell is what the stack's containers that are not healthy show of
+// why (dockerapi.WhyUnwell: their last probes and log lines), after an up
+// failed; "" when none is unwell or the engine cannot be asked here (a
+// remote host: its probes are in docker inspect there).
+func WhyUnwell(ctx context.Context, cfg auto.ConfigMap, stack string) string {
+	socket, err := DockerSocket(cfg)
+	if err != nil {
+		return ""
+	}
+	why, err := dockerapi.NewClient(socket).WhyUnwell(ctx, DockerNamePrefix(cfg, stack)+"-", 10)
+	if err != nil {
+		return ""
+	}
+	return why
 }

@@ -36,3 +36,26 @@ func TestDockerSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerNamePrefix: the driver finds the stack's containers by the
+// name prefix the program gives them.
+func TestDockerNamePrefix(t *testing.T) {
+	for _, tc := range []struct {
+		docker, app, want string
+	}{
+		{"", "", "fastapi-dev"},
+		{"", `{"name":"shop"}`, "shop-dev"},
+		{`{"namePrefix":"legacy"}`, `{"name":"shop"}`, "legacy"},
+	} {
+		cfg := auto.ConfigMap{}
+		if tc.docker != "" {
+			cfg["fastapi-infra:docker"] = auto.ConfigValue{Value: tc.docker}
+		}
+		if tc.app != "" {
+			cfg["fastapi-infra:app"] = auto.ConfigValue{Value: tc.app}
+		}
+		if got := DockerNamePrefix(cfg, "dev"); got != tc.want {
+			t.Errorf("docker %s app %s: %s, want %s", tc.docker, tc.app, got, tc.want)
+		}
+	}
+}

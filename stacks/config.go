@@ -86,6 +86,7 @@ type AppConfig struct {
 	TestRoutes           bool
 	LivePath             string
 	ReadyPath            string
+	StartTimeout         int
 	MigrationStrategy    service.MigrationStrategy
 	MigrationCommand     []string
 }
@@ -489,6 +490,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 			TestRoutes:           r.boolean("app.testRoutes"),
 			LivePath:             r.str("health.livePath"),
 			ReadyPath:            r.str("health.readyPath"),
+			StartTimeout:         r.integer("health.startTimeout"),
 			MigrationStrategy:    service.MigrationStrategy(r.str("migration.strategy")),
 			MigrationCommand:     r.stringList("migration.command"),
 		},

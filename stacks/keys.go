@@ -54,6 +54,7 @@ var Keys = []Key{
 
 	{"health.livePath", "string", "/health/live", false, "liveness endpoint: Kubernetes restarts a pod when it fails (a single server restarts a container when it exits)"},
 	{"health.readyPath", "string", "/health/ready", false, "readiness endpoint: no traffic while it fails; a release waits for it (single server: the containers' Docker healthcheck)"},
+	{"health.startTimeout", "integer", 120, false, "single server: seconds up waits for each new replica to turn ready before the release fails (./infra up then shows its last probes and log lines)"},
 
 	{"migration.strategy", "string", "job", false, "job (one run per release, gates the app), init-container (Kubernetes, every pod) or none"},
 	{"migration.command", "array", []any{"alembic", "upgrade", "head"}, false, "exec-form migration command"},

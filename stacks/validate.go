@@ -87,6 +87,7 @@ func (c *Config) validate() []error {
 	p.between("app.workers", c.App.Workers, 1, 64)
 	p.between("app.replicas", c.App.Replicas, 1, 100)
 	p.between("app.shutdownGraceSeconds", c.App.ShutdownGraceSeconds, 1, 3600)
+	p.between("health.startTimeout", c.App.StartTimeout, 10, 3600)
 	c.limits(&p, "app.cpu", c.App.CPU, "app.memory", c.App.Memory, 32<<20, "32Mi for a Python process")
 	p.match("proxy.bodyLimit", c.Proxy.BodyLimit, nginxSize, "an nginx size such as 512k, 10m or 1g")
 	validateEnv(&p, "app.env", c.App.Env)

@@ -48,6 +48,7 @@ func TestSingleServerKeysReachTheComponent(t *testing.T) {
 		{"app.image", "fastapi-app-image", "name", "fastapi-infra-app:0.2.0", set("app.image", "fastapi-infra-app:0.2.0")},
 		{"app.env", "fastapi-migrate", "envs", "LOG_LEVEL=debug", set("app.env.LOG_LEVEL", "debug")},
 		{"app.testRoutes", "fastapi-migrate", "envs", "TEST_ROUTES=1", set("app.testRoutes", "true")},
+		{"health.startTimeout", "fastapi-app-1", "waitTimeout", "45", set("health.startTimeout", "45")},
 		{"proxy.httpsPort", "fastapi-proxy", "ports[1].external", "9443", set("proxy.httpsPort", "9443")},
 		{"proxy.bodyLimit", "fastapi-proxy", "uploads[0].content", "client_max_body_size 25m;", set("proxy.bodyLimit", "25m")},
 		{"proxy.rateLimit", "fastapi-proxy", "uploads[0].content", "rate=7r/s;", set("proxy.rateLimit", "7")},
@@ -73,9 +74,9 @@ func TestSingleServerKeysReachTheComponent(t *testing.T) {
 		t.Run(tc.keys, func(t *testing.T) {
 			rec := mustRun(t, "dev", tc.edit)
 			name := tc.resource
-			if name == "fastapi-migrate" { // named after its release
+			if name == "fastapi-migrate" || name == "fastapi-app-1" { // named after its release
 				for _, c := range rec.ByType("docker:index/container:Container") {
-					if strings.HasPrefix(c.Name, "fastapi-migrate-") {
+					if strings.HasPrefix(c.Name, name+"-") {
 						name = c.Name
 					}
 				}

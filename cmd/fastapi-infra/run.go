@@ -19,6 +19,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 type flags struct {
@@ -201,7 +202,15 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	if auto.IsConcurrentUpdateError(err) {
 		return fmt.Errorf("%s %s: another update of the stack is running; wait for it (if it was killed, `pulumi cancel` and `pulumi stack export` show what it left)", op, o.Stack)
 	}
-	if summary := deploy.Summarize(stdout.String(), stderr.String()); summary != "" {
+	summary := deploy.Summarize(stdout.String(), stderr.String())
+	if op == "up" && deploy.Architecture(cfg) == stacks.SingleServer {
+		// The provider says only that a container "failed to be in
+		// healthy state": its probes and logs say why.
+		if why := deploy.WhyUnwell(ctx, cfg, o.Stack); why != "" {
+			summary = strings.TrimSpace(summary + "\n" + why)
+		}
+	}
+	if summary != "" {
 		return fmt.Errorf("%s %s failed:\n%s", op, o.Stack, summary)
 	}
 	return fmt.Errorf("%s %s failed (the engine's output is above)", op, o.Stack)

@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -113,8 +114,9 @@ func (b *builder) releaseID() string {
 		strconv.Itoa(s.ShutdownGraceSeconds), s.Health.ReadyPath, strconv.FormatBool(s.ProxyHeaders),
 		string(b.args.Proxy), b.net.ProxyIP, s.Domain,
 		// The healthcheck: an engine upgrade that brings startInterval
-		// changes it, and must roll the replicas, not replace them in place.
-		strconv.FormatBool(b.startInterval())}
+		// changes it, and must roll the replicas, not replace them in place;
+		// so must a new probe command.
+		strconv.FormatBool(b.startInterval()), strings.Join(httpProbe(s.Port, s.Health.ReadyPath, appProbeStartWait), " ")}
 	parts = append(parts, plainEnv(s.Env)...)
 	// Traefik's labels too (proxy.bodyLimit is one): labels are fixed at
 	// a container's creation.
@@ -178,7 +180,7 @@ func (b *builder) buildApps() error {
 			StopTimeout:         pulumi.Int(stopSeconds),
 			DestroyGraceSeconds: pulumi.Int(stopSeconds),
 			Wait:                pulumi.Bool(true),
-			WaitTimeout:         pulumi.Int(120),
+			WaitTimeout:         pulumi.Int(b.args.StartTimeoutSeconds),
 		}), b.opts(pulumi.DependsOn(deps))...)
 		if err != nil {
 			return err

@@ -58,6 +58,9 @@ type Args struct {
 	// Logs, when non-nil, runs the log store every container logs to
 	// (instead of LogDriver).
 	Logs *Logs
+	// StartTimeoutSeconds is how long up waits for a new replica to turn
+	// healthy before the release fails; default 120.
+	StartTimeoutSeconds int
 	// EngineAPIVersion is the Docker Engine API version of the host, such
 	// as "1.41" (Docker 20.10) or "1.44" (Docker 25.0): features of newer
 	// engines (a healthcheck's startInterval, 1.44) are used only where
@@ -142,6 +145,9 @@ func withDefaults(a Args) Args {
 	if a.LogDriver == "" {
 		a.LogDriver = DefaultLogDriver
 	}
+	if a.StartTimeoutSeconds == 0 {
+		a.StartTimeoutSeconds = DefaultStartTimeoutSeconds
+	}
 	if a.LogDriver == DefaultLogDriver && len(a.LogOptions) == 0 {
 		a.LogOptions = map[string]string{"max-size": "10m", "max-file": "3"}
 	}
@@ -161,6 +167,9 @@ const (
 	DefaultHTTPSPort      = 443
 	DefaultLogDriver      = "json-file" // rotated at 10m x 3
 	DefaultScrapeInterval = "15s"
+	// DefaultStartTimeoutSeconds is how long a new replica may take to
+	// turn healthy (health.startTimeout).
+	DefaultStartTimeoutSeconds = 120
 )
 
 type builder struct {

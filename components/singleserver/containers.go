@@ -67,7 +67,9 @@ func httpProbe(port int, path string, startWait time.Duration) []string {
 		"  if time.monotonic()>t:raise\n"+
 		"  time.sleep(.1)\n"+
 		"s.sendall(b'GET %s HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n')\n"+
-		"sys.exit(0 if s.makefile('rb').readline().split()[1:2]==[b'200'] else 1)", startWait.Seconds(), port, path)}
+		"l=s.makefile('rb').readline()\n"+
+		"if l.split()[1:2]==[b'200']:sys.exit(0)\n"+
+		"sys.exit('%s answered '+(l.decode(errors='replace').strip() or 'nothing'))", startWait.Seconds(), port, path, path)}
 }
 
 // appProbeStartWait is how long the replicas' probe waits for a refusing

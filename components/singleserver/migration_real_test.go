@@ -3,6 +3,7 @@
 package singleserver_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 )
 
 // gatedMigration fails (exit 3) until the table go_ahead exists, then
@@ -64,4 +66,26 @@ func TestFailedMigrationOnRealDocker(t *testing.T) {
 	if retry, err := deploy.FailedMigrations(r.State()); err != nil || len(retry) != 0 {
 		t.Errorf("failed migrations after the rerun: %v, %v", retry, err)
 	}
+
+	// A release whose replicas never turn ready fails once
+	// health.startTimeout has passed, and their probes and logs say why
+	// (the provider says only "container failed to be in healthy state";
+	// ./infra up adds this to its message). The running release serves on.
+	stuck := next
+	stuck.Service.Health.ReadyPath = "/nope"
+	stuck.StartTimeoutSeconds = 15
+	err = r.TryUp(stuck)
+	if err == nil || !strings.Contains(err.Error(), "failed to be in healthy state") {
+		t.Fatalf("up of replicas that never turn ready: %v", err)
+	}
+	why, err := dockerapi.NewClient("").WhyUnwell(context.Background(), r.Prefix()+"-", 10)
+	if err != nil || !strings.Contains(why, "-app-1-") || !strings.Contains(why, "/nope answered HTTP/1.1 404 Not Found") || !strings.Contains(why, "its last log lines") {
+		t.Errorf("why the replicas are unwell: %v\n%s", err, why)
+	}
+	t.Logf("what ./infra up adds to the provider's error:\n%s", why)
+	resp, err = client.Get(base + "/health/ready")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the running release after the stuck one: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

@@ -42,6 +42,12 @@ func TestHTTPProbeRunsForReal(t *testing.T) {
 	if err := probe(); err == nil {
 		t.Error("a 503 passed the probe")
 	}
+	// What Docker keeps of a failed probe says why (a failed up shows it).
+	cmd := httpProbe(port, "/health/live", 300*time.Millisecond)
+	out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "/health/live answered HTTP/1.0 503 Service Unavailable") {
+		t.Errorf("a 503's probe output %q (%v) does not say what answered", out, err)
+	}
 	srv.Close()
 	began := time.Now()
 	if err := probe(); err == nil {

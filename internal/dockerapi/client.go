@@ -96,10 +96,11 @@ func (e *Client) Start(ctx context.Context, id string) error {
 
 // State is what inspect says of a container's state.
 type State struct {
-	Status   string
-	Running  bool
-	ExitCode int
-	Pid      int
+	Status     string
+	Running    bool
+	Restarting bool
+	ExitCode   int
+	Pid        int
 	// StartedAt is the last start, a restart policy's too.
 	StartedAt time.Time
 	Health    *Health
@@ -108,8 +109,9 @@ type State struct {
 // Health is Docker's healthcheck state: the verdict and its last probes
 // (Docker keeps five), so a test can say where a slow start went.
 type Health struct {
-	Status string
-	Log    []Probe
+	Status        string
+	FailingStreak int
+	Log           []Probe
 }
 
 // Probe is one healthcheck run.
