@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,12 +23,15 @@ func Who() string {
 	if os.Getenv("GITHUB_ACTIONS") == "true" {
 		return fmt.Sprintf("github:%s (run %s of %s)", os.Getenv("GITHUB_ACTOR"), os.Getenv("GITHUB_RUN_ID"), os.Getenv("GITHUB_REPOSITORY"))
 	}
-	user := os.Getenv("USER")
-	if user == "" {
-		user = "unknown"
+	name := os.Getenv("USER")
+	if u, err := user.Current(); name == "" && err == nil {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
 	}
 	host, _ := os.Hostname()
-	return user + "@" + host
+	return name + "@" + host
 }
 
 // HistoryLines are the stack's updates (newest first, as the backend
@@ -42,7 +47,13 @@ func HistoryLines(updates []auto.UpdateSummary) []string {
 		if i+1 < len(updates) {
 			before = updates[i+1].Config
 		}
-		fields := []string{fmt.Sprintf("#%d", u.Version), when(u.StartTime), u.Kind, cmpOr(u.Result, "in progress"), duration(u.StartTime, u.EndTime), who(u)}
+		// The file backend's history has no version numbers: the
+		// position says it (the backend returns every update).
+		number := u.Version
+		if number == 0 {
+			number = len(updates) - i
+		}
+		fields := []string{fmt.Sprintf("#%d", number), when(u.StartTime), u.Kind, cmpOr(u.Result, "in progress"), duration(u.StartTime, u.EndTime), who(u)}
 		if image := configLeaves(u.Config)["app.image"]; image.value != "" {
 			fields = append(fields, "app.image="+image.value)
 		}
@@ -90,6 +101,11 @@ func duration(start string, end *string) string {
 // CLI recorded of the git author, else "-".
 func who(u auto.UpdateSummary) string {
 	if u.Message != "" {
+		// The Automation API passes the message as --message=%q, and the
+		// quotes stay in it.
+		if m, err := strconv.Unquote(u.Message); err == nil {
+			return m
+		}
 		return u.Message
 	}
 	if a := u.Environment["git.author"]; a != "" {

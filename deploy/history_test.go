@@ -12,7 +12,7 @@ import (
 func TestHistoryLines(t *testing.T) {
 	end1, end2 := "2026-12-07T05:00:21.000Z", "2026-12-07T06:00:09.000Z"
 	first := auto.UpdateSummary{Version: 1, Kind: "update", Result: "succeeded", StartTime: "2026-12-07T05:00:00.000Z", EndTime: &end1,
-		Message: "ops@laptop", ResourceChanges: &map[string]int{"create": 25},
+		Message: `"ops@laptop"`, ResourceChanges: &map[string]int{"create": 25},
 		Config: auto.ConfigMap{
 			"fastapi-infra:app":        {Value: `{"image":"ghcr.io/acme/api:1.0.0","env":{"LOG_LEVEL":"info"},"replicas":2}`},
 			"fastapi-infra:dbPassword": {Secret: true}, // pulumi stack history --json shows no secret
@@ -35,5 +35,14 @@ func TestHistoryLines(t *testing.T) {
 	}
 	if want := "#1  2026-12-07 05:00:00Z  update  succeeded  21s  ops@laptop  app.image=ghcr.io/acme/api:1.0.0  create 25"; lines[1] != want {
 		t.Errorf("first line:\n got %s\nwant %s", lines[1], want)
+	}
+}
+
+// TestHistoryNumbersWithoutVersions: the file backend's history has no
+// version numbers; the lines count from the oldest.
+func TestHistoryNumbersWithoutVersions(t *testing.T) {
+	lines := HistoryLines([]auto.UpdateSummary{{Kind: "update"}, {Kind: "update"}})
+	if len(lines) != 2 || lines[0][:3] != "#2 " || lines[1][:3] != "#1 " {
+		t.Errorf("numbers: %q", lines)
 	}
 }
