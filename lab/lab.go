@@ -175,6 +175,13 @@ func (l *Lab) fresh() error {
 	return l.writeKubeconfigs()
 }
 
+// DriftUser is the lab's user for the CI drift job's identity: no rights
+// until a test binds it (DriftKubeconfig).
+const DriftUser = "lab:drift"
+
+// DriftKubeconfig is DriftUser's kubeconfig.
+func (l *Lab) DriftKubeconfig() string { return l.kubeconfigFor("drift") }
+
 // kubeconfigFor is the kubeconfig file of one identity.
 func (l *Lab) kubeconfigFor(user string) string {
 	return filepath.Join(l.State, "pki", user+".kubeconfig")
@@ -183,7 +190,7 @@ func (l *Lab) kubeconfigFor(user string) string {
 func (l *Lab) writeKubeconfigs() error {
 	for user, id := range map[string]identity{
 		"admin": l.pki.admin, "kubelet": l.pki.kubelet, "kube-proxy": l.pki.kubeProxy,
-		"coredns": l.pki.coredns, "traefik": l.pki.traefik,
+		"coredns": l.pki.coredns, "traefik": l.pki.traefik, "drift": l.pki.drift,
 	} {
 		err := l.render("kubeconfig.tmpl", l.kubeconfigFor(user), 0o600, map[string]string{
 			"Server": fmt.Sprintf("https://127.0.0.1:%d", l.APIPort), "CA": l.pki.ca,

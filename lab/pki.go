@@ -28,6 +28,9 @@ type labPKI struct {
 	kubelet, kubeletServer identity
 	kubeProxy              identity
 	coredns, traefik       identity // least-privilege users, bound by the lab's RBAC
+	// drift has no rights until a test binds it: the CI drift job's
+	// identity, held to the role docs/ci.md prescribes.
+	drift identity
 }
 
 // labIdentities names the files of each identity, whether they exist yet
@@ -41,7 +44,7 @@ func labIdentities(dir string) *labPKI {
 		apiserver: id("apiserver"), apiserverKubelet: id("apiserver-kubelet-client"), frontProxyClient: id("front-proxy-client"),
 		serviceAccountKey: filepath.Join(dir, "sa.key"), serviceAccountPub: filepath.Join(dir, "sa.pub"),
 		admin: id("admin"), kubelet: id("kubelet"), kubeletServer: id("kubelet-serving"), kubeProxy: id("kube-proxy"),
-		coredns: id("coredns"), traefik: id("traefik"),
+		coredns: id("coredns"), traefik: id("traefik"), drift: id("drift"),
 	}
 }
 
@@ -90,6 +93,7 @@ func newLabPKI(dir, nodeName string, nodeIP, apiServiceIP net.IP) (*labPKI, erro
 	issue(ca, p.kubeProxy, pki.Subject{CommonName: "system:kube-proxy"})
 	issue(ca, p.coredns, pki.Subject{CommonName: "lab:coredns"})
 	issue(ca, p.traefik, pki.Subject{CommonName: "lab:traefik"})
+	issue(ca, p.drift, pki.Subject{CommonName: DriftUser})
 	if err != nil {
 		return nil, err
 	}
