@@ -26,7 +26,7 @@ var (
 )
 
 // operations are the driver's verbs (cmd/fastapi-infra).
-var operations = []string{"preview", "up", "destroy", "refresh", "outputs", "history", "backup", "restore"}
+var operations = []string{"preview", "up", "destroy", "refresh", "outputs", "history", "logs", "backup", "restore"}
 
 // pages are README.md and every page here.
 func pages(t *testing.T) []string {

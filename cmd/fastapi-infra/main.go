@@ -16,7 +16,7 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/internal/cliargs"
 )
 
-const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs|history|backup|restore STACK
+const usage = `usage: fastapi-infra [flags] preview|up|destroy|refresh|outputs|history|logs|backup|restore STACK
 
 Runs the operation on STACK (dev, prod, or any Pulumi.<stack>.yaml) with the
 program in this process. up, destroy and refresh show the preview and ask
@@ -27,6 +27,8 @@ history prints one line per update of the stack: when, kind, result,
 duration, who (user@host, or the GitHub actor and run), the release
 (app.image), the config keys changed (never a secret: a rotation shows in
 the resource changes) and the resource changes: the audit log.
+logs prints a single server's containers' lines in one time-ordered
+stream (--since 10m, --grep TEXT, --service app|proxy|db|...).
 For the stack's own database (a single server's container, an in-cluster
 one), backup takes a backup now, restore lists the backups and restore
 --from NAME puts one back (the app stops meanwhile).
@@ -45,6 +47,9 @@ func main() {
 	flag.BoolVar(&f.diff, "diff", false, "preview/up: show a detailed diff")
 	flag.BoolVar(&f.showSecrets, "show-secrets", false, "outputs: print secret values")
 	flag.StringVar(&f.from, "from", "", "restore: the backup to restore (./infra restore STACK lists them)")
+	flag.DurationVar(&f.since, "since", 0, "logs: only lines of the last duration, e.g. 10m (0: every line the engine keeps)")
+	flag.StringVar(&f.grep, "grep", "", "logs: only lines that contain this text")
+	flag.StringVar(&f.service, "service", "", "logs: only this service's containers: app, proxy, db, backup, migrate, ...")
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage); flag.PrintDefaults() }
 	positional, err := cliargs.Interspersed(flag.CommandLine, os.Args[1:])
 	if err != nil || len(positional) != 2 {

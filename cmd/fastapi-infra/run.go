@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
@@ -19,12 +20,16 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 type flags struct {
 	yes, expectNoChanges, diff, showSecrets bool
 	from                                    string
+	// logs: the window, the text and the service.
+	since         time.Duration
+	grep, service string
 }
 
 // terminal is where the driver asks before it changes anything.
@@ -58,11 +63,11 @@ var errDeclined = errors.New("nothing was changed: the answer was not yes")
 
 func run(ctx context.Context, op string, o deploy.Options, f flags, term *terminal) error {
 	switch op {
-	case "preview", "up", "destroy", "refresh", "outputs", "history", "backup", "restore":
+	case "preview", "up", "destroy", "refresh", "outputs", "history", "logs", "backup", "restore":
 	default:
-		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh, outputs, history, backup or restore", op)
+		return fmt.Errorf("unknown operation %q; want preview, up, destroy, refresh, outputs, history, logs, backup or restore", op)
 	}
-	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "history" && op != "destroy" && op != "backup" && op != "restore" {
+	if _, err := os.Stat(filepath.Join(o.ProjectDir, "Pulumi."+o.Stack+".yaml")); errors.Is(err, os.ErrNotExist) && op != "outputs" && op != "history" && op != "logs" && op != "destroy" && op != "backup" && op != "restore" {
 		return fmt.Errorf("no Pulumi.%s.yaml in %s: create it with the overrides of the new stack (see docs/configuration.md)", o.Stack, o.ProjectDir)
 	}
 	changes := op == "up" || op == "destroy" || op == "refresh"
@@ -77,7 +82,7 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	// a missing docker plugin must leave the stack file as it was (creating
 	// a stack writes its encryption salt there, and Preflight may store
 	// generated secrets) and the backend without a new stack.
-	engine := op != "outputs" && op != "history" && op != "backup" && op != "restore"
+	engine := op != "outputs" && op != "history" && op != "logs" && op != "backup" && op != "restore"
 	arch, fromFile, err := deploy.StackFileArchitecture(o.ProjectDir, o.Stack)
 	if err != nil {
 		return err
@@ -120,6 +125,9 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 	cfg := reads.Config
 	if op == "backup" || op == "restore" {
 		return database(ctx, op, s, cfg, f.from, f.yes, term)
+	}
+	if op == "logs" {
+		return logs(ctx, cfg, o.Stack, f)
 	}
 	if !fromFile { // destroy of a stack whose file is gone: the backend's config
 		if err := deploy.EnsurePlugin(ctx, ws, deploy.Architecture(cfg), os.Stderr); err != nil {
@@ -266,4 +274,28 @@ func printOutputMap(outs auto.OutputMap, showSecrets bool) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(plain)
+}
+
+// logs prints the single server's containers' lines in one time-ordered
+// stream (deploy.StackLogs), from the engine.
+func logs(ctx context.Context, cfg auto.ConfigMap, stack string, f flags) error {
+	if deploy.Architecture(cfg) == stacks.Kubernetes {
+		return fmt.Errorf("logs %s: a Kubernetes stack's logs are its pods': kubectl logs -n <kubernetes.namespace> -l app.kubernetes.io/name=<app.name> --prefix --timestamps --since=10m (./infra logs reads a single server's engine only, for now)", stack)
+	}
+	socket, err := deploy.DockerSocket(cfg)
+	if err != nil {
+		return err
+	}
+	filter := deploy.LogFilter{Grep: f.grep, Service: f.service}
+	if f.since > 0 {
+		filter.Since = time.Now().Add(-f.since)
+	}
+	lines, err := deploy.StackLogs(ctx, dockerapi.NewClient(socket), deploy.DockerNamePrefix(cfg, stack), filter)
+	if err != nil {
+		return fmt.Errorf("logs %s: %w", stack, err)
+	}
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	return nil
 }

@@ -38,9 +38,28 @@ func TestFailedMigrationOnRealDocker(t *testing.T) {
 	args := r.Args()
 	r.Up(args)
 	first := r.Apps()
+
+	// ./infra logs: the replicas' lines in one stream, in time order; an
+	// unknown service is refused with the stack's.
+	docker := dockerapi.NewClient("")
+	lines, err := deploy.StackLogs(context.Background(), docker, r.Prefix(), deploy.LogFilter{Service: "app", Grep: "Application startup complete"})
+	seen := map[string]bool{}
+	for i, l := range lines {
+		seen[deploy.ServiceOf(l.Container)+strings.SplitN(l.Container, "-", 3)[1]] = true
+		if i > 0 && l.Time.Before(lines[i-1].Time) {
+			t.Errorf("logs out of order: %s after %s", l, lines[i-1])
+		}
+	}
+	if err != nil || !seen["app1"] || !seen["app2"] {
+		t.Errorf("logs --service app --grep 'Application startup complete': %v, want both replicas' lines: %v", err, lines)
+	}
+	if _, err := deploy.StackLogs(context.Background(), docker, r.Prefix(), deploy.LogFilter{Service: "nope"}); err == nil ||
+		!strings.Contains(err.Error(), `no service "nope" in the stack; its services: `) || !strings.Contains(err.Error(), "app, ") {
+		t.Errorf("logs --service nope: %v", err)
+	}
 	next := args
 	next.Service.Migration.Command = []string{"sh", "-c", gatedMigration}
-	err := r.TryUp(next)
+	err = r.TryUp(next)
 	if err == nil || !strings.Contains(err.Error(), "exited with code 3") || !strings.Contains(err.Error(), "migration: go_ahead is missing") {
 		t.Fatalf("up with a failing migration: %v; want the exit code and the last log line", err)
 	}
@@ -78,7 +97,7 @@ func TestFailedMigrationOnRealDocker(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "failed to be in healthy state") {
 		t.Fatalf("up of replicas that never turn ready: %v", err)
 	}
-	why, err := dockerapi.NewClient("").WhyUnwell(context.Background(), r.Prefix()+"-", 10)
+	why, err := docker.WhyUnwell(context.Background(), r.Prefix()+"-", 10)
 	if err != nil || !strings.Contains(why, "-app-1-") || !strings.Contains(why, "/nope answered HTTP/1.1 404 Not Found") || !strings.Contains(why, "its last log lines") {
 		t.Errorf("why the replicas are unwell: %v\n%s", err, why)
 	}

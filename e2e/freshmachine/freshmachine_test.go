@@ -165,11 +165,15 @@ func TestDevOnAFreshMachine(t *testing.T) {
 			_ = exec.Command("docker", "volume", "rm", v).Run()
 		}
 	})
-	out, code = fresh("./infra up dev, then ./infra preview dev", "./infra --yes up dev && exec ./infra --expect-no-changes preview dev", withPlugin...)
+	// Then the day-2 reads: the audit log, and the database's lines from
+	// the engine.
+	out, code = fresh("./infra up dev, then ./infra preview, history and logs dev",
+		"./infra --yes up dev && ./infra --expect-no-changes preview dev && ./infra history dev && exec ./infra --service db --grep 'ready to accept connections' logs dev", withPlugin...)
 	if code != 0 {
-		t.Fatalf("./infra up dev, then a preview expecting no changes, on a fresh machine with the plugin: exit %d", code)
+		t.Fatalf("./infra up dev, then a preview expecting no changes, history and logs, on a fresh machine with the plugin: exit %d", code)
 	}
-	for _, want := range []string{"installing the docker provider plugin v" + toolchain.PulumiDockerVersion, "generated a random fastapi-infra:dbPassword", " created"} {
+	for _, want := range []string{"installing the docker provider plugin v" + toolchain.PulumiDockerVersion, "generated a random fastapi-infra:dbPassword", " created",
+		"#1  ", "  update  succeeded  ", " db | ", "database system is ready to accept connections"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output lacks %q", want)
 		}

@@ -201,18 +201,7 @@ func (e *Client) Logs(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Multiplexed: 8-byte headers (stream, 0, 0, 0, big-endian size).
-	var out strings.Builder
-	for len(raw) >= 8 {
-		size := int(binary.BigEndian.Uint32(raw[4:8]))
-		raw = raw[8:]
-		if size > len(raw) {
-			size = len(raw)
-		}
-		out.Write(raw[:size])
-		raw = raw[size:]
-	}
-	return out.String(), nil
+	return demux(raw), nil
 }
 
 // Stop sends the stop signal and waits up to timeout before SIGKILL.
@@ -371,3 +360,61 @@ func (e *Client) Events(ctx context.Context, since, until time.Time) ([]Event, e
 
 // unixNano is a time as the events endpoint takes it: seconds.nanoseconds.
 func unixNano(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
+
+// LogLine is one line a container wrote, with Docker's timestamp.
+type LogLine struct {
+	Time time.Time
+	Text string
+}
+
+// LogsSince are the container's stdout and stderr lines since a time (the
+// zero time: all of them), each with the time Docker received it.
+func (e *Client) LogsSince(ctx context.Context, id string, since time.Time) ([]LogLine, error) {
+	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "timestamps": {"1"}}
+	if !since.IsZero() {
+		q.Set("since", fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond()))
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", e.base+api+"/containers/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("logs of %s: %s: %s", id, resp.Status, strings.TrimSpace(string(body)))
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var lines []LogLine
+	for _, l := range strings.Split(demux(raw), "\n") {
+		stamp, text, ok := strings.Cut(l, " ")
+		t, err := time.Parse(time.RFC3339Nano, stamp)
+		if !ok || err != nil {
+			continue
+		}
+		lines = append(lines, LogLine{Time: t, Text: text})
+	}
+	return lines, nil
+}
+
+// demux strips the multiplexed stream's 8-byte headers (stream, 0, 0, 0,
+// big-endian size) from a container's log output.
+func demux(raw []byte) string {
+	var out strings.Builder
+	for len(raw) >= 8 {
+		size := int(binary.BigEndian.Uint32(raw[4:8]))
+		raw = raw[8:]
+		if size > len(raw) {
+			size = len(raw)
+		}
+		out.Write(raw[:size])
+		raw = raw[size:]
+	}
+	return out.String()
+}

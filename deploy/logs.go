@@ -1,0 +1,110 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
+)
+
+// LogFilter picks the lines `./infra logs` prints.
+type LogFilter struct {
+	// Since drops lines older than this (zero: every line Docker keeps).
+	Since time.Time
+	// Grep keeps only lines that contain it (empty: every line).
+	Grep string
+	// Service keeps only the containers of one role: app, proxy, db,
+	// backup, migrate, ... (empty: every container of the stack).
+	Service string
+}
+
+// StackLogLine is one line of one of the stack's containers.
+type StackLogLine struct {
+	dockerapi.LogLine
+	// Container is the Docker name without the stack's prefix, e.g.
+	// app-1-3f2a9c0d1e or db.
+	Container string
+}
+
+func (l StackLogLine) String() string {
+	return l.Time.UTC().Format("2006-01-02T15:04:05.000Z") + " " + l.Container + " | " + l.Text
+}
+
+// ServiceOf is the role of a container by its name without the stack's
+// prefix: app-1-<release> is app, migrate-<id> is migrate, db-roles-<id>
+// is db-roles, db is db.
+func ServiceOf(container string) string {
+	parts := strings.Split(container, "-")
+	var words []string
+	for _, p := range parts {
+		if isID(p) {
+			break
+		}
+		words = append(words, p)
+	}
+	return strings.Join(words, "-")
+}
+
+// isID says whether a name part is a replica number or a release or
+// secrets id (10 hex digits), not a word of the role.
+func isID(p string) bool {
+	if p == "" {
+		return false
+	}
+	digits, hex := true, len(p) == 10
+	for _, c := range p {
+		digits = digits && c >= '0' && c <= '9'
+		hex = hex && (c >= '0' && c <= '9' || c >= 'a' && c <= 'f')
+	}
+	return digits || hex
+}
+
+// StackLogs are the lines of the single server's containers (Docker names
+// starting with prefix-), filtered, in time order across them: one
+// stream, as a release's replicas, its proxy and its database wrote it.
+// An unknown service is an error that lists the stack's.
+func StackLogs(ctx context.Context, docker *dockerapi.Client, prefix string, f LogFilter) ([]StackLogLine, error) {
+	all, err := docker.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	services := map[string]bool{}
+	var picked []string
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		short, ok := strings.CutPrefix(name, prefix+"-")
+		if !ok {
+			continue
+		}
+		svc := ServiceOf(short)
+		services[svc] = true
+		if f.Service == "" || svc == f.Service {
+			picked = append(picked, name)
+		}
+	}
+	if len(services) == 0 {
+		return nil, fmt.Errorf("no container of the stack (Docker names %s-...) on this engine: is the stack up?", prefix)
+	}
+	if f.Service != "" && !services[f.Service] {
+		return nil, fmt.Errorf("no service %q in the stack; its services: %s", f.Service, strings.Join(slices.Sorted(maps.Keys(services)), ", "))
+	}
+	var out []StackLogLine
+	for _, name := range picked {
+		lines, err := docker.LogsSince(ctx, all[name], f.Since)
+		if err != nil {
+			return nil, err
+		}
+		short := strings.TrimPrefix(name, prefix+"-")
+		for _, l := range lines {
+			if f.Grep == "" || strings.Contains(l.Text, f.Grep) {
+				out = append(out, StackLogLine{LogLine: l, Container: short})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
