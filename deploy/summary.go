@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -88,4 +89,23 @@ func diagnostics(out string) []diagnostic {
 	}
 	flush()
 	return blocks
+}
+
+// LockedError is the refusal of an operation on a stack another update
+// holds: who holds it since when, as the backend says (the file backend
+// names each lock's user@host, pid and time), and how to clear a stale
+// one. output is the engine's.
+func LockedError(op, stack, output string) error {
+	var holders []string
+	for _, line := range strings.Split(output, "\n") {
+		if strings.Contains(line, ": created by ") {
+			_, who, _ := strings.Cut(strings.TrimSpace(line), ": created by ")
+			holders = append(holders, "held by "+who)
+		}
+	}
+	held := "another update holds it"
+	if len(holders) > 0 {
+		held = strings.Join(holders, "; ")
+	}
+	return fmt.Errorf("%s %s: the stack is locked: %s. Wait for that update to end; if its process is gone (killed, a lost CI runner), clear the stale lock with `pulumi cancel --stack %s` and look at what it left with `pulumi stack export --stack %s`", op, stack, held, stack, stack)
 }

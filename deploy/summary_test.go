@@ -1,6 +1,9 @@
 package deploy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSummarize(t *testing.T) {
 	cases := []struct {
@@ -48,5 +51,18 @@ Resources:
 				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestLockedErrorNamesTheHolder: a second update of a locked stack says
+// who holds the lock since when, as the file backend wrote it.
+func TestLockedErrorNamesTheHolder(t *testing.T) {
+	stderr := "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n" +
+		"  file:///home/ops/.fastapi-infra/state/.pulumi/locks/organization/fastapi-infra/dev/5f1c.json: created by ops@laptop (pid 4242) at 2026-12-07T06:50:00Z\n"
+	err := LockedError("up", "dev", stderr)
+	for _, want := range []string{"up dev: the stack is locked: held by ops@laptop (pid 4242) at 2026-12-07T06:50:00Z.", "pulumi cancel --stack dev"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nlacks %q", err, want)
+		}
 	}
 }

@@ -401,3 +401,53 @@ func TestGeneratedSecretsNeverOnACommandLine(t *testing.T) {
 		}
 	}
 }
+
+// syncBuffer is a buffer two goroutines may use: a process writes, the
+// test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestTwoUpsAtOnce: a second ./infra up of a stack whose update is
+// running is refused at once, naming who holds the lock since when and
+// how to clear a stale one; the first goes on to the end.
+func TestTwoUpsAtOnce(t *testing.T) {
+	s := newProdStack(t, nil)
+	first := s.driver(t, "", "--yes", "up", s.name)
+	var out syncBuffer
+	first.Stdout, first.Stderr = &out, &out
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(out.String(), "Updating (") {
+		if time.Now().After(deadline) {
+			_ = first.Process.Kill()
+			t.Fatalf("the first up did not start updating within 90 s:\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	start := time.Now()
+	_, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name))
+	took := time.Since(start)
+	if err == nil || !strings.Contains(stderr, "up "+s.name+": the stack is locked: held by ") || !strings.Contains(stderr, "pulumi cancel --stack "+s.name) {
+		t.Errorf("a second up while the first runs: %v, want the lock's holder and how to clear it:\n%s", err, stderr)
+	}
+	t.Logf("the second up was refused in %s", took.Round(100*time.Millisecond))
+	if err := first.Wait(); err != nil {
+		t.Errorf("the first up: %v\n%s", err, out.String())
+	}
+}

@@ -208,7 +208,7 @@ func run(ctx context.Context, op string, o deploy.Options, f flags, term *termin
 		return nil
 	}
 	if auto.IsConcurrentUpdateError(err) {
-		return fmt.Errorf("%s %s: another update of the stack is running; wait for it (if it was killed, `pulumi cancel` and `pulumi stack export` show what it left)", op, o.Stack)
+		return deploy.LockedError(op, o.Stack, stderr.String()+err.Error())
 	}
 	summary := deploy.Summarize(stdout.String(), stderr.String())
 	if op == "up" && deploy.Architecture(cfg) == stacks.SingleServer {
