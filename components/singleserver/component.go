@@ -201,6 +201,7 @@ type builder struct {
 	alertmanager     *docker.Container
 	pgExporter       *docker.Container
 	logs             *docker.Container // the log store; every other container waits for it
+	dockerAPI        *docker.Container // Traefik's read-only view of the engine
 }
 
 func (b *builder) build() error {
@@ -235,6 +236,9 @@ func (b *builder) containers() []*docker.Container {
 		}
 	}
 	all = append(all, b.proxy)
+	if b.dockerAPI != nil {
+		all = append(all, b.dockerAPI)
+	}
 	for _, c := range []*docker.Container{b.alertmanager, b.pgExporter, b.prometheus, b.logs} {
 		if c != nil {
 			all = append(all, c)

@@ -45,7 +45,8 @@ func (b *builder) appDependencies() []pulumi.Resource {
 // the edge and internal networks, the published ports, the restart policy,
 // memory limit and log rotation, and creation after the app replicas, then
 // a wait until its own healthcheck passes.
-func (b *builder) proxyContainer(args *docker.ContainerArgs) error {
+// deps are what else it waits for (Traefik's Docker API filter).
+func (b *builder) proxyContainer(args *docker.ContainerArgs, deps ...pulumi.Resource) error {
 	args.NetworksAdvanced = b.proxyNetworks()
 	args.Ports = b.publishedPorts()
 	args.Restart = pulumi.String("unless-stopped")
@@ -57,7 +58,7 @@ func (b *builder) proxyContainer(args *docker.ContainerArgs) error {
 	args.Wait = pulumi.Bool(true)
 	args.WaitTimeout = pulumi.Int(60)
 	var err error
-	b.proxy, err = docker.NewContainer(b.ctx, b.name+"-proxy", args, b.opts(pulumi.DependsOn(b.appDependencies()))...)
+	b.proxy, err = docker.NewContainer(b.ctx, b.name+"-proxy", args, b.opts(pulumi.DependsOn(append(b.appDependencies(), deps...)))...)
 	return err
 }
 

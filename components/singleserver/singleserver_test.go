@@ -149,6 +149,8 @@ func containers(t *testing.T, rec *mocktest.Recorder) map[string][]mocktest.Reso
 			role = "db-roles"
 		case strings.HasPrefix(name, "fastapi-db-revoke-"):
 			role = "db-revoke"
+		case name == "fastapi-docker-api":
+			role = "docker-api"
 		}
 		out[role] = append(out[role], c)
 	}
@@ -652,8 +654,8 @@ func TestTraefikWithACME(t *testing.T) {
 	if proxy.Has("uploads[0]") {
 		t.Error("an ACME CA file is uploaded though tls.acmeCA is empty")
 	}
-	proxy.Equal(t, "volumes[0].readOnly", true)
 	proxyRuntime(t, proxy)
+	traefikReadsTheFilteredAPI(t, rec, proxy)
 	if !rec.Named(t, "fastapi-acme").RetainOnDelete {
 		t.Error("the ACME volume is not retained")
 	}
@@ -687,6 +689,48 @@ func TestTraefikWithACME(t *testing.T) {
 	}
 	proxy.Equal(t, "capabilities.drops", []any{"ALL"})
 	proxy.Equal(t, "capabilities.adds", []any{"CAP_NET_BIND_SERVICE"})
+}
+
+// traefikReadsTheFilteredAPI: Traefik, which faces the internet, never
+// holds the engine's socket (read-only limits nothing: one socket reads and
+// writes); it reads the Docker API through the filter's socket, and only
+// the filter, with no network, mounts the engine's.
+func traefikReadsTheFilteredAPI(t *testing.T, rec *mocktest.Recorder, proxy mocktest.Resource) {
+	t.Helper()
+	if vols := fmt.Sprint(proxy.Get(t, "volumes")); strings.Contains(vols, "docker.sock") {
+		t.Errorf("Traefik mounts the engine's socket: %s", vols)
+	}
+	proxy.Equal(t, "volumes[0].volumeName", "fastapi-docker-api")
+	proxy.Equal(t, "volumes[0].containerPath", "/run/docker-api")
+	if cmd := fmt.Sprint(proxy.Get(t, "command")); !strings.Contains(cmd, "--providers.docker.endpoint=unix:///run/docker-api/docker.sock") {
+		t.Errorf("Traefik's Docker provider does not use the filter: %s", cmd)
+	}
+	if !proxy.DependsOn("fastapi-docker-api") {
+		t.Error("Traefik starts before its Docker API filter")
+	}
+	filters := containers(t, rec)["docker-api"]
+	if len(filters) != 1 {
+		t.Fatalf("%d Docker API filters, want 1", len(filters))
+	}
+	f := filters[0]
+	f.Equal(t, "networkMode", "none")
+	f.Equal(t, "volumes[0].hostPath", "/var/run/docker.sock")
+	f.Equal(t, "volumes[1].volumeName", "fastapi-docker-api")
+	f.Equal(t, "capabilities.drops", []any{"ALL"})
+	f.Equal(t, "capabilities.adds", []any{"CAP_SETGID"})
+	f.Equal(t, "securityOpts", []any{"no-new-privileges:true"})
+	f.Equal(t, "restart", "unless-stopped")
+	f.Equal(t, "memory", 32)
+	conf := f.Str(t, "uploads[0].content")
+	for _, want := range []string{"listen unix:/run/docker-api/docker.sock;", "proxy_pass http://unix:/var/run/docker.sock;", "map $request_uri $readable"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("the filter's nginx.conf lacks %q", want)
+		}
+	}
+	// Behind nginx there is no filter.
+	if got := containers(t, mustDeployDev(t, nil))["docker-api"]; len(got) != 0 {
+		t.Errorf("the nginx proxy's stack runs a Docker API filter")
+	}
 }
 
 func TestTraefikWithAPrivateACMEServer(t *testing.T) {

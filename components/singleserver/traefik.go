@@ -1,6 +1,7 @@
 package singleserver
 
 import (
+	_ "embed"
 	"fmt"
 	"maps"
 	"slices"
@@ -102,6 +103,7 @@ const (
 func TraefikCommand(service string, t service.TLS) []string {
 	cmd := []string{
 		"--providers.docker=true",
+		"--providers.docker.endpoint=unix://" + DockerAPISocket,
 		"--providers.docker.exposedbydefault=false",
 		fmt.Sprintf("--providers.docker.constraints=Label(`%s`,`%s`)", serviceLabel, service),
 		"--entrypoints.web.address=:80",
@@ -138,10 +140,15 @@ func TraefikCommand(service string, t service.TLS) []string {
 }
 
 // buildTraefik is the seed's Traefik with ACME: it watches the Docker API
-// (socket mounted read-only) and keeps the ACME account and certificates
-// on a volume that survives replacement, so they are not re-requested.
+// through the read-only filter (buildDockerAPI) and keeps the ACME account
+// and certificates on a volume that survives replacement, so they are not
+// re-requested.
 func (b *builder) buildTraefik() error {
 	s := b.args.Service
+	dockerAPI, filter, err := b.buildDockerAPI()
+	if err != nil {
+		return err
+	}
 	image, err := b.image("proxy", b.args.TraefikImage)
 	if err != nil {
 		return err
@@ -162,9 +169,79 @@ func (b *builder) buildTraefik() error {
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}, Adds: capabilities("NET_BIND_SERVICE")},
 		Uploads:      uploads,
 		Volumes: docker.ContainerVolumeArray{
-			docker.ContainerVolumeArgs{HostPath: pulumi.String("/var/run/docker.sock"), ContainerPath: pulumi.String("/var/run/docker.sock"), ReadOnly: pulumi.Bool(true)},
+			docker.ContainerVolumeArgs{VolumeName: dockerAPI.Name, ContainerPath: pulumi.String(dockerAPIDir)},
 			docker.ContainerVolumeArgs{VolumeName: acme.Name, ContainerPath: pulumi.String(acmeDir)},
 		},
 		Healthcheck: b.healthcheck("traefik", "healthcheck", "--ping"),
-	})
+	}, filter)
+}
+
+//go:embed docker-api.conf
+var dockerAPIConf string
+
+// Where Traefik finds the Docker API: the filter's socket, in a volume
+// only the two of them mount.
+const (
+	dockerAPIDir    = "/run/docker-api"
+	DockerAPISocket = dockerAPIDir + "/docker.sock"
+)
+
+// buildDockerAPI is what stands between Traefik and the engine: nginx (the
+// stack's nginx image) passing on the few reads Traefik's Docker provider
+// makes and refusing everything else (docker-api.conf). Traefik faces the
+// internet; the engine's socket is root on the host, and mounting it
+// read-only limits nothing (the API is one socket for reads and writes).
+//
+// Not a file provider fed by the program instead, though the program knows
+// every replica: Traefik would then route by its own active health check,
+// which has no failure threshold (one slow answer took a replica out, see
+// TraefikLabels), and a release would have to rewrite Traefik's file
+// before each replica stops, which pulumi-docker cannot order. Docker's
+// health and events stay the source of truth; the filter only narrows who
+// may ask.
+//
+// The filter has no network at all: it answers on a unix socket in a
+// volume that Traefik mounts, so nothing else on the host (an app replica
+// on the private network among them) can reach it. Its nginx runs its
+// worker as root to open the engine's socket (root:docker, 0660) and keeps
+// one capability, SETGID, for the initgroups of its worker's start
+// (without it: "initgroups(root, 0) failed (1: Operation not
+// permitted)"). Its root file system stays writable, as the nginx proxy's:
+// Docker refuses the upload of its config into a read-only one. No
+// healthcheck: a probe is an exec, 250-300 ms of
+// CPU every interval (see healthcheck), for a process whose failure
+// Docker's restart policy already covers; Traefik keeps its routes while
+// the filter restarts and reconnects.
+func (b *builder) buildDockerAPI() (*docker.Volume, *docker.Container, error) {
+	image, err := b.image("docker-api", b.args.ProxyImage)
+	if err != nil {
+		return nil, nil, err
+	}
+	socket, err := b.volume("docker-api")
+	if err != nil {
+		return nil, nil, err
+	}
+	args := &docker.ContainerArgs{
+		Name:  pulumi.String(b.dockerName("docker-api")),
+		Image: image,
+		// A socket left by a killed nginx would make its bind fail.
+		Entrypoints: pulumi.ToStringArray([]string{"/bin/sh", "-c",
+			"rm -f " + DockerAPISocket + " && exec nginx -c " + proxyDir + "docker-api.conf -g 'daemon off;'"}),
+		Uploads: docker.ContainerUploadArray{
+			docker.ContainerUploadArgs{File: pulumi.String(proxyDir + "docker-api.conf"), Content: pulumi.String(dockerAPIConf)},
+		},
+		NetworkMode: pulumi.String("none"),
+		Volumes: docker.ContainerVolumeArray{
+			docker.ContainerVolumeArgs{HostPath: pulumi.String("/var/run/docker.sock"), ContainerPath: pulumi.String("/var/run/docker.sock")},
+			docker.ContainerVolumeArgs{VolumeName: socket.Name, ContainerPath: pulumi.String(dockerAPIDir)},
+		},
+		Restart:      pulumi.String("unless-stopped"),
+		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}, Adds: capabilities("SETGID")},
+		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		LogDriver:    pulumi.String(b.logDriver()),
+		LogOpts:      b.logOptions(),
+	}
+	limitMemory(args, 32)
+	b.dockerAPI, err = docker.NewContainer(b.ctx, b.name+"-docker-api", args, b.opts()...)
+	return socket, b.dockerAPI, err
 }

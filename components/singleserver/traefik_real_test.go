@@ -19,6 +19,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/fastapi-infra/fastapi-infra/components/service"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 )
 
@@ -297,6 +298,55 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		t.Logf("release through Traefik under 50 req/s: %s", res)
 		if res.Failed*50 > res.Sent {
 			t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Errors)
+		}
+	})
+
+	// Traefik faces the internet: it holds no engine socket, and the
+	// filter it reads the engine through answered every call it made (the
+	// release above included) and refuses the rest: an exec in the
+	// database, a container's stop, a file out of a container, a new
+	// container. The refusals are asked with the project's own client, as
+	// a Traefik taken over would.
+	t.Run("Traefik reads the engine through a filter that refuses the rest", func(t *testing.T) {
+		if logs, err := r.docker.Logs(r.ctx, p+"-docker-api"); err != nil || strings.Contains(logs, "\" 403 ") {
+			t.Errorf("the filter refused Traefik calls (or its logs are unreadable: %v):\n%s", err, logs)
+		}
+		proxy, err := r.docker.Inspect(r.ctx, p+"-proxy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var socket string
+		for _, m := range proxy.Mounts {
+			if strings.HasSuffix(m.Source, "docker.sock") || strings.HasSuffix(m.Destination, "docker.sock") {
+				t.Errorf("Traefik mounts the engine's socket: %+v", m)
+			}
+			if m.Destination == dockerAPIDir {
+				socket = m.Source + "/docker.sock"
+			}
+		}
+		if socket == "" {
+			t.Fatalf("Traefik mounts no %s: %+v", dockerAPIDir, proxy.Mounts)
+		}
+		filtered := dockerapi.NewClient(socket)
+		if _, err := filtered.Inspect(r.ctx, p+"-db"); err != nil {
+			t.Errorf("the filter refused a container's inspect: %v", err)
+		}
+		if found, err := filtered.List(r.ctx, serviceLabel+"="+args.Service.Name); err != nil || len(found) == 0 {
+			t.Errorf("the filter's container list: %v, %v", found, err)
+		}
+		refused := func(what string, err error) {
+			if err == nil || !strings.Contains(err.Error(), "403 Forbidden") {
+				t.Errorf("%s through the filter: %v, want 403 Forbidden", what, err)
+			}
+		}
+		_, _, err = filtered.Exec(r.ctx, p+"-db", "true")
+		refused("an exec in the database", err)
+		refused("a stop of the proxy", filtered.Stop(r.ctx, p+"-proxy", 1))
+		refused("a new container", filtered.Start(r.ctx, "new"))
+		_, err = filtered.LogsSince(r.ctx, p+"-db", time.Now())
+		refused("the database's logs", err)
+		if state, err := r.docker.Inspect(r.ctx, p+"-proxy"); err != nil || !state.State.Running {
+			t.Errorf("the proxy after the refused stop: %+v, %v", state.State, err)
 		}
 	})
 

@@ -123,10 +123,12 @@ type Probe struct {
 
 // Inspected is the part of a container's inspection the callers read.
 type Inspected struct {
-	ID              string
-	Name            string
-	State           State
-	RestartCount    int
+	ID           string
+	Name         string
+	State        State
+	RestartCount int
+	// Mounts: Source is the host's path (a volume's mount point).
+	Mounts          []struct{ Type, Name, Source, Destination string }
 	NetworkSettings struct {
 		Networks map[string]struct{ IPAddress string }
 	}
