@@ -69,6 +69,12 @@ func TestKubernetesOnRealPods(t *testing.T) {
 		if json.Unmarshal(body, &seen) != nil || seen.Scheme != "https" || seen.Host != realDomain || seen.Client != "127.0.0.1" {
 			t.Errorf("the app sees %+v (%s), want https for %s from 127.0.0.1", seen, body, realDomain)
 		}
+		// Metrics are Prometheus's, scraped from the pods: through the
+		// ingress, whatever the controller, /metrics finds nothing (the app
+		// refuses what carries the X-Forwarded-For the controller adds).
+		if code, body := s.get(t, "/metrics"); code != 404 || strings.Contains(body, "http_requests_total") {
+			t.Errorf("GET /metrics through the ingress: %d %.200s, want 404", code, body)
+		}
 		// HTTP redirects to HTTPS at the controller.
 		plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		r, _ := http.NewRequest("GET", "http://"+env.lab.IngressHTTP+"/items", nil)

@@ -136,7 +136,14 @@ def verdict(reason, response):
 
 
 @app.get("/metrics")
-def prometheus():
+def prometheus(request: Request):
+    # Metrics are for Prometheus, which scrapes each replica directly on the
+    # private network. A request that came through a proxy (nginx, Traefik,
+    # a Kubernetes ingress controller) carries the X-Forwarded-For the proxy
+    # adds, whatever its client sent: that one finds no such route. The
+    # standard Ingress cannot refuse one path; this holds behind any.
+    if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        raise HTTPException(status_code=404, detail="Not Found")
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
 

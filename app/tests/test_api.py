@@ -133,6 +133,16 @@ def test_metrics_count_requests(client):
     assert "app_start_time_seconds" in body
 
 
+def test_metrics_refuse_what_came_through_a_proxy(client):
+    # Every proxy in front adds X-Forwarded-For (or Forwarded): the public
+    # side of an ingress never sees metrics; Prometheus, direct, does.
+    for header in ({"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"}):
+        r = client.get("/metrics", headers=header)
+        assert r.status_code == 404, header
+        assert "http_requests_total" not in r.text
+    assert client.get("/metrics").status_code == 200
+
+
 def test_database_down_shows_in_metrics(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw@127.0.0.1:9/app")
     with TestClient(app) as c:
