@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/spf13/cobra"
 
 	k8sops "github.com/fastapi-infra/fastapi-infra/components/kubernetes/operations"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
@@ -24,47 +25,71 @@ type operator interface {
 	Restore(ctx context.Context, backup string, progress io.Writer) error
 }
 
-// database runs `backup` (a backup now) and `restore` (without --from: the
-// list of backups) on a deployed stack's own database: a single server's
+func backupCommand(g *globals, _ *terminal) *cobra.Command {
+	return stackVerb(g, "backup", "back the stack's own database up now",
+		`Takes a backup of the stack's own database now (a single server's container,
+an in-cluster one) and prints its name; exits non-zero when it fails. An
+external database is backed up by its provider.`,
+		func(ctx context.Context, o deploy.Options) error {
+			_, server, err := databaseOf(ctx, o)
+			if err != nil {
+				return err
+			}
+			report, err := server.BackupNow(ctx)
+			fmt.Println(report)
+			return err
+		})
+}
+
+func restoreCommand(g *globals, term *terminal) *cobra.Command {
+	var from string
+	c := stackVerb(g, "restore", "list the backups, or put one back with --from",
+		`Without --from: the stack's backups, newest first. With --from NAME: that
+backup put back into the stack's own database, after a question (--yes
+skips it); the app stops meanwhile and every change since is lost.`,
+		func(ctx context.Context, o deploy.Options) error {
+			t, server, err := databaseOf(ctx, o)
+			if err != nil {
+				return err
+			}
+			if from == "" {
+				backups, err := server.Backups(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("backups of stack %s, newest first (restore one with --from NAME):\n%s\n", t.Name(), strings.Join(backups, "\n"))
+				return nil
+			}
+			if err := term.canAsk(g, "restore replaces the data of", t.Name()); err != nil {
+				return err
+			}
+			if err := term.confirm(g, fmt.Sprintf("Restore %s into stack %s? Its app stops meanwhile and every change since that backup is lost. (yes/no) ", from, t.Name())); err != nil {
+				return err
+			}
+			if err := server.Restore(ctx, from, os.Stderr); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "restore: done; stack %s serves the data of %s\n", t.Name(), from)
+			return nil
+		})
+	c.Flags().StringVar(&from, "from", "", "the backup to restore (without it: the list)")
+	return c
+}
+
+// databaseOf reaches a deployed stack's own database: a single server's
 // through the Docker engine it deploys to, an in-cluster one's through the
 // API server.
-func database(ctx context.Context, op string, s auto.Stack, cfg auto.ConfigMap, from string, yes bool, term *terminal) error {
-	var server operator
-	var err error
-	if deploy.Architecture(cfg) == stacks.Kubernetes {
-		server, err = runningService(cfg)
-	} else {
-		server, err = runningServer(ctx, s, cfg)
-	}
+func databaseOf(ctx context.Context, o deploy.Options) (deploy.Target, operator, error) {
+	t, err := deploy.Prepare(ctx, o, deploy.Needs{})
 	if err != nil {
-		return err
+		return t, nil, err
 	}
-	switch {
-	case op == "backup":
-		report, err := server.BackupNow(ctx)
-		fmt.Println(report)
-		return err
-	case from == "":
-		backups, err := server.Backups(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("backups of stack %s, newest first (restore one with --from NAME):\n%s\n", s.Name(), strings.Join(backups, "\n"))
-		return nil
+	if t.Arch == stacks.Kubernetes {
+		server, err := runningService(t.Config)
+		return t, server, err
 	}
-	if !yes {
-		if !term.interactive() {
-			return fmt.Errorf("restore replaces the data of stack %s and there is no terminal to ask on; run it with --yes to go ahead without asking", s.Name())
-		}
-		if answer := term.ask(fmt.Sprintf("Restore %s into stack %s? Its app stops meanwhile and every change since that backup is lost. (yes/no) ", from, s.Name())); answer != "yes" && answer != "y" {
-			return errDeclined
-		}
-	}
-	if err := server.Restore(ctx, from, os.Stderr); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "restore: done; stack %s serves the data of %s\n", s.Name(), from)
-	return nil
+	server, err := runningServer(ctx, t.Stack, t.Config)
+	return t, server, err
 }
 
 // runningServer finds the stack's backup container in its outputs (its

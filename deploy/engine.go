@@ -1,0 +1,127 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/fastapi-infra/fastapi-infra/stacks"
+)
+
+// Change is one run of the engine on a Target.
+type Change struct {
+	// Op is preview, up, refresh or destroy.
+	Op string
+	// ExpectNoChanges fails a preview or up that would change the stack
+	// (the drift check); Diff shows a detailed diff.
+	ExpectNoChanges, Diff bool
+	// Replace are URNs to replace (Guards' failed migrations).
+	Replace []string
+	// Stdout and Stderr get the engine's progress as it runs.
+	Stdout, Stderr io.Writer
+}
+
+// Run runs the engine and returns an up's outputs. A failure comes back as
+// one error that says why in a few lines: who holds the lock, or the
+// engine's diagnostics, and for a single server's up the probes and last
+// log lines of the containers that are not healthy.
+func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
+	// The progress streams as the engine runs; the same text is kept to
+	// summarise a failure, instead of printing it all a second time.
+	var stdout, stderr bytes.Buffer
+	outs := io.MultiWriter(c.Stdout, &stdout)
+	errs := io.MultiWriter(c.Stderr, &stderr)
+	var (
+		outputs auto.OutputMap
+		err     error
+	)
+	s := t.Stack
+	switch c.Op {
+	case "preview":
+		opts := []optpreview.Option{optpreview.ProgressStreams(outs), optpreview.ErrorProgressStreams(errs)}
+		if c.ExpectNoChanges {
+			opts = append(opts, optpreview.ExpectNoChanges())
+		}
+		if c.Diff {
+			opts = append(opts, optpreview.Diff())
+		}
+		if len(c.Replace) > 0 {
+			opts = append(opts, optpreview.Replace(c.Replace))
+		}
+		_, err = s.Preview(ctx, opts...)
+	case "up":
+		opts := []optup.Option{optup.ProgressStreams(outs), optup.ErrorProgressStreams(errs), optup.Message(Who())}
+		if c.ExpectNoChanges {
+			opts = append(opts, optup.ExpectNoChanges())
+		}
+		if c.Diff {
+			opts = append(opts, optup.Diff())
+		}
+		if len(c.Replace) > 0 {
+			opts = append(opts, optup.Replace(c.Replace))
+		}
+		var res auto.UpResult
+		res, err = s.Up(ctx, opts...)
+		outputs = res.Outputs
+	case "refresh":
+		_, err = s.Refresh(ctx, optrefresh.ProgressStreams(outs), optrefresh.ErrorProgressStreams(errs), optrefresh.Message(Who()))
+	case "destroy":
+		_, err = s.Destroy(ctx, optdestroy.ProgressStreams(outs), optdestroy.ErrorProgressStreams(errs), optdestroy.Message(Who()))
+	default:
+		return nil, fmt.Errorf("the engine does not %s", c.Op)
+	}
+	if err == nil {
+		return outputs, nil
+	}
+	if auto.IsConcurrentUpdateError(err) {
+		return nil, LockedError(c.Op, t.Name(), stderr.String()+err.Error())
+	}
+	summary := Summarize(stdout.String(), stderr.String())
+	if c.Op == "up" && t.Arch == stacks.SingleServer {
+		// The provider says only that a container "failed to be in
+		// healthy state": its probes and logs say why.
+		if why := WhyUnwell(ctx, t.Config, t.Name()); why != "" {
+			summary = strings.TrimSpace(summary + "\n" + why)
+		}
+	}
+	if summary != "" {
+		return nil, fmt.Errorf("%s %s failed:\n%s", c.Op, t.Name(), summary)
+	}
+	return nil, fmt.Errorf("%s %s failed (the engine's output is above)", c.Op, t.Name())
+}
+
+// Preview shows what Run would do with c, for a person to confirm: the
+// update's, refresh's or destroy's own preview.
+func (t Target) Preview(ctx context.Context, c Change) error {
+	s := t.Stack
+	var err error
+	switch c.Op {
+	case "up":
+		opts := []optpreview.Option{optpreview.ProgressStreams(c.Stdout), optpreview.ErrorProgressStreams(c.Stderr)}
+		if c.Diff {
+			opts = append(opts, optpreview.Diff())
+		}
+		if len(c.Replace) > 0 {
+			opts = append(opts, optpreview.Replace(c.Replace))
+		}
+		_, err = s.Preview(ctx, opts...)
+	case "destroy":
+		_, err = s.PreviewDestroy(ctx, optdestroy.ProgressStreams(c.Stdout), optdestroy.ErrorProgressStreams(c.Stderr))
+	case "refresh":
+		_, err = s.PreviewRefresh(ctx, optrefresh.ProgressStreams(c.Stdout), optrefresh.ErrorProgressStreams(c.Stderr))
+	default:
+		return fmt.Errorf("no preview of %s", c.Op)
+	}
+	if err != nil {
+		return fmt.Errorf("the preview before %s failed, so nothing was changed (the engine's output is above)", c.Op)
+	}
+	return nil
+}
