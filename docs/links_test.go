@@ -26,8 +26,8 @@ var (
 )
 
 // verbDefinition is how the driver defines a verb (cmd/fastapi-infra):
-// stackVerb(g, "NAME", ...), one per verb.
-var verbDefinition = regexp.MustCompile(`stackVerb\(g, "([a-z]+)"`)
+// stackVerb(g, "NAME", ...), or a command of its own, Use: "NAME ...".
+var verbDefinition = regexp.MustCompile(`(?:stackVerb\(g, "|Use:\s+")([a-z]+)[" ]`)
 
 // driverVerbs are the verbs the driver's source defines.
 func driverVerbs(t *testing.T) []string {

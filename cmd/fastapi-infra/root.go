@@ -34,7 +34,7 @@ func (u usageError) Unwrap() error { return u.error }
 var verbs = []func(*globals, *terminal) *cobra.Command{
 	previewCommand, upCommand, refreshCommand, destroyCommand,
 	outputsCommand, historyCommand, logsCommand,
-	backupCommand, restoreCommand,
+	backupCommand, restoreCommand, maintenanceCommand,
 }
 
 func newRoot(term *terminal) *cobra.Command {

@@ -37,7 +37,16 @@ type NginxConfig struct {
 	// RateLimit is requests a second per client address (bursts of twice
 	// that pass at once), ConnLimit its concurrent connections; 0: none.
 	RateLimit, ConnLimit int
+	// MaintenanceDir holds the maintenance page and its "on" switch
+	// (MaintenanceDir, the constant).
+	MaintenanceDir string
 }
+
+// MaintenanceDir is where ./infra maintenance writes the proxy's
+// maintenance pages (page.html, page.json) and its switch (on), inside the
+// nginx container. Not a volume: a replaced proxy starts without
+// maintenance, as the up that replaced it means to serve.
+const MaintenanceDir = "/var/lib/fastapi-infra/maintenance"
 
 // RenderNginx renders the proxy's nginx.conf. Every field but
 // HTTPSPortSuffix is needed: an empty one would render a config that nginx
@@ -45,7 +54,7 @@ type NginxConfig struct {
 // when the container starts.
 func RenderNginx(c NginxConfig) (string, error) {
 	var missing []string
-	for name, v := range map[string]string{"ServerName": c.ServerName, "Upstream": c.Upstream, "CertFile": c.CertFile, "KeyFile": c.KeyFile, "BodyLimit": c.BodyLimit} {
+	for name, v := range map[string]string{"ServerName": c.ServerName, "Upstream": c.Upstream, "CertFile": c.CertFile, "KeyFile": c.KeyFile, "BodyLimit": c.BodyLimit, "MaintenanceDir": c.MaintenanceDir} {
 		if v == "" {
 			missing = append(missing, name)
 		}
@@ -92,6 +101,7 @@ func NginxConfigFor(s service.Spec, upstream string, httpsPort int, bodyLimit st
 		CertFile:        cert,
 		KeyFile:         key,
 		BodyLimit:       bodyLimit,
+		MaintenanceDir:  MaintenanceDir,
 	}
 }
 

@@ -50,7 +50,7 @@ func golden(t *testing.T, file, got string) {
 
 func TestNginxConfigNeedsEveryField(t *testing.T) {
 	_, err := RenderNginx(NginxConfig{HTTPSPortSuffix: ":8443", BodyLimit: "1m"})
-	if err == nil || err.Error() != "rendering nginx.conf: CertFile, KeyFile, ServerName, Upstream not set" {
+	if err == nil || err.Error() != "rendering nginx.conf: CertFile, KeyFile, MaintenanceDir, ServerName, Upstream not set" {
 		t.Fatalf("a config without its fields: %v", err)
 	}
 	spec := goldenSpec()

@@ -56,22 +56,31 @@ func (r Running) Backups(ctx context.Context) ([]string, error) {
 	return r.actions().List(ctx)
 }
 
-// Restore puts a backup back: it stops the app replicas (the proxy answers
-// 502 meanwhile), restores the dump in one transaction, runs the release's
-// migration again (the dump may be of an older schema) and starts the
-// replicas, waiting until each is healthy. A restore that fails changes
-// nothing in the database and starts the replicas again.
+// Restore puts a backup back: it puts the proxy's maintenance page up (a
+// 503 with Retry-After to every request, not 502s), stops the app
+// replicas, restores the dump in one transaction, runs the release's
+// migration again (the dump may be of an older schema), starts the
+// replicas, waiting until each is healthy, and takes the page down. A
+// restore that fails changes nothing in the database and starts the
+// replicas again.
 func (r Running) Restore(ctx context.Context, backup string, progress io.Writer) error {
 	if err := r.actions().Check(ctx, backup); err != nil {
 		return err
 	}
-	apps, err := r.containers(ctx, "fastapi-infra.release")
+	apps, err := r.containers(ctx, "fastapi-infra.release", "app")
 	if err != nil {
 		return err
 	}
-	migrations, err := r.containers(ctx, singleserver.RoleLabel+"="+singleserver.MigrationRole)
+	migrations, err := r.containers(ctx, singleserver.RoleLabel+"="+singleserver.MigrationRole, "migrate")
 	if err != nil {
 		return err
+	}
+	// The proxy answers with its maintenance page meanwhile, not 502s.
+	maintained := r.Maintenance(ctx, true, "Restoring a backup; the service is back in a minute.")
+	if maintained != nil {
+		fmt.Fprintf(progress, "restore: no maintenance page (%v); the proxy answers 502 while the replicas are stopped\n", maintained)
+	} else {
+		fmt.Fprintf(progress, "restore: maintenance page on\n")
 	}
 	fmt.Fprintf(progress, "restore: stopping %d app replicas\n", len(apps))
 	for _, id := range apps {
@@ -88,8 +97,14 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 		}
 		for _, id := range apps {
 			if err := r.Engine.WaitHealthy(ctx, id, 2*time.Minute); err != nil {
+				return fmt.Errorf("%w%s", err, r.stillInMaintenance(maintained))
+			}
+		}
+		if maintained == nil {
+			if err := r.Maintenance(ctx, false, ""); err != nil {
 				return err
 			}
+			fmt.Fprintf(progress, "restore: maintenance page off\n")
 		}
 		return nil
 	}
@@ -104,27 +119,56 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 		}
 		if code, err := r.Engine.WaitExit(ctx, id); err != nil || code != 0 {
 			logs, _ := r.Engine.Logs(ctx, id)
-			return fmt.Errorf("the migration after the restore exited with code %d (%v); the app replicas stay stopped. Its log:\n%s", code, err, lastLines(logs, 20))
+			return fmt.Errorf("the migration after the restore exited with code %d (%v); the app replicas stay stopped%s. Its log:\n%s", code, err, r.stillInMaintenance(maintained), lastLines(logs, 20))
 		}
 	}
 	return start()
 }
 
-// containers are the IDs of this server's containers with a label (key or
-// key=value), by Docker name.
-func (r Running) containers(ctx context.Context, label string) ([]string, error) {
+// stillInMaintenance is what a failed restore adds about the page.
+func (r Running) stillInMaintenance(maintained error) string {
+	if maintained != nil {
+		return ""
+	}
+	return "; the maintenance page stays on until ./infra maintenance off <stack>"
+}
+
+// containers are the IDs of this server's containers of a role (app,
+// migrate) with a label (key or key=value).
+func (r Running) containers(ctx context.Context, label, role string) ([]string, error) {
 	found, err := r.Engine.List(ctx, label)
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	for name, id := range found {
-		if strings.HasPrefix(name, r.Prefix+"-") {
+		if Owns(r.Prefix, role, name) {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// Owns says whether a Docker name is the stack's container of a role:
+// PREFIX-ROLE-ID or PREFIX-ROLE-N-ID (a replica), ID being a release's or
+// migration's 10 hex digits. Not a name prefix: another stack on the host
+// named PREFIX-staging has PREFIX-staging-app-1-ID, and a restore of this
+// stack stopped its replicas too. Not a new label either: labels are fixed
+// at creation, and one on every container would replace the database on
+// the next up.
+func Owns(prefix, role, name string) bool {
+	rest, ok := strings.CutPrefix(name, prefix+"-"+role+"-")
+	if !ok {
+		return false
+	}
+	if n, id, replica := strings.Cut(rest, "-"); replica {
+		if n == "" || strings.Trim(n, "0123456789") != "" {
+			return false
+		}
+		rest = id
+	}
+	return len(rest) == 10 && strings.Trim(rest, "0123456789abcdef") == ""
 }
 
 func lastLines(s string, n int) string {

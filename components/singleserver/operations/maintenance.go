@@ -1,0 +1,68 @@
+package operations
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"strings"
+
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
+)
+
+// DefaultMaintenanceMessage is the page's text when none is given.
+const DefaultMaintenanceMessage = "The service is down for maintenance and will be back shortly."
+
+// ErrNoMaintenance says the stack's proxy has no maintenance page: Traefik,
+// or an nginx whose config predates it.
+var ErrNoMaintenance = errors.New("the stack's proxy has no maintenance page")
+
+// MaintenancePages are the page nginx answers with (503, Retry-After)
+// while maintenance is on: HTML, and JSON for clients that accept it.
+func MaintenancePages(message string) (page, pageJSON string) {
+	if strings.TrimSpace(message) == "" {
+		message = DefaultMaintenanceMessage
+	}
+	body, _ := json.Marshal(map[string]string{"status": "maintenance", "message": message})
+	return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Maintenance</title></head>\n" +
+		"<body><h1>Maintenance</h1><p>" + html.EscapeString(message) + "</p></body></html>\n", string(body) + "\n"
+}
+
+// maintenanceScript runs in the proxy with the folder, the action and the
+// pages as its arguments (never in the script's text): on writes both
+// pages, then the switch, so no request sees the switch without a page.
+const maintenanceScript = `set -e
+dir=$1
+grep -qs "$dir/on" /etc/nginx/fastapi-infra/nginx.conf || exit 3
+case $2 in
+on)
+	mkdir -p "$dir"
+	printf '%s' "$3" >"$dir/page.html.new" && mv "$dir/page.html.new" "$dir/page.html"
+	printf '%s' "$4" >"$dir/page.json.new" && mv "$dir/page.json.new" "$dir/page.json"
+	: >"$dir/on" ;;
+off) rm -f "$dir/on" ;;
+esac`
+
+// Maintenance turns the proxy's maintenance page on, with message, or
+// off. The proxy answers every request but /metrics with 503, Retry-After
+// and the page while it is on, whether the replicas run or not; its own
+// health check is unaffected. ErrNoMaintenance when the proxy has none.
+func (r Running) Maintenance(ctx context.Context, on bool, message string) error {
+	action := "off"
+	if on {
+		action = "on"
+	}
+	page, pageJSON := MaintenancePages(message)
+	proxy := r.Prefix + "-proxy"
+	out, code, err := r.Engine.Exec(ctx, proxy, "sh", "-c", maintenanceScript, "maintenance", singleserver.MaintenanceDir, action, page, pageJSON)
+	switch {
+	case err != nil:
+		return fmt.Errorf("maintenance %s in %s (is the stack up?): %w", action, proxy, err)
+	case code == 3:
+		return fmt.Errorf("%w: it is Traefik (proxy.kind traefik: not yet), or an nginx deployed before maintenance existed (run ./infra up first)", ErrNoMaintenance)
+	case code != 0:
+		return fmt.Errorf("maintenance %s in %s exited with code %d: %s", action, proxy, code, strings.TrimSpace(out))
+	}
+	return nil
+}
