@@ -260,9 +260,18 @@ for q in ["CREATE TABLE evil (x int)", "COPY (SELECT 1) TO PROGRAM 'id'", "DROP 
 		}
 	})
 
-	t.Run("a release under load fails no request", func(t *testing.T) {
+	// A new image and a new env: a new app.image replaces the image
+	// resource, and delete-first that removed the running replicas before
+	// the new ones existed (the release tests changed only env then).
+	t.Run("a release of a new image under load fails no request", func(t *testing.T) {
 		next := args
 		next.Service.Env = map[string]string{"LOG_LEVEL": "info", "RELEASE": "2", "TEST_ROUTES": "1"}
+		repo, _, _ := strings.Cut(args.Service.Image.Ref, ":")
+		next.Service.Image.Ref = repo + ":release-2-" + r.prefix
+		if out, err := exec.Command("docker", "tag", args.Service.Image.Ref, next.Service.Image.Ref).CombinedOutput(); err != nil {
+			t.Fatalf("docker tag: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("docker", "rmi", next.Service.Image.Ref).Run() })
 		old := r.apps()
 		run := steadyLoad(client, base+"/items")
 		time.Sleep(2 * time.Second)

@@ -22,12 +22,23 @@ func (b *builder) image(role, ref string) (pulumi.StringOutput, error) {
 		}
 		args.PullTriggers = pulumi.StringArray{pulumi.String(latest.Sha256Digest)}
 	}
-	img, err := docker.NewRemoteImage(b.ctx, b.name+"-"+role+"-image", args, b.opts()...)
+	img, err := docker.NewRemoteImage(b.ctx, b.name+"-"+role+"-image", args, b.opts(imageReplacement)...)
 	if err != nil {
 		return pulumi.StringOutput{}, err
 	}
 	return img.ImageId, nil
 }
+
+// imageReplacement makes a new image (a release's app.image) create-first,
+// not the delete-first every other child gets (opts): an image is no named
+// Docker object that two cannot share, and deleting it first meant
+// deleting first everything that uses it: a new app.image removed the
+// running replicas before the new release's migration had even run
+// (TestRollbackOnRealDocker: a release whose migration then failed left
+// no replica at all, 504s). Created first, the old image resource goes at
+// the end of the update, after the new replicas are healthy, or never
+// when the update fails; KeepLocally leaves the image itself on the host.
+var imageReplacement = pulumi.DeleteBeforeReplace(false)
 
 // buildAppImage builds the app from its Dockerfile on the engine (no push:
 // the single server runs what it built), or takes the reference as it is.
@@ -45,7 +56,7 @@ func (b *builder) buildAppImage() error {
 			Context:    pulumi.String(ref.BuildContext),
 			Dockerfile: pulumi.String(ref.BuildContext + "/" + ref.Dockerfile),
 		},
-	}, b.opts()...)
+	}, b.opts(imageReplacement)...)
 	if err != nil {
 		return err
 	}
