@@ -34,11 +34,13 @@ type Change struct {
 // engine's diagnostics, and for a single server's up the probes and last
 // log lines of the containers that are not healthy.
 func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
-	// The progress streams as the engine runs; the same text is kept to
-	// summarise a failure, instead of printing it all a second time.
-	var stdout, stderr bytes.Buffer
-	outs := io.MultiWriter(c.Stdout, &stdout)
+	// The progress streams as the engine runs; a failure is summarised
+	// from the engine's diagnostics (its event stream), and from the CLI's
+	// own error lines when the engine never started.
+	var stderr bytes.Buffer
+	outs := c.Stdout
 	errs := io.MultiWriter(c.Stderr, &stderr)
+	diags := CollectDiagnostics()
 	var (
 		outputs auto.OutputMap
 		err     error
@@ -46,7 +48,7 @@ func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
 	s := t.Stack
 	switch c.Op {
 	case "preview":
-		opts := []optpreview.Option{optpreview.ProgressStreams(outs), optpreview.ErrorProgressStreams(errs)}
+		opts := []optpreview.Option{optpreview.ProgressStreams(outs), optpreview.ErrorProgressStreams(errs), optpreview.EventStreams(diags.Events())}
 		if c.ExpectNoChanges {
 			opts = append(opts, optpreview.ExpectNoChanges())
 		}
@@ -58,7 +60,7 @@ func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
 		}
 		_, err = s.Preview(ctx, opts...)
 	case "up":
-		opts := []optup.Option{optup.ProgressStreams(outs), optup.ErrorProgressStreams(errs), optup.Message(Who())}
+		opts := []optup.Option{optup.ProgressStreams(outs), optup.ErrorProgressStreams(errs), optup.Message(Who()), optup.EventStreams(diags.Events())}
 		if c.ExpectNoChanges {
 			opts = append(opts, optup.ExpectNoChanges())
 		}
@@ -72,10 +74,11 @@ func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
 		res, err = s.Up(ctx, opts...)
 		outputs = res.Outputs
 	case "refresh":
-		_, err = s.Refresh(ctx, optrefresh.ProgressStreams(outs), optrefresh.ErrorProgressStreams(errs), optrefresh.Message(Who()))
+		_, err = s.Refresh(ctx, optrefresh.ProgressStreams(outs), optrefresh.ErrorProgressStreams(errs), optrefresh.Message(Who()), optrefresh.EventStreams(diags.Events()))
 	case "destroy":
-		_, err = s.Destroy(ctx, optdestroy.ProgressStreams(outs), optdestroy.ErrorProgressStreams(errs), optdestroy.Message(Who()))
+		_, err = s.Destroy(ctx, optdestroy.ProgressStreams(outs), optdestroy.ErrorProgressStreams(errs), optdestroy.Message(Who()), optdestroy.EventStreams(diags.Events()))
 	default:
+		close(diags.events)
 		return nil, fmt.Errorf("the engine does not %s", c.Op)
 	}
 	if err == nil {
@@ -84,7 +87,7 @@ func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
 	if auto.IsConcurrentUpdateError(err) {
 		return nil, LockedError(c.Op, t.Name(), stderr.String()+err.Error())
 	}
-	summary := Summarize(stdout.String(), stderr.String())
+	summary := Summarize(diags.All(), stderr.String())
 	if c.Op == "up" && t.Arch == stacks.SingleServer {
 		// The provider says only that a container "failed to be in
 		// healthy state": its probes and logs say why.

@@ -3,30 +3,40 @@ package deploy
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 )
 
 // sdkWrapping is how the Go SDK wraps an error the program's own code
 // returned from an apply: the words before it say nothing to the user.
 var sdkWrapping = regexp.MustCompile(`^(an unhandled error occurred: )?(program failed:\s*)?(waiting for RPCs: )?(marshaling properties: )?(awaiting input property "[^"]*": )?`)
 
-// Summarize turns the engine's output of a failed operation into the
-// message a person needs: each resource's error from the Diagnostics
-// section, without the SDK's wrapping ("an unhandled error occurred:
-// waiting for RPCs: marshaling properties: awaiting input property ...")
-// and without the stack's generic "update failed". The progress itself
-// was streamed already; printing the whole output again only buries this.
-// When the engine wrote no diagnostics (it failed before it started), the
-// CLI's own "error:" lines are the message.
-func Summarize(stdout, stderr string) string {
+// Summarize turns a failed operation's error diagnostics, as the
+// Automation API's event stream carries them (Diagnostics), into the
+// message a person needs: each resource's error without the SDK's
+// wrapping ("an unhandled error occurred: waiting for RPCs: marshaling
+// properties: awaiting input property ...") and without the stack's
+// generic "update failed". The progress itself was streamed already;
+// printing the whole output again only buries this. When the engine sent
+// no diagnostics (it failed before it started), the CLI's own "error:"
+// lines are the message.
+func Summarize(diags []apitype.DiagnosticEvent, stderr string) string {
 	var msgs []string
-	for _, block := range diagnostics(stdout) {
-		text := strings.TrimSpace(sdkWrapping.ReplaceAllString(block.text, ""))
+	for _, d := range diags {
+		if d.Severity != "error" {
+			continue
+		}
+		text := strings.TrimSpace(sdkWrapping.ReplaceAllString(colorMarkup.ReplaceAllString(d.Message, ""), ""))
 		if text == "" || text == "update failed" || text == "preview failed" || text == "destroy failed" || text == "refresh failed" {
 			continue
 		}
-		if !strings.HasPrefix(block.resource, "pulumi:pulumi:Stack") {
-			text = block.resource + ": " + text
+		if resource := resourceLabel(d.URN); resource != "" {
+			text = resource + ": " + text
 		}
 		msgs = append(msgs, text)
 	}
@@ -40,55 +50,65 @@ func Summarize(stdout, stderr string) string {
 	return strings.Join(msgs, "\n")
 }
 
-type diagnostic struct{ resource, text string }
+// colorMarkup is the engine's color directives (<{%reset%}>), which a
+// diagnostic's text may carry.
+var colorMarkup = regexp.MustCompile(`<\{%[^%]*%\}>`)
 
-// diagnostics reads the Diagnostics section: a header line per resource
-// ("  <type> (<name>):"), then its messages indented by four spaces; a
-// message's continuation lines keep that indentation.
-func diagnostics(out string) []diagnostic {
-	lines := strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n")
-	start := -1
-	for i, l := range lines {
-		if strings.TrimSpace(l) == "Diagnostics:" {
-			start = i + 1
-		}
+// resourceLabel names a resource as the CLI's Diagnostics section does,
+// "TYPE (NAME)" from its URN (urn:pulumi:STACK::PROJECT::PARENT$TYPE::NAME);
+// "" for the stack itself, whose errors need no name.
+func resourceLabel(urn string) string {
+	parts := strings.Split(urn, "::")
+	if len(parts) < 4 {
+		return ""
 	}
-	if start < 0 {
-		return nil
+	types := strings.Split(parts[2], "$")
+	typ := types[len(types)-1]
+	if typ == "pulumi:pulumi:Stack" {
+		return ""
 	}
-	var blocks []diagnostic
-	resource := ""
-	var msg []string // the error message being read, if any
-	kind := ""
-	flush := func() {
-		if kind == "error" {
-			blocks = append(blocks, diagnostic{resource: resource, text: strings.TrimSpace(strings.Join(msg, "\n"))})
-		}
-		kind, msg = "", nil
-	}
-	for _, l := range lines[start:] {
-		switch {
-		case l != "" && !strings.HasPrefix(l, " "):
-			flush()
-			return blocks // the next section: Outputs, Resources, Duration
-		case strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "    ") && strings.HasSuffix(l, "):"):
-			flush()
-			resource = strings.TrimSuffix(strings.TrimSpace(l), ":")
-		default:
-			body := strings.TrimPrefix(l, "    ")
-			for _, k := range []string{"error", "warning", "info"} {
-				if rest, ok := strings.CutPrefix(body, k+": "); ok {
-					flush()
-					kind, body = k, rest
-				}
-			}
-			if kind != "" {
-				msg = append(msg, body)
+	return typ + " (" + strings.Join(parts[3:], "::") + ")"
+}
+
+// Diagnostics gathers the diagnostics of one engine run from its event
+// stream (Events, passed as the operation's EventStreams option).
+type Diagnostics struct {
+	events chan events.EngineEvent
+	done   chan struct{}
+	mu     sync.Mutex
+	got    []apitype.DiagnosticEvent
+}
+
+// CollectDiagnostics starts gathering.
+func CollectDiagnostics() *Diagnostics {
+	d := &Diagnostics{events: make(chan events.EngineEvent), done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		for e := range d.events {
+			if e.DiagnosticEvent != nil {
+				d.mu.Lock()
+				d.got = append(d.got, *e.DiagnosticEvent)
+				d.mu.Unlock()
 			}
 		}
+	}()
+	return d
+}
+
+// Events is the channel for the operation's EventStreams option.
+func (d *Diagnostics) Events() chan<- events.EngineEvent { return d.events }
+
+// All are the diagnostics received once the operation returned. The SDK
+// closes the stream when the engine's ends; a CLI that failed before its
+// engine started never opens it, so the wait is short.
+func (d *Diagnostics) All() []apitype.DiagnosticEvent {
+	select {
+	case <-d.done:
+	case <-time.After(2 * time.Second):
 	}
-	flush()
-	return blocks
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.got)
 }
 
 // LockedError is the refusal of an operation on a stack another update

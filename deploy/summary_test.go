@@ -3,51 +3,46 @@ package deploy
 import (
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 )
 
+// TestSummarize: a failure's message from the engine's diagnostic events,
+// as the Automation API's event stream carries them, not from the text
+// the CLI prints (its layout changes with the next CLI version).
 func TestSummarize(t *testing.T) {
+	const stack = "urn:pulumi:dev::fastapi-infra::pulumi:pulumi:Stack::fastapi-infra-dev"
 	cases := []struct {
-		name, stdout, stderr, want string
+		name   string
+		diags  []apitype.DiagnosticEvent
+		stderr string
+		want   string
 	}{
-		{"a single server's failed migration", `Updating (dev):
- +  docker:index/container:Container fastapi-migrate-71a31dff9a created (2s)
-    pulumi:pulumi:Stack fastapi-infra-dev running error: an unhandled error occurred: waiting for RPCs: marshaling properties: awaiting input property "labels": the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
-Diagnostics:
-  pulumi:pulumi:Stack (fastapi-infra-dev):
-    warning: some deprecation
-    error: an unhandled error occurred: waiting for RPCs: marshaling properties: awaiting input property "labels": the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
-        INFO  [alembic] upgrade 0001 -> 0002
-        sqlalchemy.exc.ProgrammingError: relation "items" already exists
-    Nothing of the new release was created: the running release keeps serving.
-
-Outputs:
-    url: "https://localhost:8443"
-
-Resources:
-    4 unchanged
-`, "", `the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
+		{"a single server's failed migration", []apitype.DiagnosticEvent{
+			{URN: stack, Severity: "warning", Message: "some deprecation\n"},
+			{URN: stack, Severity: "error", Message: `an unhandled error occurred: waiting for RPCs: marshaling properties: awaiting input property "labels": the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
+    INFO  [alembic] upgrade 0001 -> 0002
+    sqlalchemy.exc.ProgrammingError: relation "items" already exists
+Nothing of the new release was created: the running release keeps serving.
+`},
+		}, "", `the migration fastapi-migrate-71a31dff9a (alembic upgrade head) exited with code 3; its last log lines:
     INFO  [alembic] upgrade 0001 -> 0002
     sqlalchemy.exc.ProgrammingError: relation "items" already exists
 Nothing of the new release was created: the running release keeps serving.`},
-		{"a provider's error beside the stack's generic one", `Diagnostics:
-  pulumi:pulumi:Stack (fastapi-infra-prod):
-    error: update failed
-
-  kubernetes:batch/v1:Job (fastapi-migration):
-    error: 2 errors occurred:
-    	* [Pod ns/fastapi-migrate-1]: [Error] boom
-    	* [BackoffLimitExceeded] Job has reached the specified backoff limit
-
-Resources:
-`, "", `kubernetes:batch/v1:Job (fastapi-migration): 2 errors occurred:
+		{"a provider's error beside the stack's generic one", []apitype.DiagnosticEvent{
+			{URN: stack, Severity: "error", Message: "update failed"},
+			{URN: "urn:pulumi:prod::fastapi-infra::fastapi-infra:index:KubernetesService$kubernetes:batch/v1:Job::fastapi-migration", Severity: "error",
+				Message: "<{%reset%}>2 errors occurred:\n\t* [Pod ns/fastapi-migrate-1]: [Error] boom\n\t* [BackoffLimitExceeded] Job has reached the specified backoff limit\n<{%reset%}>"},
+			{URN: stack, Severity: "info", Message: "a line the program printed"},
+		}, "", `kubernetes:batch/v1:Job (fastapi-migration): 2 errors occurred:
 	* [Pod ns/fastapi-migrate-1]: [Error] boom
 	* [BackoffLimitExceeded] Job has reached the specified backoff limit`},
-		{"no engine run at all", "", "error: could not create stack: stack 'dev' already exists\n",
+		{"no engine run at all", nil, "error: could not create stack: stack 'dev' already exists\n",
 			"could not create stack: stack 'dev' already exists"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Summarize(tc.stdout, tc.stderr); got != tc.want {
+			if got := Summarize(tc.diags, tc.stderr); got != tc.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})
