@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
@@ -14,29 +13,40 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
-// DockerSocket is the unix socket of the single server's Docker engine:
-// the stack's docker.host (an object field, as config keys are paths),
-// else DOCKER_HOST, else Docker's default. The day-2 operations (backup,
-// restore) reach the engine only through a socket on this machine.
-func DockerSocket(cfg auto.ConfigMap) (string, error) {
-	var docker struct{ Host string }
+// DockerHost is the single server's Docker engine as the provider reaches
+// it: the stack's docker.host (an object field, as config keys are
+// paths), else DOCKER_HOST, else Docker's default socket; and
+// docker.certPath, a tcp:// host's client certificate folder.
+func DockerHost(cfg auto.ConfigMap) (host, certPath string, err error) {
+	var docker struct{ Host, CertPath string }
 	if raw := cfg[stacks.FullKey("docker")].Value; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &docker); err != nil {
-			return "", fmt.Errorf("reading %s: %w", stacks.FullKey("docker"), err)
+			return "", "", fmt.Errorf("reading %s: %w", stacks.FullKey("docker"), err)
 		}
 	}
-	host := docker.Host
+	host = docker.Host
 	if host == "" {
 		host = os.Getenv("DOCKER_HOST")
 	}
 	if host == "" {
-		return "/var/run/docker.sock", nil
+		host = "unix:///var/run/docker.sock"
 	}
-	socket, ok := strings.CutPrefix(host, "unix://")
-	if !ok {
-		return "", fmt.Errorf("%s is %s; backup and restore reach the engine through a unix socket only: run them on the Docker host, or forward its socket over SSH and point DOCKER_HOST (or docker.host) at it as unix:///path", stacks.FullKey("docker.host"), host)
+	return host, docker.CertPath, nil
+}
+
+// DockerClient reaches the single server's engine for the day-2 verbs
+// (logs, backup, restore, maintenance, exec) the way up does: a unix
+// socket here, TLS tcp://, or ssh:// (dockerapi.ForHost).
+func DockerClient(cfg auto.ConfigMap) (*dockerapi.Client, error) {
+	host, certPath, err := DockerHost(cfg)
+	if err != nil {
+		return nil, err
 	}
-	return socket, nil
+	client, err := dockerapi.ForHost(host, certPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", stacks.FullKey("docker.host"), err)
+	}
+	return client, nil
 }
 
 // KubernetesTarget is where a Kubernetes stack runs, as its provider
@@ -84,14 +94,13 @@ func DockerNamePrefix(cfg auto.ConfigMap, stack string) string {
 
 // WhyUnwell is what the stack's containers that are not healthy show of
 // why (dockerapi.WhyUnwell: their last probes and log lines), after an up
-// failed; "" when none is unwell or the engine cannot be asked here (a
-// remote host: its probes are in docker inspect there).
+// failed; "" when none is unwell or the engine does not answer.
 func WhyUnwell(ctx context.Context, cfg auto.ConfigMap, stack string) string {
-	socket, err := DockerSocket(cfg)
+	engine, err := DockerClient(cfg)
 	if err != nil {
 		return ""
 	}
-	why, err := dockerapi.NewClient(socket).WhyUnwell(ctx, DockerNamePrefix(cfg, stack)+"-", 10)
+	why, err := engine.WhyUnwell(ctx, DockerNamePrefix(cfg, stack)+"-", 10)
 	if err != nil {
 		return ""
 	}

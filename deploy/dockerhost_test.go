@@ -7,15 +7,19 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 )
 
-func TestDockerSocket(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "")
+// TestDockerHost: the day-2 verbs reach the engine up deploys to: the
+// stack's docker.host (ssh:// and tcp:// too, which they once refused:
+// "backup and restore reach the engine through a unix socket only"),
+// else DOCKER_HOST, else Docker's default socket.
+func TestDockerHost(t *testing.T) {
 	for _, c := range []struct {
-		name, docker, env, want, err string
+		name, docker, env, want, certs string
 	}{
-		{"the stack's host", `{"host":"unix:///run/user/1000/docker.sock","namePrefix":"x"}`, "", "/run/user/1000/docker.sock", ""},
-		{"DOCKER_HOST", "", "unix:///tmp/d.sock", "/tmp/d.sock", ""},
-		{"Docker's default", `{"namePrefix":"x"}`, "", "/var/run/docker.sock", ""},
-		{"a remote engine", `{"host":"ssh://ops@db1"}`, "", "", "fastapi-infra:docker.host is ssh://ops@db1; backup and restore reach the engine through a unix socket only"},
+		{"the stack's host", `{"host":"unix:///run/user/1000/docker.sock","namePrefix":"x"}`, "", "unix:///run/user/1000/docker.sock", ""},
+		{"DOCKER_HOST", "", "unix:///tmp/d.sock", "unix:///tmp/d.sock", ""},
+		{"Docker's default", `{"namePrefix":"x"}`, "", "unix:///var/run/docker.sock", ""},
+		{"over ssh", `{"host":"ssh://ops@db1:2222"}`, "", "ssh://ops@db1:2222", ""},
+		{"TLS tcp", `{"host":"tcp://db1:2376","certPath":"/etc/docker-client"}`, "", "tcp://db1:2376", "/etc/docker-client"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("DOCKER_HOST", c.env)
@@ -23,17 +27,18 @@ func TestDockerSocket(t *testing.T) {
 			if c.docker != "" {
 				cfg["fastapi-infra:docker"] = auto.ConfigValue{Value: c.docker}
 			}
-			got, err := DockerSocket(cfg)
-			if c.err != "" {
-				if err == nil || !strings.Contains(err.Error(), c.err) {
-					t.Fatalf("error %v, want %q", err, c.err)
-				}
-				return
+			host, certs, err := DockerHost(cfg)
+			if err != nil || host != c.want || certs != c.certs {
+				t.Errorf("host %q certs %q, %v; want %q %q", host, certs, err, c.want, c.certs)
 			}
-			if err != nil || got != c.want {
-				t.Errorf("socket %q, %v; want %q", got, err, c.want)
+			if _, err := DockerClient(cfg); err != nil && !strings.Contains(err.Error(), "client certificate") {
+				t.Errorf("no client for %s: %v", host, err)
 			}
 		})
+	}
+	cfg := auto.ConfigMap{"fastapi-infra:docker": {Value: `{"host":"npipe:////./pipe/docker"}`}}
+	if _, err := DockerClient(cfg); err == nil || !strings.Contains(err.Error(), "want unix://, tcp:// or ssh://") {
+		t.Errorf("an unknown scheme: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/internal/cluster"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
@@ -109,12 +109,29 @@ func runningServer(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) (opera
 	if r.Prefix == "" {
 		return r, fmt.Errorf("stack %s has no backup container: run ./infra up %s first, and keep db.backup.schedule set (an external database is backed up by its provider)", s.Name(), s.Name())
 	}
-	socket, err := deploy.DockerSocket(cfg)
+	r.Engine, err = deploy.DockerClient(cfg)
 	if err != nil {
 		return r, err
 	}
-	r.Engine = dockerapi.NewClient(socket)
 	return r, nil
+}
+
+// singleServer reaches a deployed single server's engine, as up does, for
+// a day-2 verb; a Kubernetes stack gets kubernetes, the verb's own
+// refusal (what to run instead).
+func singleServer(ctx context.Context, o deploy.Options, kubernetes string) (operations.Running, error) {
+	t, err := deploy.Prepare(ctx, o, deploy.Needs{})
+	if err != nil {
+		return operations.Running{}, err
+	}
+	if t.Arch == stacks.Kubernetes {
+		return operations.Running{}, errors.New(kubernetes)
+	}
+	engine, err := deploy.DockerClient(t.Config)
+	if err != nil {
+		return operations.Running{}, err
+	}
+	return operations.Running{Engine: engine, Prefix: deploy.DockerNamePrefix(t.Config, o.Stack)}, nil
 }
 
 // runningService reaches a Kubernetes stack's namespace as its provider

@@ -6,11 +6,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
-	"github.com/fastapi-infra/fastapi-infra/deploy"
-	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
-	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 func maintenanceCommand(g *globals, _ *terminal) *cobra.Command {
@@ -39,18 +34,10 @@ behind nginx; an up that replaces the proxy takes it down.`,
 			if !on && message != "" {
 				return usageError{fmt.Errorf("--message goes with maintenance on")}
 			}
-			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
+			server, err := singleServer(ctx, o, fmt.Sprintf("maintenance %s: a Kubernetes stack has no maintenance page yet (its Ingress routes to the app's Service); a single server behind nginx has", o.Stack))
 			if err != nil {
 				return err
 			}
-			if t.Arch == stacks.Kubernetes {
-				return fmt.Errorf("maintenance %s: a Kubernetes stack has no maintenance page yet (its Ingress routes to the app's Service); a single server behind nginx has", o.Stack)
-			}
-			socket, err := deploy.DockerSocket(t.Config)
-			if err != nil {
-				return err
-			}
-			server := operations.Running{Engine: dockerapi.NewClient(socket), Prefix: deploy.DockerNamePrefix(t.Config, o.Stack)}
 			if err := server.Maintenance(ctx, on, message); err != nil {
 				return fmt.Errorf("maintenance %s %s: %w", args[0], o.Stack, err)
 			}

@@ -51,15 +51,7 @@ func HostAPIVersion(ctx context.Context, host, certPath string, timeout time.Dur
 		}
 		return client.APIVersion(ctx)
 	case "ssh":
-		args := []string{"-o", "BatchMode=yes", "-o", "ConnectTimeout=10"}
-		if u.Port() != "" {
-			args = append(args, "-p", u.Port())
-		}
-		if u.User != nil {
-			args = append(args, "-l", u.User.Username())
-		}
-		args = append(args, "--", u.Hostname(), "docker", "version", "--format", "{{.Server.APIVersion}}")
-		out, err := exec.CommandContext(ctx, "ssh", args...).Output()
+		out, err := exec.CommandContext(ctx, "ssh", sshArgs(u, "docker", "version", "--format", "{{.Server.APIVersion}}")...).Output()
 		if err != nil {
 			return "", fmt.Errorf("ssh %s docker version: %w", u.Hostname(), err)
 		}
