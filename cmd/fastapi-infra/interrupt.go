@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -33,6 +34,9 @@ func forwardInterrupts(out io.Writer) (stop func()) {
 			count++
 			clis := childProcesses("pulumi")
 			switch {
+			case len(clis) == 0 && runCleanup():
+				fmt.Fprintln(out, "\nfastapi-infra: interrupted")
+				os.Exit(130)
 			case len(clis) == 0:
 				fmt.Fprintln(out, "\nfastapi-infra: interrupted before the engine started; nothing was changed")
 				os.Exit(130)
@@ -74,4 +78,30 @@ func childProcesses(name string) []int {
 		}
 	}
 	return pids
+}
+
+// cleanup is what a verb that runs no engine leaves to undo when it is
+// interrupted (exec's one-off container); set with onInterrupt.
+var cleanup struct {
+	sync.Mutex
+	undo func()
+}
+
+// onInterrupt sets what an interrupt undoes before the driver exits; nil
+// clears it.
+func onInterrupt(undo func()) {
+	cleanup.Lock()
+	defer cleanup.Unlock()
+	cleanup.undo = undo
+}
+
+// runCleanup runs the interrupt's undo, if any, and says whether it ran.
+func runCleanup() bool {
+	cleanup.Lock()
+	defer cleanup.Unlock()
+	if cleanup.undo == nil {
+		return false
+	}
+	cleanup.undo()
+	return true
 }

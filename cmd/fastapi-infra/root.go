@@ -34,7 +34,7 @@ func (u usageError) Unwrap() error { return u.error }
 var verbs = []func(*globals, *terminal) *cobra.Command{
 	previewCommand, upCommand, refreshCommand, destroyCommand,
 	outputsCommand, historyCommand, logsCommand,
-	backupCommand, restoreCommand, maintenanceCommand,
+	rollbackCommand, backupCommand, restoreCommand, maintenanceCommand, execCommand,
 }
 
 func newRoot(term *terminal) *cobra.Command {
@@ -55,6 +55,7 @@ into, else a local file backend in ~/.fastapi-infra.`,
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	cobra.EnableCommandSorting = false // the help lists the verbs as verbs does
 	root.PersistentFlags().StringVar(&g.dir, "dir", ".", "the project folder (Pulumi.yaml)")
 	root.PersistentFlags().StringVar(&g.backend, "backend", "", "backend URL, e.g. file://~/state, s3://bucket, https://api.pulumi.com")
 	root.PersistentFlags().BoolVar(&g.yes, "yes", false, "go ahead without asking (CI); a production destroy still asks for the stack's name")

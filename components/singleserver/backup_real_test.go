@@ -177,6 +177,30 @@ func TestRestoreDrillOnRealDocker(t *testing.T) {
 	if got := viaApp(); !strings.Contains(got, "drill-1") || !strings.Contains(got, "drill-2") {
 		t.Errorf("the app does not serve the restored rows: %s", got)
 	}
+
+	// ./infra exec: a one-off container of the release reads the rows
+	// with the replicas' own DATABASE_URL file, as the app user, without
+	// the replicas' network alias; its exit code comes back and it is
+	// removed.
+	var out strings.Builder
+	var name string
+	code, err := ops.Exec(ctx, []string{"python3", "-c", `import os, sys, psycopg2
+c = psycopg2.connect(open(os.environ["DATABASE_URL_FILE"]).read().strip())
+cur = c.cursor(); cur.execute("SELECT string_agg(name, ',' ORDER BY id) FROM items")
+print("rows", cur.fetchone()[0], "uid", os.getuid(), "hostname", os.uname().nodename)
+sys.exit(3)`}, &out, func(n string) { name = n })
+	if err != nil || code != 3 || !strings.Contains(out.String(), "rows drill-1,drill-2 uid 10001") {
+		t.Errorf("exec: exit %d, %v, output %q; want the restored rows as uid 10001 and exit 3", code, err, out.String())
+	}
+	if !strings.HasPrefix(name, p+"-exec-") {
+		t.Errorf("the one-off container was named %q", name)
+	}
+	if left, err := engine.List(ctx, "fastapi-infra.role="+operations.ExecRole); err != nil || len(left) != 0 {
+		t.Errorf("one-off containers left after exec: %v, %v", left, err)
+	}
+	if _, err := ops.Exec(ctx, nil, io.Discard, nil); err == nil {
+		t.Error("exec without a command was accepted")
+	}
 }
 
 // TestPasswordRotationOnRealDocker changes dbPassword and the app role's
