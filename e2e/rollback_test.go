@@ -170,11 +170,11 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	load := loadgen.Start(client, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, "GET", url, nil)
 	}, loadgen.Options{Rate: 50, Max: 3 * time.Minute})
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Second)
 	start := time.Now()
 	_, errs, err := driver("rollback", name, "--yes")
 	took := time.Since(start)
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Second)
 	res := load.Stop()
 	if err != nil {
 		t.Fatalf("rollback: %v\n%s", err, errs)
@@ -238,20 +238,31 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	}
 	// logs -f: a request made while it follows shows up (the proxy's
 	// access line), and Ctrl-C ends it.
-	follow := exec.Command(driverBinary(t), "--dir", project, "logs", name, "-f", "--service", "proxy", "--grep", "follow-me")
+	follow := exec.Command(driverBinary(t), "--dir", project, "logs", name, "-f", "--service", "proxy")
 	follow.Dir, follow.Env = project, environ
-	var followed bytes.Buffer
+	var followed syncBuffer
 	follow.Stdout, follow.Stderr = &followed, &followed
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
-	if resp, err := client.Get("https://localhost/health/live?follow-me"); err == nil {
-		resp.Body.Close()
+	waitOutput := func(what string) bool {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if strings.Contains(followed.String(), what) {
+				return true
+			}
+		}
+		return false
 	}
-	time.Sleep(3 * time.Second)
+	// Its first read printed the proxy's lines so far; the request's line
+	// comes from a later one.
+	if waitOutput("proxy | ") {
+		if resp, err := client.Get("https://localhost/health/live?follow-me"); err == nil {
+			resp.Body.Close()
+		}
+		waitOutput("follow-me")
+	}
 	_ = follow.Process.Signal(os.Interrupt)
-	if err := follow.Wait(); exitStatus(err) != 130 || !strings.Contains(followed.String(), "proxy | ") || !strings.Contains(followed.String(), "follow-me") {
+	if err := follow.Wait(); exitStatus(err) != 130 || !strings.Contains(followed.String(), "follow-me") {
 		t.Errorf("logs -f over ssh: exit %d (%v), want the request's line and 130 on Ctrl-C:\n%s", exitStatus(err), err, followed.String())
 	}
 	out, errs, err = driver("exec", name, "--", "python3", "-c", `import os; print("release", os.environ["RELEASE"]); raise SystemExit(4)`)
@@ -276,6 +287,40 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	if out, errs, err := driver("restore", name); err != nil || !strings.Contains(out, ".dump") {
 		t.Errorf("the list of backups over ssh: %v\n%s%s", err, out, errs)
 	}
+	// A restore over ssh interrupted mid-way says what state the stack is
+	// in and the command that finishes, never "nothing was changed"; that
+	// command then brings the service back.
+	list, _, _ := driver("restore", name)
+	var dump string
+	for _, l := range strings.Split(list, "\n") {
+		if strings.HasSuffix(l, ".dump") && dump == "" {
+			dump = strings.TrimSpace(l)
+		}
+	}
+	interrupted := exec.Command(driverBinary(t), "--dir", project, "restore", name, "--from", dump, "--yes")
+	interrupted.Dir, interrupted.Env = project, environ
+	var said syncBuffer
+	interrupted.Stdout, interrupted.Stderr = &said, &said
+	if err := interrupted.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(said.String(), "restore: stopping"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restore did not start stopping the replicas within 60 s:\n%s", said.String())
+		}
+	}
+	_ = interrupted.Process.Signal(os.Interrupt)
+	err = interrupted.Wait()
+	finish := "./infra restore " + name + " --from " + dump + " --yes"
+	if exitStatus(err) != 130 || !strings.Contains(said.String(), "restore: interrupted after") || !strings.Contains(said.String(), finish) || strings.Contains(said.String(), "nothing was changed") {
+		t.Errorf("an interrupted restore: exit %d, want 130, the state and %q:\n%s", exitStatus(err), finish, said.String())
+	}
+	if _, errs, err := driver("restore", name, "--from", dump, "--yes"); err != nil {
+		t.Errorf("the restore that finishes (over ssh): %v\n%s", err, errs)
+	}
+	if resp, err := client.Get(url); err != nil || resp.StatusCode != 200 {
+		t.Errorf("after the finishing restore: %v %v", resp, err)
+	}
 	if n := ssh.Sessions(); n < 5 {
 		t.Errorf("%d ssh sessions for five verbs: they did not go through ssh", n)
 	}
@@ -283,6 +328,20 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	if out, errs, err := run(pl.CLI(), "config", "rm", "--path", "fastapi-infra:docker.host", "--stack", name); err != nil {
 		t.Fatalf("pulumi config rm docker.host: %v\n%s%s", err, out, errs)
 	}
+
+	// A production stack's restore asks for its name even with --yes, and
+	// a wrong one stops it before it reaches the database.
+	prod := name + "-prod"
+	if err := os.WriteFile(filepath.Join(project, "Pulumi."+prod+".yaml"), []byte(strings.Replace(conf, "environment: development", "environment: production", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ask := exec.Command(driverBinary(t), "--dir", project, "restore", prod, "--from", dump, "--yes")
+	ask.Dir, ask.Env, ask.Stdin = project, environ, strings.NewReader("prod\n")
+	said2, err := ask.CombinedOutput()
+	if err == nil || !strings.Contains(string(said2), prod+" is a production stack. Type its name to restore") || !strings.Contains(string(said2), `nothing was changed: "prod" is not the stack's name`) {
+		t.Errorf("a production restore with --yes and a wrong name: %v\n%s", err, said2)
+	}
+	_, _, _ = run(pl.CLI(), "stack", "rm", "--yes", "--force", "--stack", prod)
 }
 
 // exitStatus is a finished command's exit code (0 when it succeeded).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/spf13/cobra"
@@ -31,7 +32,11 @@ func backupCommand(g *globals, _ *terminal) *cobra.Command {
 an in-cluster one) and prints its name; exits non-zero when it fails. An
 external database is backed up by its provider.`,
 		func(ctx context.Context, o deploy.Options) error {
-			_, server, err := databaseOf(ctx, o)
+			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
+			if err != nil {
+				return err
+			}
+			server, err := databaseOf(ctx, t)
 			if err != nil {
 				return err
 			}
@@ -46,9 +51,30 @@ func restoreCommand(g *globals, term *terminal) *cobra.Command {
 	c := stackVerb(g, "restore", "list the backups, or put one back with --from",
 		`Without --from: the stack's backups, newest first. With --from NAME: that
 backup put back into the stack's own database, after a question (--yes
-skips it); the app stops meanwhile and every change since is lost.`,
+skips it; a production stack's restore asks for its name even then); the
+app stops meanwhile, behind the maintenance page, and every change since is
+lost. Ctrl-C says what state the stack is in and the command that
+finishes.`,
 		func(ctx context.Context, o deploy.Options) error {
-			t, server, err := databaseOf(ctx, o)
+			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
+			if err != nil {
+				return err
+			}
+			if from != "" {
+				if err := term.canAsk(g, "restore replaces the data of", t.Name()); err != nil {
+					return err
+				}
+				if err := term.confirm(g, fmt.Sprintf("Restore %s into stack %s? Its app stops meanwhile and every change since that backup is lost. (yes/no) ", from, t.Name())); err != nil {
+					return err
+				}
+				// --yes answers the question, never this one, as for destroy.
+				if t.Config[stacks.FullKey("environment")].Value == "production" {
+					if answer := term.ask(fmt.Sprintf("%s is a production stack. Type its name to restore %s into it: ", t.Name(), from)); answer != t.Name() {
+						return fmt.Errorf("nothing was changed: %q is not the stack's name", answer)
+					}
+				}
+			}
+			server, err := databaseOf(ctx, t)
 			if err != nil {
 				return err
 			}
@@ -60,13 +86,15 @@ skips it); the app stops meanwhile and every change since is lost.`,
 				fmt.Printf("backups of stack %s, newest first (restore one with --from NAME):\n%s\n", t.Name(), strings.Join(backups, "\n"))
 				return nil
 			}
-			if err := term.canAsk(g, "restore replaces the data of", t.Name()); err != nil {
-				return err
-			}
-			if err := term.confirm(g, fmt.Sprintf("Restore %s into stack %s? Its app stops meanwhile and every change since that backup is lost. (yes/no) ", from, t.Name())); err != nil {
-				return err
-			}
-			if err := server.Restore(ctx, from, os.Stderr); err != nil {
+			// Ctrl-C in the middle: the restore's own steps run on in the
+			// database's container; what the stack is left with is said,
+			// never "nothing was changed".
+			steps := &lastLine{w: os.Stderr}
+			onInterrupt(func() {
+				fmt.Fprintf(os.Stderr, "\nrestore: interrupted after %q. Stack %s may have its app replicas stopped and its maintenance page up, and the restore may still be running in its database's container. Finish it with: ./infra restore %s --from %s --yes (it runs the whole restore again; the dump's restore is one transaction)\n", steps.last(), t.Name(), t.Name(), from)
+			})
+			defer onInterrupt(nil)
+			if err := server.Restore(ctx, from, steps); err != nil {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "restore: done; stack %s serves the data of %s\n", t.Name(), from)
@@ -76,20 +104,37 @@ skips it); the app stops meanwhile and every change since is lost.`,
 	return c
 }
 
+// lastLine passes progress on and keeps its last line, for an interrupt's
+// report.
+type lastLine struct {
+	w    io.Writer
+	mu   sync.Mutex
+	line string
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	if s := strings.TrimSpace(string(p)); s != "" {
+		l.line = s[strings.LastIndex(s, "\n")+1:]
+	}
+	l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lastLine) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.line
+}
+
 // databaseOf reaches a deployed stack's own database: a single server's
 // through the Docker engine it deploys to, an in-cluster one's through the
 // API server.
-func databaseOf(ctx context.Context, o deploy.Options) (deploy.Target, operator, error) {
-	t, err := deploy.Prepare(ctx, o, deploy.Needs{})
-	if err != nil {
-		return t, nil, err
-	}
+func databaseOf(ctx context.Context, t deploy.Target) (operator, error) {
 	if t.Arch == stacks.Kubernetes {
-		server, err := runningService(t.Config)
-		return t, server, err
+		return runningService(t.Config)
 	}
-	server, err := runningServer(ctx, t.Stack, t.Config)
-	return t, server, err
+	return runningServer(ctx, t.Stack, t.Config)
 }
 
 // runningServer finds the stack's backup container in its outputs (its

@@ -68,7 +68,9 @@ func (e *Client) do(ctx context.Context, method, p string, query url.Values, bod
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
+	// 304: a start of a running container, a stop of a stopped one:
+	// already as asked (a restore run again after an interrupted one).
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotModified {
 		return fmt.Errorf("docker %s %s: %s: %s", method, p, resp.Status, strings.TrimSpace(string(raw)))
 	}
 	if out != nil && len(raw) > 0 {

@@ -71,7 +71,7 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 	if err != nil {
 		return err
 	}
-	migrations, err := r.containers(ctx, singleserver.RoleLabel+"="+singleserver.MigrationRole, "migrate")
+	migrations, err := r.releaseMigration(ctx, apps)
 	if err != nil {
 		return err
 	}
@@ -123,6 +123,42 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 		}
 	}
 	return start()
+}
+
+// releaseMigration is the migration container of the running release,
+// the one its replicas' fastapi-infra.migration label names (its ID), in a
+// list of one; none when the replicas name none (migration.strategy none)
+// or it is gone. Not every migration container of the stack: a failed
+// one of a release that never started stays for its rerun, and running it
+// again failed the restore (a rollback refused past migration 0002 left
+// the older image's migration, which cannot run on the newer schema).
+func (r Running) releaseMigration(ctx context.Context, apps []string) ([]string, error) {
+	if len(apps) == 0 {
+		return nil, nil
+	}
+	var replica struct{ Config struct{ Labels map[string]string } }
+	if err := r.Engine.InspectInto(ctx, apps[0], &replica); err != nil {
+		return nil, err
+	}
+	found, err := r.Engine.List(ctx, singleserver.RoleLabel+"="+singleserver.MigrationRole)
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := MigrationOf(r.Prefix, replica.Config.Labels, found); ok {
+		return []string{id}, nil
+	}
+	return nil, nil
+}
+
+// MigrationOf picks the container ID of the migration a replica's labels
+// name among the stack's migration containers (Docker name -> ID).
+func MigrationOf(prefix string, replicaLabels, migrations map[string]string) (string, bool) {
+	release := replicaLabels["fastapi-infra.migration"]
+	if release == "" {
+		return "", false
+	}
+	id, ok := migrations[prefix+"-migrate-"+release]
+	return id, ok
 }
 
 // stillInMaintenance is what a failed restore adds about the page.

@@ -48,3 +48,22 @@ func TestMaintenancePages(t *testing.T) {
 		t.Errorf("no message: %s", page)
 	}
 }
+
+// TestRestoreMigratesWithTheRunningRelease: the migration a restore runs
+// again is the running release's, named by its replicas, not every
+// migration container of the stack: a failed one of a release that never
+// started (a refused rollback's) stays for its rerun, and running it made
+// the restore fail ("Can't locate revision identified by '0002'").
+func TestRestoreMigratesWithTheRunningRelease(t *testing.T) {
+	migrations := map[string]string{"fastapi-migrate-b0b0b0b0b0": "id-running", "fastapi-migrate-a1a1a1a1a1": "id-failed-older",
+		"fastapi-staging-migrate-b0b0b0b0b0": "id-other-stack"}
+	if id, ok := operations.MigrationOf("fastapi", map[string]string{"fastapi-infra.migration": "b0b0b0b0b0"}, migrations); !ok || id != "id-running" {
+		t.Errorf("the running release's migration: %q %v", id, ok)
+	}
+	if id, ok := operations.MigrationOf("fastapi", map[string]string{}, migrations); ok {
+		t.Errorf("replicas that name no migration (strategy none) ran %q", id)
+	}
+	if id, ok := operations.MigrationOf("fastapi", map[string]string{"fastapi-infra.migration": "c2c2c2c2c2"}, migrations); ok {
+		t.Errorf("a migration that is gone ran %q", id)
+	}
+}
