@@ -136,7 +136,9 @@ func (r Running) releaseMigration(ctx context.Context, apps []string) ([]string,
 	if len(apps) == 0 {
 		return nil, nil
 	}
-	var replica struct{ Config struct{ Labels map[string]string } }
+	var replica struct {
+		Config struct{ Labels map[string]string }
+	}
 	if err := r.Engine.InspectInto(ctx, apps[0], &replica); err != nil {
 		return nil, err
 	}
