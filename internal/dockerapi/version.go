@@ -6,11 +6,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -29,35 +26,17 @@ func (e *Client) APIVersion(ctx context.Context) (string, error) {
 }
 
 // HostAPIVersion asks the engine at host, written as the docker provider
-// and the docker CLI take it (unix:///path, tcp://host:port, ssh://[user@]host[:port]),
-// for its Engine API version, within timeout. A tcp host uses TLS with
-// the client certificate folder certPath (ca.pem, cert.pem, key.pem),
-// else $DOCKER_CERT_PATH's, as the provider does; an ssh host runs the
-// docker CLI there.
+// and the docker CLI take it (unix:///path, tcp://host:port,
+// ssh://[user@]host[:port]), for its Engine API version, within timeout:
+// through ForHost, as every day-2 verb reaches it.
 func HostAPIVersion(ctx context.Context, host, certPath string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	u, err := url.Parse(host)
+	client, err := ForHost(host, certPath)
 	if err != nil {
-		return "", fmt.Errorf("reading docker host %q: %w", host, err)
+		return "", err
 	}
-	switch u.Scheme {
-	case "unix":
-		return NewClient(u.Path).APIVersion(ctx)
-	case "tcp":
-		client, err := tcpClient(u.Host, certPath)
-		if err != nil {
-			return "", err
-		}
-		return client.APIVersion(ctx)
-	case "ssh":
-		out, err := exec.CommandContext(ctx, "ssh", sshArgs(u, "docker", "version", "--format", "{{.Server.APIVersion}}")...).Output()
-		if err != nil {
-			return "", fmt.Errorf("ssh %s docker version: %w", u.Hostname(), err)
-		}
-		return strings.TrimSpace(string(out)), nil
-	}
-	return "", fmt.Errorf("docker host %q: want unix://, tcp:// or ssh://", host)
+	return client.APIVersion(ctx)
 }
 
 // tcpClient reaches a tcp:// engine, with the client certificate of
