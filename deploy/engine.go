@@ -38,8 +38,7 @@ func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
 	// from the engine's diagnostics (its event stream), and from the CLI's
 	// own error lines when the engine never started.
 	var stderr bytes.Buffer
-	outs := c.Stdout
-	errs := io.MultiWriter(c.Stderr, &stderr)
+	outs, errs := c.Stdout, io.MultiWriter(c.Stderr, &stderr)
 	diags := CollectDiagnostics()
 	var (
 		outputs auto.OutputMap
@@ -48,15 +47,9 @@ func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
 	s := t.Stack
 	switch c.Op {
 	case "preview":
-		opts := []optpreview.Option{optpreview.ProgressStreams(outs), optpreview.ErrorProgressStreams(errs), optpreview.EventStreams(diags.Events())}
+		opts := append(c.previewOptions(errs), optpreview.EventStreams(diags.Events()))
 		if c.ExpectNoChanges {
 			opts = append(opts, optpreview.ExpectNoChanges())
-		}
-		if c.Diff {
-			opts = append(opts, optpreview.Diff())
-		}
-		if len(c.Replace) > 0 {
-			opts = append(opts, optpreview.Replace(c.Replace))
 		}
 		_, err = s.Preview(ctx, opts...)
 	case "up":
@@ -101,6 +94,19 @@ func (t Target) Run(ctx context.Context, c Change) (auto.OutputMap, error) {
 	return nil, fmt.Errorf("%s %s failed (the engine's output is above)", c.Op, t.Name())
 }
 
+// previewOptions are an update's preview's: its progress to c.Stdout and
+// errs, the diff and the replacements it asks for.
+func (c Change) previewOptions(errs io.Writer) []optpreview.Option {
+	opts := []optpreview.Option{optpreview.ProgressStreams(c.Stdout), optpreview.ErrorProgressStreams(errs)}
+	if c.Diff {
+		opts = append(opts, optpreview.Diff())
+	}
+	if len(c.Replace) > 0 {
+		opts = append(opts, optpreview.Replace(c.Replace))
+	}
+	return opts
+}
+
 // Preview shows what Run would do with c, for a person to confirm: the
 // update's, refresh's or destroy's own preview.
 func (t Target) Preview(ctx context.Context, c Change) error {
@@ -108,14 +114,7 @@ func (t Target) Preview(ctx context.Context, c Change) error {
 	var err error
 	switch c.Op {
 	case "up":
-		opts := []optpreview.Option{optpreview.ProgressStreams(c.Stdout), optpreview.ErrorProgressStreams(c.Stderr)}
-		if c.Diff {
-			opts = append(opts, optpreview.Diff())
-		}
-		if len(c.Replace) > 0 {
-			opts = append(opts, optpreview.Replace(c.Replace))
-		}
-		_, err = s.Preview(ctx, opts...)
+		_, err = s.Preview(ctx, c.previewOptions(c.Stderr)...)
 	case "destroy":
 		_, err = s.PreviewDestroy(ctx, optdestroy.ProgressStreams(c.Stdout), optdestroy.ErrorProgressStreams(c.Stderr))
 	case "refresh":
