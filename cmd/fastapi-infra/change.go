@@ -55,12 +55,9 @@ func engineVerb(ctx context.Context, g *globals, term *terminal, o deploy.Option
 			return err
 		}
 	}
-	// --yes answers the preview's question, never this one: a production
-	// stack is destroyed only by someone who types its name (on stdin,
-	// without a terminal: `echo prod | ./infra destroy prod --yes`).
-	if op == "destroy" && t.Config["fastapi-infra:environment"].Value == "production" {
-		if answer := term.ask(fmt.Sprintf("%s is a production stack. Type its name to destroy it: ", t.Name())); answer != t.Name() {
-			return fmt.Errorf("nothing was changed: %q is not the stack's name", answer)
+	if op == "destroy" {
+		if err := term.productionName(t, "destroy it"); err != nil {
+			return err
 		}
 	}
 	outputs, err := t.Run(ctx, c)

@@ -67,11 +67,8 @@ finishes.`,
 				if err := term.confirm(g, fmt.Sprintf("Restore %s into stack %s? Its app stops meanwhile and every change since that backup is lost. (yes/no) ", from, t.Name())); err != nil {
 					return err
 				}
-				// --yes answers the question, never this one, as for destroy.
-				if t.Config[stacks.FullKey("environment")].Value == "production" {
-					if answer := term.ask(fmt.Sprintf("%s is a production stack. Type its name to restore %s into it: ", t.Name(), from)); answer != t.Name() {
-						return fmt.Errorf("nothing was changed: %q is not the stack's name", answer)
-					}
+				if err := term.productionName(t, "restore "+from+" into it"); err != nil {
+					return err
 				}
 			}
 			server, err := databaseOf(ctx, t)

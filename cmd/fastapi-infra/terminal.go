@@ -7,6 +7,9 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 // terminal is where the driver asks before it changes anything.
@@ -55,6 +58,20 @@ func (t *terminal) confirm(g *globals, question string) error {
 	}
 	if answer := t.ask(question); answer != "yes" && answer != "y" {
 		return errDeclined
+	}
+	return nil
+}
+
+// productionName is the question --yes never answers: a production
+// stack's destroy or restore goes ahead only for someone who types its name
+// (on stdin, without a terminal: `echo prod | ./infra destroy prod --yes`).
+// what is the verb's action, "destroy it".
+func (t *terminal) productionName(target deploy.Target, what string) error {
+	if target.Config[stacks.FullKey("environment")].Value != "production" {
+		return nil
+	}
+	if answer := t.ask(fmt.Sprintf("%s is a production stack. Type its name to %s: ", target.Name(), what)); answer != target.Name() {
+		return fmt.Errorf("nothing was changed: %q is not the stack's name", answer)
 	}
 	return nil
 }
