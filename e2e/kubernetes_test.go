@@ -113,6 +113,7 @@ func replicaSetsOf(t *testing.T, ns string) []obj {
 // lab) through the real engine and provider, reads the objects back from
 // the API server, updates the image, fails a migration, and destroys.
 func TestProdStackOnARealCluster(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	s := newProdStack(t, nil)
 	ns := s.namespace
 	ctx := context.Background()
@@ -141,8 +142,11 @@ func TestProdStackOnARealCluster(t *testing.T) {
 	if done, created := job.time(t, "status.completionTime"), rs[0].time(t, "metadata.creationTimestamp"); created.Before(done) {
 		t.Errorf("the ReplicaSet (%s) was created before the migration finished (%s)", created, done)
 	}
-	// With the HPA on, spec.replicas belongs to the HPA, which raises it to
-	// its minimum on its own schedule; every pod asked for is available.
+	// With the HPA on, up starts the HPA's minimum and waits for it: the
+	// Deployment used to start at 1 pod, up said done with one pod serving,
+	// and a drift check right after found it unavailable while the HPA
+	// raised it.
+	expect(t, "replicas when up returns", dep.str("spec.replicas"), "3")
 	fullyAvailable(t, dep)
 	ing := get(t, ns, "ingress", "fastapi")
 	expect(t, "ingress address", ing.str("status.loadBalancer.ingress[0].ip"), "127.0.0.1")
@@ -201,9 +205,11 @@ func TestProdStackOnARealCluster(t *testing.T) {
 		return pdb.str("status.currentHealthy") == "12" && pdb.str("status.expectedPods") == "12"
 	})
 	expect(t, "disruptions allowed at 12 pods", get(t, ns, "pdb", "fastapi").str("status.disruptionsAllowed"), "1")
-	kubectlRun(t, "-n", ns, "scale", "deployment", "fastapi", "--replicas", "3")
-	waitFor(t, "back to 3 pods", time.Minute, func() bool {
-		return get(t, ns, "pdb", "fastapi").str("status.currentHealthy") == "3"
+	// The HPA scales through the scale subresource, as kubectl does: 4 is
+	// its count now, inside its bounds, and no up may undo it.
+	kubectlRun(t, "-n", ns, "scale", "deployment", "fastapi", "--replicas", "4")
+	waitFor(t, "down to 4 pods", time.Minute, func() bool {
+		return get(t, ns, "pdb", "fastapi").str("status.currentHealthy") == "4"
 	})
 
 	// 3. A second preview changes nothing.
@@ -239,6 +245,7 @@ func TestProdStackOnARealCluster(t *testing.T) {
 		t.Errorf("the new ReplicaSet (%s) came before its migration finished (%s)", created, done)
 	}
 	expect(t, "new ReplicaSet ready", newRS.str("status.readyReplicas"), newRS.str("spec.replicas"))
+	expect(t, "replicas after a release (the HPA's 4)", get(t, ns, "deployment", "fastapi").str("spec.replicas"), "4")
 
 	// 4b. A config change alone (same image) rolls the pods: the ConfigMap
 	// is replaced under a new name, which the pod template refers to.

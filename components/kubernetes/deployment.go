@@ -78,20 +78,28 @@ func (b *builder) buildDeployment() error {
 			Spec:     pod,
 		},
 	}
-	// With an HPA, spec.replicas belongs to it: setting it here would make
-	// every `pulumi up` undo the autoscaler.
-	if b.args.Autoscaling == nil {
-		spec.Replicas = pulumi.Int(s.Replicas)
-	}
-
 	deps := b.databaseDeps()
 	if b.job != nil {
 		deps = append(deps, b.job) // roll out only after this release's migration succeeded
 	}
+	opts := []pulumi.ResourceOption{pulumi.DependsOn(deps)}
+	spec.Replicas = pulumi.Int(s.Replicas)
+	if as := b.args.Autoscaling; as != nil {
+		// With an HPA the count is the HPA's after the first up. Left out,
+		// the Deployment started at 1 pod: up reported success with one pod
+		// serving, and until the HPA raised it to its minimum (its next sync,
+		// then minReadySeconds) a `preview --refresh` found the Deployment
+		// unavailable and proposed an update (the drift check failed). Set
+		// to app.replicas within the HPA's bounds, and ignored after: the
+		// provider's server-side apply then leaves out a count the HPA has
+		// changed, so no up undoes it.
+		spec.Replicas = pulumi.Int(min(max(s.Replicas, as.MinReplicas), as.MaxReplicas))
+		opts = append(opts, pulumi.IgnoreChanges([]string{"spec.replicas"}))
+	}
 	d, err := appsv1.NewDeployment(b.ctx, b.name+"-deployment", &appsv1.DeploymentArgs{
 		Metadata: b.meta(s.Name, "api"),
 		Spec:     spec,
-	}, b.opts(pulumi.DependsOn(deps))...)
+	}, b.opts(opts...)...)
 	b.deployment = d
 	return err
 }

@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,8 +117,11 @@ func TestDeploymentPodSpec(t *testing.T) {
 	d.Equal(t, "spec.template.spec.volumes[0].emptyDir.sizeLimit", "64Mi")
 	d.Equal(t, "spec.template.spec.topologySpreadConstraints[0].topologyKey", "kubernetes.io/hostname")
 	d.Equal(t, "spec.template.spec.topologySpreadConstraints[0].maxSkew", 1)
-	if d.Has("spec.replicas") {
-		t.Error("with the HPA on, spec.replicas must be left to it")
+	// With the HPA on, the first up starts its minimum, and the count is
+	// the HPA's after that.
+	d.Equal(t, "spec.replicas", 3)
+	if !slices.Equal(d.IgnoreChanges, []string{"spec.replicas"}) {
+		t.Errorf("with the HPA on, ignoreChanges %q, want spec.replicas left to the HPA after the first up", d.IgnoreChanges)
 	}
 	if d.Has("spec.template.spec.imagePullSecrets[0]") {
 		t.Error("imagePullSecrets without registry credentials")
@@ -264,6 +268,11 @@ func TestDisruptionBudgetAndAutoscaler(t *testing.T) {
 	hpa.Equal(t, "spec.metrics[0].resource.target.averageUtilization", 70)
 	hpa.Equal(t, "spec.scaleTargetRef.name", "fastapi")
 	hpa.Equal(t, "spec.scaleTargetRef.kind", "Deployment")
+
+	for replicas, start := range map[int]int{1: 3, 5: 5, 40: 12} {
+		d := deployProd(t, func(a *kubernetes.Args) { a.Service.Replicas = replicas }).One(t, "kubernetes:apps/v1:Deployment")
+		d.Equal(t, "spec.replicas", start) // app.replicas within the HPA's 3..12
+	}
 
 	single := deployProd(t, func(a *kubernetes.Args) { a.Autoscaling, a.Service.Replicas = nil, 1 })
 	pdb = single.One(t, "kubernetes:policy/v1:PodDisruptionBudget")

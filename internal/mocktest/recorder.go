@@ -25,6 +25,7 @@ type Resource struct {
 	Dependencies []string
 	// Options as registered.
 	RetainOnDelete, Protect, DeleteBeforeReplace bool
+	IgnoreChanges                                []string
 }
 
 // Recorder is a pulumi.MockResourceMonitor that keeps every registration.
@@ -51,6 +52,7 @@ func (m *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		r.RetainOnDelete = args.RegisterRPC.GetRetainOnDelete()
 		r.Protect = args.RegisterRPC.GetProtect()
 		r.DeleteBeforeReplace = args.RegisterRPC.GetDeleteBeforeReplace()
+		r.IgnoreChanges = args.RegisterRPC.GetIgnoreChanges()
 		r.Dependencies = args.RegisterRPC.GetDependencies()
 		for _, deps := range args.RegisterRPC.GetPropertyDependencies() {
 			r.Dependencies = append(r.Dependencies, deps.GetUrns()...)
