@@ -25,6 +25,7 @@ import (
 // destroy` removes the app but leaves the database's claims, their volumes
 // and the namespace in place.
 func TestInClusterDatabaseSurvivesDestroy(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	// Monitoring on, without the Operator: the database's pod runs the
 	// exporter, annotated for an annotation-based Prometheus.
 	s := newRealStack(t, map[string]string{"app.replicas": "1", "kubernetes.pdb": "false", "monitoring.enabled": "true"})

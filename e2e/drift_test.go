@@ -26,6 +26,7 @@ import (
 // the built-in view role, which the docs prescribed before, it fails: a
 // refresh reads the stack's Secrets.
 func TestDriftCheckUnderTheDocumentedRole(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	s := newStack(t, "prod", func(namespace string) map[string]string {
 		set := env.lab.KwokStack(namespace)
 		delete(set, "kubernetes.kubeconfig") // KUBECONFIG, as in CI

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -23,13 +24,26 @@ import (
 // driverBinary is ./infra's driver, built once per test run.
 func driverBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(env.lab.State, "bin", "fastapi-infra")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fastapi-infra")
-	build.Dir = env.repo
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the driver: %v\n%s", err, out)
+	driverBuild.once.Do(func() {
+		driverBuild.path = filepath.Join(env.lab.State, "bin", "fastapi-infra")
+		build := exec.Command("go", "build", "-o", driverBuild.path, "./cmd/fastapi-infra")
+		build.Dir = env.repo
+		if out, err := build.CombinedOutput(); err != nil {
+			driverBuild.err = fmt.Errorf("building the driver: %v\n%s", err, out)
+		}
+	})
+	if driverBuild.err != nil {
+		t.Fatal(driverBuild.err)
 	}
-	return bin
+	return driverBuild.path
+}
+
+// driverBuild is the one build of the driver per run: tests that run in
+// parallel would otherwise relink the binary while another runs it.
+var driverBuild struct {
+	once sync.Once
+	path string
+	err  error
 }
 
 // driver runs the driver on s's project and backend, as a user's ./infra
@@ -155,6 +169,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // pulumi does; without a terminal they want --yes; a production stack's
 // destroy also wants its name. Nothing changes on a no.
 func TestDriverAsksBeforeChanging(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	s := newProdStack(t, nil)
 	ctx := context.Background()
 	history := func() int {
@@ -249,6 +264,7 @@ func TestDriverAsksBeforeChanging(t *testing.T) {
 // is streamed once, then one short error: the failing resource's own
 // message, not the engine's log again.
 func TestDriverPrintsProgressOnceAndOneCleanError(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	s := newProdStack(t, map[string]string{"app.image": lab.FailingMigrationImage})
 	stdout, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name))
 	if err == nil {
@@ -275,6 +291,7 @@ func TestDriverPrintsProgressOnceAndOneCleanError(t *testing.T) {
 // TestDriverCtrlCLeavesNothingPending: an interrupt lets the engine finish
 // the steps in flight and release the stack; the next up just works.
 func TestDriverCtrlCLeavesNothingPending(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	s := newProdStack(t, nil)
 	cmd := s.driver(t, "", "--yes", "up", s.name)
 	var out bytes.Buffer
@@ -425,6 +442,7 @@ func (b *syncBuffer) String() string {
 // running is refused at once, naming who holds the lock since when and
 // how to clear a stale one; the first goes on to the end.
 func TestTwoUpsAtOnce(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	s := newProdStack(t, nil)
 	first := s.driver(t, "", "--yes", "up", s.name)
 	var out syncBuffer

@@ -36,6 +36,7 @@ import (
 // folder (the language host builds the module there) under a stack name
 // of its own, whose file is removed at the end.
 func TestPlainPulumiUpIsTheDriversStack(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	ctx := context.Background()
 	hostDir, err := dockerstack.GoLanguageHost()
 	if err != nil {

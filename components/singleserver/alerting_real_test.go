@@ -113,6 +113,7 @@ func dockerBridgeGateway(t *testing.T) string {
 // as the component registers them. Intervals are shortened by config (2 s
 // scrapes, no `for`, 1 s group wait).
 func TestAlertDeliveryOnRealDocker(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	r := newRealServer(t, "dev")
 	ln, err := net.Listen("tcp", dockerBridgeGateway(t)+":0")
 	if err != nil {

@@ -33,6 +33,7 @@ printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >
 // its name, is refused: libpq really verifies, so the positive result is
 // not TLS without a check.
 func TestExternalDatabaseVerifiedOnRealDocker(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	r := newRealServer(t, "dev")
 	p := r.prefix
 	dbHost := p + "-managed-db"

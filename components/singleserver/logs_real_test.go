@@ -32,6 +32,7 @@ func freeUDPPort(t *testing.T) int {
 // the proxy's access line and the app's JSON line for it, each under its
 // container's name; `docker logs` still shows the proxy's line.
 func TestLogAggregationOnRealDocker(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	r := newRealServer(t, "dev", "logs")
 	args := r.args()
 	args.Logs = &Logs{Image: r.images["VICTORIA_LOGS"], Retention: "1d", LocalPort: freePort(t), SyslogPort: freeUDPPort(t)}

@@ -34,6 +34,7 @@ if cur.fetchone()[0] is None:
 // and leaves nothing to do. The replacement is delete-first: created
 // first, the migration's fixed name was refused by the engine.
 func TestFailedMigrationOnRealDocker(t *testing.T) {
+	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	r := singleserver.NewRealServer(t, "dev")
 	args := r.Args()
 	r.Up(args)

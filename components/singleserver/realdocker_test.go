@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +54,30 @@ type realServer struct {
 	extra func(ctx *pulumi.Context, prov pulumi.ProviderResource) ([]pulumi.ResourceOption, error)
 }
 
+// subnetOctets are the /24s of 172.31/16 this run's servers took: each
+// server's is picked at random, so runs do not collide, and never twice
+// in a run, where tests run in parallel.
+var subnetOctets struct {
+	sync.Mutex
+	taken map[int]bool
+}
+
+func subnetOctet() int {
+	subnetOctets.Lock()
+	defer subnetOctets.Unlock()
+	if subnetOctets.taken == nil {
+		subnetOctets.taken = map[int]bool{}
+	}
+	for {
+		b := make([]byte, 1)
+		_, _ = rand.Read(b)
+		if n := int(b[0])%200 + 20; !subnetOctets.taken[n] {
+			subnetOctets.taken[n] = true
+			return n
+		}
+	}
+}
+
 // newRealServer builds (or finds) the images of images/build.sh's
 // targets: dev (app, postgres, nginx, prometheus), acme (traefik, pebble).
 func newRealServer(t *testing.T, targets ...string) *realServer {
@@ -74,8 +99,7 @@ func newRealServer(t *testing.T, targets ...string) *realServer {
 	}
 	r := &realServer{t: t, ctx: context.Background(), docker: dockerapi.NewClient(""), pulumi: p, images: images,
 		prefix: prefix,
-		// A /24 in 172.31/16 picked at random, so runs do not collide.
-		subnet: fmt.Sprintf("172.31.%d.0/24", int(b[0])%200+20)}
+		subnet: fmt.Sprintf("172.31.%d.0/24", subnetOctet())}
 	t.Cleanup(func() { r.cleanup(state) })
 	return r
 }
