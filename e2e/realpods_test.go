@@ -110,6 +110,27 @@ print("uid", os.getuid(), "gid", os.getgid(), "root", root, "CapEff", status["Ca
 		expect(t, "namespace enforces", labels["pod-security.kubernetes.io/enforce"], "restricted")
 	})
 
+	t.Run("exec runs a one-off command of the release and removes it", func(t *testing.T) {
+		// The release's environment (the Secret's DATABASE_URL), the app's
+		// user and the database through the migration's NetworkPolicy; the
+		// output comes back, then the exit code; no Job is left.
+		start := time.Now()
+		stdout, stderr, err := runDriver(t, s.driver(t, "", "exec", s.name, "--", "python3", "-c", `import os, sys, psycopg2
+c = psycopg2.connect(os.environ["DATABASE_URL"])
+cur = c.cursor(); cur.execute("SELECT string_agg(name, ',' ORDER BY id) FROM items")
+print("rows", cur.fetchone()[0], "uid", os.getuid())
+sys.exit(3)`))
+		t.Logf("exec in %s: %q", time.Since(start).Round(100*time.Millisecond), stdout)
+		if code := exitStatus(err); code != 3 || !strings.Contains(stdout, "rows first uid 10001") {
+			t.Errorf("exec: exit %d (%v), output %q; want the row written through the ingress as uid 10001, and exit 3\n%s", code, err, stdout, stderr)
+		}
+		var jobs list
+		kubectl(t, &jobs, "-n", s.namespace, "get", "jobs", "-l", "app.kubernetes.io/component=exec")
+		if len(jobs.Items) != 0 {
+			t.Errorf("%d exec Jobs left after exec", len(jobs.Items))
+		}
+	})
+
 	t.Run("a rolling update under load fails no request", func(t *testing.T) {
 		before := podNames(s.allReady(t, "api", 2))
 		s.setPath(t, "app.env.RELEASE", "2")

@@ -169,11 +169,16 @@ func singleServer(ctx context.Context, o deploy.Options, kubernetes string) (ope
 	if t.Arch == stacks.Kubernetes {
 		return operations.Running{}, errors.New(kubernetes)
 	}
+	return singleServerOf(t)
+}
+
+// singleServerOf reaches the engine of a prepared single-server stack.
+func singleServerOf(t deploy.Target) (operations.Running, error) {
 	engine, err := deploy.DockerClient(t.Config)
 	if err != nil {
 		return operations.Running{}, err
 	}
-	return operations.Running{Engine: engine, Prefix: deploy.DockerNamePrefix(t.Config, o.Stack)}, nil
+	return operations.Running{Engine: engine, Prefix: deploy.DockerNamePrefix(t.Config, t.Name())}, nil
 }
 
 // runningService reaches a Kubernetes stack's namespace as its provider

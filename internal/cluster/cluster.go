@@ -31,6 +31,9 @@ type Access struct {
 type Client struct {
 	host string
 	http *http.Client
+	// stream is http without its timeout, for an answer that lasts as
+	// long as what it follows (a pod's log with follow=true).
+	stream *http.Client
 }
 
 // Connect loads the kubeconfig as clientcmd (kubectl's loader) does.
@@ -57,7 +60,9 @@ func Connect(a Access) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{host: cfg.Host, http: hc}, nil
+	stream := *hc
+	stream.Timeout = 0
+	return &Client{host: cfg.Host, http: hc, stream: &stream}, nil
 }
 
 // StorageClass is a class's name and whether claims without a class get it.
@@ -101,8 +106,9 @@ func (c *Client) get(ctx context.Context, path string, into any) error {
 
 // Do sends a request to the API server: body (JSON-encoded unless it is a
 // string) with contentType, and decodes a JSON answer into into (a
-// *string takes the raw text, as pod logs are). Any status but 2xx is an
-// error with the server's first line.
+// *string takes the raw text, as pod logs are; an io.Writer gets it as it
+// arrives, for as long as it lasts, as a followed log). Any status but 2xx
+// is an error with the server's first line.
 func (c *Client) Do(ctx context.Context, method, path, contentType string, body, into any) error {
 	var r io.Reader
 	switch b := body.(type) {
@@ -124,11 +130,20 @@ func (c *Client) Do(ctx context.Context, method, path, contentType string, body,
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	w, streamed := into.(io.Writer)
+	if streamed {
+		hc = c.stream
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	if streamed && resp.StatusCode/100 == 2 {
+		_, err := io.Copy(w, resp.Body)
+		return err
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return err
