@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	k8sops "github.com/fastapi-infra/fastapi-infra/components/kubernetes/operations"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 )
 
@@ -106,5 +107,21 @@ func StackLogs(ctx context.Context, docker *dockerapi.Client, prefix string, f L
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// KubernetesLogs are the lines of a Kubernetes stack's pods, filtered as
+// StackLogs filters a single server's, each named by its pod.
+func KubernetesLogs(ctx context.Context, svc k8sops.Running, f LogFilter) ([]StackLogLine, error) {
+	lines, err := svc.Logs(ctx, f.Since, f.Service)
+	if err != nil {
+		return nil, err
+	}
+	var out []StackLogLine
+	for _, l := range lines {
+		if f.Grep == "" || strings.Contains(l.Text, f.Grep) {
+			out = append(out, StackLogLine{LogLine: dockerapi.LogLine{Time: l.Time, Text: l.Text}, Container: l.Source})
+		}
+	}
 	return out, nil
 }

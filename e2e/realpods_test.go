@@ -131,6 +131,22 @@ sys.exit(3)`))
 		}
 	})
 
+	t.Run("logs merges the pods' lines, and names the services it has", func(t *testing.T) {
+		stdout, stderr, err := runDriver(t, s.driver(t, "", "logs", s.name, "--service", "app", "--since", "10m", "--grep", "GET /items"))
+		if err != nil || !strings.Contains(stdout, " | ") || !strings.Contains(stdout, "GET /items") {
+			t.Errorf("logs --service app --grep 'GET /items': %v\n%.500s\n%s", err, stdout, stderr)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+			if !strings.Contains(l, "GET /items") || !strings.Contains(l, " fastapi-") {
+				t.Errorf("a line of another service or without the grep text: %q", l)
+				break
+			}
+		}
+		if _, stderr, err := runDriver(t, s.driver(t, "", "logs", s.name, "--service", "proxy")); err == nil || !strings.Contains(stderr, `no service "proxy" among the pods; their services: app, `) || !strings.Contains(stderr, "db") {
+			t.Errorf("logs --service proxy on Kubernetes: %v, want the services listed:\n%s", err, stderr)
+		}
+	})
+
 	t.Run("a rolling update under load fails no request", func(t *testing.T) {
 		before := podNames(s.allReady(t, "api", 2))
 		s.setPath(t, "app.env.RELEASE", "2")

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 func logsCommand(g *globals, _ *terminal) *cobra.Command {
@@ -16,23 +17,42 @@ func logsCommand(g *globals, _ *terminal) *cobra.Command {
 		grep, service string
 		follow        bool
 	)
-	c := stackVerb(g, "logs", "a single server's containers' lines in one time-ordered stream",
-		`Prints the lines of a single server's containers (replicas, proxy, database,
-...) in one stream in time order, from the engine.`,
+	c := stackVerb(g, "logs", "the stack's lines in one time-ordered stream",
+		`Prints the lines of the stack's containers in one stream in time order: a
+single server's (replicas, proxy, database, ...) from its engine, a
+Kubernetes stack's pods' (app, db, migrate, backup) from the API server.`,
 		func(ctx context.Context, o deploy.Options) error {
-			server, err := singleServer(ctx, o, fmt.Sprintf("logs %s: a Kubernetes stack's logs are its pods': kubectl logs -n <kubernetes.namespace> -l app.kubernetes.io/name=<app.name> --prefix --timestamps --since=10m (./infra logs reads a single server's engine only, for now)", o.Stack))
+			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
 			if err != nil {
 				return err
+			}
+			var read func(context.Context, deploy.LogFilter) ([]deploy.StackLogLine, error)
+			if t.Arch == stacks.Kubernetes {
+				svc, err := runningService(t.Config)
+				if err != nil {
+					return err
+				}
+				read = func(ctx context.Context, f deploy.LogFilter) ([]deploy.StackLogLine, error) {
+					return deploy.KubernetesLogs(ctx, svc, f)
+				}
+			} else {
+				server, err := singleServerOf(t)
+				if err != nil {
+					return err
+				}
+				read = func(ctx context.Context, f deploy.LogFilter) ([]deploy.StackLogLine, error) {
+					return deploy.StackLogs(ctx, server.Engine, server.Prefix, f)
+				}
 			}
 			filter := deploy.LogFilter{Grep: grep, Service: service}
 			if since > 0 {
 				filter.Since = time.Now().Add(-since)
 			}
 			// With --follow, every second the lines since the newest one
-			// printed, from every container of the stack then (a release's
-			// new replicas too), until Ctrl-C.
+			// printed, from every container or pod of the stack then (a
+			// release's new replicas too), until Ctrl-C.
 			for {
-				lines, err := deploy.StackLogs(ctx, server.Engine, server.Prefix, filter)
+				lines, err := read(ctx, filter)
 				if err != nil {
 					return fmt.Errorf("logs %s: %w", o.Stack, err)
 				}
@@ -55,6 +75,6 @@ func logsCommand(g *globals, _ *terminal) *cobra.Command {
 	c.Flags().DurationVar(&since, "since", 0, "only lines of the last duration, e.g. 10m (0: every line the engine keeps)")
 	c.Flags().StringVar(&grep, "grep", "", "only lines that contain this text")
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines as they come, until Ctrl-C")
-	c.Flags().StringVar(&service, "service", "", "only this service's containers: app, proxy, db, backup, migrate, ...")
+	c.Flags().StringVar(&service, "service", "", "only this service's containers or pods: app, proxy, db, backup, migrate, ...")
 	return c
 }
