@@ -76,6 +76,7 @@ func deployKubernetes(ctx *pulumi.Context, c *Config) error {
 	}
 	args := &kubernetes.Args{
 		Service:             spec,
+		Rendered:            c.Kubernetes.RenderYAMLTo != "",
 		Namespace:           c.Kubernetes.Namespace,
 		CreateNamespace:     c.Kubernetes.CreateNamespace,
 		IngressClass:        c.Kubernetes.IngressClass,

@@ -51,6 +51,10 @@ type Args struct {
 	// Monitoring, when non-nil, makes Prometheus scrape the app and ships
 	// the alert rules.
 	Monitoring *Monitoring
+	// Rendered says the manifests are written for another tool to apply
+	// (kubernetes.renderYamlTo), which knows no ignoreChanges: with an HPA
+	// the Deployment then leaves spec.replicas out.
+	Rendered bool
 }
 
 // Autoscaling bounds the HorizontalPodAutoscaler.

@@ -84,7 +84,12 @@ func (b *builder) buildDeployment() error {
 	}
 	opts := []pulumi.ResourceOption{pulumi.DependsOn(deps)}
 	spec.Replicas = pulumi.Int(s.Replicas)
-	if as := b.args.Autoscaling; as != nil {
+	switch as := b.args.Autoscaling; {
+	case as != nil && b.args.Rendered:
+		// kubectl apply (or Argo CD) of a manifest with a count would undo
+		// the HPA on every apply (kube-score: hpa-deployment-no-replicas).
+		spec.Replicas = nil
+	case as != nil:
 		// With an HPA the count is the HPA's after the first up. Left out,
 		// the Deployment started at 1 pod: up reported success with one pod
 		// serving, and until the HPA raised it to its minimum (its next sync,

@@ -269,6 +269,12 @@ func TestDisruptionBudgetAndAutoscaler(t *testing.T) {
 	hpa.Equal(t, "spec.scaleTargetRef.name", "fastapi")
 	hpa.Equal(t, "spec.scaleTargetRef.kind", "Deployment")
 
+	// Rendered for kubectl apply or Argo CD, which know no ignoreChanges,
+	// a count would undo the HPA on every apply.
+	rendered := deployProd(t, func(a *kubernetes.Args) { a.Rendered = true }).One(t, "kubernetes:apps/v1:Deployment")
+	if rendered.Has("spec.replicas") {
+		t.Error("rendered manifests with an HPA carry spec.replicas")
+	}
 	for replicas, start := range map[int]int{1: 3, 5: 5, 40: 12} {
 		d := deployProd(t, func(a *kubernetes.Args) { a.Service.Replicas = replicas }).One(t, "kubernetes:apps/v1:Deployment")
 		d.Equal(t, "spec.replicas", start) // app.replicas within the HPA's 3..12
