@@ -3,7 +3,9 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
@@ -39,7 +41,7 @@ func SelectAndRead(ctx context.Context, ws auto.Workspace, name string, withStat
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.State, stateErr = ws.ExportStack(ctx, name)
+				r.State, stateErr = exportStack(ctx, ws.ExportStack, name)
 			}()
 		}
 	}
@@ -62,3 +64,29 @@ func SelectAndRead(ctx context.Context, ws auto.Workspace, name string, withStat
 	}
 	return s, r, nil
 }
+
+// exportStack reads a stack's state, again when the read was cut short:
+// beside an update that is writing the checkpoint (a second ./infra up
+// while one runs) the CLI can find it empty, "failed to load checkpoint:
+// EOF", and the second up then failed on that instead of being refused
+// with who holds the stack's lock.
+func exportStack(ctx context.Context, export func(context.Context, string) (apitype.UntypedDeployment, error), name string) (apitype.UntypedDeployment, error) {
+	for attempt := 1; ; attempt++ {
+		state, err := export(ctx, name)
+		if err == nil || attempt == checkpointReads || !strings.Contains(err.Error(), "failed to load checkpoint") {
+			return state, err
+		}
+		select {
+		case <-ctx.Done():
+			return state, err
+		case <-time.After(checkpointRetry):
+		}
+	}
+}
+
+// checkpointReads and checkpointRetry bound exportStack's attempts: a
+// checkpoint is rewritten in milliseconds.
+var (
+	checkpointReads = 5
+	checkpointRetry = 200 * time.Millisecond
+)
