@@ -164,6 +164,33 @@ sys.exit(3)`))
 		s.allReady(t, "api", 2)
 	})
 
+	t.Run("a rollback under load fails no request", func(t *testing.T) {
+		// ./infra rollback on Kubernetes: the release before (no RELEASE),
+		// from the stack's history, as a normal rolling update.
+		before := podNames(s.allReady(t, "api", 2))
+		var stderr string
+		var err error
+		res, capacity := s.underLoad(t, "/items", func() {
+			_, stderr, err = runDriver(t, s.driver(t, "", "--yes", "rollback", s.name))
+		})
+		t.Logf("rollback under load: %s; %s", res, capacity)
+		if err != nil || !strings.Contains(stderr, "goes back to the release of update #1 ") {
+			t.Fatalf("rollback: %v\n%s", err, stderr)
+		}
+		if res.Failed != 0 {
+			t.Errorf("%d of %d requests failed during the rollback: %v", res.Failed, res.Sent, res.Errors)
+		}
+		capacity.atLeast(t, 2)
+		s.waitReplaced(t, before, time.Minute)
+		var dep obj
+		kubectl(t, &dep, "-n", s.namespace, "get", "deployment", "fastapi")
+		var cm obj
+		kubectl(t, &cm, "-n", s.namespace, "get", "configmap", dep.str("spec.template.spec.containers[0].envFrom[0].configMapRef.name"))
+		if _, ok := cm.dig("data").(map[string]any)["RELEASE"]; ok {
+			t.Errorf("the pods still get RELEASE after the rollback to update #1: %v", cm.dig("data"))
+		}
+	})
+
 	t.Run("a release that adds a migration fails no request", func(t *testing.T) {
 		image := s.migrationImage(t)
 		s.setPath(t, "app.image", image)
