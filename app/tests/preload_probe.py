@@ -5,7 +5,9 @@ import os
 import sys
 
 preloaded = all(name in sys.modules for name in ("fastapi", "sqlalchemy"))
-print(f"preload_probe: worker {os.getpid()} of {os.getppid()} imports the app, libraries preloaded: {preloaded}",
-      file=sys.stderr, flush=True)
+# One write with its newline: print() writes the text and the newline
+# apart, and another worker's log line landed between them (seen: "...
+# preloaded: True{"timestamp": ...}").
+os.write(2, f"preload_probe: worker {os.getpid()} of {os.getppid()} imports the app, libraries preloaded: {preloaded}\n".encode())
 
 from app.main import app  # noqa: E402,F401
