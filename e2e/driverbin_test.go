@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/lab"
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
@@ -440,7 +441,8 @@ func (b *syncBuffer) String() string {
 
 // TestTwoUpsAtOnce: a second ./infra up of a stack whose update is
 // running is refused at once, naming who holds the lock since when and
-// how to clear a stale one; the first goes on to the end.
+// how to clear a stale one, and so is a backup; the first goes on to the
+// end. An up beside a restore's lock is refused by the engine.
 func TestTwoUpsAtOnce(t *testing.T) {
 	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	s := newProdStack(t, nil)
@@ -458,14 +460,38 @@ func TestTwoUpsAtOnce(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	start := time.Now()
-	_, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name))
-	took := time.Since(start)
-	if err == nil || !strings.Contains(stderr, "up "+s.name+": the stack is locked: held by ") || !strings.Contains(stderr, "pulumi cancel --stack "+s.name) {
-		t.Errorf("a second up while the first runs: %v, want the lock's holder and how to clear it:\n%s", err, stderr)
+	// A second up, and a backup (which takes the same lock), both while
+	// the first runs.
+	var wg sync.WaitGroup
+	for _, verb := range [][]string{{"--yes", "up", s.name}, {"backup", s.name}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			_, stderr, err := runDriver(t, s.driver(t, "", verb...))
+			took := time.Since(start)
+			op := verb[len(verb)-2]
+			if err == nil || !strings.Contains(stderr, op+" "+s.name+": the stack is locked: held by ") || !strings.Contains(stderr, "pulumi cancel --stack "+s.name) {
+				t.Errorf("%s while the first up runs: %v, want the lock's holder and how to clear it:\n%s", op, err, stderr)
+			}
+			t.Logf("%s beside the first up was refused in %s", op, took.Round(100*time.Millisecond))
+		}()
 	}
-	t.Logf("the second up was refused in %s", took.Round(100*time.Millisecond))
+	wg.Wait()
 	if err := first.Wait(); err != nil {
 		t.Errorf("the first up: %v\n%s", err, out.String())
+	}
+
+	// The other way round: an up beside a restore (its lock taken as
+	// the restore takes it) is refused by the engine itself, naming the
+	// restore's process.
+	unlock, err := deploy.LockFileBackend(filepath.Join(s.dir, "backend"), "fastapi-infra", s.name, "restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runDriver(t, s.driver(t, "", "--yes", "up", s.name))
+	unlock()
+	if holder := fmt.Sprintf("(pid %d)", os.Getpid()); err == nil || !strings.Contains(stderr, "up "+s.name+": the stack is locked: held by ") || !strings.Contains(stderr, holder) {
+		t.Errorf("an up while a restore holds the lock: %v, want refused naming the restore's %s:\n%s", err, holder, stderr)
 	}
 }

@@ -30,12 +30,19 @@ func backupCommand(g *globals, _ *terminal) *cobra.Command {
 	return stackVerb(g, "backup", "back the stack's own database up now",
 		`Takes a backup of the stack's own database now (a single server's container,
 an in-cluster one) and prints its name; exits non-zero when it fails. An
-external database is backed up by its provider.`,
+external database is backed up by its provider. It holds the stack's lock,
+the one an up takes, meanwhile: refused while an update runs, and an up is
+refused while it runs.`,
 		func(ctx context.Context, o deploy.Options) error {
 			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
 			if err != nil {
 				return err
 			}
+			unlock, err := t.Lock(ctx, "backup", os.Stderr)
+			if err != nil {
+				return err
+			}
+			defer holdLock(unlock)()
 			server, err := databaseOf(ctx, t)
 			if err != nil {
 				return err
@@ -53,8 +60,8 @@ func restoreCommand(g *globals, term *terminal) *cobra.Command {
 backup put back into the stack's own database, after a question (--yes
 skips it; a production stack's restore asks for its name even then); the
 app stops meanwhile, behind the maintenance page, and every change since is
-lost. Ctrl-C says what state the stack is in and the command that
-finishes.`,
+lost. It holds the stack's lock, the one an up takes, meanwhile. Ctrl-C
+says what state the stack is in and the command that finishes.`,
 		func(ctx context.Context, o deploy.Options) error {
 			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
 			if err != nil {
@@ -70,6 +77,14 @@ finishes.`,
 				if err := term.productionName(t, "restore "+from+" into it"); err != nil {
 					return err
 				}
+				// The lock an up takes: no release starts replicas
+				// beside a restore that stopped them, and no restore
+				// starts in the middle of a release.
+				unlock, err := t.Lock(ctx, "restore", os.Stderr)
+				if err != nil {
+					return err
+				}
+				defer holdLock(unlock)()
 			}
 			server, err := databaseOf(ctx, t)
 			if err != nil {

@@ -35,9 +35,11 @@ func forwardInterrupts(out io.Writer) (stop func()) {
 			clis := childProcesses("pulumi")
 			switch {
 			case len(clis) == 0 && runCleanup():
+				releaseLocks()
 				fmt.Fprintln(out, "\nfastapi-infra: interrupted")
 				os.Exit(130)
 			case len(clis) == 0:
+				releaseLocks()
 				fmt.Fprintln(out, "\nfastapi-infra: interrupted before the engine started; nothing was changed")
 				os.Exit(130)
 			case count == 1:
@@ -104,4 +106,43 @@ func runCleanup() bool {
 	}
 	cleanup.undo()
 	return true
+}
+
+// locks are the stack locks this process holds outside the engine
+// (backup's, restore's): an interrupt exits without running defers, and a
+// lock left behind would refuse every later up until `pulumi cancel`.
+var locks struct {
+	sync.Mutex
+	held map[int]func()
+	next int
+}
+
+// holdLock registers unlock for an interrupt and returns the release to
+// defer: it unlocks once, whichever comes first.
+func holdLock(unlock func()) (release func()) {
+	locks.Lock()
+	defer locks.Unlock()
+	if locks.held == nil {
+		locks.held = map[int]func(){}
+	}
+	id := locks.next
+	locks.next++
+	once := sync.OnceFunc(unlock)
+	locks.held[id] = once
+	return func() {
+		locks.Lock()
+		delete(locks.held, id)
+		locks.Unlock()
+		once()
+	}
+}
+
+// releaseLocks unlocks every lock still held.
+func releaseLocks() {
+	locks.Lock()
+	defer locks.Unlock()
+	for id, unlock := range locks.held {
+		unlock()
+		delete(locks.held, id)
+	}
 }
