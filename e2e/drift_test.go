@@ -36,7 +36,7 @@ func TestDriftCheckUnderTheDocumentedRole(t *testing.T) {
 	ctx := context.Background()
 	as := func(kubeconfig string) { s.Workspace().SetEnvVar("KUBECONFIG", kubeconfig) }
 	as(env.lab.Kubeconfig)
-	t.Cleanup(func() { as(env.lab.Kubeconfig) }) // the cleanup's destroy
+	t.Cleanup(func() { as(env.lab.Kubeconfig) }) // a look at a kept stack
 	if _, out, err := s.up(t); err != nil {
 		t.Fatalf("up: %v\n%s", err, out)
 	}

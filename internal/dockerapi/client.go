@@ -257,6 +257,41 @@ func (e *Client) RemoveVolume(ctx context.Context, name string) error {
 	return e.call(ctx, "DELETE", "/volumes/"+url.PathEscape(name), url.Values{"force": {"1"}}, nil, "", nil)
 }
 
+// RemoveNamed removes every container, then every network and volume,
+// whose name starts with prefix: what a test's stack made, at the cost of
+// a few API calls instead of a `pulumi destroy`'s engine run. It returns
+// the first failure, after trying them all.
+func (e *Client) RemoveNamed(ctx context.Context, prefix string) error {
+	var first error
+	note := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	containers, err := e.List(ctx, "")
+	note(err)
+	for name, id := range containers {
+		if strings.HasPrefix(name, prefix) {
+			note(e.Remove(ctx, id))
+		}
+	}
+	var networks []struct{ Name string }
+	note(e.call(ctx, "GET", "/networks", nil, nil, "", &networks))
+	for _, n := range networks {
+		if strings.HasPrefix(n.Name, prefix) {
+			note(e.RemoveNetwork(ctx, n.Name))
+		}
+	}
+	var volumes struct{ Volumes []struct{ Name string } }
+	note(e.call(ctx, "GET", "/volumes", nil, nil, "", &volumes))
+	for _, v := range volumes.Volumes {
+		if strings.HasPrefix(v.Name, prefix) {
+			note(e.RemoveVolume(ctx, v.Name))
+		}
+	}
+	return first
+}
+
 // Exec runs a command in a running container and returns its output and
 // exit code.
 func (e *Client) Exec(ctx context.Context, id string, cmd ...string) (string, int, error) {
