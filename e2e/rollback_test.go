@@ -325,8 +325,41 @@ func TestRollbackOnRealDocker(t *testing.T) {
 		t.Errorf("%d ssh sessions for five verbs: they did not go through ssh", n)
 	}
 	t.Logf("logs, exec, maintenance, backup and the backups' list over ssh: %d ssh sessions", ssh.Sessions())
-	if out, errs, err := run(pl.CLI(), "config", "rm", "--path", "fastapi-infra:docker.host", "--stack", name); err != nil {
-		t.Fatalf("pulumi config rm docker.host: %v\n%s%s", err, out, errs)
+	// The same verbs on a TLS tcp:// host: the engine behind TLS with a
+	// client certificate, as dockerd --tlsverify serves it.
+	engine := startTLSEngine(t)
+	setConfig("docker.host", engine.URL)
+	setConfig("docker.certPath", engine.CertPath)
+	if out, errs, err := driver("logs", name, "--service", "app", "--since", "30m"); err != nil || !strings.Contains(out, " app-") {
+		t.Errorf("logs over TLS: %v\n%.300s%s", err, out, errs)
+	}
+	out, errs, err = driver("exec", name, "--", "python3", "-c", `import os; print("release", os.environ["RELEASE"]); raise SystemExit(5)`)
+	if code := exitStatus(err); code != 5 || !strings.Contains(out, "release 1") {
+		t.Errorf("exec over TLS: exit %d (%v), output %q %s; want release 1 and exit 5", code, err, out, errs)
+	}
+	if _, errs, err := driver("maintenance", "on", name, "--message", "over TLS"); err != nil {
+		t.Errorf("maintenance on over TLS: %v\n%s", err, errs)
+	}
+	if resp, err := client.Get(url); err != nil || resp.StatusCode != 503 {
+		t.Errorf("in maintenance (over TLS): %v %v, want 503", resp, err)
+	}
+	if _, errs, err := driver("maintenance", "off", name); err != nil {
+		t.Errorf("maintenance off over TLS: %v\n%s", err, errs)
+	}
+	if out, errs, err := driver("backup", name); err != nil || !strings.Contains(out, "backup: wrote app-") {
+		t.Errorf("backup over TLS: %v\n%s%s", err, out, errs)
+	}
+	if out, errs, err := driver("restore", name); err != nil || !strings.Contains(out, ".dump") {
+		t.Errorf("the list of backups over TLS: %v\n%s%s", err, out, errs)
+	}
+	if n := engine.Connections(); n < 5 {
+		t.Errorf("%d TLS connections for five verbs: they did not go through the TLS host", n)
+	}
+	t.Logf("logs, exec, maintenance, backup and the backups' list over TLS: %d connections", engine.Connections())
+	for _, key := range []string{"docker.host", "docker.certPath"} {
+		if out, errs, err := run(pl.CLI(), "config", "rm", "--path", "fastapi-infra:"+key, "--stack", name); err != nil {
+			t.Fatalf("pulumi config rm %s: %v\n%s%s", key, err, out, errs)
+		}
 	}
 
 	// A production stack's restore asks for its name even with --yes, and
