@@ -16,8 +16,11 @@ func maintenanceCommand(g *globals, _ *terminal) *cobra.Command {
 		Long: `Puts the proxy's maintenance page up (on) or takes it down (off). While it is
 up the proxy answers every request with 503, Retry-After and a small page
 (JSON for clients that accept it), whether the replicas run or not; its own
-health check stays green. A restore puts it up by itself. A single server
-behind nginx; an up that replaces the proxy takes it down.`,
+health check stays green. A restore puts it up by itself. A single server:
+behind nginx the proxy serves the page (an up that replaces the proxy takes
+it down); behind Traefik a small container of the stack's serves it, which
+Traefik routes to ahead of the replicas once it is healthy (on waits for
+that, about 3 s; off waits until Traefik has let go of it).`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 || args[0] != "on" && args[0] != "off" {
 				return usageError{fmt.Errorf("maintenance takes on or off and a stack, e.g. fastapi-infra maintenance on dev --message 'back at 10:00'; got %q", args)}
@@ -34,7 +37,7 @@ behind nginx; an up that replaces the proxy takes it down.`,
 			if !on && message != "" {
 				return usageError{fmt.Errorf("--message goes with maintenance on")}
 			}
-			server, err := singleServer(ctx, o, fmt.Sprintf("maintenance %s: a Kubernetes stack has no maintenance page yet (its Ingress routes to the app's Service); a single server behind nginx has", o.Stack))
+			server, err := singleServer(ctx, o, fmt.Sprintf("maintenance %s: a Kubernetes stack has no maintenance page yet (its Ingress routes to the app's Service); a single server has", o.Stack))
 			if err != nil {
 				return err
 			}

@@ -95,82 +95,8 @@ func TestRestoreDrillOnRealDocker(t *testing.T) {
 	if err := ops.Restore(ctx, "no-such.dump", io.Discard); err == nil || !strings.Contains(err.Error(), backups[0]) {
 		t.Errorf("restoring a backup that does not exist: %v, want an error listing %s", err, backups[0])
 	}
-	// ./infra maintenance: the page through the proxy, HTML and JSON, a
-	// 503 with Retry-After; /metrics stays a 404; off serves again.
 	client, base := singleserver.LocalClient(args)
-	get := func(path, accept string) (int, http.Header, string) {
-		req, _ := http.NewRequest("GET", base+path, nil)
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(body)
-	}
-	if err := ops.Maintenance(ctx, true, "Back at <10:00>"); err != nil {
-		t.Fatal(err)
-	}
-	if code, h, body := get("/items", ""); code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, "Back at &lt;10:00&gt;") {
-		t.Errorf("in maintenance, GET /items: %d Retry-After %q %s", code, h.Get("Retry-After"), body)
-	}
-	if code, h, body := get("/items", "application/json"); code != 503 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") || !strings.Contains(body, `"status":"maintenance"`) {
-		t.Errorf("in maintenance, GET /items for JSON: %d %s %s", code, h.Get("Content-Type"), body)
-	}
-	if code, _, _ := get("/metrics", ""); code != 404 {
-		t.Errorf("in maintenance, /metrics: %d, want 404", code)
-	}
-	if err := ops.Maintenance(ctx, false, ""); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, body := get("/health/live", ""); code != 200 {
-		t.Errorf("after maintenance off: %d %s", code, body)
-	}
-
-	// During the restore every answer is the app's 200 or the maintenance
-	// page (before it: 12 of 36 probes got a bare 502 in a 9 s restore).
-	var pages atomic.Int64
-	load := loadgen.Start(client, func(ctx context.Context) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", base+"/health/live", nil)
-		if err == nil {
-			req.Header.Set("Accept", "application/json")
-		}
-		return req, err
-	}, loadgen.Options{Rate: 20, Max: 2 * time.Minute, OK: func(resp *http.Response) bool {
-		if resp.StatusCode == 200 {
-			return true
-		}
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "" && strings.Contains(string(body), `"status":"maintenance"`) {
-			pages.Add(1)
-			return true
-		}
-		return false
-	}})
-	time.Sleep(time.Second)
-	var progress strings.Builder
-	start := time.Now()
-	if err := ops.Restore(ctx, backups[0], &progress); err != nil {
-		load.Stop()
-		t.Fatalf("restore: %v\n%s", err, progress.String())
-	}
-	took := time.Since(start)
-	time.Sleep(time.Second)
-	res := load.Stop()
-	t.Logf("restore in %s:\n%s", took.Round(100*time.Millisecond), progress.String())
-	t.Logf("under 20 req/s: %s; %d maintenance pages", res, pages.Load())
-	if res.Failed > 0 {
-		t.Errorf("%d of %d requests during the restore were neither 200 nor the maintenance page: %v", res.Failed, res.Sent, res.Errors)
-	}
-	if pages.Load() == 0 {
-		t.Error("no request saw the maintenance page during the restore")
-	}
-	if code, _, _ := get("/health/live", ""); code != 200 {
-		t.Errorf("after the restore: %d, want 200 (the maintenance page taken down)", code)
-	}
+	maintenanceAndRestore(t, ops, client, base, backups[0])
 	if after := psql("SELECT string_agg(name || ':' || description, ',' ORDER BY id) FROM items"); after != before {
 		t.Errorf("after the restore the rows are %q, want %q", after, before)
 	}
@@ -299,5 +225,90 @@ func TestPasswordRotationOnRealDocker(t *testing.T) {
 		if !strings.Contains(out, "before-rotation") {
 			t.Errorf("%s does not serve the row written before the rotation: %s", app, out)
 		}
+	}
+}
+
+// maintenanceAndRestore checks ./infra maintenance through the stack's
+// proxy (nginx or Traefik: the page, HTML and JSON, a 503 with
+// Retry-After; /metrics stays a 404; off serves again), then a restore of
+// backup under 20 req/s: every answer is the app's 200 or the maintenance
+// page.
+func maintenanceAndRestore(t *testing.T, ops operations.Running, client *http.Client, base, backup string) {
+	t.Helper()
+	ctx := context.Background()
+	// ./infra maintenance: the page through the proxy, HTML and JSON, a
+	// 503 with Retry-After; /metrics stays a 404; off serves again.
+	get := func(path, accept string) (int, http.Header, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(body)
+	}
+	if err := ops.Maintenance(ctx, true, "Back at <10:00>"); err != nil {
+		t.Fatal(err)
+	}
+	if code, h, body := get("/items", ""); code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, "Back at &lt;10:00&gt;") {
+		t.Errorf("in maintenance, GET /items: %d Retry-After %q %s", code, h.Get("Retry-After"), body)
+	}
+	if code, h, body := get("/items", "application/json"); code != 503 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") || !strings.Contains(body, `"status":"maintenance"`) {
+		t.Errorf("in maintenance, GET /items for JSON: %d %s %s", code, h.Get("Content-Type"), body)
+	}
+	if code, _, _ := get("/metrics", ""); code != 404 {
+		t.Errorf("in maintenance, /metrics: %d, want 404", code)
+	}
+	if err := ops.Maintenance(ctx, false, ""); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := get("/health/live", ""); code != 200 {
+		t.Errorf("after maintenance off: %d %s", code, body)
+	}
+
+	// During the restore every answer is the app's 200 or the maintenance
+	// page (before it: 12 of 36 probes got a bare 502 in a 9 s restore).
+	var pages atomic.Int64
+	load := loadgen.Start(client, func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", base+"/health/live", nil)
+		if err == nil {
+			req.Header.Set("Accept", "application/json")
+		}
+		return req, err
+	}, loadgen.Options{Rate: 20, Max: 2 * time.Minute, OK: func(resp *http.Response) bool {
+		if resp.StatusCode == 200 {
+			return true
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "" && strings.Contains(string(body), `"status":"maintenance"`) {
+			pages.Add(1)
+			return true
+		}
+		return false
+	}})
+	time.Sleep(time.Second)
+	var progress strings.Builder
+	start := time.Now()
+	if err := ops.Restore(ctx, backup, &progress); err != nil {
+		load.Stop()
+		t.Fatalf("restore: %v\n%s", err, progress.String())
+	}
+	took := time.Since(start)
+	time.Sleep(time.Second)
+	res := load.Stop()
+	t.Logf("restore in %s:\n%s", took.Round(100*time.Millisecond), progress.String())
+	t.Logf("under 20 req/s: %s; %d maintenance pages", res, pages.Load())
+	if res.Failed > 0 {
+		t.Errorf("%d of %d requests during the restore were neither 200 nor the maintenance page: %v", res.Failed, res.Sent, res.Errors)
+	}
+	if pages.Load() == 0 {
+		t.Error("no request saw the maintenance page during the restore")
+	}
+	if code, _, _ := get("/health/live", ""); code != 200 {
+		t.Errorf("after the restore: %d, want 200 (the maintenance page taken down)", code)
 	}
 }

@@ -26,6 +26,12 @@ type Stopped = stopped
 
 func NewRealServer(t *testing.T, targets ...string) *RealServer { return newRealServer(t, targets...) }
 
+// TraefikMaintenance is the maintenance page and restore check that
+// TestTraefikWithACMEOnRealDocker runs on its Traefik stack: it needs the
+// operations package, which this package's own tests cannot import (a
+// cycle), so package singleserver_test sets it (maintenance_real_test.go).
+var TraefikMaintenance func(t *testing.T, r *RealServer, client *http.Client, base string)
+
 func (r *realServer) Args() Args                             { return r.args() }
 func (r *realServer) Up(a Args) []Stopped                    { return r.up(a) }
 func (r *realServer) Exec(name string, cmd ...string) string { return r.exec(name, cmd...) }

@@ -66,7 +66,7 @@ func TraefikLabels(s service.Spec, network, bodyLimit string) map[string]string 
 	retry, limit, hsts := s.Name+"-retry", s.Name+"-body", s.Name+"-hsts"
 	return map[string]string{
 		"traefik.enable":         "true",
-		serviceLabel:             s.Name,
+		ServiceLabel:             s.Name,
 		"traefik.docker.network": network,
 		// Metrics are for Prometheus on the private network (as nginx's
 		// location = /metrics says): no router matches them, a 404.
@@ -84,9 +84,9 @@ func TraefikLabels(s service.Spec, network, bodyLimit string) map[string]string 
 	}
 }
 
-// serviceLabel names the service on its replicas; Traefik's Docker provider
+// ServiceLabel names the service on its replicas; Traefik's Docker provider
 // considers only containers that carry it with this service's name.
-const serviceLabel = "fastapi-infra.service"
+const ServiceLabel = "fastapi-infra.service"
 
 // Where the Traefik container keeps ACME state (a retained volume) and the
 // private ACME server's CA (uploaded).
@@ -105,7 +105,7 @@ func TraefikCommand(service string, t service.TLS) []string {
 		"--providers.docker=true",
 		"--providers.docker.endpoint=unix://" + DockerAPISocket,
 		"--providers.docker.exposedbydefault=false",
-		fmt.Sprintf("--providers.docker.constraints=Label(`%s`,`%s`)", serviceLabel, service),
+		fmt.Sprintf("--providers.docker.constraints=Label(`%s`,`%s`)", ServiceLabel, service),
 		"--entrypoints.web.address=:80",
 		"--entrypoints.web.http.redirections.entrypoint.to=websecure",
 		"--entrypoints.web.http.redirections.entrypoint.scheme=https",

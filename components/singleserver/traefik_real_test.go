@@ -58,6 +58,9 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 	args.Service.Domain = domain
 	args.Service.TLS = service.TLS{Mode: service.TLSACME, ACMEEmail: "ops@example.com",
 		ACMEServer: "https://" + pebbleHost + ":14000/dir", ACMECA: caPEM}
+	// The backup container, for the restore behind the maintenance page;
+	// a schedule that does not fire during the test.
+	args.Service.Database.Backup = service.Backup{Schedule: "0 0 1 1 *", Keep: 3}
 	httpPort, httpsPort := args.HTTPPort, args.HTTPSPort
 	// What the test adds to the program: Pebble, on a network of its own
 	// with Traefik, where the domain's DNS record names the proxy (as
@@ -331,7 +334,7 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		if _, err := filtered.Inspect(r.ctx, p+"-db"); err != nil {
 			t.Errorf("the filter refused a container's inspect: %v", err)
 		}
-		if found, err := filtered.List(r.ctx, serviceLabel+"="+args.Service.Name); err != nil || len(found) == 0 {
+		if found, err := filtered.List(r.ctx, ServiceLabel+"="+args.Service.Name); err != nil || len(found) == 0 {
 			t.Errorf("the filter's container list: %v, %v", found, err)
 		}
 		refused := func(what string, err error) {
@@ -348,6 +351,15 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		if state, err := r.docker.Inspect(r.ctx, p+"-proxy"); err != nil || !state.State.Running {
 			t.Errorf("the proxy after the refused stop: %+v, %v", state.State, err)
 		}
+	})
+
+	// ./infra maintenance behind Traefik, and a restore under load: every
+	// answer the app's 200 or the page.
+	t.Run("maintenance page and a restore under load", func(t *testing.T) {
+		if TraefikMaintenance == nil {
+			t.Fatal("TraefikMaintenance is not set: maintenance_real_test.go (package singleserver_test) sets it")
+		}
+		TraefikMaintenance(t, r, client, base)
 	})
 
 	t.Run("a replaced proxy keeps the certificate from its volume", func(t *testing.T) {

@@ -48,7 +48,13 @@ esac`
 // off. The proxy answers every request but /metrics with 503, Retry-After
 // and the page while it is on, whether the replicas run or not; its own
 // health check is unaffected. ErrNoMaintenance when the proxy has none.
+// Behind nginx the page is a file the proxy checks on every request;
+// behind Traefik it is a container of its own that Traefik routes to
+// first (traefikMaintenance).
 func (r Running) Maintenance(ctx context.Context, on bool, message string) error {
+	if r.behindTraefik(ctx) {
+		return r.traefikMaintenance(ctx, on, message)
+	}
 	action := "off"
 	if on {
 		action = "on"
@@ -60,7 +66,7 @@ func (r Running) Maintenance(ctx context.Context, on bool, message string) error
 	case err != nil:
 		return fmt.Errorf("maintenance %s in %s (is the stack up?): %w", action, proxy, err)
 	case code == 3:
-		return fmt.Errorf("%w: it is Traefik (proxy.kind traefik: not yet), or an nginx deployed before maintenance existed (run ./infra up first)", ErrNoMaintenance)
+		return fmt.Errorf("%w: an nginx deployed before maintenance existed (run ./infra up first)", ErrNoMaintenance)
 	case code != 0:
 		return fmt.Errorf("maintenance %s in %s exited with code %d: %s", action, proxy, code, strings.TrimSpace(out))
 	}
