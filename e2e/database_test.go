@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -140,13 +142,49 @@ func restoreDrill(t *testing.T, s *realStack, ns string) string {
 	if list, _, err := runDriver(t, s.driver(t, "", "restore", s.name)); err != nil || !strings.Contains(list, dump) {
 		t.Fatalf("./infra restore (the list) lacks %s: %v\n%s", dump, err, list)
 	}
+	// ./infra maintenance on Kubernetes: the page with its message (HTML
+	// for a browser), then the app again.
+	if _, stderr, err := runDriver(t, s.driver(t, "", "maintenance", "on", s.name, "--message", "Back at <10:00>")); err != nil {
+		t.Fatalf("./infra maintenance on: %v\n%s", err, stderr)
+	}
+	if code, body := s.get(t, "/items"); code != 503 || !strings.Contains(body, "Back at &lt;10:00&gt;") {
+		t.Errorf("in maintenance: %d %s, want 503 and the page", code, body)
+	}
+	if _, stderr, err := runDriver(t, s.driver(t, "", "maintenance", "off", s.name)); err != nil {
+		t.Fatalf("./infra maintenance off: %v\n%s", err, stderr)
+	}
+	if code, body := s.get(t, "/health/live"); code != 200 {
+		t.Errorf("after maintenance off: %d %s", code, body)
+	}
+
 	psql("DROP TABLE items")
+	// Meanwhile every answer through the ingress is the app's or the
+	// maintenance page (a pod of the page and an Ingress that Traefik
+	// prefers), never the controller's own 503 for a Service without
+	// endpoints.
+	answers := watchAnswers(s, "/health/live")
 	start := time.Now()
 	_, stderr, err = runDriver(t, s.driver(t, "", "restore", s.name, "--from", dump, "--yes"))
+	seen := answers()
 	if err != nil {
 		t.Fatalf("./infra restore --from %s: %v\n%s", dump, err, stderr)
 	}
 	t.Logf("./infra restore --from %s in %s:\n%s", dump, time.Since(start).Round(100*time.Millisecond), strings.TrimSpace(stderr))
+	t.Logf("answers through the ingress during the restore: %v", seen)
+	if !strings.Contains(stderr, "restore: maintenance page on") || !strings.Contains(stderr, "restore: maintenance page off") {
+		t.Errorf("the restore did not put the maintenance page up and down:\n%s", stderr)
+	}
+	for answer, n := range seen {
+		if answer != "200" && answer != "503 maintenance" {
+			t.Errorf("%d answers during the restore were %q: neither the app's 200 nor the maintenance page", n, answer)
+		}
+	}
+	if seen["503 maintenance"] == 0 {
+		t.Error("no answer during the restore was the maintenance page")
+	}
+	if got := kubectlRun(t, "-n", ns, "get", "deployments,services,ingresses", "-l", "app.kubernetes.io/component=maintenance", "-o", "name"); strings.TrimSpace(got) != "" {
+		t.Errorf("the maintenance page's objects are left after the restore: %s", got)
+	}
 	if after := psql(rows); after != before {
 		t.Errorf("after the restore the rows are %q, want %q", after, before)
 	}
@@ -193,4 +231,45 @@ func grepLines(text string, words ...string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// watchAnswers asks path through the ingress every 100 ms (Accept JSON)
+// until the returned func is called, which returns how often each answer
+// came: "200", "503 maintenance" (the page: Retry-After and its JSON), or
+// another status or error.
+func watchAnswers(s *realStack, path string) func() map[string]int {
+	seen := map[string]int{}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			req, _ := http.NewRequest("GET", s.url(path), nil)
+			req.Header.Set("Accept", "application/json")
+			resp, err := s.client.Do(req)
+			if err != nil {
+				seen["error: "+err.Error()]++
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == 200:
+				seen["200"]++
+			case resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "" && strings.Contains(string(body), `"status":"maintenance"`):
+				seen["503 maintenance"]++
+			default:
+				seen[fmt.Sprintf("%d %.60s", resp.StatusCode, body)]++
+			}
+		}
+	}()
+	return func() map[string]int {
+		close(stop)
+		<-done
+		return seen
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -171,20 +170,6 @@ func runningServer(ctx context.Context, s auto.Stack, cfg auto.ConfigMap) (opera
 		return r, err
 	}
 	return r, nil
-}
-
-// singleServer reaches a deployed single server's engine, as up does, for
-// a day-2 verb; a Kubernetes stack gets kubernetes, the verb's own
-// refusal (what to run instead).
-func singleServer(ctx context.Context, o deploy.Options, kubernetes string) (operations.Running, error) {
-	t, err := deploy.Prepare(ctx, o, deploy.Needs{})
-	if err != nil {
-		return operations.Running{}, err
-	}
-	if t.Arch == stacks.Kubernetes {
-		return operations.Running{}, errors.New(kubernetes)
-	}
-	return singleServerOf(t)
 }
 
 // singleServerOf reaches the engine of a prepared single-server stack.

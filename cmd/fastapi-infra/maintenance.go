@@ -6,6 +6,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fastapi-infra/fastapi-infra/deploy"
+	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
 
 func maintenanceCommand(g *globals, _ *terminal) *cobra.Command {
@@ -20,7 +23,10 @@ health check stays green. A restore puts it up by itself. A single server:
 behind nginx the proxy serves the page (an up that replaces the proxy takes
 it down); behind Traefik a small container of the stack's serves it, which
 Traefik routes to ahead of the replicas once it is healthy (on waits for
-that, about 3 s; off waits until Traefik has let go of it).`,
+that, about 3 s; off waits until Traefik has let go of it). Kubernetes: a
+pod of the app's image serves it through an Ingress for the same host that
+the controller prefers (Traefik: router priority; ingress-nginx: a canary
+of weight 100); off removes that Ingress first.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 || args[0] != "on" && args[0] != "off" {
 				return usageError{fmt.Errorf("maintenance takes on or off and a stack, e.g. fastapi-infra maintenance on dev --message 'back at 10:00'; got %q", args)}
@@ -37,7 +43,18 @@ that, about 3 s; off waits until Traefik has let go of it).`,
 			if !on && message != "" {
 				return usageError{fmt.Errorf("--message goes with maintenance on")}
 			}
-			server, err := singleServer(ctx, o, fmt.Sprintf("maintenance %s: a Kubernetes stack has no maintenance page yet (its Ingress routes to the app's Service); a single server has", o.Stack))
+			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
+			if err != nil {
+				return err
+			}
+			var server interface {
+				Maintenance(ctx context.Context, on bool, message string) error
+			}
+			if t.Arch == stacks.Kubernetes {
+				server, err = runningService(t.Config)
+			} else {
+				server, err = singleServerOf(t)
+			}
 			if err != nil {
 				return err
 			}

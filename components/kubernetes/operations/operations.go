@@ -183,12 +183,13 @@ func (r Running) Backups(ctx context.Context) ([]string, error) {
 	return r.actions().List(ctx)
 }
 
-// Restore puts a backup back: it scales the app's Deployment to 0 (the
-// Ingress answers 503 meanwhile; an HPA does not scale a Deployment at 0),
+// Restore puts a backup back: it puts the maintenance page up, scales the
+// app's Deployment to 0 (an HPA does not scale a Deployment at 0),
 // restores the dump in one transaction from a Job of the backup CronJob's
 // template, runs the release's migration again from a Job of its
 // migration Job's template (the dump may be of an older schema), and
-// scales the Deployment back, waiting until every replica is ready. A
+// scales the Deployment back, waiting until every replica is ready, and
+// takes the page down. A
 // restore that fails changes nothing in the database and scales the app
 // back.
 func (r Running) Restore(ctx context.Context, backup string, progress io.Writer) error {
@@ -203,6 +204,14 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 		return fmt.Errorf("finding the Deployment %s: %w", r.App, err)
 	}
 	replicas := max(d.Spec.Replicas, 1)
+	// The Ingress answers with the maintenance page meanwhile, not 503s
+	// of its own.
+	maintained := r.Maintenance(ctx, true, "Restoring a backup; the service is back in a minute.")
+	if maintained != nil {
+		fmt.Fprintf(progress, "restore: no maintenance page (%v); the Ingress answers 503 while the app is at 0\n", maintained)
+	} else {
+		fmt.Fprintf(progress, "restore: maintenance page on\n")
+	}
 	fmt.Fprintf(progress, "restore: scaling the Deployment %s from %d replicas to 0\n", r.App, replicas)
 	if err := r.scale(ctx, 0); err != nil {
 		return err
@@ -217,6 +226,12 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 	fmt.Fprintf(progress, "restore: scaling the Deployment %s back to %d replicas\n", r.App, replicas)
 	if err := r.scale(ctx, replicas); err != nil {
 		return err
+	}
+	if maintained == nil {
+		if err := r.Maintenance(ctx, false, ""); err != nil {
+			return fmt.Errorf("taking the maintenance page down (./infra maintenance off takes it down): %w", err)
+		}
+		fmt.Fprintf(progress, "restore: maintenance page off\n")
 	}
 	return restoreErr
 }
