@@ -11,6 +11,7 @@ import (
 
 	k8sops "github.com/fastapi-infra/fastapi-infra/components/kubernetes/operations"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
+	"github.com/fastapi-infra/fastapi-infra/internal/logstore"
 )
 
 // LogFilter picks the lines `./infra logs` prints.
@@ -70,28 +71,9 @@ func isID(p string) bool {
 // stream, as a release's replicas, its proxy and its database wrote it.
 // An unknown service is an error that lists the stack's.
 func StackLogs(ctx context.Context, docker *dockerapi.Client, prefix string, f LogFilter) ([]StackLogLine, error) {
-	all, err := docker.List(ctx, "")
+	all, picked, err := stackContainers(ctx, docker, prefix, f.Service)
 	if err != nil {
 		return nil, err
-	}
-	services := map[string]bool{}
-	var picked []string
-	for _, name := range slices.Sorted(maps.Keys(all)) {
-		short, ok := strings.CutPrefix(name, prefix+"-")
-		if !ok {
-			continue
-		}
-		svc := ServiceOf(short)
-		services[svc] = true
-		if f.Service == "" || svc == f.Service {
-			picked = append(picked, name)
-		}
-	}
-	if len(services) == 0 {
-		return nil, fmt.Errorf("no container of the stack (Docker names %s-...) on this engine: is the stack up?", prefix)
-	}
-	if f.Service != "" && !services[f.Service] {
-		return nil, fmt.Errorf("no service %q in the stack; its services: %s", f.Service, strings.Join(slices.Sorted(maps.Keys(services)), ", "))
 	}
 	var out []StackLogLine
 	for _, name := range picked {
@@ -108,6 +90,65 @@ func StackLogs(ctx context.Context, docker *dockerapi.Client, prefix string, f L
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
+}
+
+// storedLines bounds a read from the log store: the newest lines.
+const storedLines = 50000
+
+// StoredLogs are the same lines from the stack's log store
+// (logging.aggregate), which keeps those of containers the engine no
+// longer has: replicas a release replaced, lines past the engine's
+// rotation. ok is false when the stack has no store running.
+func StoredLogs(ctx context.Context, docker *dockerapi.Client, prefix string, f LogFilter) (lines []StackLogLine, ok bool, err error) {
+	store := logstore.Store{Engine: docker, Prefix: prefix}
+	if !store.Running(ctx) {
+		return nil, false, nil
+	}
+	if _, _, err := stackContainers(ctx, docker, prefix, f.Service); err != nil {
+		return nil, true, err
+	}
+	stored, err := store.Lines(ctx, f.Since, storedLines)
+	if err != nil {
+		return nil, true, fmt.Errorf("reading the log store %s-logs: %w", prefix, err)
+	}
+	for _, l := range stored {
+		short := strings.TrimPrefix(l.Container, prefix+"-")
+		if f.Service != "" && ServiceOf(short) != f.Service || f.Grep != "" && !strings.Contains(l.Text, f.Grep) {
+			continue
+		}
+		lines = append(lines, StackLogLine{LogLine: dockerapi.LogLine{Time: l.Time, Text: l.Text}, Container: short})
+	}
+	return lines, true, nil
+}
+
+// stackContainers are the stack's containers on the engine (name -> ID)
+// and those of the service asked for (every one for ""); an unknown
+// service is an error that lists the stack's.
+func stackContainers(ctx context.Context, docker *dockerapi.Client, prefix, service string) (map[string]string, []string, error) {
+	all, err := docker.List(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	services := map[string]bool{}
+	var picked []string
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		short, ok := strings.CutPrefix(name, prefix+"-")
+		if !ok {
+			continue
+		}
+		svc := ServiceOf(short)
+		services[svc] = true
+		if service == "" || svc == service {
+			picked = append(picked, name)
+		}
+	}
+	if len(services) == 0 {
+		return nil, nil, fmt.Errorf("no container of the stack (Docker names %s-...) on this engine: is the stack up?", prefix)
+	}
+	if service != "" && !services[service] {
+		return nil, nil, fmt.Errorf("no service %q in the stack; its services: %s", service, strings.Join(slices.Sorted(maps.Keys(services)), ", "))
+	}
+	return all, picked, nil
 }
 
 // KubernetesLogs are the lines of a Kubernetes stack's pods, filtered as

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,8 +20,11 @@ func logsCommand(g *globals, _ *terminal) *cobra.Command {
 	)
 	c := stackVerb(g, "logs", "the stack's lines in one time-ordered stream",
 		`Prints the lines of the stack's containers in one stream in time order: a
-single server's (replicas, proxy, database, ...) from its engine, a
-Kubernetes stack's pods' (app, db, migrate, backup) from the API server.`,
+single server's (replicas, proxy, database, ...) from its log store when
+logging.aggregate is on (it keeps the lines of replicas a release replaced
+and of removed containers), else from its engine; a Kubernetes stack's
+pods' (app, db, migrate, backup) from the API server. With -f, the lines
+after the first read come from the engine, every second.`,
 		func(ctx context.Context, o deploy.Options) error {
 			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
 			if err != nil {
@@ -40,7 +44,19 @@ Kubernetes stack's pods' (app, db, migrate, backup) from the API server.`,
 				if err != nil {
 					return err
 				}
+				// The first read from the log store when the stack
+				// has one (it keeps the lines of replaced replicas
+				// too); -f's later ones from the engine, every second.
+				first := true
 				read = func(ctx context.Context, f deploy.LogFilter) ([]deploy.StackLogLine, error) {
+					if first {
+						first = false
+						lines, stored, err := deploy.StoredLogs(ctx, server.Engine, server.Prefix, f)
+						if stored {
+							fmt.Fprintf(os.Stderr, "logs: from the log store %s-logs\n", server.Prefix)
+							return lines, err
+						}
+					}
 					return deploy.StackLogs(ctx, server.Engine, server.Prefix, f)
 				}
 			}

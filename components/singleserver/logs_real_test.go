@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/logstore"
 )
 
 // freeUDPPort is a UDP port of 127.0.0.1 nothing listens on now.
@@ -30,7 +32,9 @@ func freeUDPPort(t *testing.T) int {
 // logging.aggregate on the real engine: one request with a known
 // X-Request-ID, then VictoriaLogs' query API on the host's loopback finds
 // the proxy's access line and the app's JSON line for it, each under its
-// container's name; `docker logs` still shows the proxy's line.
+// container's name; `docker logs` still shows the proxy's line; after a
+// release the store (as ./infra logs reads it) still has the replaced
+// replicas' lines.
 func TestLogAggregationOnRealDocker(t *testing.T) {
 	t.Parallel() // measures no load: runs beside another such test, after the load tests
 	r := newRealServer(t, "dev", "logs")
@@ -116,4 +120,43 @@ func TestLogAggregationOnRealDocker(t *testing.T) {
 	if err != nil || !strings.Contains(logs, id) {
 		t.Errorf("docker logs of the proxy lacks the request (%v):\n%s", err, logs)
 	}
+
+	// ./infra logs reads the store (logstore: a query container on the
+	// host, through the engine's API): after a release it still has the
+	// replaced replicas' lines, which the engine no longer has.
+	replaced := r.apps()
+	next := args
+	next.Service.Env = map[string]string{"LOG_LEVEL": "info", "TEST_ROUTES": "1", "RELEASE": "2"}
+	r.up(next)
+	store := logstore.Store{Engine: r.docker, Prefix: r.prefix}
+	if !store.Running(r.ctx) {
+		t.Fatal("the log store does not run")
+	}
+	lines, err := store.Lines(r.ctx, sent.Add(-time.Minute), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byContainer := map[string]int{}
+	request := false
+	for _, l := range lines {
+		byContainer[l.Container]++
+		request = request || strings.Contains(l.Text, id)
+	}
+	if !request {
+		t.Errorf("the store's lines (%d) lack the request %s", len(lines), id)
+	}
+	for _, name := range replaced {
+		if _, err := r.docker.Inspect(r.ctx, name); err == nil {
+			t.Errorf("replica %s is still on the engine after the release", name)
+		}
+		if byContainer[name] == 0 {
+			t.Errorf("the store has no line of the replaced replica %s; it has %v", name, byContainer)
+		}
+	}
+	for i := 1; i < len(lines); i++ {
+		if lines[i].Time.Before(lines[i-1].Time) {
+			t.Fatalf("the store's lines are not in time order at %d: %v then %v", i, lines[i-1].Time, lines[i].Time)
+		}
+	}
+	t.Logf("the store's lines since the request: %d, by container %v", len(lines), byContainer)
 }
