@@ -269,6 +269,22 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	if code := exitStatus(err); code != 4 || !strings.Contains(out, "release 1") {
 		t.Errorf("exec over ssh: exit %d (%v), output %q %s; want release 1 and exit 4", code, err, out, errs)
 	}
+	// exec -i over ssh: a pipe's input reaches the command, and its end is
+	// the command's end of file (read() returns).
+	piped := exec.Command(driverBinary(t), "--dir", project, "exec", "-i", name, "--", "python3", "-c", `import sys; data = sys.stdin.read(); print("read", len(data), data.split()); raise SystemExit(3)`)
+	piped.Dir, piped.Env, piped.Stdin = project, environ, strings.NewReader("hello\nworld\n")
+	pipedOut, err := piped.CombinedOutput()
+	if code := exitStatus(err); code != 3 || !strings.Contains(string(pipedOut), "read 12 ['hello', 'world']") {
+		t.Errorf("exec -i over ssh: exit %d (%v), output %q; want the 12 bytes it was given and exit 3", code, err, pipedOut)
+	}
+	// exec -it: a terminal on both sides (script(1) gives the driver one).
+	shell := fmt.Sprintf("%s --dir %s exec -it %s -- python3 -c 'import sys; print(\"tty\", sys.stdin.isatty(), sys.stdout.isatty(), input(\"name? \"))'", driverBinary(t), project, name)
+	tty := exec.Command("script", "-qec", shell, "/dev/null")
+	tty.Dir, tty.Env, tty.Stdin = project, environ, strings.NewReader("ada\n")
+	ttyOut, err := tty.CombinedOutput()
+	if err != nil || !strings.Contains(string(ttyOut), "tty True True ada") {
+		t.Errorf("exec -it under a terminal: %v, output %q; want the command on a terminal reading the typed line", err, ttyOut)
+	}
 	if _, errs, err := driver("maintenance", "on", name, "--message", "over ssh"); err != nil {
 		t.Errorf("maintenance on over ssh: %v\n%s", err, errs)
 	}

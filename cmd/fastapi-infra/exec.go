@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
 )
@@ -18,8 +20,9 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("the command exited with code %d", int(e)) }
 
 func execCommand(g *globals, _ *terminal) *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec STACK -- COMMAND [ARG...]",
+	var interactive, tty bool
+	c := &cobra.Command{
+		Use:   "exec [-i] [-t] STACK -- COMMAND [ARG...]",
 		Short: "run a one-off command with the current release's environment",
 		Long: `Runs COMMAND once with the current release's image, user, environment,
 secret files (DATABASE_URL_FILE, ...), network, limits and hardening, but no
@@ -28,8 +31,11 @@ streams here, it is removed after, and the driver exits with its exit code:
 a management script, a migration check, a query. A single server runs it in
 a one-off container; Kubernetes in a Job's pod made from the Deployment's
 template, under the migration's NetworkPolicy (database and DNS only).
-Ctrl-C removes it.
-  fastapi-infra exec dev -- python3 -m app.manage --dry-run`,
+Ctrl-C removes it. On a single server, -i passes this terminal's input (or
+a pipe's) to the command and -t gives it a terminal, as docker exec -it
+does: a shell, a REPL with the app's settings.
+  fastapi-infra exec dev -- python3 -m app.manage --dry-run
+  fastapi-infra exec -it dev -- python3`,
 		Args: func(c *cobra.Command, args []string) error {
 			if c.ArgsLenAtDash() != 1 || len(args) < 2 {
 				return usageError{fmt.Errorf("exec takes a stack, then -- and the command, e.g. fastapi-infra exec dev -- python3 -c 'print(1)'; got %q", args)}
@@ -42,9 +48,15 @@ Ctrl-C removes it.
 			if err != nil {
 				return err
 			}
+			if tty && !term.IsTerminal(int(os.Stdin.Fd())) {
+				return usageError{fmt.Errorf("exec -t: the input is not a terminal; without -t, -i passes a pipe's input")}
+			}
 			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
 			if err != nil {
 				return err
+			}
+			if (interactive || tty) && t.Arch == stacks.Kubernetes {
+				return fmt.Errorf("exec -i/-t: not on a Kubernetes stack yet (its one-off is a Job's pod); for a shell in a running pod: kubectl exec -it -n NAMESPACE deploy/APP -- sh")
 			}
 			// Ctrl-C removes what runs the command (named once it exists).
 			removeOnInterrupt := func(remove func(context.Context, string) error) func(string) {
@@ -72,7 +84,24 @@ Ctrl-C removes it.
 				if err != nil {
 					return err
 				}
-				code, err = server.Exec(ctx, args[1:], os.Stdout, removeOnInterrupt(server.Remove))
+				streams := operations.Streams{Out: os.Stdout, TTY: tty}
+				if interactive {
+					streams.In = os.Stdin
+				}
+				if tty {
+					// The terminal passes every key on (Ctrl-C too, to
+					// the command), as docker exec -it's does.
+					state, err := term.MakeRaw(int(os.Stdin.Fd()))
+					if err != nil {
+						return err
+					}
+					defer func() { _ = term.Restore(int(os.Stdin.Fd()), state) }()
+					streams.Size = func() (int, int) {
+						w, h, _ := term.GetSize(int(os.Stdout.Fd()))
+						return h, w
+					}
+				}
+				code, err = server.ExecWith(ctx, args[1:], streams, removeOnInterrupt(server.Remove))
 				if err != nil {
 					return err
 				}
@@ -83,4 +112,7 @@ Ctrl-C removes it.
 			return nil
 		},
 	}
+	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass this terminal's (or a pipe's) input to the command (single server)")
+	c.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (single server; with -i for a shell)")
+	return c
 }

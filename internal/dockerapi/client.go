@@ -25,6 +25,9 @@ import (
 type Client struct {
 	client *http.Client
 	base   string // the engine's URL, without a trailing slash
+	// dial opens a raw connection to the engine, for a call that takes
+	// the connection over (Attach); nil where there is none.
+	dial func(ctx context.Context) (net.Conn, error)
 }
 
 // api is the Engine API version every call but the version's own names.
@@ -35,12 +38,13 @@ func NewClient(socket string) *Client {
 	if socket == "" {
 		socket = "/var/run/docker.sock"
 	}
+	dial := func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}
 	return &Client{client: &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}, base: "http://docker"}
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+	}}, base: "http://docker", dial: dial}
 }
 
 // call sends a request to the API at version 1.41 and decodes a JSON

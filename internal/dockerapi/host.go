@@ -35,15 +35,14 @@ func ForHost(host, certPath string) (*Client, error) {
 		return tcpClient(u.Host, certPath)
 	case "ssh":
 		args := sshArgs(u, "docker", "system", "dial-stdio")
+		dial := func(ctx context.Context) (net.Conn, error) { return dialCommand(ctx, "ssh", args...) }
 		return &Client{client: &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return dialCommand(ctx, "ssh", args...)
-			},
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 			// Each connection is an ssh session: keep a few for reuse,
 			// and close them before sshd's own idle limits would.
 			MaxIdleConnsPerHost: 4,
 			IdleConnTimeout:     30 * time.Second,
-		}}, base: "http://docker"}, nil
+		}}, base: "http://docker", dial: dial}, nil
 	}
 	return nil, fmt.Errorf("docker host %q: want unix://, tcp:// or ssh://", host)
 }
@@ -79,6 +78,10 @@ func dialCommand(_ context.Context, name string, args ...string) (net.Conn, erro
 
 func (c *commandConn) Read(p []byte) (int, error)  { return c.out.Read(p) }
 func (c *commandConn) Write(p []byte) (int, error) { return c.in.Write(p) }
+
+// CloseWrite ends what the connection sends (the command's stdin), as
+// a TCP half-close does: `docker system dial-stdio` passes it on.
+func (c *commandConn) CloseWrite() error { return c.in.Close() }
 
 func (c *commandConn) Close() error {
 	c.closed.Do(func() {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,7 +47,11 @@ func tcpClient(addr, certs string) (*Client, error) {
 		certs = os.Getenv("DOCKER_CERT_PATH")
 	}
 	if certs == "" {
-		return &Client{client: &http.Client{}, base: "http://" + addr}, nil
+		dial := func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+		return &Client{client: &http.Client{}, base: "http://" + addr, dial: dial}, nil
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(certs, "cert.pem"), filepath.Join(certs, "key.pem"))
 	if err != nil {
@@ -60,6 +65,11 @@ func tcpClient(addr, certs string) (*Client, error) {
 	if !pool.AppendCertsFromPEM(ca) {
 		return nil, fmt.Errorf("the Docker client certificate: no certificate in %s", filepath.Join(certs, "ca.pem"))
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	return &Client{client: &http.Client{Transport: tr}, base: "https://" + addr}, nil
+	config := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr := &http.Transport{TLSClientConfig: config}
+	dial := func(ctx context.Context) (net.Conn, error) {
+		d := tls.Dialer{Config: config}
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	return &Client{client: &http.Client{Transport: tr}, base: "https://" + addr, dial: dial}, nil
 }

@@ -10,6 +10,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 )
 
 // ExecRole marks a one-off container (Exec) in its fastapi-infra.role label.
@@ -35,6 +37,24 @@ type replicaDocument struct {
 // not nil, gets the container's name once it runs: a caller that is
 // interrupted removes it (Remove).
 func (r Running) Exec(ctx context.Context, cmd []string, w io.Writer, started func(name string)) (int, error) {
+	return r.ExecWith(ctx, cmd, Streams{Out: w}, started)
+}
+
+// Streams are a one-off command's: its output, and for `exec -i` its
+// input, for `exec -t` a terminal.
+type Streams struct {
+	Out io.Writer
+	// In, when set, is the command's stdin; its end is the command's end
+	// of file.
+	In io.Reader
+	// TTY gives the command a terminal (its output then comes as a
+	// terminal's, stdout and stderr as one), of the size Size says.
+	TTY  bool
+	Size func() (height, width int)
+}
+
+// ExecWith is Exec with the command's stdin and a terminal when s asks.
+func (r Running) ExecWith(ctx context.Context, cmd []string, s Streams, started func(name string)) (int, error) {
 	if len(cmd) == 0 {
 		return 0, errors.New("exec: no command")
 	}
@@ -53,6 +73,11 @@ func (r Running) Exec(ctx context.Context, cmd []string, w io.Writer, started fu
 	if err != nil {
 		return 0, err
 	}
+	body["Tty"] = s.TTY
+	body["AttachStdout"], body["AttachStderr"] = true, true
+	if s.In != nil {
+		body["OpenStdin"], body["StdinOnce"], body["AttachStdin"] = true, true, true
+	}
 
 	suffix := make([]byte, 3)
 	_, _ = rand.Read(suffix)
@@ -68,13 +93,61 @@ func (r Running) Exec(ctx context.Context, cmd []string, w io.Writer, started fu
 		defer cancel()
 		_ = r.Engine.Remove(rm, id)
 	}()
+	if s.In != nil || s.TTY {
+		// A TTY's output comes without the multiplexing headers, on the
+		// attached connection as it comes.
+		return r.attached(ctx, id, name, s, started)
+	}
 	if err := r.Engine.Start(ctx, id); err != nil {
 		return 0, fmt.Errorf("exec: starting %s: %w", name, err)
 	}
 	if started != nil {
 		started(name)
 	}
-	if err := r.Engine.Follow(ctx, id, w); err != nil {
+	if err := r.Engine.Follow(ctx, id, s.Out); err != nil {
+		return 0, fmt.Errorf("exec: reading the output of %s: %w", name, err)
+	}
+	return r.Engine.WaitExit(ctx, id)
+}
+
+// attached runs the one-off container with its streams on one attached
+// connection: attached before it starts, so none of its output is lost;
+// stdin copied until it ends, then the container's end of file.
+func (r Running) attached(ctx context.Context, id, name string, s Streams, started func(name string)) (int, error) {
+	conn, err := r.Engine.Attach(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("exec: %w", err)
+	}
+	defer conn.Close()
+	if err := r.Engine.Start(ctx, id); err != nil {
+		return 0, fmt.Errorf("exec: starting %s: %w", name, err)
+	}
+	if started != nil {
+		started(name)
+	}
+	if s.TTY && s.Size != nil {
+		if h, w := s.Size(); h > 0 && w > 0 {
+			_ = r.Engine.Resize(ctx, id, h, w)
+		}
+	}
+	if s.In != nil {
+		go func() {
+			_, _ = io.Copy(conn, s.In)
+			// A pipe's end is the command's end of file. Not a
+			// terminal's: there Ctrl-D is the end, typed through the
+			// TTY, and a half-close ends the engine's whole stream
+			// (seen: a command's output after its input was cut off).
+			if !s.TTY {
+				_ = conn.CloseWrite()
+			}
+		}()
+	}
+	if s.TTY {
+		_, err = io.Copy(s.Out, conn)
+	} else {
+		err = dockerapi.CopyDemuxed(s.Out, conn)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("exec: reading the output of %s: %w", name, err)
 	}
 	return r.Engine.WaitExit(ctx, id)
