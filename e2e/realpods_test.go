@@ -124,6 +124,23 @@ sys.exit(3)`))
 		if code := exitStatus(err); code != 3 || !strings.Contains(stdout, "rows first uid 10001") {
 			t.Errorf("exec: exit %d (%v), output %q; want the row written through the ingress as uid 10001, and exit 3\n%s", code, err, stdout, stderr)
 		}
+		// exec -i: a pipe's input reaches the pod's command through the
+		// API server's attach, and its end is the command's end of file.
+		piped := s.driver(t, "hello\nworld\n", "exec", "-i", s.name, "--", "python3", "-c", `import sys; data = sys.stdin.read(); print("read", len(data), data.split()); raise SystemExit(3)`)
+		out, err := piped.CombinedOutput()
+		if code := exitStatus(err); code != 3 || !strings.Contains(string(out), "read 12 ['hello', 'world']") {
+			t.Errorf("exec -i: exit %d (%v), output %q; want the 12 bytes it was given and exit 3", code, err, out)
+		}
+		// exec -it: a terminal on both sides (script(1) gives the driver
+		// one).
+		shell := fmt.Sprintf("%s --dir %s --backend file://%s exec -it %s -- python3 -c 'import sys; print(\"tty\", sys.stdin.isatty(), sys.stdout.isatty(), input(\"name? \"))'",
+			driverBinary(t), filepath.Join(s.dir, "project"), filepath.Join(s.dir, "backend"), s.name)
+		tty := s.driver(t, "ada\n", "version")
+		tty.Path, tty.Args = "/usr/bin/script", []string{"script", "-qec", shell, "/dev/null"}
+		out, err = tty.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "tty True True ada") {
+			t.Errorf("exec -it under a terminal: %v, output %q; want the command on a terminal reading the typed line", err, out)
+		}
 		var jobs list
 		kubectl(t, &jobs, "-n", s.namespace, "get", "jobs", "-l", "app.kubernetes.io/component=exec")
 		if len(jobs.Items) != 0 {

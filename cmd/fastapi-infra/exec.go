@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	k8sops "github.com/fastapi-infra/fastapi-infra/components/kubernetes/operations"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
 	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/stacks"
@@ -31,9 +32,10 @@ streams here, it is removed after, and the driver exits with its exit code:
 a management script, a migration check, a query. A single server runs it in
 a one-off container; Kubernetes in a Job's pod made from the Deployment's
 template, under the migration's NetworkPolicy (database and DNS only).
-Ctrl-C removes it. On a single server, -i passes this terminal's input (or
-a pipe's) to the command and -t gives it a terminal, as docker exec -it
-does: a shell, a REPL with the app's settings.
+Ctrl-C removes it. -i passes this terminal's input (or a pipe's) to the
+command and -t gives it a terminal, as docker exec -it does: a shell, a
+REPL with the app's settings (Kubernetes: the pod is attached once it
+runs, as kubectl run -it does).
   fastapi-infra exec dev -- python3 -m app.manage --dry-run
   fastapi-infra exec -it dev -- python3`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -55,9 +57,6 @@ does: a shell, a REPL with the app's settings.
 			if err != nil {
 				return err
 			}
-			if (interactive || tty) && t.Arch == stacks.Kubernetes {
-				return fmt.Errorf("exec -i/-t: not on a Kubernetes stack yet (its one-off is a Job's pod); for a shell in a running pod: kubectl exec -it -n NAMESPACE deploy/APP -- sh")
-			}
 			// Ctrl-C removes what runs the command (named once it exists).
 			removeOnInterrupt := func(remove func(context.Context, string) error) func(string) {
 				return func(name string) {
@@ -75,7 +74,12 @@ does: a shell, a REPL with the app's settings.
 				if err != nil {
 					return err
 				}
-				code, err = svc.Exec(ctx, args[1:], os.Stdout, removeOnInterrupt(svc.RemoveJob))
+				streams, restore, err := execStreams(interactive, tty)
+				if err != nil {
+					return err
+				}
+				defer restore()
+				code, err = svc.ExecWith(ctx, args[1:], k8sops.Streams(streams), removeOnInterrupt(svc.RemoveJob))
 				if err != nil {
 					return err
 				}
@@ -84,23 +88,11 @@ does: a shell, a REPL with the app's settings.
 				if err != nil {
 					return err
 				}
-				streams := operations.Streams{Out: os.Stdout, TTY: tty}
-				if interactive {
-					streams.In = os.Stdin
+				streams, restore, err := execStreams(interactive, tty)
+				if err != nil {
+					return err
 				}
-				if tty {
-					// The terminal passes every key on (Ctrl-C too, to
-					// the command), as docker exec -it's does.
-					state, err := term.MakeRaw(int(os.Stdin.Fd()))
-					if err != nil {
-						return err
-					}
-					defer func() { _ = term.Restore(int(os.Stdin.Fd()), state) }()
-					streams.Size = func() (int, int) {
-						w, h, _ := term.GetSize(int(os.Stdout.Fd()))
-						return h, w
-					}
-				}
+				defer restore()
 				code, err = server.ExecWith(ctx, args[1:], streams, removeOnInterrupt(server.Remove))
 				if err != nil {
 					return err
@@ -112,7 +104,29 @@ does: a shell, a REPL with the app's settings.
 			return nil
 		},
 	}
-	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass this terminal's (or a pipe's) input to the command (single server)")
-	c.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (single server; with -i for a shell)")
+	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass this terminal's (or a pipe's) input to the command")
+	c.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal (with -i for a shell)")
 	return c
+}
+
+// execStreams are exec's streams: this process's output, its input with
+// -i, and with -t its terminal, raw until restore (every key passes on,
+// Ctrl-C too, to the command, as docker exec -it's terminal does).
+func execStreams(interactive, tty bool) (operations.Streams, func(), error) {
+	streams := operations.Streams{Out: os.Stdout, TTY: tty}
+	if interactive {
+		streams.In = os.Stdin
+	}
+	if !tty {
+		return streams, func() {}, nil
+	}
+	state, err := term.MakeRaw(int(os.Stdin.Fd()))
+	if err != nil {
+		return streams, func() {}, err
+	}
+	streams.Size = func() (int, int) {
+		w, h, _ := term.GetSize(int(os.Stdout.Fd()))
+		return h, w
+	}
+	return streams, func() { _ = term.Restore(int(os.Stdin.Fd()), state) }, nil
 }

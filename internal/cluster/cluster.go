@@ -12,12 +12,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/remotecommand"
 )
 
 // Access is how the provider reaches the cluster: a kubeconfig file
@@ -30,7 +33,9 @@ type Access struct {
 // Client reads from one cluster.
 type Client struct {
 	host string
-	http *http.Client
+	// config is the kubeconfig's, for Attach's streams.
+	config *rest.Config
+	http   *http.Client
 	// stream is http without its timeout, for an answer that lasts as
 	// long as what it follows (a pod's log with follow=true).
 	stream *http.Client
@@ -55,6 +60,7 @@ func Connect(a Access) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
+	streams := rest.CopyConfig(cfg)
 	cfg.Timeout = 15 * time.Second
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
@@ -62,7 +68,62 @@ func Connect(a Access) (*Client, error) {
 	}
 	stream := *hc
 	stream.Timeout = 0
-	return &Client{host: cfg.Host, http: hc, stream: &stream}, nil
+	return &Client{host: cfg.Host, config: streams, http: hc, stream: &stream}, nil
+}
+
+// Attach connects in, out and a terminal (tty) to a running container of
+// a pod, as kubectl attach -it does: over WebSocket where the API server
+// speaks it (1.31 and later), else SPDY. It returns when the container's
+// streams end. size, when set, is the terminal's size.
+func (c *Client) Attach(ctx context.Context, namespace, pod, container string, in io.Reader, out io.Writer, tty bool, size func() (height, width int)) error {
+	u, err := url.Parse(c.host)
+	if err != nil {
+		return err
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/namespaces/" + namespace + "/pods/" + pod + "/attach"
+	q := url.Values{"container": {container}, "stdout": {"true"}}
+	if in != nil {
+		q.Set("stdin", "true")
+	}
+	if tty {
+		q.Set("tty", "true")
+	} else {
+		q.Set("stderr", "true")
+	}
+	u.RawQuery = q.Encode()
+	ws, err := remotecommand.NewWebSocketExecutor(c.config, "GET", u.String())
+	if err != nil {
+		return err
+	}
+	spdy, err := remotecommand.NewSPDYExecutor(c.config, "POST", u)
+	if err != nil {
+		return err
+	}
+	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+	if err != nil {
+		return err
+	}
+	opts := remotecommand.StreamOptions{Stdin: in, Stdout: out, Tty: tty}
+	if !tty {
+		opts.Stderr = out
+	}
+	if tty && size != nil {
+		if h, w := size(); h > 0 && w > 0 {
+			opts.TerminalSizeQueue = &fixedSize{size: &remotecommand.TerminalSize{Height: uint16(h), Width: uint16(w)}}
+		}
+	}
+	return exec.StreamWithContext(ctx, opts)
+}
+
+// fixedSize gives the terminal's size once.
+type fixedSize struct{ size *remotecommand.TerminalSize }
+
+func (f *fixedSize) Next() *remotecommand.TerminalSize {
+	s := f.size
+	f.size = nil
+	return s
 }
 
 // StorageClass is a class's name and whether claims without a class get it.

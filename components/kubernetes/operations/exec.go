@@ -21,6 +21,29 @@ import (
 // restart. The Job goes when its exit code is read, as after Ctrl-C
 // (started names it for that).
 func (r Running) Exec(ctx context.Context, args []string, out io.Writer, started func(job string)) (int, error) {
+	return r.ExecWith(ctx, args, Streams{Out: out}, started)
+}
+
+// Streams are a one-off command's: its output, and for `exec -i` its
+// input, for `exec -t` a terminal of the size Size says.
+type Streams struct {
+	Out  io.Writer
+	In   io.Reader
+	TTY  bool
+	Size func() (height, width int)
+}
+
+// Attacher connects to a running container's streams (cluster.Client,
+// over the API server's attach).
+type Attacher interface {
+	Attach(ctx context.Context, namespace, pod, container string, in io.Reader, out io.Writer, tty bool, size func() (height, width int)) error
+}
+
+// ExecWith is Exec with the command's stdin and a terminal when s asks:
+// the pod's container is made with stdin (and a TTY) and the driver
+// attaches to it once it runs, as kubectl run -it does (what it printed
+// before the attach is in its log, not on the terminal).
+func (r Running) ExecWith(ctx context.Context, args []string, s Streams, started func(job string)) (int, error) {
 	var d struct {
 		Spec struct {
 			Template obj `json:"template"`
@@ -32,6 +55,20 @@ func (r Running) Exec(ctx context.Context, args []string, out io.Writer, started
 	template, err := oneOffTemplate(d.Spec.Template, args)
 	if err != nil {
 		return 0, fmt.Errorf("the Deployment %s: %w", r.App, err)
+	}
+	attacher, attach := r.API.(Attacher)
+	attach = attach && (s.In != nil || s.TTY)
+	if (s.In != nil || s.TTY) && !attach {
+		return 0, fmt.Errorf("exec -i/-t: this client cannot attach to a pod")
+	}
+	container := ""
+	if attach {
+		app := template["spec"].(obj)["containers"].([]any)[0].(obj)
+		container, _ = app["name"].(string)
+		app["tty"] = s.TTY
+		if s.In != nil {
+			app["stdin"], app["stdinOnce"] = true, true
+		}
 	}
 	name := fmt.Sprintf("%s-exec-%d", r.App, time.Now().UnixNano()%1e9)
 	job := obj{"apiVersion": "batch/v1", "kind": "Job",
@@ -50,10 +87,22 @@ func (r Running) Exec(ctx context.Context, args []string, out io.Writer, started
 	if err != nil {
 		return 0, err
 	}
-	// follow: the API server streams the log until the container ends.
-	logs := "/api/v1/namespaces/" + r.Namespace + "/pods/" + pod + "/log?follow=true"
-	if err := r.API.Do(ctx, http.MethodGet, logs, "", nil, out); err != nil {
-		return 0, fmt.Errorf("reading the output of %s: %w", pod, err)
+	if attach {
+		if err := attacher.Attach(ctx, r.Namespace, pod, container, s.In, s.Out, s.TTY, s.Size); err != nil {
+			// A command that ended before the attach (one that reads no
+			// input) has its output in its log.
+			logs := "/api/v1/namespaces/" + r.Namespace + "/pods/" + pod + "/log"
+			if logErr := r.API.Do(ctx, http.MethodGet, logs, "", nil, s.Out); logErr != nil {
+				return 0, fmt.Errorf("attaching to %s: %w", pod, err)
+			}
+		}
+	} else {
+		// follow: the API server streams the log until the container
+		// ends.
+		logs := "/api/v1/namespaces/" + r.Namespace + "/pods/" + pod + "/log?follow=true"
+		if err := r.API.Do(ctx, http.MethodGet, logs, "", nil, s.Out); err != nil {
+			return 0, fmt.Errorf("reading the output of %s: %w", pod, err)
+		}
 	}
 	code := -1
 	err = r.wait(ctx, 5*time.Minute, "the exit code of "+pod, func() (bool, error) {
