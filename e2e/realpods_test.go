@@ -137,6 +137,11 @@ sys.exit(3)`))
 			driverBinary(t), filepath.Join(s.dir, "project"), filepath.Join(s.dir, "backend"), s.name)
 		tty := s.driver(t, "ada\n", "version")
 		tty.Path, tty.Args = "/usr/bin/script", []string{"script", "-qec", shell, "/dev/null"}
+		// TERM=dumb: a dependency's init (bubbletea's, through the
+		// Pulumi SDK) asks the terminal for its background colour and
+		// reads the answer from stdin for up to 5 s; script(1)'s terminal
+		// never answers, so it took the typed line instead.
+		tty.Env = append(tty.Env, "TERM=dumb")
 		out, err = tty.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "tty True True ada") {
 			t.Errorf("exec -it under a terminal: %v, output %q; want the command on a terminal reading the typed line", err, out)

@@ -280,7 +280,10 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	// exec -it: a terminal on both sides (script(1) gives the driver one).
 	shell := fmt.Sprintf("%s --dir %s exec -it %s -- python3 -c 'import sys; print(\"tty\", sys.stdin.isatty(), sys.stdout.isatty(), input(\"name? \"))'", driverBinary(t), project, name)
 	tty := exec.Command("script", "-qec", shell, "/dev/null")
-	tty.Dir, tty.Env, tty.Stdin = project, environ, strings.NewReader("ada\n")
+	// TERM=dumb: bubbletea's init (through the Pulumi SDK) asks the
+	// terminal for its background colour and reads stdin for the answer
+	// for up to 5 s; script(1)'s terminal never answers.
+	tty.Dir, tty.Env, tty.Stdin = project, append(slices.Clone(environ), "TERM=dumb"), strings.NewReader("ada\n")
 	ttyOut, err := tty.CombinedOutput()
 	if err != nil || !strings.Contains(string(ttyOut), "tty True True ada") {
 		t.Errorf("exec -it under a terminal: %v, output %q; want the command on a terminal reading the typed line", err, ttyOut)
