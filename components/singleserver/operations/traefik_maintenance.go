@@ -36,6 +36,7 @@ error_log stderr warn;
 events { worker_connections 512; }
 http {
     access_log off;
+    server_tokens off;
     client_body_temp_path /tmp/m/body;
     proxy_temp_path /tmp/m/proxy;
     fastcgi_temp_path /tmp/m/fastcgi;
