@@ -35,7 +35,7 @@ func SelectAndRead(ctx context.Context, ws auto.Workspace, name string, withStat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.Config, configErr = ws.GetAllConfig(ctx, name)
+			r.Config, configErr = againIfCutShort(ctx, func() (auto.ConfigMap, error) { return ws.GetAllConfig(ctx, name) })
 		}()
 		if withState {
 			wg.Add(1)
@@ -46,7 +46,7 @@ func SelectAndRead(ctx context.Context, ws auto.Workspace, name string, withStat
 		}
 	}
 	read()
-	s, err := auto.SelectStack(ctx, name, ws)
+	s, err := againIfCutShort(ctx, func() (auto.Stack, error) { return auto.SelectStack(ctx, name, ws) })
 	wg.Wait()
 	if err != nil && auto.IsSelectStack404Error(err) {
 		if s, err = auto.NewStack(ctx, name, ws); err == nil {
@@ -71,20 +71,29 @@ func SelectAndRead(ctx context.Context, ws auto.Workspace, name string, withStat
 // EOF", and the second up then failed on that instead of being refused
 // with who holds the stack's lock.
 func exportStack(ctx context.Context, export func(context.Context, string) (apitype.UntypedDeployment, error), name string) (apitype.UntypedDeployment, error) {
+	return againIfCutShort(ctx, func() (apitype.UntypedDeployment, error) { return export(ctx, name) })
+}
+
+// againIfCutShort runs a read of the stack through the CLI (its state,
+// its selection, its config) again while it fails with the checkpoint
+// found empty: every such read loads the checkpoint, and beside an update
+// writing it each can find it so ("failed to select stack: ... failed to
+// load checkpoint: EOF", seen in CI once the state's own read was retried).
+func againIfCutShort[T any](ctx context.Context, read func() (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
-		state, err := export(ctx, name)
+		v, err := read()
 		if err == nil || attempt == checkpointReads || !strings.Contains(err.Error(), "failed to load checkpoint") {
-			return state, err
+			return v, err
 		}
 		select {
 		case <-ctx.Done():
-			return state, err
+			return v, err
 		case <-time.After(checkpointRetry):
 		}
 	}
 }
 
-// checkpointReads and checkpointRetry bound exportStack's attempts: a
+// checkpointReads and checkpointRetry bound againIfCutShort's attempts: a
 // checkpoint is rewritten in milliseconds.
 var (
 	checkpointReads = 5

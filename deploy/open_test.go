@@ -38,3 +38,24 @@ func TestAStateReadCutShortIsReadAgain(t *testing.T) {
 		t.Errorf("another error: %v after %d calls, want it at once", err, calls)
 	}
 }
+
+// TestASelectionCutShortIsTriedAgain: CI saw the second up beside a
+// running one fail with "failed to select stack: exit status 1 ...
+// failed to load checkpoint: EOF" once the state's own read was retried:
+// the selection loads the checkpoint too.
+func TestASelectionCutShortIsTriedAgain(t *testing.T) {
+	defer func(n int, d time.Duration) { checkpointReads, checkpointRetry = n, d }(checkpointReads, checkpointRetry)
+	checkpointRetry = 0
+	calls := 0
+	cut := errors.New("failed to select stack: exit status 1\ncode: 1\nstderr: error: failed to load checkpoint: EOF")
+	got, err := againIfCutShort(context.Background(), func() (string, error) {
+		calls++
+		if calls < 3 {
+			return "", cut
+		}
+		return "dev", nil
+	})
+	if err != nil || got != "dev" || calls != 3 {
+		t.Errorf("select cut short twice: %q, %v after %d calls; want dev after 3", got, err, calls)
+	}
+}
