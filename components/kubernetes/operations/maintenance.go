@@ -2,12 +2,12 @@ package operations
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"html"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 )
 
 // The maintenance page on Kubernetes is three objects the driver makes and
@@ -55,18 +55,6 @@ class Page(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("", 8080), Page).serve_forever()
 `
-
-// DefaultMaintenanceMessage is the page's text when none is given.
-const DefaultMaintenanceMessage = "The service is down for maintenance and will be back shortly."
-
-func maintenancePages(message string) (page, pageJSON string) {
-	if strings.TrimSpace(message) == "" {
-		message = DefaultMaintenanceMessage
-	}
-	body, _ := json.Marshal(map[string]string{"status": "maintenance", "message": message})
-	return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Maintenance</title></head>\n" +
-		"<body><h1>Maintenance</h1><p>" + html.EscapeString(message) + "</p></body></html>\n", string(body) + "\n"
-}
 
 func (r Running) maintenanceName() string { return r.App + "-maintenance" }
 
@@ -230,7 +218,7 @@ func MaintenanceObjects(app, namespace string, template, ingress obj, message st
 		ingressSpec["tls"] = tls
 	}
 
-	page, pageJSON := maintenancePages(message)
+	page, pageJSON := service.MaintenancePages(message)
 	container := obj{
 		"name":    "page",
 		"image":   image,

@@ -2,32 +2,17 @@ package operations
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"strings"
 
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
-
-// DefaultMaintenanceMessage is the page's text when none is given.
-const DefaultMaintenanceMessage = "The service is down for maintenance and will be back shortly."
 
 // ErrNoMaintenance says the stack's proxy has no maintenance page: Traefik,
 // or an nginx whose config predates it.
 var ErrNoMaintenance = errors.New("the stack's proxy has no maintenance page")
-
-// MaintenancePages are the page nginx answers with (503, Retry-After)
-// while maintenance is on: HTML, and JSON for clients that accept it.
-func MaintenancePages(message string) (page, pageJSON string) {
-	if strings.TrimSpace(message) == "" {
-		message = DefaultMaintenanceMessage
-	}
-	body, _ := json.Marshal(map[string]string{"status": "maintenance", "message": message})
-	return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Maintenance</title></head>\n" +
-		"<body><h1>Maintenance</h1><p>" + html.EscapeString(message) + "</p></body></html>\n", string(body) + "\n"
-}
 
 // maintenanceScript runs in the proxy with the folder, the action and the
 // pages as its arguments (never in the script's text): on writes both
@@ -59,7 +44,7 @@ func (r Running) Maintenance(ctx context.Context, on bool, message string) error
 	if on {
 		action = "on"
 	}
-	page, pageJSON := MaintenancePages(message)
+	page, pageJSON := service.MaintenancePages(message)
 	proxy := r.Prefix + "-proxy"
 	out, code, err := r.Engine.Exec(ctx, proxy, "sh", "-c", maintenanceScript, "maintenance", singleserver.MaintenanceDir, action, page, pageJSON)
 	switch {

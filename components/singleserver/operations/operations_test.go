@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
 )
 
@@ -36,7 +37,7 @@ func TestOwnsOnlyItsStacksContainers(t *testing.T) {
 }
 
 func TestMaintenancePages(t *testing.T) {
-	page, pageJSON := operations.MaintenancePages(`Back at 10:00 <b>"soon"</b>`)
+	page, pageJSON := service.MaintenancePages(`Back at 10:00 <b>"soon"</b>`)
 	if !strings.Contains(page, "Back at 10:00 &lt;b&gt;&#34;soon&#34;&lt;/b&gt;") {
 		t.Errorf("the HTML page does not escape the message: %s", page)
 	}
@@ -44,7 +45,7 @@ func TestMaintenancePages(t *testing.T) {
 	if err := json.Unmarshal([]byte(pageJSON), &body); err != nil || body.Status != "maintenance" || body.Message != `Back at 10:00 <b>"soon"</b>` {
 		t.Errorf("the JSON page %s: %+v %v", pageJSON, body, err)
 	}
-	if page, _ := operations.MaintenancePages(" "); !strings.Contains(page, operations.DefaultMaintenanceMessage) {
+	if page, _ := service.MaintenancePages(" "); !strings.Contains(page, service.DefaultMaintenanceMessage) {
 		t.Errorf("no message: %s", page)
 	}
 }

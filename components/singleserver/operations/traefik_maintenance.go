@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 )
 
@@ -142,7 +143,7 @@ func (r Running) maintenanceBody(ctx context.Context, message string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	page, pageJSON := MaintenancePages(message)
+	page, pageJSON := service.MaintenancePages(message)
 	return map[string]any{
 		"Image":      filter.Config.Image,
 		"User":       "www-data",
