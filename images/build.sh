@@ -171,7 +171,7 @@ fi
 # The base of the dev, acme and logs images, once per run.
 base_image() {
 	[ -z "${base_done:-}" ] || return 0
-	base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,ca-certificates"
+	base base bookworm "$runtime_packages,nginx,openssl,postgresql-15,prometheus,prometheus-alertmanager,prometheus-postgres-exporter,pgbackrest,ca-certificates"
 	echo "BASE=$base_tag"
 	base_done=1
 }

@@ -63,6 +63,9 @@ type Config struct {
 	alertWebhookURL   secretValue
 	alertSlackURL     secretValue
 	alertSMTPPassword secretValue
+	backupAccessKey   secretValue
+	backupSecretKey   secretValue
+	backupCipherKey   secretValue
 
 	stack    string          // the stack's name, for names that must differ per stack
 	unparsed map[string]bool // keys whose value did not parse (reported when read)
@@ -119,6 +122,16 @@ type DBConfig struct {
 	Memory         service.Quantity
 	BackupSchedule string
 	BackupKeep     int
+	// Backup* are db.backup.*: the off-host repository and its limits.
+	BackupS3             S3Config
+	BackupArchiveTimeout int
+	BackupSameHost       bool
+}
+
+// S3Config holds the keys db.backup.s3.*.
+type S3Config struct {
+	Endpoint, Bucket, Region, Path, CACert, HostAddress string
+	PathStyle                                           bool
 }
 
 // RegistryConfig holds the keys registry.*.
@@ -473,6 +486,9 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		alertWebhookURL:   r.secret("alertWebhookUrl"),
 		alertSlackURL:     r.secret("alertSlackUrl"),
 		alertSMTPPassword: r.secret("alertSmtpPassword"),
+		backupAccessKey:   r.secret("backupS3AccessKey"),
+		backupSecretKey:   r.secret("backupS3SecretKey"),
+		backupCipherKey:   r.secret("backupEncryptionKey"),
 		App: AppConfig{
 			Name:                 r.str("app.name"),
 			Image:                r.str("app.image"),
@@ -519,6 +535,17 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 			Memory:         r.quantity("db.memory", service.ParseMemory),
 			BackupSchedule: r.str("db.backup.schedule"),
 			BackupKeep:     r.integer("db.backup.keep"),
+			BackupS3: S3Config{
+				Endpoint:    r.str("db.backup.s3.endpoint"),
+				Bucket:      r.str("db.backup.s3.bucket"),
+				Region:      r.str("db.backup.s3.region"),
+				PathStyle:   r.boolean("db.backup.s3.pathStyle"),
+				Path:        r.str("db.backup.s3.path"),
+				CACert:      r.str("db.backup.s3.caCert"),
+				HostAddress: r.str("db.backup.s3.hostAddress"),
+			},
+			BackupArchiveTimeout: r.integer("db.backup.archiveTimeout"),
+			BackupSameHost:       r.boolean("db.backup.sameHost"),
 		},
 		Registry: RegistryConfig{
 			Server:   r.str("registry.server"),

@@ -239,6 +239,36 @@ func TestInvalidConfig(t *testing.T) {
 		{"log API on the proxy's port", "dev", func(c mocktest.Config) mocktest.Config {
 			return c.Set(FullKey("logging.aggregate"), "true").Set(FullKey("logging.localPort"), "8443")
 		}, `fastapi-infra:logging.localPort: must differ from proxy.httpsPort (8443), which publishes on the same host`},
+		{"backup endpoint without scheme", "dev", withRepository(set("db.backup.s3.endpoint", "s3.example.com")),
+			`fastapi-infra:db.backup.s3.endpoint: must be https://host[:port] of the S3 API such as https://s3.eu-west-1.amazonaws.com (TLS is required and verified; no path), got "s3.example.com"`},
+		{"backup endpoint over plain HTTP", "dev", withRepository(set("db.backup.s3.endpoint", "http://s3.example.com")),
+			`fastapi-infra:db.backup.s3.endpoint: must be https://host[:port] of the S3 API such as https://s3.eu-west-1.amazonaws.com (TLS is required and verified; no path), got "http://s3.example.com"`},
+		{"backup endpoint by address", "dev", withRepository(set("db.backup.s3.endpoint", "https://10.0.0.5:9000")),
+			`fastapi-infra:db.backup.s3.endpoint: must name the store's host, not its address: pgBackRest verifies the certificate by name only. Put the address in db.backup.s3.hostAddress, got "https://10.0.0.5:9000"`},
+		{"backup bucket that cannot be one", "dev", withRepository(set("db.backup.s3.bucket", "My_Backups")),
+			`fastapi-infra:db.backup.s3.bucket: must be an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit, no '..', not an IP address, got "My_Backups"`},
+		{"backup bucket that is an address", "dev", withRepository(set("db.backup.s3.bucket", "192.168.1.10")),
+			`fastapi-infra:db.backup.s3.bucket: must be an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit, no '..', not an IP address, got "192.168.1.10"`},
+		{"backup key in plain text", "dev", func(c mocktest.Config) mocktest.Config {
+			return withRepository(nil)(c).Set(FullKey("backupS3SecretKey"), "plain-secret-key")
+		}, `fastapi-infra:backupS3SecretKey: is stored in plain text in the stack file; store it encrypted instead: pulumi config set --secret backupS3SecretKey <value>`},
+		{"backup without its encryption key", "dev", func(c mocktest.Config) mocktest.Config {
+			return withRepository(nil)(c).Without(FullKey("backupEncryptionKey"))
+		}, `fastapi-infra:backupEncryptionKey: is required and not set; run: pulumi config set --secret backupEncryptionKey <value>`},
+		{"backup encryption key too short", "dev", func(c mocktest.Config) mocktest.Config {
+			return withRepository(nil)(c).Secret(FullKey("backupEncryptionKey"), "short")
+		}, `fastapi-infra:backupEncryptionKey: must be at least 20 characters (it guards every backup in the repository): pulumi config set --secret backupEncryptionKey "$(openssl rand -base64 32)"`},
+		{"backup host address that is a name", "dev", withRepository(set("db.backup.s3.hostAddress", "objects.internal")),
+			`fastapi-infra:db.backup.s3.hostAddress: must be an IP address such as 10.0.0.5 (the endpoint's host name is written into the database's /etc/hosts with it), got "objects.internal"`},
+		{"backup keys without an endpoint", "dev", set("db.backup.s3.bucket", "db-backups"),
+			`fastapi-infra:db.backup.s3.bucket: is set but db.backup.s3.endpoint is not: set the endpoint (https://host[:port] of the S3 API), or remove db.backup.s3.bucket`},
+		{"archive timeout beyond a minute", "dev", withRepository(set("db.backup.archiveTimeout", "300")),
+			`fastapi-infra:db.backup.archiveTimeout: must be between 1 and 60, got 300`},
+		{"backup repository for an external database", "prod", withRepository(nil),
+			`fastapi-infra:db.backup.s3.endpoint: is for the stack's own database; an external (managed) database is backed up by its provider, point-in-time recovery included: remove db.backup.s3.*`},
+		{"production single server with backups on its host", "prod", func(c mocktest.Config) mocktest.Config {
+			return c.Set(FullKey("architecture"), "single-server").Set(FullKey("db.mode"), "container")
+		}, `fastapi-infra:db.backup.s3.endpoint: is required for a production single server: its backups must survive the loss of the host. Set db.backup.s3.endpoint, db.backup.s3.bucket and the secrets backupS3AccessKey, backupS3SecretKey and backupEncryptionKey; or set db.backup.sameHost true to keep them on this host knowingly`},
 		{"TLS to the stack's own database", "dev", set("db.sslmode", "verify-full"),
 			`fastapi-infra:db.sslmode: verify-full needs a server with TLS; the stack's own database (db.mode container) serves none and is reached on its private network only: use prefer, or an external database`},
 	}
@@ -338,6 +368,20 @@ func TestDefaultWorkers(t *testing.T) {
 		if got := defaultWorkers(tc.arch, cpu); got != tc.want {
 			t.Errorf("defaultWorkers(%s, %s) = %d, want %d", tc.arch, tc.cpu, got, tc.want)
 		}
+	}
+}
+
+// withRepository gives a stack a complete off-host backup repository,
+// then applies edit (nil: none).
+func withRepository(edit func(mocktest.Config) mocktest.Config) func(mocktest.Config) mocktest.Config {
+	return func(c mocktest.Config) mocktest.Config {
+		c = c.Set(FullKey("db.backup.s3.endpoint"), "https://s3.eu-west-1.amazonaws.com").Set(FullKey("db.backup.s3.bucket"), "acme-db-backups").
+			Secret(FullKey("backupS3AccessKey"), "AKIAEXAMPLE").Secret(FullKey("backupS3SecretKey"), "hunter2-s3").
+			Secret(FullKey("backupEncryptionKey"), "hunter2-repository-passphrase")
+		if edit != nil {
+			c = edit(c)
+		}
+		return c
 	}
 }
 

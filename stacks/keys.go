@@ -82,6 +82,15 @@ var Keys = []Key{
 	{"db.cpu", "string", "1", false, "CPU limit of the database container (container and in-cluster): cores (1) or millicores (1000m)"},
 	{"db.backup.schedule", "string", "30 3 * * *", false, "when the container database is dumped (pg_dump, custom format) into a retained volume (single server: a backup container) or claim (in-cluster: a CronJob): a cron expression in UTC; empty: no backups"},
 	{"db.backup.keep", "integer", 7, false, "how many of the newest backups stay; older ones are deleted after each successful backup"},
+	{"db.backup.s3.endpoint", "string", "", false, "container database: an off-host backup repository, https://host[:port] of an S3-compatible store. pgBackRest (in db.image) then archives every WAL segment there and takes the full backups of db.backup.schedule, encrypted with the secret backupEncryptionKey; restore to any second with ./infra restore --to-time. Empty: pg_dump into a volume on the same host"},
+	{"db.backup.s3.bucket", "string", "", false, "the repository's bucket (S3 naming rules: 3-63 lower-case letters, digits, '-' and '.'); its keys are the secrets backupS3AccessKey and backupS3SecretKey"},
+	{"db.backup.s3.region", "string", "us-east-1", false, "the bucket's region"},
+	{"db.backup.s3.pathStyle", "boolean", false, false, "address the bucket in the URL's path (most self-hosted stores) instead of its host name (AWS)"},
+	{"db.backup.s3.path", "string", "", false, "the folder of this stack's repository in the bucket; empty: /fastapi-infra/<app.name>-<stack>"},
+	{"db.backup.s3.hostAddress", "string", "", false, "the IP address of the endpoint's host name when DNS does not know it (a store on a private network): written into the database's /etc/hosts. pgBackRest verifies the certificate by name, so the endpoint is always a name"},
+	{"db.backup.s3.caCert", "string", "", false, "PEM CA certificate(s) the endpoint's certificate chains to (a private store); empty: the system roots. The certificate is always verified"},
+	{"db.backup.archiveTimeout", "integer", 60, false, "with db.backup.s3.*: seconds after which a WAL segment is archived even if not full (PostgreSQL's archive_timeout): the most writes a host loss takes with it"},
+	{"db.backup.sameHost", "boolean", false, false, "production single server: keep the backups only on the database's own host (pg_dump into a volume) knowingly; without it production needs db.backup.s3.*"},
 	{"db.memory", "string", "1Gi", false, "memory limit of the database container (container and in-cluster); PostgreSQL's shared_buffers must fit well inside it"},
 
 	{"registry.server", "string", "", false, "registry of app.image that needs credentials; empty: none"},
@@ -163,6 +172,9 @@ var Keys = []Key{
 	{"alertWebhookUrl", "string", "", true, "alerts as Alertmanager's JSON to this URL (secret: such URLs carry tokens), e.g. an on-call tool's integration URL"},
 	{"alertSlackUrl", "string", "", true, "Slack incoming-webhook URL for alerts (secret)"},
 	{"alertSmtpPassword", "string", "", true, "SMTP password of alerting.smtpUsername (secret)"},
+	{"backupS3AccessKey", "string", "", true, "access key of db.backup.s3.bucket (secret)"},
+	{"backupS3SecretKey", "string", "", true, "secret key of backupS3AccessKey (secret)"},
+	{"backupEncryptionKey", "string", "", true, "passphrase the backup repository is encrypted with (secret, at least 20 characters; keep a copy off the stack: a restore after losing the stack's state needs it)"},
 	{"rolloutKey", "string", "", true, "single server: a random key (secret) that the app containers' names are derived from together with the secrets, so that a secret change rolls the replicas while the names say nothing about the secrets; ./infra generates it once per stack"},
 }
 

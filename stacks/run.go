@@ -197,7 +197,7 @@ func (c *Config) serviceAndDatabaseAlerts(ownMode service.DatabaseMode) (monitor
 	if c.DB.Mode != ownMode || c.Monitoring.PostgresExporterImage == "" {
 		return rules, ""
 	}
-	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.App.Name, c.backupMaxAge())...)
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.App.Name, c.backupMaxAge(), c.DB.BackupS3.Endpoint != "")...)
 	return rules, c.Monitoring.PostgresExporterImage
 }
 

@@ -61,7 +61,7 @@ func (c *Config) Spec() service.Spec {
 			Protect:        c.Environment == "production",
 			StorageSize:    c.DB.StorageSize,
 			StorageClass:   c.DB.StorageClass,
-			Backup:         service.Backup{Schedule: c.DB.BackupSchedule, Keep: c.DB.BackupKeep},
+			Backup:         service.Backup{Schedule: c.DB.BackupSchedule, Keep: c.DB.BackupKeep, Repository: c.backupRepository()},
 			Resources:      service.Resources{CPU: c.DB.CPU, Memory: c.DB.Memory},
 		},
 	}

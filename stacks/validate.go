@@ -119,6 +119,7 @@ func (c *Config) validate() []error {
 	if archOK {
 		c.validateTLS(&p, prod)
 		c.validateDatabase(&p, prod)
+		c.validateBackupRepository(&p, prod)
 	}
 	p.secret("dbPassword", c.dbPassword, true)
 	p.between("db.port", c.DB.Port, 1, 65535)

@@ -241,14 +241,50 @@ func TestProductionProtectsTheData(t *testing.T) {
 		slices.Sort(names)
 		return names
 	}
-	prod := mustRun(t, "prod", func(c mocktest.Config) mocktest.Config {
+	prod := mustRun(t, "prod", withRepository(func(c mocktest.Config) mocktest.Config {
 		return c.Set(FullKey("architecture"), "single-server").Set(FullKey("db.mode"), "container").Without(FullKey("db.caCert")).Without(FullKey("db.host")).
 			Set(FullKey("proxy.kind"), "traefik").Set(FullKey("tls.mode"), "acme").Set(FullKey("tls.acmeEmail"), "ops@example.com")
-	})
+	}))
 	if got, want := protected(prod), []string{"fastapi-backups", "fastapi-db-data"}; !slices.Equal(got, want) {
 		t.Errorf("a production single server protects %v, want %v", got, want)
 	}
 	if got := protected(mustRun(t, "dev", nil)); len(got) != 0 {
 		t.Errorf("the dev stack protects %v, want nothing (destroy must work)", got)
+	}
+}
+
+// TestBackupRepositoryKeysReachTheDatabase: db.backup.s3.* and its secrets
+// reach pgBackRest's configuration (a secret file), the database's WAL
+// archiving and the /etc/hosts entry; the repository's folder defaults to
+// the stack's own.
+func TestBackupRepositoryKeysReachTheDatabase(t *testing.T) {
+	rec := mustRun(t, "dev", withRepository(func(c mocktest.Config) mocktest.Config {
+		return c.Set(FullKey("db.backup.s3.pathStyle"), "true").Set(FullKey("db.backup.archiveTimeout"), "30").
+			Set(FullKey("db.backup.s3.hostAddress"), "10.1.2.3").Set(FullKey("db.backup.s3.region"), "eu-west-1")
+	}))
+	db := rec.Named(t, "fastapi-db")
+	holds(t, db, "command", "archive_timeout=30")
+	db.Equal(t, "hosts[0].host", "s3.eu-west-1.amazonaws.com")
+	db.Equal(t, "hosts[0].ip", "10.1.2.3")
+	var conf string
+	for _, c := range rec.ByType("docker:index/container:Container") {
+		if !strings.HasPrefix(c.Name, "fastapi-db-secrets-") {
+			continue
+		}
+		for i := 0; c.Has(fmt.Sprintf("uploads[%d].file", i)); i++ {
+			if c.Str(t, fmt.Sprintf("uploads[%d].file", i)) == "/run/secrets/REPOSITORY_CONF" {
+				conf = c.Str(t, fmt.Sprintf("uploads[%d].content", i))
+			}
+		}
+	}
+	for _, want := range []string{"repo1-s3-endpoint=s3.eu-west-1.amazonaws.com\n", "repo1-storage-port=443\n", "repo1-s3-bucket=acme-db-backups\n",
+		"repo1-s3-region=eu-west-1\n", "repo1-s3-uri-style=path\n", "repo1-s3-key=AKIAEXAMPLE\n", "repo1-s3-key-secret=hunter2-s3\n",
+		"repo1-cipher-pass=hunter2-repository-passphrase\n", "repo1-path=/fastapi-infra/fastapi-dev\n", "repo1-retention-full=7\n"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("the repository's configuration lacks %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "repo1-storage-ca-file") {
+		t.Error("a CA file without db.backup.s3.caCert: the system roots verify a public store")
 	}
 }

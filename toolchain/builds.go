@@ -123,6 +123,7 @@ func Tools() []Tool {
 					b.goBuild("traefik", "-X "+mod+"/pkg/version.Version="+TraefikVersion, mod+"/cmd/traefik"))
 			},
 		},
+		goInstall("versitygw", "VERSITYGW", "github.com/versity/versitygw/cmd/versitygw", VersityGWVersion, "the lab's S3-compatible object store, the backups' off-host repository"),
 		goInstall("pebble", "PEBBLE", "github.com/letsencrypt/pebble/v2/cmd/pebble", PebbleVersion, "Let's Encrypt's test ACME server"),
 		{
 			Name: "victoria-logs", Key: "VICTORIA_LOGS", Version: VictoriaLogsVersion,

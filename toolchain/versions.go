@@ -34,4 +34,8 @@ const (
 	// VictoriaLogsVersion is the single server's log store (Apache-2.0):
 	// syslog in, LogsQL out.
 	VictoriaLogsVersion = "v1.52.1"
+	// VersityGWVersion is the lab's S3-compatible object store (Apache-2.0;
+	// not MinIO, which is AGPL): the backups' off-host repository in the
+	// tests, a gateway that keeps each bucket in a folder.
+	VersityGWVersion = "v1.8.0"
 )

@@ -14,8 +14,12 @@ type Backup struct {
 	// day-of-week), as a Kubernetes CronJob takes it; empty: no backups.
 	Schedule string
 	// Keep is how many of the newest dumps stay; older ones are deleted
-	// after each successful backup.
+	// after each successful backup (with a Repository: full backups, each
+	// with the WAL it needs).
 	Keep int
+	// Repository, when enabled, replaces the dumps: pgBackRest archives
+	// every WAL segment and takes the scheduled full backups there.
+	Repository Repository
 }
 
 // Schedule is a parsed five-field cron expression.

@@ -28,12 +28,34 @@ func (b *builder) buildBackup() error {
 		return err
 	}
 	secrets := b.dbSecrets
-	env := append([]string{
+	env := []string{
 		"BACKUP_SCHEDULE=" + db.Backup.Schedule, "BACKUP_KEEP=" + strconv.Itoa(db.Backup.Keep), "BACKUP_DIR=" + service.BackupDir,
-		"PGHOST=" + b.databaseHost(), "PGPORT=" + strconv.Itoa(db.Port), "PGUSER=" + db.User, "PGDATABASE=" + db.Name,
+		"PGPORT=" + strconv.Itoa(db.Port), "PGUSER=" + db.User, "PGDATABASE=" + db.Name,
 		"APP_USER=" + db.AppUser,
-	}, secrets.env...)
-	dir := service.BackupDir
+	}
+	volumes := docker.ContainerVolumeArray{
+		secrets.mount,
+		docker.ContainerVolumeArgs{VolumeName: dumps.Name, ContainerPath: pulumi.String(service.BackupDir)},
+	}
+	// Root, for the volume Docker makes root-owned, but with no
+	// capability at all: it can write what root owns and nothing else of
+	// the host's; the dumps are 0600.
+	user, dir, networks := "0:0", service.BackupDir, b.privateNetwork()
+	if db.Backup.Repository.Enabled() {
+		// pgBackRest copies the data files itself: as their owner, the
+		// data volume read-only, the server reached on its socket (trusted
+		// locally), the repository through the archive network. Its
+		// status files go to /tmp (the backups volume is root's); the
+		// driver takes a restore's pg_dump as root (ExecAs).
+		env = append(env, "BACKUP_REPOSITORY=pgbackrest", "PGHOST="+socketDir, "STATUS_DIR=/tmp")
+		user, dir, networks = postgresUser, "/tmp", b.databaseNetworks()
+		volumes = append(volumes,
+			docker.ContainerVolumeArgs{VolumeName: b.dbData.Name, ContainerPath: pulumi.String(dataDir), ReadOnly: pulumi.Bool(true)},
+			docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)})
+	} else {
+		env = append(env, "PGHOST="+b.databaseHost())
+	}
+	env = append(env, secrets.env...)
 	healthy := `[ ! -e ` + dir + `/.last-failure ] || [ ` + dir + `/.last-success -nt ` + dir + `/.last-failure ]`
 	b.backup, err = docker.NewContainer(b.ctx, b.name+"-backup", &docker.ContainerArgs{
 		Name:        pulumi.String(b.dockerName("backup")),
@@ -44,19 +66,14 @@ func (b *builder) buildBackup() error {
 		// its own PGPASSWORD, never the container's environment.
 		Envs:             pulumi.ToStringArray(env),
 		Labels:           docker.ContainerLabelArray{docker.ContainerLabelArgs{Label: pulumi.String(RoleLabel), Value: pulumi.String(BackupRole)}, b.secretsLabel()},
-		NetworksAdvanced: b.privateNetwork(),
-		Volumes: docker.ContainerVolumeArray{
-			secrets.mount,
-			docker.ContainerVolumeArgs{VolumeName: dumps.Name, ContainerPath: pulumi.String(service.BackupDir)},
-		},
-		// Root, for the volume Docker makes root-owned, but with no
-		// capability at all: it can write what root owns and nothing else
-		// of the host's; the dumps are 0600.
-		User:         pulumi.String("0:0"),
-		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
-		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
-		ReadOnly:     pulumi.Bool(true),
-		Tmpfs:        scratchTmpfs,
+		NetworksAdvanced: networks,
+		Hosts:            b.repositoryHosts(),
+		Volumes:          volumes,
+		User:             pulumi.String(user),
+		Capabilities:     docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
+		SecurityOpts:     pulumi.StringArray{pulumi.String("no-new-privileges:true")},
+		ReadOnly:         pulumi.Bool(true),
+		Tmpfs:            scratchTmpfs,
 		Healthcheck: docker.ContainerHealthcheckArgs{
 			Tests: pulumi.StringArray{pulumi.String("CMD-SHELL"), pulumi.String(healthy)}, Interval: pulumi.String("30s"), Timeout: pulumi.String("5s"), Retries: pulumi.Int(1),
 		},

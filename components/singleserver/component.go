@@ -179,18 +179,22 @@ type builder struct {
 	parent pulumi.Resource
 
 	private, edge *docker.Network
-	net           addressPlan
-	volumes       []*docker.Volume
-	appImage      pulumi.StringOutput
-	database      *docker.Container
-	dbImage       pulumi.StringOutput
-	dbSecrets     appSecrets     // the database password as a file
-	dbSocket      *docker.Volume // the database's unix socket folder
-	rolesSet      *docker.Container
-	rolesGate     pulumi.StringOutput // resolves once the roles are set up
-	revoker       *docker.Container   // ends the app's earlier logins
-	backup        *docker.Container
-	secrets       appSecrets // the replicas' secret files
+	// archive is the way out of the database and backup containers to an
+	// off-host backup repository (nil without one).
+	archive   *docker.Network
+	net       addressPlan
+	volumes   []*docker.Volume
+	appImage  pulumi.StringOutput
+	database  *docker.Container
+	dbImage   pulumi.StringOutput
+	dbSecrets appSecrets     // the database password as a file
+	dbSocket  *docker.Volume // the database's unix socket folder
+	dbData    *docker.Volume // the database's data
+	rolesSet  *docker.Container
+	rolesGate pulumi.StringOutput // resolves once the roles are set up
+	revoker   *docker.Container   // ends the app's earlier logins
+	backup    *docker.Container
+	secrets   appSecrets // the replicas' secret files
 	// migrationSecrets are the migration's: DATABASE_URL is the owner's.
 	migrationSecrets appSecrets
 	migration        *docker.Container

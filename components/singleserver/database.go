@@ -30,6 +30,7 @@ func (b *builder) buildDatabase() error {
 	if err != nil {
 		return err
 	}
+	b.dbData = data
 	image, err := b.image("db", db.Image)
 	if err != nil {
 		return err
@@ -42,6 +43,19 @@ func (b *builder) buildDatabase() error {
 	// passwords with ALTER ROLE), and the socket folder.
 	passwords := map[string]pulumi.StringOutput{ownerPasswordFile: db.Password, appPasswordFile: db.AppPassword,
 		monitorPasswordFile: db.MonitorPassword(), appLoginFile: pulumi.String(b.appLogin()).ToStringOutput()}
+	repo := db.Backup.Repository
+	var command pulumi.StringArrayInput
+	if repo.Enabled() {
+		// pgBackRest's configuration holds the store's keys and the
+		// encryption passphrase: a secret file beside the passwords.
+		passwords[service.PgBackRestConfigName] = repo.PgBackRestConfig(b.pgTarget(), db.Backup.Keep)
+		if repo.CACert != "" {
+			passwords[service.PgBackRestCAName] = pulumi.String(repo.CACert).ToStringOutput()
+		}
+		// As the official image takes it: "postgres" and the server's
+		// options, here the WAL archiving into the repository.
+		command = pulumi.ToStringArray(append([]string{"postgres"}, repo.ArchiveSettings()...))
+	}
 	if b.dbSecrets, err = b.secretVolume("db-secrets", "db-secrets-"+b.secretsID(), passwords); err != nil {
 		return err
 	}
@@ -59,7 +73,9 @@ func (b *builder) buildDatabase() error {
 		// and psql read it.
 		Envs:             pulumi.ToStringArray(append([]string{"POSTGRES_DB=" + db.Name, "POSTGRES_USER=" + db.User, "APP_USER=" + db.AppUser, "PGPORT=" + strconv.Itoa(db.Port)}, fileEnv...)),
 		Uploads:          uploads,
-		NetworksAdvanced: b.privateNetwork(b.databaseHost()),
+		Command:          command,
+		Hosts:            b.repositoryHosts(),
+		NetworksAdvanced: b.databaseNetworks(b.databaseHost()),
 		// As the postgres user from the start (the image's entrypoint runs
 		// so on Kubernetes too), with no capability and no way to gain
 		// one: as root it needed CHOWN, DAC_OVERRIDE, FOWNER, SETUID and
@@ -72,7 +88,7 @@ func (b *builder) buildDatabase() error {
 		Capabilities: docker.ContainerCapabilitiesArgs{Drops: pulumi.StringArray{pulumi.String("ALL")}},
 		SecurityOpts: pulumi.StringArray{pulumi.String("no-new-privileges:true")},
 		Volumes: docker.ContainerVolumeArray{
-			docker.ContainerVolumeArgs{VolumeName: data.Name, ContainerPath: pulumi.String("/var/lib/postgresql/data")},
+			docker.ContainerVolumeArgs{VolumeName: data.Name, ContainerPath: pulumi.String(dataDir)},
 			docker.ContainerVolumeArgs{VolumeName: b.dbSocket.Name, ContainerPath: pulumi.String(socketDir)},
 			b.dbSecrets.mount,
 		},
@@ -101,6 +117,16 @@ func (b *builder) buildDatabase() error {
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{data, b.dbSecrets.carrier}))...)
 	return err
 }
+
+// pgTarget is where pgBackRest finds the cluster: the data volume and the
+// socket folder, as the database and backup containers mount them.
+func (b *builder) pgTarget() service.PgTarget {
+	db := b.args.Service.Database
+	return service.PgTarget{DataDir: dataDir, SocketDir: socketDir, Port: db.Port, User: db.User}
+}
+
+// dataDir is where the database's data volume is mounted.
+const dataDir = "/var/lib/postgresql/data"
 
 // shmSize is the database's /dev/shm: Docker's default 64 MiB is too
 // small for parallel queries' shared memory, so a quarter of the memory

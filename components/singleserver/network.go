@@ -68,5 +68,39 @@ func (b *builder) buildNetworks() error {
 		Name:   pulumi.String(b.dockerName("edge")),
 		Driver: pulumi.String("bridge"),
 	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.private}))...)
+	if err != nil || !b.args.Service.Database.Backup.Repository.Enabled() {
+		return err
+	}
+	// The private network has no way out; the database archives its WAL
+	// to an off-host repository, so it and the backup container (alone)
+	// join one that has. Nothing publishes a port on it.
+	b.archive, err = docker.NewNetwork(b.ctx, b.name+"-archive", &docker.NetworkArgs{
+		Name:   pulumi.String(b.dockerName(ArchiveNetwork)),
+		Driver: pulumi.String("bridge"),
+	}, b.opts(pulumi.DependsOn([]pulumi.Resource{b.edge}))...)
 	return err
+}
+
+// ArchiveNetwork is the Docker name suffix of the network on which the
+// database reaches its off-host backup repository.
+const ArchiveNetwork = "archive"
+
+// repositoryHosts is the /etc/hosts entry of the repository's endpoint
+// for the containers that reach it, when the stack gives its address.
+func (b *builder) repositoryHosts() docker.ContainerHostArray {
+	repo := b.args.Service.Database.Backup.Repository
+	if !repo.Enabled() || repo.HostAddress == "" {
+		return nil
+	}
+	return docker.ContainerHostArray{docker.ContainerHostArgs{Host: pulumi.String(repo.Host()), Ip: pulumi.String(repo.HostAddress)}}
+}
+
+// databaseNetworks are the database's and backup container's: the private
+// network, and the archive network when there is a repository.
+func (b *builder) databaseNetworks(aliases ...string) docker.ContainerNetworksAdvancedArray {
+	nets := b.privateNetwork(aliases...)
+	if b.archive != nil {
+		nets = append(nets, docker.ContainerNetworksAdvancedArgs{Name: b.archive.Name})
+	}
+	return nets
 }

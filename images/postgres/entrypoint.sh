@@ -37,7 +37,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	done
 	as_postgres pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
+# As the official image takes it: a command of "postgres" and the server's
+# options (-c archive_command=...).
+[ "${1:-}" != postgres ] || shift
 if [ "$(id -u)" = 0 ]; then
-	exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -c listen_addresses='*'
+	exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -c listen_addresses='*' "$@"
 fi
-exec postgres -c listen_addresses='*'
+exec postgres -c listen_addresses='*' "$@"
