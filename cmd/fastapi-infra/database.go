@@ -53,27 +53,43 @@ refused while it runs.`,
 }
 
 func restoreCommand(g *globals, term *terminal) *cobra.Command {
-	var from string
-	c := stackVerb(g, "restore", "list the backups, or put one back with --from",
-		`Without --from: the stack's backups, newest first. With --from NAME: that
+	var from, toTime string
+	var latest bool
+	c := stackVerb(g, "restore", "list the backups, or put one back with --from, --to-time or --latest",
+		`Without a flag: the stack's backups, newest first. With --from NAME: that
 backup put back into the stack's own database, after a question (--yes
 skips it; a production stack's restore asks for its name even then); the
 app stops meanwhile, behind the maintenance page, and every change since is
-lost. It holds the stack's lock, the one an up takes, meanwhile. Ctrl-C
-says what state the stack is in and the command that finishes.`,
+lost. With an off-host repository (db.backup.s3.*) also --to-time TIME (RFC
+3339, e.g. 2026-12-06T10:15:00Z): the state at that second, from the full
+backup before it and the archived WAL; and --latest: the newest state the
+archive holds (after the host was lost: ./infra refresh, ./infra up, then
+this). Before it overwrites anything it takes a backup of what is there
+and says its name. It holds the stack's lock, the one an up takes,
+meanwhile. Ctrl-C says what state the stack is in and the command that
+finishes.`,
 		func(ctx context.Context, o deploy.Options) error {
+			point, err := operations.ParsePoint(from, toTime, latest)
+			if err != nil {
+				return err
+			}
 			t, err := deploy.Prepare(ctx, o, deploy.Needs{})
 			if err != nil {
 				return err
 			}
-			if from != "" {
+			what := point.String()
+			if from != "" && point.Time.IsZero() {
+				what = from
+			}
+			restoring := from != "" || toTime != "" || latest
+			if restoring {
 				if err := term.canAsk(g, "restore replaces the data of", t.Name()); err != nil {
 					return err
 				}
-				if err := term.confirm(g, fmt.Sprintf("Restore %s into stack %s? Its app stops meanwhile and every change since that backup is lost. (yes/no) ", from, t.Name())); err != nil {
+				if err := term.confirm(g, fmt.Sprintf("Restore %s into stack %s? Its app stops meanwhile and every change since that backup is lost. (yes/no) ", what, t.Name())); err != nil {
 					return err
 				}
-				if err := term.productionName(t, "restore "+from+" into it"); err != nil {
+				if err := term.productionName(t, "restore "+what+" into it"); err != nil {
 					return err
 				}
 				// The lock an up takes: no release starts replicas
@@ -89,7 +105,7 @@ says what state the stack is in and the command that finishes.`,
 			if err != nil {
 				return err
 			}
-			if from == "" {
+			if !restoring {
 				backups, err := server.Backups(ctx)
 				if err != nil {
 					return err
@@ -97,21 +113,43 @@ says what state the stack is in and the command that finishes.`,
 				fmt.Printf("backups of stack %s, newest first (restore one with --from NAME):\n%s\n", t.Name(), strings.Join(backups, "\n"))
 				return nil
 			}
+			again := "--from " + from
+			switch {
+			case latest:
+				again = "--latest"
+			case toTime != "" && from != "":
+				again = "--to-time " + toTime + " --from " + from
+			case toTime != "":
+				again = "--to-time " + toTime
+			}
 			// Ctrl-C in the middle: the restore's own steps run on in the
 			// database's container; what the stack is left with is said,
 			// never "nothing was changed".
 			steps := &lastLine{w: os.Stderr}
 			onInterrupt(func() {
-				fmt.Fprintf(os.Stderr, "\nrestore: interrupted after %q. Stack %s may have its app replicas stopped and its maintenance page up, and the restore may still be running in its database's container. Finish it with: ./infra restore %s --from %s --yes (it runs the whole restore again; the dump's restore is one transaction)\n", steps.last(), t.Name(), t.Name(), from)
+				fmt.Fprintf(os.Stderr, "\nrestore: interrupted after %q. Stack %s may have its app replicas stopped and its maintenance page up, and the restore may still be running in its database's container. Finish it with: ./infra restore %s %s --yes (it runs the whole restore again; a dump's restore is one transaction, pgBackRest's --delta finishes a partial one)\n", steps.last(), t.Name(), t.Name(), again)
 			})
 			defer onInterrupt(nil)
-			if err := server.Restore(ctx, from, steps); err != nil {
+			if toTime != "" || latest {
+				pitr, ok := server.(interface {
+					RestoreTo(context.Context, operations.Point, io.Writer) error
+				})
+				if !ok {
+					return fmt.Errorf("stack %s: --to-time and --latest need a single server's off-host repository (db.backup.s3.*); restore a backup with --from NAME", t.Name())
+				}
+				err = pitr.RestoreTo(ctx, point, steps)
+			} else {
+				err = server.Restore(ctx, from, steps)
+			}
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "restore: done; stack %s serves the data of %s\n", t.Name(), from)
+			fmt.Fprintf(os.Stderr, "restore: done; stack %s serves %s\n", t.Name(), what)
 			return nil
 		})
-	c.Flags().StringVar(&from, "from", "", "the backup to restore (without it: the list)")
+	c.Flags().StringVar(&from, "from", "", "the backup to restore (without a flag: the list)")
+	c.Flags().StringVar(&toTime, "to-time", "", "the moment to restore, RFC 3339 (2026-12-06T10:15:00Z); needs db.backup.s3.*")
+	c.Flags().BoolVar(&latest, "latest", false, "the newest state the archive holds; needs db.backup.s3.*")
 	return c
 }
 

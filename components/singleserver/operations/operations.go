@@ -10,7 +10,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
@@ -64,6 +63,9 @@ func (r Running) Backups(ctx context.Context) ([]string, error) {
 // restore that fails changes nothing in the database and starts the
 // replicas again.
 func (r Running) Restore(ctx context.Context, backup string, progress io.Writer) error {
+	if kind, err := r.Kind(ctx); err == nil && kind == repositoryKind {
+		return r.RestoreTo(ctx, Point{Backup: backup}, progress)
+	}
 	if err := r.actions().Check(ctx, backup); err != nil {
 		return err
 	}
@@ -88,41 +90,11 @@ func (r Running) Restore(ctx context.Context, backup string, progress io.Writer)
 			return err
 		}
 	}
-	start := func() error {
-		fmt.Fprintf(progress, "restore: starting the app replicas\n")
-		for _, id := range apps {
-			if err := r.Engine.Start(ctx, id); err != nil {
-				return err
-			}
-		}
-		for _, id := range apps {
-			if err := r.Engine.WaitHealthy(ctx, id, 2*time.Minute); err != nil {
-				return fmt.Errorf("%w%s", err, r.stillInMaintenance(maintained))
-			}
-		}
-		if maintained == nil {
-			if err := r.Maintenance(ctx, false, ""); err != nil {
-				return err
-			}
-			fmt.Fprintf(progress, "restore: maintenance page off\n")
-		}
-		return nil
-	}
 	fmt.Fprintf(progress, "restore: restoring %s\n", backup)
 	if _, err := r.backupAction(ctx, "restore", backup); err != nil {
-		return fmt.Errorf("%w\nthe database is as it was before (one transaction); %v", err, start())
+		return fmt.Errorf("%w\nthe database is as it was before (one transaction); %v", err, r.resume(ctx, apps, nil, maintained, progress))
 	}
-	for _, id := range migrations {
-		fmt.Fprintf(progress, "restore: running the migration again\n")
-		if err := r.Engine.Start(ctx, id); err != nil {
-			return err
-		}
-		if code, err := r.Engine.WaitExit(ctx, id); err != nil || code != 0 {
-			logs, _ := r.Engine.Logs(ctx, id)
-			return fmt.Errorf("the migration after the restore exited with code %d (%v); the app replicas stay stopped%s. Its log:\n%s", code, err, r.stillInMaintenance(maintained), lastLines(logs, 20))
-		}
-	}
-	return start()
+	return r.resume(ctx, apps, migrations, maintained, progress)
 }
 
 // releaseMigration is the migration container of the running release,
