@@ -7,13 +7,27 @@ const PostgresExporterPort = 9187
 
 // exporterQueries are postgres_exporter's extra queries: the newest
 // finished backup, from the table the backup job writes in the postgres
-// database (service/backup.sh), as BackupMetric.
+// database (service/backup.sh), as BackupMetric; and WAL archiving's
+// progress (pg_stat_archiver, which pg_monitor may read), as the
+// Archiver metrics.
 const exporterQueries = `fastapi_infra_backup:
   query: "SELECT extract(epoch FROM max(finished)) AS last_success_timestamp_seconds FROM fastapi_infra_backup"
   metrics:
     - last_success_timestamp_seconds:
         usage: "GAUGE"
         description: "When the newest database backup finished (fastapi-infra's backup job)"
+fastapi_infra_archiver:
+  query: "SELECT failed_count, coalesce(extract(epoch FROM last_archived_time), 0) AS last_archived_timestamp_seconds, coalesce(extract(epoch FROM last_failed_time), 0) AS last_failed_timestamp_seconds FROM pg_stat_archiver"
+  metrics:
+    - failed_count:
+        usage: "COUNTER"
+        description: "WAL segments PostgreSQL failed to archive since the statistics were reset"
+    - last_archived_timestamp_seconds:
+        usage: "GAUGE"
+        description: "When the last WAL segment was archived (0: never)"
+    - last_failed_timestamp_seconds:
+        usage: "GAUGE"
+        description: "When the last WAL segment failed to archive (0: never)"
 `
 
 // PostgresExporter is how postgres_exporter reaches the service's

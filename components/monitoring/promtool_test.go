@@ -22,7 +22,7 @@ func TestPromtoolChecksAndUnitTestsTheRules(t *testing.T) {
 		t.Fatal("promtool is not installed, so the rules cannot be checked: apt-get install prometheus")
 	}
 	g := Alerts("fastapi", "fastapi", testThresholds)
-	g.Rules = append(g.Rules, DatabaseAlerts("fastapi", 24*time.Hour)...)
+	g.Rules = append(g.Rules, DatabaseAlerts("fastapi", 24*time.Hour, true)...)
 	rules, err := RuleFile(g)
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +162,33 @@ func TestPromtoolChecksAndUnitTestsTheRules(t *testing.T) {
 			Interval:    "10m",
 			InputSeries: []series{{BackupMetric + `{job="fastapi-postgres"}`, "0+600x200"}},
 			AlertTests:  []alertTest{silent("PostgresBackupTooOld", "1510m")},
+		},
+		{ // WAL archiving fails from minute 4 on (the repository unreachable): the failed time passes the archived one
+			Interval: "1m",
+			InputSeries: []series{
+				{ArchiverArchivedMetric + `{job="fastapi-postgres"}`, "100+60x3 280x30"},
+				{ArchiverFailedAtMetric + `{job="fastapi-postgres"}`, "0x3 300+60x30"},
+				{ArchiverFailedMetric + `{job="fastapi-postgres"}`, "0x3 1+1x30"},
+			},
+			AlertTests: []alertTest{silent("PostgresWALArchivingFailing", "3m"), silent("PostgresWALArchivingFailing", "7m"), fires("PostgresWALArchivingFailing", "12m")},
+		},
+		{ // archiving that works: an idle database archives nothing for an hour, and that is fine
+			Interval: "1m",
+			InputSeries: []series{
+				{ArchiverArchivedMetric + `{job="fastapi-postgres"}`, "100x70"},
+				{ArchiverFailedAtMetric + `{job="fastapi-postgres"}`, "0x70"},
+				{ArchiverFailedMetric + `{job="fastapi-postgres"}`, "0x70"},
+			},
+			AlertTests: []alertTest{silent("PostgresWALArchivingFailing", "65m")},
+		},
+		{ // archiving that flaps: each failure followed by a success, three in 15 minutes
+			Interval: "1m",
+			InputSeries: []series{
+				{ArchiverArchivedMetric + `{job="fastapi-postgres"}`, "100+60x30"},
+				{ArchiverFailedAtMetric + `{job="fastapi-postgres"}`, "0x2 130 130 130 250 250 250 370x20"},
+				{ArchiverFailedMetric + `{job="fastapi-postgres"}`, "0x2 1 1 1 2 2 2 3x20"},
+			},
+			AlertTests: []alertTest{silent("PostgresWALArchivingFailing", "4m"), fires("PostgresWALArchivingFailing", "15m")},
 		},
 		{ // a process that restarts every 5 minutes
 			Interval:    "5m",

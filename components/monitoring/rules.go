@@ -95,12 +95,26 @@ func PostgresJob(service string) string { return service + "-postgres" }
 // exporter reads from the table the backup job writes after each dump.
 const BackupMetric = "fastapi_infra_backup_last_success_timestamp_seconds"
 
+// ArchiverMetrics are PostgreSQL's pg_stat_archiver as the exporter reads
+// it (exporterQueries): failures so far, the last archived and the last
+// failed segment's times.
+const (
+	ArchiverFailedMetric   = "fastapi_infra_archiver_failed_count"
+	ArchiverArchivedMetric = "fastapi_infra_archiver_last_archived_timestamp_seconds"
+	ArchiverFailedAtMetric = "fastapi_infra_archiver_last_failed_timestamp_seconds"
+)
+
 // DatabaseAlerts watch the service's PostgreSQL through its exporter
 // (postgres_exporter, job PostgresJob): the database (or its exporter) is
 // down, connections near max_connections, and, when backups are
 // scheduled (backupMaxAge > 0), a newest backup older than the schedule's
-// longest gap plus an hour.
-func DatabaseAlerts(service string, backupMaxAge time.Duration) []Rule {
+// longest gap plus an hour. With archiving (an off-host repository), WAL
+// archiving that fails: the segment last tried failed after the last that
+// succeeded, for 5 minutes, or three failures in 15 minutes (it flaps).
+// Not "nothing archived for 5 minutes": an idle database writes no WAL
+// and archives nothing, rightly. A repository that cannot be reached
+// fails every segment, so this is its alert too.
+func DatabaseAlerts(service string, backupMaxAge time.Duration, archiving bool) []Rule {
 	sel := fmt.Sprintf(`job=%q`, PostgresJob(service))
 	rule := func(name, expr string, forMinutes int, severity, summary string) Rule {
 		return newRule(service, service+"'s database", name, expr, forMinutes, severity, summary)
@@ -117,6 +131,12 @@ func DatabaseAlerts(service string, backupMaxAge time.Duration) []Rule {
 		rules = append(rules, rule("PostgresBackupTooOld",
 			fmt.Sprintf(`time() - max(%s{%s}) > %d`, BackupMetric, sel, int(limit.Seconds())), 0, "warning",
 			fmt.Sprintf("%s's newest database backup is older than %s hours: a scheduled backup was missed or failed", service, formatFloat(limit.Hours()))))
+	}
+	if archiving {
+		rules = append(rules, rule("PostgresWALArchivingFailing",
+			fmt.Sprintf(`max(%s{%s}) > max(%s{%s}) or max(increase(%s{%s}[15m])) >= 3`,
+				ArchiverFailedAtMetric, sel, ArchiverArchivedMetric, sel, ArchiverFailedMetric, sel), 5, "critical",
+			service+"'s PostgreSQL fails to archive its WAL into the off-host repository (unreachable, wrong keys or CA, or the bucket gone): a restore reaches only the last archived segment, and a host loss now loses everything since"))
 	}
 	return rules
 }

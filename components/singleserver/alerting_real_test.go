@@ -127,7 +127,7 @@ func TestAlertDeliveryOnRealDocker(t *testing.T) {
 	args := r.args()
 	args.Service.Database.Backup = service.Backup{Schedule: "0 3 * * *", Keep: 3}
 	rules := monitoring.Alerts(r.prefix, r.prefix, monitoring.Thresholds{DownMinutes: 0, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3})
-	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(r.prefix, 24*time.Hour)...)
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(r.prefix, 24*time.Hour, false)...)
 	args.Monitoring = &Monitoring{Image: r.images["PROMETHEUS"], Retention: "1d", LocalPort: freePort(t), Interval: "2s",
 		Rules: rules, PostgresExporterImage: r.images["POSTGRES_EXPORTER"],
 		ExternalLabels: map[string]string{"stack": "alerting-e2e", "environment": "development"},
