@@ -138,7 +138,7 @@ func (c *Config) backupRepository() service.Repository {
 	return service.Repository{
 		Endpoint: strings.TrimSuffix(s3.Endpoint, "/"), Bucket: s3.Bucket, Region: s3.Region, Path: path, PathStyle: s3.PathStyle, CACert: s3.CACert,
 		HostAddress: s3.HostAddress,
-		AccessKey: c.backupAccessKey.output(), SecretKey: c.backupSecretKey.output(), EncryptionKey: c.backupCipherKey.output(),
+		AccessKey:   c.backupAccessKey.output(), SecretKey: c.backupSecretKey.output(), EncryptionKey: c.backupCipherKey.output(),
 		ArchiveTimeout: c.DB.BackupArchiveTimeout,
 	}
 }
