@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	k8s "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -197,7 +198,11 @@ func (c *Config) serviceAndDatabaseAlerts(ownMode service.DatabaseMode) (monitor
 	if c.DB.Mode != ownMode || c.Monitoring.PostgresExporterImage == "" {
 		return rules, ""
 	}
-	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.App.Name, c.backupMaxAge(), c.DB.BackupS3.Endpoint != "")...)
+	var stall time.Duration
+	if c.DB.BackupS3.Endpoint != "" {
+		stall = monitoring.ArchiveStall
+	}
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(c.App.Name, c.backupMaxAge(), stall)...)
 	return rules, c.Monitoring.PostgresExporterImage
 }
 

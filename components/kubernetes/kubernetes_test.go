@@ -67,7 +67,7 @@ func inClusterDev(a *kubernetes.Args) {
 	db := &a.Service.Database
 	db.Mode, db.Host, db.Image, db.SSLMode, db.CACert = service.DatabaseInCluster, "", "postgres:15", "prefer", ""
 	a.Monitoring.PostgresExporterImage = "quay.io/prometheuscommunity/postgres-exporter:v0.17.1"
-	a.Monitoring.Rules.Rules = append(a.Monitoring.Rules.Rules, monitoring.DatabaseAlerts("fastapi", 24*time.Hour, false)...)
+	a.Monitoring.Rules.Rules = append(a.Monitoring.Rules.Rules, monitoring.DatabaseAlerts("fastapi", 24*time.Hour, 0)...)
 }
 
 // deployProd registers prodArgs, changed by edit, on the mock engine.

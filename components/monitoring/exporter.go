@@ -8,8 +8,9 @@ const PostgresExporterPort = 9187
 // exporterQueries are postgres_exporter's extra queries: the newest
 // finished backup, from the table the backup job writes in the postgres
 // database (service/backup.sh), as BackupMetric; and WAL archiving's
-// progress (pg_stat_archiver, which pg_monitor may read), as the
-// Archiver metrics.
+// progress (pg_stat_archiver) and queue (the segments marked ready in
+// pg_wal/archive_status, through pg_ls_archive_statusdir()), both of
+// which pg_monitor may read, as the Archiver metrics.
 const exporterQueries = `fastapi_infra_backup:
   query: "SELECT extract(epoch FROM max(finished)) AS last_success_timestamp_seconds FROM fastapi_infra_backup"
   metrics:
@@ -28,6 +29,15 @@ fastapi_infra_archiver:
     - last_failed_timestamp_seconds:
         usage: "GAUGE"
         description: "When the last WAL segment failed to archive (0: never)"
+fastapi_infra_archive_queue:
+  query: "SELECT count(*) AS waiting_segments, coalesce(extract(epoch FROM now() - min(modification)), 0) AS oldest_waiting_seconds FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"
+  metrics:
+    - waiting_segments:
+        usage: "GAUGE"
+        description: "WAL segments complete and not yet archived"
+    - oldest_waiting_seconds:
+        usage: "GAUGE"
+        description: "How long the oldest of them has waited (0: none waits)"
 `
 
 // PostgresExporter is how postgres_exporter reaches the service's

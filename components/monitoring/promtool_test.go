@@ -22,7 +22,7 @@ func TestPromtoolChecksAndUnitTestsTheRules(t *testing.T) {
 		t.Fatal("promtool is not installed, so the rules cannot be checked: apt-get install prometheus")
 	}
 	g := Alerts("fastapi", "fastapi", testThresholds)
-	g.Rules = append(g.Rules, DatabaseAlerts("fastapi", 24*time.Hour, true)...)
+	g.Rules = append(g.Rules, DatabaseAlerts("fastapi", 24*time.Hour, ArchiveStall)...)
 	rules, err := RuleFile(g)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +172,13 @@ func TestPromtoolChecksAndUnitTestsTheRules(t *testing.T) {
 			},
 			AlertTests: []alertTest{silent("PostgresWALArchivingFailing", "3m"), silent("PostgresWALArchivingFailing", "7m"), fires("PostgresWALArchivingFailing", "12m")},
 		},
+		{ // the store does not answer: the archive command hangs, nothing fails, a segment waits from minute 2 on
+			Interval: "1m",
+			InputSeries: []series{
+				{ArchiveWaitingMetric + `{job="fastapi-postgres"}`, "0 0 0+60x10"},
+			},
+			AlertTests: []alertTest{silent("PostgresWALArchivingStalled", "6m"), fires("PostgresWALArchivingStalled", "8m"), silent("PostgresWALArchivingFailing", "10m")},
+		},
 		{ // archiving that works: an idle database archives nothing for an hour, and that is fine
 			Interval: "1m",
 			InputSeries: []series{
@@ -179,7 +186,7 @@ func TestPromtoolChecksAndUnitTestsTheRules(t *testing.T) {
 				{ArchiverFailedAtMetric + `{job="fastapi-postgres"}`, "0x70"},
 				{ArchiverFailedMetric + `{job="fastapi-postgres"}`, "0x70"},
 			},
-			AlertTests: []alertTest{silent("PostgresWALArchivingFailing", "65m")},
+			AlertTests: []alertTest{silent("PostgresWALArchivingFailing", "65m"), silent("PostgresWALArchivingStalled", "65m")},
 		},
 		{ // archiving that flaps: each failure followed by a success, three in 15 minutes
 			Interval: "1m",

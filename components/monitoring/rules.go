@@ -102,19 +102,29 @@ const (
 	ArchiverFailedMetric   = "fastapi_infra_archiver_failed_count"
 	ArchiverArchivedMetric = "fastapi_infra_archiver_last_archived_timestamp_seconds"
 	ArchiverFailedAtMetric = "fastapi_infra_archiver_last_failed_timestamp_seconds"
+	ArchiveWaitingMetric   = "fastapi_infra_archive_queue_oldest_waiting_seconds"
 )
+
+// ArchiveStall is how long a complete WAL segment may wait for its
+// archiving before PostgresWALArchivingFailing fires: a store that does
+// not answer at all makes the archive command hang (pgBackRest retries
+// the connection), so no failure is counted meanwhile, and the segments
+// only queue up.
+const ArchiveStall = 5 * time.Minute
 
 // DatabaseAlerts watch the service's PostgreSQL through its exporter
 // (postgres_exporter, job PostgresJob): the database (or its exporter) is
 // down, connections near max_connections, and, when backups are
 // scheduled (backupMaxAge > 0), a newest backup older than the schedule's
-// longest gap plus an hour. With archiving (an off-host repository), WAL
-// archiving that fails: the segment last tried failed after the last that
-// succeeded, for 5 minutes, or three failures in 15 minutes (it flaps).
-// Not "nothing archived for 5 minutes": an idle database writes no WAL
-// and archives nothing, rightly. A repository that cannot be reached
-// fails every segment, so this is its alert too.
-func DatabaseAlerts(service string, backupMaxAge time.Duration, archiving bool) []Rule {
+// longest gap plus an hour. With archiving (an off-host repository,
+// archiveStall > 0: ArchiveStall, shorter in tests), WAL archiving that
+// fails (the segment last tried failed after the last that succeeded, for
+// 5 minutes: a store that refuses; or three failures in 15 minutes: it
+// flaps) or stalls (a complete segment has waited longer than
+// archiveStall: a store that does not answer, where the archive command
+// hangs and no failure is counted). Not "nothing archived for 5
+// minutes": an idle database writes no WAL and archives nothing, rightly.
+func DatabaseAlerts(service string, backupMaxAge, archiveStall time.Duration) []Rule {
 	sel := fmt.Sprintf(`job=%q`, PostgresJob(service))
 	rule := func(name, expr string, forMinutes int, severity, summary string) Rule {
 		return newRule(service, service+"'s database", name, expr, forMinutes, severity, summary)
@@ -132,11 +142,16 @@ func DatabaseAlerts(service string, backupMaxAge time.Duration, archiving bool) 
 			fmt.Sprintf(`time() - max(%s{%s}) > %d`, BackupMetric, sel, int(limit.Seconds())), 0, "warning",
 			fmt.Sprintf("%s's newest database backup is older than %s hours: a scheduled backup was missed or failed", service, formatFloat(limit.Hours()))))
 	}
-	if archiving {
-		rules = append(rules, rule("PostgresWALArchivingFailing",
-			fmt.Sprintf(`max(%s{%s}) > max(%s{%s}) or max(increase(%s{%s}[15m])) >= 3`,
-				ArchiverFailedAtMetric, sel, ArchiverArchivedMetric, sel, ArchiverFailedMetric, sel), 5, "critical",
-			service+"'s PostgreSQL fails to archive its WAL into the off-host repository (unreachable, wrong keys or CA, or the bucket gone): a restore reaches only the last archived segment, and a host loss now loses everything since"))
+	if archiveStall > 0 {
+		rules = append(rules,
+			rule("PostgresWALArchivingFailing",
+				fmt.Sprintf(`max(%s{%s}) > max(%s{%s}) or max(increase(%s{%s}[15m])) >= 3`,
+					ArchiverFailedAtMetric, sel, ArchiverArchivedMetric, sel, ArchiverFailedMetric, sel), 5, "critical",
+				service+"'s PostgreSQL fails to archive its WAL into the off-host repository (wrong keys or CA, or the bucket gone): a restore reaches only the last archived segment, and a host loss now loses everything since"),
+			// Already a duration: no `for` on top.
+			rule("PostgresWALArchivingStalled",
+				fmt.Sprintf(`max(%s{%s}) > %d`, ArchiveWaitingMetric, sel, int(archiveStall.Seconds())), 0, "critical",
+				fmt.Sprintf("%s's PostgreSQL has a WAL segment waiting more than %s for its archiving (the off-host repository does not answer): a host loss now loses everything since", service, archiveStall)))
 	}
 	return rules
 }

@@ -3,6 +3,8 @@
 package singleserver
 
 import (
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,27 +84,14 @@ func (in *inbox) find(status, alert string) (notification, map[string]string, bo
 	return notification{}, nil, false
 }
 
-// dockerBridgeGateway is the host's address on Docker's default bridge
-// (docker0): a container on any network reaches the host there (the packet
-// is for the host itself, so the isolation between bridges does not
-// apply), and a listener bound to it is not reachable from outside the
-// host.
+// dockerBridgeGateway is the host's address on Docker's default bridge,
+// where the webhook receiver listens (dockerapi.BridgeAddress).
 func dockerBridgeGateway(t *testing.T) string {
-	iface, err := net.InterfaceByName("docker0")
+	addr, err := dockerapi.BridgeAddress()
 	if err != nil {
-		t.Fatalf("no docker0 bridge on this host, where the webhook receiver would listen: %v", err)
+		t.Fatalf("where the webhook receiver would listen: %v", err)
 	}
-	addrs, err := iface.Addrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
-			return n.IP.String()
-		}
-	}
-	t.Fatalf("docker0 has no IPv4 address: %v", addrs)
-	return ""
+	return addr
 }
 
 // TestAlertDeliveryOnRealDocker stops every app replica and waits for the
@@ -127,7 +116,7 @@ func TestAlertDeliveryOnRealDocker(t *testing.T) {
 	args := r.args()
 	args.Service.Database.Backup = service.Backup{Schedule: "0 3 * * *", Keep: 3}
 	rules := monitoring.Alerts(r.prefix, r.prefix, monitoring.Thresholds{DownMinutes: 0, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3})
-	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(r.prefix, 24*time.Hour, false)...)
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(r.prefix, 24*time.Hour, 0)...)
 	args.Monitoring = &Monitoring{Image: r.images["PROMETHEUS"], Retention: "1d", LocalPort: freePort(t), Interval: "2s",
 		Rules: rules, PostgresExporterImage: r.images["POSTGRES_EXPORTER"],
 		ExternalLabels: map[string]string{"stack": "alerting-e2e", "environment": "development"},

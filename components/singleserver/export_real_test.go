@@ -77,3 +77,9 @@ func WaitFor(t *testing.T, what string, within time.Duration, cond func() error)
 	t.Helper()
 	return waitFor(t, what, within, cond)
 }
+
+// Image is an image of images/build.sh's targets by its key (PROMETHEUS).
+func (r *realServer) Image(key string) string { return r.images[key] }
+
+func FreePort(t *testing.T) int                   { return freePort(t) }
+func PromQuery(api, query string) (string, error) { return promQuery(api, query) }

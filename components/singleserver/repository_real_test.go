@@ -13,9 +13,11 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/fastapi-infra/fastapi-infra/components/monitoring"
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
+	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/internal/objectstore"
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
@@ -40,7 +42,7 @@ func TestPointInTimeRestoreAfterHostLossOnRealDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bridge, err := objectstore.BridgeAddress()
+	bridge, err := dockerapi.BridgeAddress()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +62,13 @@ func TestPointInTimeRestoreAfterHostLossOnRealDocker(t *testing.T) {
 		AccessKey: secret(store.AccessKey), SecretKey: secret(store.SecretKey), EncryptionKey: secret(cipher),
 		ArchiveTimeout: archiveTimeout,
 	}}
+	// Prometheus and the database's exporter, for the archiving alert (a
+	// segment may wait 15 s here, 5 minutes in a stack).
+	const archiveStall = 15 * time.Second
+	rules := monitoring.Alerts(p, p, monitoring.Thresholds{DownMinutes: 1, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3})
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts(p, 24*time.Hour, archiveStall)...)
+	args.Monitoring = &singleserver.Monitoring{Image: r.Image("PROMETHEUS"), Retention: "1d", LocalPort: singleserver.FreePort(t), Interval: "2s",
+		Rules: rules, PostgresExporterImage: r.Image("POSTGRES_EXPORTER")}
 	r.Up(args)
 	ops := operations.Running{Engine: r.Docker(), Prefix: p}
 	db := p + "-db"
@@ -194,6 +203,28 @@ func TestPointInTimeRestoreAfterHostLossOnRealDocker(t *testing.T) {
 	if _, err := ops.Backups(ctx); err != nil {
 		t.Error(err)
 	}
+
+	// The store goes away: the archive command hangs on the connection
+	// (pgBackRest retries it), the next segments queue up, and the
+	// stall alert fires on the real exporter's metrics; the failure one
+	// (a store that refuses) is promtool's.
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/", args.Monitoring.LocalPort)
+	firing := `count(ALERTS{alertname=~"PostgresWALArchiving.*",alertstate="firing"})`
+	if v, err := singleserver.PromQuery(api, firing); err == nil {
+		t.Errorf("an archiving alert fires while the store answers: %s", v)
+	}
+	store.Stop()
+	stopped := time.Now()
+	psql("INSERT INTO items (name, description, created_at) VALUES ('after-store', 'row', now()); SELECT pg_switch_wal()")
+	singleserver.WaitFor(t, "PostgresWALArchivingStalled firing after the store stopped", 2*time.Minute, func() error {
+		v, err := singleserver.PromQuery(api, `count(ALERTS{alertname="PostgresWALArchivingStalled",alertstate="firing"})`)
+		if err != nil || v != "1" {
+			waiting, _ := singleserver.PromQuery(api, fmt.Sprintf(`max(%s)`, monitoring.ArchiveWaitingMetric))
+			return fmt.Errorf("firing %q (%v); the oldest segment has waited %s s", v, err, waiting)
+		}
+		return nil
+	})
+	t.Logf("PostgresWALArchivingStalled fired %s after the store stopped (a segment may wait %s)", time.Since(stopped).Round(time.Second), archiveStall)
 }
 
 // committed is a written row: its number and when it committed.

@@ -66,7 +66,7 @@ func withTraefikACME(a *singleserver.Args) {
 // exporter, with the service's and the database's rules.
 func withMonitoring(a *singleserver.Args) {
 	rules := monitoring.Alerts("fastapi", "fastapi", monitoring.Thresholds{DownMinutes: 3, ErrorRatio: 0.05, P95Seconds: 0.5, RestartsPerHour: 3})
-	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts("fastapi", 24*time.Hour, false)...)
+	rules.Rules = append(rules.Rules, monitoring.DatabaseAlerts("fastapi", 24*time.Hour, 0)...)
 	a.Monitoring = &singleserver.Monitoring{Image: "fastapi-infra-prometheus:2.42", Retention: "15d", LocalPort: 9090, Rules: rules,
 		ExternalLabels: map[string]string{"stack": "dev", "environment": "development"}, PostgresExporterImage: "fastapi-infra-postgres-exporter:0.11",
 		Alertmanager: &singleserver.Alertmanager{Image: "fastapi-infra-alertmanager:0.25", LocalPort: 9093,

@@ -295,12 +295,23 @@ func TestTraefikWithACMEOnRealDocker(t *testing.T) {
 		run := steadyLoad(client, base+"/health/ready")
 		time.Sleep(2 * time.Second)
 		args = next
+		released := time.Now()
 		r.up(args)
 		time.Sleep(3 * time.Second)
 		res := run.Stop()
 		t.Logf("release through Traefik under 50 req/s: %s", res)
 		if res.Failed*50 > res.Sent {
 			t.Errorf("%d of %d requests failed: %v", res.Failed, res.Sent, res.Errors)
+			// When, beside what the engine did to the replicas: the
+			// next look at a failure starts here.
+			t.Logf("failures by second since the release started: %s", res.FailureTimeline(released))
+			if events, err := r.docker.Events(r.ctx, released, time.Now()); err == nil {
+				for _, e := range events {
+					if strings.Contains(e.Name, "-app-") || strings.Contains(e.Name, "-migrate-") {
+						t.Logf("  +%.1fs %s %s", e.Time.Sub(released).Seconds(), e.Action, e.Name)
+					}
+				}
+			}
 		}
 	})
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -72,4 +73,27 @@ func tcpClient(addr, certs string) (*Client, error) {
 		return d.DialContext(ctx, "tcp", addr)
 	}
 	return &Client{client: &http.Client{Transport: tr}, base: "https://" + addr, dial: dial}, nil
+}
+
+// BridgeAddress is this host's IPv4 address on the Docker engine's default
+// bridge (docker0): the containers of every bridge network reach the host
+// there (traffic to the host itself, so the isolation between bridges
+// does not apply), and a listener bound to it is not reachable from
+// outside the host. The tests' webhook receiver and object store listen
+// on it.
+func BridgeAddress() (string, error) {
+	iface, err := net.InterfaceByName("docker0")
+	if err != nil {
+		return "", fmt.Errorf("no docker0 bridge on this host: %w", err)
+	}
+	addrs, err := iface.Addrs()
+	if err != nil {
+		return "", err
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+			return n.IP.String(), nil
+		}
+	}
+	return "", errors.New("docker0 has no IPv4 address")
 }

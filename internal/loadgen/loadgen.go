@@ -189,6 +189,23 @@ func (r Result) String() string {
 	return s
 }
 
+// FailureTimeline is when the failures started, by second since since:
+// "+12s 3, +13s 40" (the moment a release broke requests, beside its
+// events).
+func (r Result) FailureTimeline(since time.Time) string {
+	counts := map[int]int{}
+	for _, o := range r.Outcomes {
+		if o.Err != "" {
+			counts[int(o.Start.Sub(since).Seconds())]++
+		}
+	}
+	var parts []string
+	for _, sec := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("+%ds %d", sec, counts[sec]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Saturate sends requests from conns workers back to back for d (closed
 // loop: each waits for its answer) and returns the answered requests per
 // second and the failures: a throughput figure, not a latency one.

@@ -84,3 +84,14 @@ func TestSaturateCountsAnsweredRequests(t *testing.T) {
 		t.Errorf("%.0f requests a second, %d failed; want about 400", rps, failed)
 	}
 }
+
+func TestFailureTimeline(t *testing.T) {
+	at := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	res := Result{Outcomes: []Outcome{
+		{Start: at.Add(500 * time.Millisecond)}, {Start: at.Add(12300 * time.Millisecond), Err: "504"},
+		{Start: at.Add(12900 * time.Millisecond), Err: "502"}, {Start: at.Add(14 * time.Second), Err: "504"},
+	}}
+	if got := res.FailureTimeline(at); got != "+12s 2, +14s 1" {
+		t.Errorf("FailureTimeline: %q", got)
+	}
+}

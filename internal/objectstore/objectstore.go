@@ -155,26 +155,6 @@ func (s *Store) Objects(bucket, path string) (int, error) {
 	return n, err
 }
 
-// BridgeAddress is the IPv4 address of the Docker engine's default bridge
-// (docker0) on this machine: the containers of every bridge network reach
-// the host on it, and it is not reachable from outside the machine.
-func BridgeAddress() (string, error) {
-	iface, err := net.InterfaceByName("docker0")
-	if err != nil {
-		return "", fmt.Errorf("the Docker bridge docker0: %w", err)
-	}
-	addrs, err := iface.Addrs()
-	if err != nil {
-		return "", err
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
-			return n.IP.String(), nil
-		}
-	}
-	return "", errors.New("docker0 has no IPv4 address")
-}
-
 func freePort(address string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(address, "0"))
 	if err != nil {
