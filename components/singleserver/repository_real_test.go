@@ -36,6 +36,10 @@ import (
 // archive_timeout of 5 s. No secret of the repository is in the state,
 // the containers' environment or their command lines.
 func TestPointInTimeRestoreAfterHostLossOnRealDocker(t *testing.T) {
+	// Measures no load (its figures are times of restores and the RPO,
+	// bounded loosely): runs beside another such test, after the load
+	// tests.
+	t.Parallel()
 	r := singleserver.NewRealServer(t, "dev")
 	ctx := context.Background()
 	tools, err := toolchain.Builder{Progress: os.Stderr}.Ensure(ctx, "versitygw")
