@@ -82,7 +82,7 @@ record() {
 		echo "backup: could not record in the postgres database's fastapi_infra_backup table (the backup age alert reads it)" >&2
 }
 
-status_dir=${STATUS_DIR:-$BACKUP_DIR}
+status_dir=${STATUS_DIR:-${BACKUP_DIR:-}}
 
 # pgbackrest ACTION...: the stack's pgBackRest command (its config is a
 # secret file; the stanza is the stack's cluster).
