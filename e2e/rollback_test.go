@@ -371,10 +371,20 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	if out, errs, err := driver("restore", name); err != nil || !strings.Contains(out, ".dump") {
 		t.Errorf("the list of backups over TLS: %v\n%s%s", err, out, errs)
 	}
-	if n := engine.Connections(); n < 5 {
-		t.Errorf("%d TLS connections for five verbs: they did not go through the TLS host", n)
+	before := engine.Connections()
+	if _, errs, err := driver("restore", name, "--from", dump, "--yes"); err != nil || !strings.Contains(errs, "restore: maintenance page off") {
+		t.Errorf("a restore over TLS: %v\n%s", err, errs)
 	}
-	t.Logf("logs, exec, maintenance, backup and the backups' list over TLS: %d connections", engine.Connections())
+	if resp, err := client.Get(url); err != nil || resp.StatusCode != 200 {
+		t.Errorf("after the restore over TLS: %v %v", resp, err)
+	}
+	if engine.Connections() == before {
+		t.Error("the restore over TLS did not go through the TLS host")
+	}
+	if n := engine.Connections(); n < 6 {
+		t.Errorf("%d TLS connections for six verbs: they did not go through the TLS host", n)
+	}
+	t.Logf("logs, exec, maintenance, backup, the backups' list and a restore over TLS: %d connections", engine.Connections())
 	for _, key := range []string{"docker.host", "docker.certPath"} {
 		if out, errs, err := run(pl.CLI(), "config", "rm", "--path", "fastapi-infra:"+key, "--stack", name); err != nil {
 			t.Fatalf("pulumi config rm %s: %v\n%s%s", key, err, out, errs)
