@@ -340,10 +340,40 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	if resp, err := client.Get(url); err != nil || resp.StatusCode != 200 {
 		t.Errorf("after the finishing restore: %v %v", resp, err)
 	}
+	// A release and its rollback through the ssh host: the engine's own
+	// update (the provider dials the same ssh://) and the driver's
+	// history, back to the release before.
+	rolledOver := func(over, to string) {
+		t.Helper()
+		setConfig("app.env.RELEASE", to+"-next")
+		up("a release over " + over)
+		_, errs, err := driver("rollback", name, "--yes")
+		if err != nil {
+			t.Fatalf("rollback over %s: %v\n%s", over, err, errs)
+		}
+		if got := replicas(); len(got) != 2 || !strings.HasSuffix(got[0], " RELEASE="+to) || !strings.HasSuffix(got[1], " RELEASE="+to) {
+			t.Errorf("replicas after the rollback over %s: %v, want RELEASE=%s", over, got, to)
+		}
+		if got := config("app.env.RELEASE"); got != to {
+			t.Errorf("the stack file says app.env.RELEASE %q after the rollback over %s, want %s", got, over, to)
+		}
+		if resp, err := client.Get(url); err != nil || resp.StatusCode != 200 {
+			t.Errorf("after the rollback over %s: %v %v", over, resp, err)
+		}
+	}
+	dbID := func() string {
+		doc, err := docker.Inspect(ctx, prefix+"-db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc.ID
+	}
+	dbBefore := dbID()
+	rolledOver("ssh", "1")
 	if n := ssh.Sessions(); n < 5 {
 		t.Errorf("%d ssh sessions for five verbs: they did not go through ssh", n)
 	}
-	t.Logf("logs, exec, maintenance, backup and the backups' list over ssh: %d ssh sessions", ssh.Sessions())
+	t.Logf("logs, exec, maintenance, backup, the backups' list, a restore, a release and its rollback over ssh: %d ssh sessions", ssh.Sessions())
 	// The same verbs on a TLS tcp:// host: the engine behind TLS with a
 	// client certificate, as dockerd --tlsverify serves it.
 	engine := startTLSEngine(t)
@@ -381,15 +411,26 @@ func TestRollbackOnRealDocker(t *testing.T) {
 	if engine.Connections() == before {
 		t.Error("the restore over TLS did not go through the TLS host")
 	}
+	rolledOver("TLS", "1")
+	// The provider's host changed twice (unix socket, ssh, TLS): not a
+	// change of any container.
+	if dbBefore != dbID() {
+		t.Error("the database container was replaced when the stack's docker.host changed")
+	}
 	if n := engine.Connections(); n < 6 {
 		t.Errorf("%d TLS connections for six verbs: they did not go through the TLS host", n)
 	}
-	t.Logf("logs, exec, maintenance, backup, the backups' list and a restore over TLS: %d connections", engine.Connections())
+	t.Logf("logs, exec, maintenance, backup, the backups' list, a restore, a release and its rollback over TLS: %d connections", engine.Connections())
 	for _, key := range []string{"docker.host", "docker.certPath"} {
 		if out, errs, err := run(pl.CLI(), "config", "rm", "--path", "fastapi-infra:"+key, "--stack", name); err != nil {
 			t.Fatalf("pulumi config rm %s: %v\n%s%s", key, err, out, errs)
 		}
 	}
+	// The state's provider dials the host of the last update, which was
+	// the TLS host: an up on the local socket again, before the test's
+	// destroy (which configures the provider from the state) and the end
+	// of the TLS listener.
+	up("back on the local socket")
 
 	// A production stack's restore asks for its name even with --yes, and
 	// a wrong one stops it before it reaches the database.
