@@ -113,21 +113,12 @@ finishes.`,
 				fmt.Printf("backups of stack %s, newest first (restore one with --from NAME):\n%s\n", t.Name(), strings.Join(backups, "\n"))
 				return nil
 			}
-			again := "--from " + from
-			switch {
-			case latest:
-				again = "--latest"
-			case toTime != "" && from != "":
-				again = "--to-time " + toTime + " --from " + from
-			case toTime != "":
-				again = "--to-time " + toTime
-			}
 			// Ctrl-C in the middle: the restore's own steps run on in the
 			// database's container; what the stack is left with is said,
 			// never "nothing was changed".
 			steps := &lastLine{w: os.Stderr}
 			onInterrupt(func() {
-				fmt.Fprintf(os.Stderr, "\nrestore: interrupted after %q. Stack %s may have its app replicas stopped and its maintenance page up, and the restore may still be running in its database's container. Finish it with: ./infra restore %s %s --yes (it runs the whole restore again; a dump's restore is one transaction, pgBackRest's --delta finishes a partial one)\n", steps.last(), t.Name(), t.Name(), again)
+				fmt.Fprintf(os.Stderr, "\nrestore: interrupted after %q. Stack %s may have its app replicas stopped and its maintenance page up, and the restore may still be running in its database's container. Finish it with: ./infra restore %s %s --yes (it runs the whole restore again; a dump's restore is one transaction, pgBackRest's --delta finishes a partial one)\n", steps.last(), t.Name(), t.Name(), point.Flags())
 			})
 			defer onInterrupt(nil)
 			if toTime != "" || latest {

@@ -64,37 +64,20 @@ func (r Running) Backups(ctx context.Context) ([]string, error) {
 // replicas again.
 func (r Running) Restore(ctx context.Context, backup string, progress io.Writer) error {
 	if kind, err := r.Kind(ctx); err == nil && kind == repositoryKind {
-		return r.RestoreTo(ctx, Point{Backup: backup}, progress)
+		return r.restoreTo(ctx, Point{Backup: backup}, progress)
 	}
 	if err := r.actions().Check(ctx, backup); err != nil {
 		return err
 	}
-	apps, err := r.containers(ctx, "fastapi-infra.release", "app")
+	paused, err := r.pause(ctx, "Restoring a backup; the service is back in a minute.", progress)
 	if err != nil {
 		return err
-	}
-	migrations, err := r.releaseMigration(ctx, apps)
-	if err != nil {
-		return err
-	}
-	// The proxy answers with its maintenance page meanwhile, not 502s.
-	maintained := r.Maintenance(ctx, true, "Restoring a backup; the service is back in a minute.")
-	if maintained != nil {
-		fmt.Fprintf(progress, "restore: no maintenance page (%v); the proxy answers 502 while the replicas are stopped\n", maintained)
-	} else {
-		fmt.Fprintf(progress, "restore: maintenance page on\n")
-	}
-	fmt.Fprintf(progress, "restore: stopping %d app replicas\n", len(apps))
-	for _, id := range apps {
-		if err := r.Engine.Stop(ctx, id, 30); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(progress, "restore: restoring %s\n", backup)
 	if _, err := r.backupAction(ctx, "restore", backup); err != nil {
-		return fmt.Errorf("%w\nthe database is as it was before (one transaction); %v", err, r.resume(ctx, apps, nil, maintained, progress))
+		return fmt.Errorf("%w\nthe database is as it was before (one transaction); %v", err, r.resume(ctx, paused, false, progress))
 	}
-	return r.resume(ctx, apps, migrations, maintained, progress)
+	return r.resume(ctx, paused, true, progress)
 }
 
 // releaseMigration is the migration container of the running release,

@@ -32,6 +32,22 @@ func (p Point) String() string {
 	return "the newest archived state"
 }
 
+// Flags are ./infra restore's flags that name p again: the command that
+// finishes an interrupted restore.
+func (p Point) Flags() string {
+	var flags []string
+	if !p.Time.IsZero() {
+		flags = append(flags, "--to-time "+p.Time.Format(time.RFC3339Nano))
+	}
+	if p.Backup != "" {
+		flags = append(flags, "--from "+p.Backup)
+	}
+	if len(flags) == 0 {
+		return "--latest"
+	}
+	return strings.Join(flags, " ")
+}
+
 // ParsePoint reads ./infra restore's flags (--from, --to-time, --latest),
 // refusing what does not go together before anything is reached.
 func ParsePoint(from, toTime string, latest bool) (Point, error) {
@@ -92,6 +108,11 @@ func (r Running) RestoreTo(ctx context.Context, p Point, progress io.Writer) err
 	} else if kind != repositoryKind {
 		return fmt.Errorf("stack %s keeps pg_dump files on its host, not an archive: a point in time needs an off-host repository (db.backup.s3.*, then ./infra up); restore one of its dumps with --from NAME", r.Prefix)
 	}
+	return r.restoreTo(ctx, p, progress)
+}
+
+// restoreTo is RestoreTo once the stack is known to have a repository.
+func (r Running) restoreTo(ctx context.Context, p Point, progress io.Writer) error {
 	if !p.Time.IsZero() && p.Time.After(time.Now()) {
 		return fmt.Errorf("--to-time %s is in the future", p.Time.UTC().Format(time.RFC3339))
 	}
@@ -100,33 +121,17 @@ func (r Running) RestoreTo(ctx context.Context, p Point, progress io.Writer) err
 			return err
 		}
 	}
-	apps, err := r.containers(ctx, "fastapi-infra.release", "app")
-	if err != nil {
-		return err
-	}
-	migrations, err := r.releaseMigration(ctx, apps)
-	if err != nil {
-		return err
-	}
 	roles, err := r.rolesContainer(ctx)
 	if err != nil {
 		return err
 	}
-	maintained := r.Maintenance(ctx, true, "Restoring a backup; the service is back in a few minutes.")
-	if maintained != nil {
-		fmt.Fprintf(progress, "restore: no maintenance page (%v); the proxy answers 502 while the replicas are stopped\n", maintained)
-	} else {
-		fmt.Fprintf(progress, "restore: maintenance page on\n")
-	}
-	fmt.Fprintf(progress, "restore: stopping %d app replicas\n", len(apps))
-	for _, id := range apps {
-		if err := r.Engine.Stop(ctx, id, 30); err != nil {
-			return err
-		}
+	paused, err := r.pause(ctx, "Restoring a backup; the service is back in a few minutes.", progress)
+	if err != nil {
+		return err
 	}
 	kept, err := r.keepWhatIsThere(ctx)
 	if err != nil {
-		return fmt.Errorf("%v\nnothing was restored, the database is as it was; %v", err, r.resume(ctx, apps, nil, maintained, progress))
+		return fmt.Errorf("%v\nnothing was restored, the database is as it was; %v", err, r.resume(ctx, paused, false, progress))
 	}
 	fmt.Fprintf(progress, "restore: %s\n", kept)
 
@@ -137,14 +142,14 @@ func (r Running) RestoreTo(ctx context.Context, p Point, progress io.Writer) err
 	}
 	fmt.Fprintf(progress, "restore: restoring %s from the repository\n", p)
 	if err := r.runRestore(ctx, db, p, progress); err != nil {
-		return fmt.Errorf("%w\nthe database container %s is stopped and its data may be partly restored; run the same restore again (--delta finishes what is missing)%s", err, db, r.stillInMaintenance(maintained))
+		return fmt.Errorf("%w\nthe database container %s is stopped and its data may be partly restored; run the same restore again (--delta finishes what is missing)%s", err, db, r.stillInMaintenance(paused.maintained))
 	}
 	fmt.Fprintf(progress, "restore: starting the database; it replays the archived WAL up to %s\n", p)
 	if err := r.Engine.Start(ctx, db); err != nil {
 		return err
 	}
 	if err := r.waitPromoted(ctx, db, 15*time.Minute); err != nil {
-		return fmt.Errorf("%w%s", err, r.stillInMaintenance(maintained))
+		return fmt.Errorf("%w%s", err, r.stillInMaintenance(paused.maintained))
 	}
 	fmt.Fprintf(progress, "restore: the database serves %s\n", p)
 	if roles != "" {
@@ -152,10 +157,10 @@ func (r Running) RestoreTo(ctx context.Context, p Point, progress io.Writer) err
 		// stack's own apply again.
 		fmt.Fprintf(progress, "restore: setting up the database roles again\n")
 		if err := r.runToEnd(ctx, roles); err != nil {
-			return fmt.Errorf("the roles after the restore: %w%s", err, r.stillInMaintenance(maintained))
+			return fmt.Errorf("the roles after the restore: %w%s", err, r.stillInMaintenance(paused.maintained))
 		}
 	}
-	return r.resume(ctx, apps, migrations, maintained, progress)
+	return r.resume(ctx, paused, true, progress)
 }
 
 // keepWhatIsThere backs the database up before a restore overwrites it,
@@ -300,32 +305,66 @@ func (r Running) runToEnd(ctx context.Context, id string) error {
 	return err
 }
 
-// resume runs the release's migration again (the restored schema may be
-// older), starts the replicas, waiting until each is healthy, and takes
-// the maintenance page down.
-func (r Running) resume(ctx context.Context, apps, migrations []string, maintained error, progress io.Writer) error {
-	for _, id := range migrations {
-		fmt.Fprintf(progress, "restore: running the migration again\n")
-		if err := r.Engine.Start(ctx, id); err != nil {
-			return err
+// paused is what pause took down, for resume to bring back.
+type paused struct {
+	// apps are the release's replicas, migrations its migration (none
+	// with migration.strategy none).
+	apps, migrations []string
+	// maintained is nil when the maintenance page went up, else why not.
+	maintained error
+}
+
+// pause finds the running release's replicas and migration, puts the
+// proxy's maintenance page up with message (a 503 with Retry-After to
+// every request, not 502s) and stops the replicas.
+func (r Running) pause(ctx context.Context, message string, progress io.Writer) (paused, error) {
+	var p paused
+	var err error
+	if p.apps, err = r.containers(ctx, "fastapi-infra.release", "app"); err != nil {
+		return p, err
+	}
+	if p.migrations, err = r.releaseMigration(ctx, p.apps); err != nil {
+		return p, err
+	}
+	p.maintained = r.Maintenance(ctx, true, message)
+	if p.maintained != nil {
+		fmt.Fprintf(progress, "restore: no maintenance page (%v); the proxy answers 502 while the replicas are stopped\n", p.maintained)
+	} else {
+		fmt.Fprintf(progress, "restore: maintenance page on\n")
+	}
+	fmt.Fprintf(progress, "restore: stopping %d app replicas\n", len(p.apps))
+	for _, id := range p.apps {
+		if err := r.Engine.Stop(ctx, id, 30); err != nil {
+			return p, err
 		}
-		if code, err := r.Engine.WaitExit(ctx, id); err != nil || code != 0 {
-			logs, _ := r.Engine.Logs(ctx, id)
-			return fmt.Errorf("the migration after the restore exited with code %d (%v); the app replicas stay stopped%s. Its log:\n%s", code, err, r.stillInMaintenance(maintained), lastLines(logs, 20))
+	}
+	return p, nil
+}
+
+// resume undoes pause: with migrate, the release's migration runs again
+// first (the restored schema may be older); then the replicas start,
+// waiting until each is healthy, and the maintenance page comes down.
+func (r Running) resume(ctx context.Context, p paused, migrate bool, progress io.Writer) error {
+	if migrate {
+		for _, id := range p.migrations {
+			fmt.Fprintf(progress, "restore: running the migration again\n")
+			if err := r.runToEnd(ctx, id); err != nil {
+				return fmt.Errorf("the migration after the restore: %w; the app replicas stay stopped%s", err, r.stillInMaintenance(p.maintained))
+			}
 		}
 	}
 	fmt.Fprintf(progress, "restore: starting the app replicas\n")
-	for _, id := range apps {
+	for _, id := range p.apps {
 		if err := r.Engine.Start(ctx, id); err != nil {
 			return err
 		}
 	}
-	for _, id := range apps {
+	for _, id := range p.apps {
 		if err := r.Engine.WaitHealthy(ctx, id, 2*time.Minute); err != nil {
-			return fmt.Errorf("%w%s", err, r.stillInMaintenance(maintained))
+			return fmt.Errorf("%w%s", err, r.stillInMaintenance(p.maintained))
 		}
 	}
-	if maintained == nil {
+	if p.maintained == nil {
 		if err := r.Maintenance(ctx, false, ""); err != nil {
 			return err
 		}

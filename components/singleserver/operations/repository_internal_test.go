@@ -15,14 +15,17 @@ import (
 func TestRestorePointArgs(t *testing.T) {
 	at := time.Date(2026, 12, 6, 11, 15, 0, 250000000, time.FixedZone("CET", 3600))
 	cases := []struct {
-		p    Point
-		want string
-		says string
+		p          Point
+		want, says string
+		flagsAgain string
 	}{
-		{Point{}, "restore --delta", "the newest archived state"},
-		{Point{Time: at}, "restore --delta --type=time --target=2026-12-06 10:15:00.250000+00 --target-action=promote", "the state at 2026-12-06T10:15:00Z"},
-		{Point{Backup: "20261206-031500F"}, "restore --delta --set=20261206-031500F --type=immediate --target-action=promote", "backup 20261206-031500F"},
-		{Point{Backup: "20261206-031500F", Time: at}, "restore --delta --set=20261206-031500F --type=time --target=2026-12-06 10:15:00.250000+00 --target-action=promote", "the state at 2026-12-06T10:15:00Z"},
+		{Point{}, "restore --delta", "the newest archived state", "--latest"},
+		{Point{Time: at}, "restore --delta --type=time --target=2026-12-06 10:15:00.250000+00 --target-action=promote", "the state at 2026-12-06T10:15:00Z",
+			"--to-time 2026-12-06T11:15:00.25+01:00"},
+		{Point{Backup: "20261206-031500F"}, "restore --delta --set=20261206-031500F --type=immediate --target-action=promote", "backup 20261206-031500F",
+			"--from 20261206-031500F"},
+		{Point{Backup: "20261206-031500F", Time: at}, "restore --delta --set=20261206-031500F --type=time --target=2026-12-06 10:15:00.250000+00 --target-action=promote", "the state at 2026-12-06T10:15:00Z",
+			"--to-time 2026-12-06T11:15:00.25+01:00 --from 20261206-031500F"},
 	}
 	for _, c := range cases {
 		if got := strings.Join(c.p.restoreArgs(), " "); got != c.want {
@@ -30,6 +33,15 @@ func TestRestorePointArgs(t *testing.T) {
 		}
 		if got := c.p.String(); got != c.says {
 			t.Errorf("%+v says %q, want %q", c.p, got, c.says)
+		}
+		if got := c.p.Flags(); got != c.flagsAgain {
+			t.Errorf("%+v: flags %q, want %q", c.p, got, c.flagsAgain)
+		}
+		// The time the flags name parses back to the same instant.
+		if !c.p.Time.IsZero() {
+			if again, err := ParsePoint("", c.p.Time.Format(time.RFC3339Nano), false); err != nil || !again.Time.Equal(c.p.Time) {
+				t.Errorf("%+v: its --to-time does not parse back: %+v, %v", c.p, again, err)
+			}
 		}
 	}
 	if args := (Point{}).restoreArgs(); slices.Contains(args, "--target-action=promote") {
