@@ -23,11 +23,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,11 +36,10 @@ import (
 
 	"github.com/fastapi-infra/fastapi-infra/components/service"
 	"github.com/fastapi-infra/fastapi-infra/components/singleserver/operations"
-	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/internal/objectstore"
 	"github.com/fastapi-infra/fastapi-infra/lab"
-	"github.com/fastapi-infra/fastapi-infra/stacks"
+	"github.com/fastapi-infra/fastapi-infra/lab/devstack"
 	"github.com/fastapi-infra/fastapi-infra/toolchain"
 )
 
@@ -202,28 +199,6 @@ func run(ctx context.Context, scale int) error {
 // openStack opens the dev stack as the driver does, in a folder of its
 // own, with this run's names, images and the repository in the store.
 func openStack(ctx context.Context, repo, dir, prefix string, images map[string]string, store *objectstore.Store, bridge string) (auto.Stack, error) {
-	for _, f := range []string{"Pulumi.yaml", "Pulumi.dev.yaml"} {
-		raw, err := os.ReadFile(filepath.Join(repo, f))
-		if err != nil {
-			return auto.Stack{}, err
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil {
-			return auto.Stack{}, err
-		}
-	}
-	cache, err := toolchain.CacheDir()
-	if err != nil {
-		return auto.Stack{}, err
-	}
-	s, err := deploy.Open(ctx, deploy.Options{ProjectDir: dir, Stack: "dev", Backend: "file://" + dir,
-		PulumiHome: filepath.Join(cache, "pulumi-home-docker"),
-		Env:        map[string]string{"PULUMI_CONFIG_PASSPHRASE": "pitrbench"}, Progress: os.Stderr})
-	if err != nil {
-		return auto.Stack{}, err
-	}
-	if err := deploy.EnsurePlugin(ctx, s.Workspace(), stacks.SingleServer, os.Stderr); err != nil {
-		return auto.Stack{}, err
-	}
 	settings := map[string]string{
 		"app.name": prefix, "docker.namePrefix": prefix,
 		"app.image": images["APP"], "db.image": images["POSTGRES"], "proxy.image": images["NGINX"],
@@ -235,19 +210,9 @@ func openStack(ctx context.Context, repo, dir, prefix string, images map[string]
 		"db.backup.s3.endpoint": store.Endpoint, "db.backup.s3.bucket": "backups", "db.backup.s3.pathStyle": "true",
 		"db.backup.s3.caCert": string(store.CACert), "db.backup.s3.hostAddress": bridge,
 	}
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		if err := s.SetConfigWithOptions(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: settings[k]}, &auto.ConfigOptions{Path: true}); err != nil {
-			return auto.Stack{}, err
-		}
-	}
 	secrets := map[string]string{"dbPassword": "pitrbench-pw", "rolloutKey": "0123456789abcdef0123456789abcdef",
 		"backupS3AccessKey": store.AccessKey, "backupS3SecretKey": store.SecretKey, "backupEncryptionKey": "pitrbench-repository-passphrase"}
-	for k, v := range secrets {
-		if err := s.SetConfig(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
-			return auto.Stack{}, err
-		}
-	}
-	return s, nil
+	return devstack.Open(ctx, repo, dir, "pitrbench", settings, secrets)
 }
 
 func freePort() int {

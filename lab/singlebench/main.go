@@ -39,13 +39,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 
-	"github.com/fastapi-infra/fastapi-infra/deploy"
 	"github.com/fastapi-infra/fastapi-infra/internal/dockerapi"
 	"github.com/fastapi-infra/fastapi-infra/internal/loadgen"
 	"github.com/fastapi-infra/fastapi-infra/internal/pki"
 	"github.com/fastapi-infra/fastapi-infra/lab"
-	"github.com/fastapi-infra/fastapi-infra/stacks"
-	"github.com/fastapi-infra/fastapi-infra/toolchain"
+	"github.com/fastapi-infra/fastapi-infra/lab/devstack"
 )
 
 //go:embed compose
@@ -508,30 +506,6 @@ func (p *project) up(ctx context.Context) error {
 	}
 	p.dir = dir
 	p.prefix = fmt.Sprintf("singlebench%d%d", os.Getpid()%1000, p.round)
-	for _, f := range []string{"Pulumi.yaml", "Pulumi.dev.yaml"} {
-		raw, err := os.ReadFile(filepath.Join(p.repo, f))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), raw, 0o644); err != nil {
-			return err
-		}
-	}
-	cache, err := toolchain.CacheDir()
-	if err != nil {
-		return err
-	}
-	s, err := deploy.Open(ctx, deploy.Options{ProjectDir: dir, Stack: "dev", Backend: "file://" + dir,
-		// The Pulumi home the real-engine tests share (dockerstack.Pulumi).
-		PulumiHome: filepath.Join(cache, "pulumi-home-docker"),
-		Env:        map[string]string{"PULUMI_CONFIG_PASSPHRASE": "singlebench"}, Progress: os.Stderr})
-	if err != nil {
-		return err
-	}
-	p.stack = s
-	if err := deploy.EnsurePlugin(ctx, s.Workspace(), stacks.SingleServer, os.Stderr); err != nil {
-		return err
-	}
 	settings := map[string]string{
 		"app.name": p.prefix, "docker.namePrefix": p.prefix,
 		// One client address sends everything here; the compose side has
@@ -541,15 +515,9 @@ func (p *project) up(ctx context.Context) error {
 		"proxy.httpPort": fmt.Sprint(freePort()), "proxy.httpsPort": fmt.Sprint(p.https),
 		"docker.subnet": fmt.Sprintf("172.31.%d.0/24", 220+p.round%30), "app.env.RELEASE": "1",
 	}
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		if err := s.SetConfigWithOptions(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: settings[k]}, &auto.ConfigOptions{Path: true}); err != nil {
-			return err
-		}
-	}
-	for k, v := range map[string]string{"dbPassword": "bench-project-pw", "rolloutKey": "0123456789abcdef0123456789abcdef"} {
-		if err := s.SetConfig(ctx, "fastapi-infra:"+k, auto.ConfigValue{Value: v, Secret: true}); err != nil {
-			return err
-		}
+	secrets := map[string]string{"dbPassword": "bench-project-pw", "rolloutKey": "0123456789abcdef0123456789abcdef"}
+	if p.stack, err = devstack.Open(ctx, p.repo, dir, "singlebench", settings, secrets); err != nil {
+		return err
 	}
 	return p.deploy(ctx)
 }
