@@ -88,12 +88,16 @@ status_dir=${STATUS_DIR:-${BACKUP_DIR:-}}
 # secret file; the stanza is the stack's cluster).
 pgbackrest_() { pgbackrest --config="$REPOSITORY_CONF_FILE" --stanza=main "$@"; }
 
+# labels: the repository's backups, oldest first, as pgbackrest info names
+# them.
+labels() { pgbackrest_ info | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/\2/p'; }
+
 # repository_backup TYPE: a pgBackRest backup (full, diff or incr) into
 # the repository; the status files feed the healthcheck.
 repository_backup() {
 	local label
 	if pgbackrest_ backup --type="$1"; then
-		label=$(pgbackrest_ info | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/\2/p' | tail -n 1)
+		label=$(labels | tail -n 1)
 		echo "backup: wrote $label ($1) into the repository"
 		touch "$status_dir/.last-success"
 		record "INSERT INTO fastapi_infra_backup VALUES (now()); DELETE FROM fastapi_infra_backup WHERE finished < now() - interval '400 days'"
@@ -182,7 +186,7 @@ dump) backup ;;
 kind) if [[ $repository == pgbackrest ]]; then echo pgbackrest; else echo dump; fi ;;
 list)
 	if [[ $repository == pgbackrest ]]; then
-		pgbackrest_ info | sed -n 's/^ *\(full\|diff\|incr\) backup: \([^ ]*\).*/\2/p' | tac
+		labels | tac
 	else
 		ls -1t "$BACKUP_DIR" | grep '\.dump$'
 	fi
